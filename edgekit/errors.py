@@ -1,0 +1,45 @@
+"""Errors a user can cause, each with a one-line message that names the problem and the fix.
+
+The CLI prints ``str(error)`` and exits with ``error.exit_code``; anything that is not an
+``EdgekitError`` is a bug in edgekit and keeps its traceback.
+"""
+
+
+class EdgekitError(Exception):
+    """A problem with the user's input or environment, not a bug in edgekit."""
+
+    exit_code = 2
+
+
+class ModelFileError(EdgekitError):
+    """A model file is missing, unreadable or corrupt."""
+
+
+class UnsupportedOpError(EdgekitError):
+    """The model uses an operator (or an attribute of one) that edgekit cannot compile."""
+
+
+class UnknownNameError(EdgekitError):
+    """A zoo model, target or scheme name that does not exist."""
+
+
+class GraphError(EdgekitError):
+    """A graph breaks an IR invariant (found by ``Graph.lint``)."""
+
+
+class DoesNotFitError(EdgekitError):
+    """The firmware does not fit a memory region of the target."""
+
+    exit_code = 3
+
+
+class ToolchainError(EdgekitError):
+    """An external tool (compiler, emulator) is missing or failed."""
+
+    exit_code = 4
+
+
+class VerificationError(EdgekitError):
+    """Firmware outputs differ from the integer reference."""
+
+    exit_code = 5

@@ -1,0 +1,296 @@
+"""ONNX -> Graph. NCHW models become NHWC here, once: activations, conv filters (OIHW -> OHWI, or
+[1,KH,KW,C] for depthwise) and channel axes are converted as nodes are translated, and a flatten of
+a spatial tensor gets an explicit NHWC -> NCHW transpose so that the element order is unchanged.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.errors import ModelFileError, UnsupportedOpError
+from edgekit.ir import Graph, Node, Tensor
+from edgekit.ops import get_op
+from edgekit.ops.add import AddAttrs
+from edgekit.ops.batch_norm import BatchNormAttrs
+from edgekit.ops.clamp import ClampAttrs
+from edgekit.ops.concat import ConcatAttrs
+from edgekit.ops.conv2d import Conv2dAttrs
+from edgekit.ops.depthwise_conv2d import DepthwiseConv2dAttrs
+from edgekit.ops.fully_connected import FullyConnectedAttrs
+from edgekit.ops.mean import MeanAttrs
+from edgekit.ops.pool2d import Pool2dAttrs
+from edgekit.ops.reshape import ReshapeAttrs
+from edgekit.ops.softmax import SoftmaxAttrs
+from edgekit.ops.transpose import TransposeAttrs
+
+NCHW_TO_NHWC_AXIS = {0: 0, 1: 3, 2: 1, 3: 2}
+
+
+def _attrs(node) -> dict:
+    import onnx
+
+    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+
+class _Translator:
+    """Walks the ONNX graph in order, emitting edgekit nodes; one method per ONNX op type."""
+
+    def __init__(self, model):
+        from onnx import numpy_helper
+
+        self.graph = Graph(name=model.graph.name or "model")
+        self.constants = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
+        self.renames: dict[str, str] = {}
+        for node in model.graph.node:
+            if node.op_type == "Constant":
+                self.constants[node.output[0]] = numpy_helper.to_array(_attrs(node)["value"])
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def name(self, onnx_name: str) -> str:
+        return self.renames.get(onnx_name, onnx_name)
+
+    def shape(self, onnx_name: str) -> tuple:
+        return self.graph.tensors[self.name(onnx_name)].shape
+
+    def const(self, onnx_name: str, node) -> np.ndarray:
+        if onnx_name not in self.constants:
+            raise UnsupportedOpError(f"ONNX node {node.name} ({node.op_type}): input {onnx_name} must be a "
+                                     "constant (initializer) for edgekit")
+        return self.constants[onnx_name]
+
+    def add_constant(self, base: str, data: np.ndarray) -> str:
+        name = self.graph.unique_name(base)
+        self.graph.add_tensor(Tensor(name, data.shape, str(data.dtype), data))
+        return name
+
+    def emit(self, op: str, inputs: list[str], attrs, out_name: str, node_name: str) -> str:
+        shapes = [self.graph.tensors[n].shape for n in inputs]
+        (shape,) = get_op(op).infer_shapes(attrs, shapes)
+        out_name = self.graph.unique_name(out_name)
+        self.graph.add_tensor(Tensor(out_name, shape, "float32"))
+        self.graph.nodes.append(Node(self.graph.unique_name(node_name), op, inputs, [out_name], attrs))
+        return out_name
+
+    def bind(self, onnx_out: str, name: str) -> None:
+        self.renames[onnx_out] = name
+
+    # -- ops -------------------------------------------------------------------------------------
+    def Conv(self, node):
+        a = _attrs(node)
+        w = self.const(node.input[1], node).astype(np.float32)
+        x = self.name(node.input[0])
+        in_c = self.shape(node.input[0])[3]
+        out_c, _, kh, kw = w.shape
+        group = a.get("group", 1)
+        if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+            raise UnsupportedOpError(f"ONNX node {node.name} (Conv): auto_pad is not supported; export with "
+                                     "explicit pads")
+        top, left, bottom, right = (lambda p: (p[0], p[1], p[2], p[3]))(a.get("pads", [0, 0, 0, 0]))
+        common = dict(stride=tuple(a.get("strides", (1, 1))), dilation=tuple(a.get("dilations", (1, 1))),
+                      padding=(top, left, bottom, right))
+        if group == 1:
+            op, attrs, filt = "conv2d", Conv2dAttrs(**common), w.transpose(0, 2, 3, 1)
+        elif group == in_c and out_c % in_c == 0:
+            op = "depthwise_conv2d"
+            attrs = DepthwiseConv2dAttrs(**common, depth_multiplier=out_c // in_c)
+            filt = w.reshape(out_c, kh, kw).transpose(1, 2, 0)[np.newaxis]
+        else:
+            raise UnsupportedOpError(f"ONNX node {node.name} (Conv): grouped convolution with group={group} is "
+                                     "not supported (only group 1 or depthwise)")
+        inputs = [x, self.add_constant(f"{node.output[0]}_weight", np.ascontiguousarray(filt))]
+        if len(node.input) > 2 and node.input[2]:
+            inputs.append(self.add_constant(f"{node.output[0]}_bias", self.const(node.input[2], node)
+                                            .astype(np.float32)))
+        self.bind(node.output[0], self.emit(op, inputs, attrs, node.output[0], node.name or op))
+
+    def BatchNormalization(self, node):
+        gamma, beta, mean, var = (self.const(n, node).astype(np.float32) for n in node.input[1:5])
+        attrs = BatchNormAttrs(epsilon=float(_attrs(node).get("epsilon", 1e-5)))
+        names = [self.add_constant(f"{node.output[0]}_{k}", v)
+                 for k, v in zip(("gamma", "beta", "mean", "var"), (gamma, beta, mean, var))]
+        out = self.emit("batch_norm", [self.name(node.input[0])] + names, attrs, node.output[0],
+                        node.name or "batch_norm")
+        self.bind(node.output[0], out)
+
+    def _clamp(self, node, activation):
+        out = self.emit("clamp", [self.name(node.input[0])], ClampAttrs(activation), node.output[0],
+                        node.name or activation)
+        self.bind(node.output[0], out)
+
+    def Relu(self, node):
+        self._clamp(node, "relu")
+
+    def Clip(self, node):
+        a = _attrs(node)
+        lo = float(self.const(node.input[1], node)) if len(node.input) > 1 and node.input[1] else a.get("min")
+        hi = float(self.const(node.input[2], node)) if len(node.input) > 2 and node.input[2] else a.get("max")
+        if lo == 0.0 and hi == 6.0:
+            self._clamp(node, "relu6")
+        elif lo == 0.0 and hi is None:
+            self._clamp(node, "relu")
+        else:
+            raise UnsupportedOpError(f"ONNX node {node.name} (Clip): only ReLU (min 0) and ReLU6 (0..6) clips "
+                                     f"are supported, got [{lo}, {hi}]")
+
+    def Add(self, node):
+        a, b = node.input
+        if b in self.constants or a in self.constants:
+            raise UnsupportedOpError(f"ONNX node {node.name} (Add): adding a constant is not supported; "
+                                     "fold it into the previous layer's bias")
+        out = self.emit("add", [self.name(a), self.name(b)], AddAttrs(), node.output[0], node.name or "add")
+        self.bind(node.output[0], out)
+
+    def _global_mean(self, node, keep_dims: bool):
+        out = self.emit("mean", [self.name(node.input[0])], MeanAttrs((1, 2), keep_dims), node.output[0],
+                        node.name or "mean")
+        self.bind(node.output[0], out)
+
+    def GlobalAveragePool(self, node):
+        self._global_mean(node, True)
+
+    def ReduceMean(self, node):
+        a = _attrs(node)
+        axes = a.get("axes")
+        if axes is None and len(node.input) > 1:
+            axes = self.const(node.input[1], node).tolist()
+        rank = len(self.shape(node.input[0]))
+        if rank != 4 or sorted(ax % 4 for ax in axes) != [2, 3]:
+            raise UnsupportedOpError(f"ONNX node {node.name} (ReduceMean): only the mean over H and W of a 4-D "
+                                     f"tensor is supported, got axes {axes}")
+        self._global_mean(node, bool(a.get("keepdims", 1)))
+
+    def _pool(self, node, op):
+        a = _attrs(node)
+        pads = a.get("pads", [0, 0, 0, 0])
+        if a.get("ceil_mode", 0) or (op == "avg_pool2d" and a.get("count_include_pad", 0) and any(pads)):
+            raise UnsupportedOpError(f"ONNX node {node.name} ({node.op_type}): ceil_mode and count_include_pad "
+                                     "with padding are not supported")
+        attrs = Pool2dAttrs(kernel=tuple(a["kernel_shape"]), stride=tuple(a.get("strides", (1, 1))),
+                            padding=(pads[0], pads[1], pads[2], pads[3]))
+        self.bind(node.output[0], self.emit(op, [self.name(node.input[0])], attrs, node.output[0],
+                                            node.name or op))
+
+    def MaxPool(self, node):
+        self._pool(node, "max_pool2d")
+
+    def AveragePool(self, node):
+        self._pool(node, "avg_pool2d")
+
+    def _flatten_to(self, node, new_shape: tuple):
+        x = self.name(node.input[0])
+        shape = self.graph.tensors[x].shape
+        if len(shape) == 4 and shape[1] * shape[2] > 1:  # restore NCHW element order before flattening
+            x = self.emit("transpose", [x], TransposeAttrs((0, 3, 1, 2)), f"{x}_nchw", f"{node.name}_nchw")
+        out = self.emit("reshape", [x], ReshapeAttrs(tuple(int(d) for d in new_shape)), node.output[0],
+                        node.name or "reshape")
+        self.bind(node.output[0], out)
+
+    def Flatten(self, node):
+        shape = self.shape(node.input[0])
+        axis = _attrs(node).get("axis", 1)
+        self._flatten_to(node, (int(np.prod(shape[:axis])), int(np.prod(shape[axis:]))))
+
+    def Reshape(self, node):
+        target = [int(d) for d in self.const(node.input[1], node)]
+        shape = self.shape(node.input[0])
+        if len(target) != 2:
+            raise UnsupportedOpError(f"ONNX node {node.name} (Reshape): only flattening reshapes to 2-D are "
+                                     f"supported, got {target}")
+        size = int(np.prod(shape))
+        target = [shape[0] if d == 0 and i == 0 else d for i, d in enumerate(target)]
+        if -1 in target:
+            known = int(np.prod([d for d in target if d != -1]))
+            target = [size // known if d == -1 else d for d in target]
+        self._flatten_to(node, tuple(target))
+
+    def Gemm(self, node):
+        a = _attrs(node)
+        if a.get("transA", 0) or a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0:
+            raise UnsupportedOpError(f"ONNX node {node.name} (Gemm): only Y = X W^T + b with alpha = beta = 1 "
+                                     "is supported")
+        w = self.const(node.input[1], node).astype(np.float32)
+        self._fully_connected(node, w if a.get("transB", 0) else w.T,
+                              node.input[2] if len(node.input) > 2 else None)
+
+    def MatMul(self, node):
+        self._fully_connected(node, self.const(node.input[1], node).astype(np.float32).T, None)
+
+    def _fully_connected(self, node, weight_nk: np.ndarray, bias_name):
+        inputs = [self.name(node.input[0]), self.add_constant(f"{node.output[0]}_weight",
+                                                              np.ascontiguousarray(weight_nk))]
+        if bias_name:
+            inputs.append(self.add_constant(f"{node.output[0]}_bias",
+                                            self.const(bias_name, node).astype(np.float32)))
+        out = self.emit("fully_connected", inputs, FullyConnectedAttrs(), node.output[0], node.name or "fc")
+        self.bind(node.output[0], out)
+
+    def Concat(self, node):
+        rank = len(self.shape(node.input[0]))
+        axis = _attrs(node)["axis"] % rank
+        axis = NCHW_TO_NHWC_AXIS[axis] if rank == 4 else axis
+        out = self.emit("concat", [self.name(n) for n in node.input], ConcatAttrs(axis), node.output[0],
+                        node.name or "concat")
+        self.bind(node.output[0], out)
+
+    def Softmax(self, node):
+        rank = len(self.shape(node.input[0]))
+        if _attrs(node).get("axis", -1) % rank != rank - 1:
+            raise UnsupportedOpError(f"ONNX node {node.name} (Softmax): only the last axis is supported")
+        out = self.emit("softmax", [self.name(node.input[0])], SoftmaxAttrs(), node.output[0],
+                        node.name or "softmax")
+        self.bind(node.output[0], out)
+
+    def Identity(self, node):
+        self.bind(node.output[0], self.name(node.input[0]))
+
+    Dropout = Identity
+
+    def Constant(self, node):
+        pass  # collected in __init__
+
+
+def _nhwc_shape(dims) -> tuple:
+    if len(dims) == 4:
+        n, c, h, w = dims
+        return (n, h, w, c)
+    return tuple(dims)
+
+
+def import_onnx(path) -> Graph:
+    """Read an ONNX file into a float Graph in NHWC (batch 1)."""
+    import onnx
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"model file {path} does not exist")
+    try:
+        model = onnx.load(str(path))
+    except Exception as exc:  # onnx raises DecodeError, ValueError, ... for corrupt files
+        raise ModelFileError(f"{path} is not a readable ONNX model ({type(exc).__name__}); re-export it") from None
+    return translate_onnx(model)
+
+
+def translate_onnx(model) -> Graph:
+    t = _Translator(model)
+    initializers = set(t.constants)
+    for value in model.graph.input:
+        if value.name in initializers:
+            continue
+        dims = [d.dim_value for d in value.type.tensor_type.shape.dim]
+        if any(d <= 0 for d in dims):
+            raise UnsupportedOpError(f"ONNX input {value.name} has dynamic shape {dims}; export with a fixed "
+                                     "input shape (batch 1)")
+        if dims[0] != 1:
+            raise UnsupportedOpError(f"ONNX input {value.name} has batch {dims[0]}; edgekit compiles batch 1")
+        t.graph.add_tensor(Tensor(value.name, _nhwc_shape(dims), "float32"))
+        t.graph.inputs.append(value.name)
+    for node in model.graph.node:
+        handler = getattr(t, node.op_type, None)
+        if handler is None:
+            raise UnsupportedOpError(f"ONNX op {node.op_type} (node {node.name or node.output[0]}) is not "
+                                     "supported by edgekit's ONNX importer")
+        handler(node)
+    t.graph.outputs = [t.name(o.name) for o in model.graph.output]
+    t.graph.remove_unused_tensors()
+    t.graph.lint()
+    return t.graph

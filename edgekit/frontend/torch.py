@@ -1,0 +1,46 @@
+"""PyTorch -> Graph, through torch's ONNX exporter (torch.export underneath) and the ONNX importer.
+
+One importer to maintain instead of two: the exporter lowers modules to a small, stable op set,
+and already folds batch norms into convolutions.
+"""
+
+import tempfile
+from pathlib import Path
+
+from edgekit.errors import ModelFileError, UnsupportedOpError
+
+
+def import_torch_module(module, input_shape_nchw: tuple) -> "Graph":  # noqa: F821
+    import torch
+
+    from edgekit.frontend.onnx import import_onnx
+
+    module = module.eval()
+    example = torch.zeros(input_shape_nchw)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.onnx"
+        try:
+            torch.onnx.export(module, (example,), str(path), dynamo=True, optimize=True, verbose=False)
+        except Exception as exc:  # the exporter raises many types; name the first line
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UnsupportedOpError(f"torch export of {type(module).__name__} failed: {first_line}") from None
+        return import_onnx(path)
+
+
+def load_torch_file(path) -> object:
+    """A pickled ``nn.Module`` saved with ``torch.save(model)``; a bare state_dict is refused."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"model file {path} does not exist")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise ModelFileError(f"{path} is not a readable PyTorch file ({type(exc).__name__})") from None
+    if isinstance(obj, dict):
+        raise ModelFileError(f"{path} holds a state_dict, which has no architecture; save the whole module "
+                             "with torch.save(model, path) or use a zoo name")
+    if not isinstance(obj, torch.nn.Module):
+        raise ModelFileError(f"{path} holds a {type(obj).__name__}, not a torch.nn.Module")
+    return obj

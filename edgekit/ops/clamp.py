@@ -1,0 +1,31 @@
+"""clamp: a standalone ReLU/ReLU6 that could not be fused into its producer."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgekit.ops.base import OpDef, activation_range, apply_activation, quant_of
+
+
+@dataclass
+class ClampAttrs:
+    activation: str = "relu"
+
+
+class Clamp(OpDef):
+    name = "clamp"
+    attrs_type = ClampAttrs
+    same_quant_as_input = True
+
+    def infer_shapes(self, attrs, in_shapes):
+        return [tuple(in_shapes[0])]
+
+    def run_float(self, attrs, inputs):
+        return [apply_activation(inputs[0], attrs.activation).astype(np.float32)]
+
+    def run_int8(self, node, graph, inputs):
+        clamp = activation_range(node.attrs.activation, quant_of(graph, node.outputs[0]))
+        return [np.clip(inputs[0], clamp.act_min, clamp.act_max).astype(np.int8)]
+
+
+OP = Clamp()

@@ -1,0 +1,71 @@
+"""conv2d: NHWC input, OHWI filter, optional bias, fused activation.
+
+The int8 reference accumulates (x + input_offset) * w exactly in float64 (every partial sum of
+int8 products stays far below 2**53), then requantizes per output channel as TFLite does.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgekit.ops.base import OpDef, apply_activation
+from edgekit.ops.conv_params import bias_or_zeros, finish_int8, mac_int8_params
+from edgekit.ops.window import output_hw, pad_hw, windows
+
+
+@dataclass
+class Conv2dAttrs:
+    stride: tuple[int, int] = (1, 1)
+    dilation: tuple[int, int] = (1, 1)
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0)  # top, left, bottom, right
+    activation: str | None = None
+
+
+def _conv_accumulate(x_offset: np.ndarray, filt: np.ndarray, stride, dilation, padding) -> np.ndarray:
+    """sum over taps of x * w as float64, x already offset; padding contributes 0."""
+    out_c, kh, kw, in_c = filt.shape
+    out_hw = output_hw(x_offset.shape[1:3], (kh, kw), stride, dilation, padding)
+    cols = windows(pad_hw(x_offset, padding), (kh, kw), stride, dilation, out_hw)
+    cols = cols.reshape(out_hw[0] * out_hw[1], kh * kw * in_c)
+    acc = cols @ filt.reshape(out_c, -1).astype(np.float64).T
+    return acc.reshape(1, out_hw[0], out_hw[1], out_c)
+
+
+def conv2d_int8(x, filt, bias, mult, shift, *, stride, dilation, padding, input_offset, output_offset,
+                act_min, act_max):
+    """TFLite reference_integer_ops::ConvPerChannel on [1,H,W,C] int8 input."""
+    acc = _conv_accumulate(x.astype(np.float64) + input_offset, filt, stride, dilation, padding)
+    return finish_int8(acc, bias, mult, shift, output_offset, act_min, act_max)
+
+
+class Conv2d(OpDef):
+    name = "conv2d"
+    attrs_type = Conv2dAttrs
+
+    def infer_shapes(self, attrs, in_shapes):
+        x, w = in_shapes[0], in_shapes[1]
+        oh, ow = output_hw(x[1:3], w[1:3], attrs.stride, attrs.dilation, attrs.padding)
+        return [(1, oh, ow, w[0])]
+
+    def run_float(self, attrs, inputs):
+        x, w = inputs[0], inputs[1]
+        acc = _conv_accumulate(x.astype(np.float64), w, attrs.stride, attrs.dilation, attrs.padding)
+        if len(inputs) > 2:
+            acc = acc + inputs[2]
+        return [apply_activation(acc, attrs.activation).astype(np.float32)]
+
+    def run_int8(self, node, graph, inputs):
+        w = inputs[1]
+        p = mac_int8_params(node, graph, w.shape[0])
+        bias = bias_or_zeros(graph, node, w.shape[0], np.int32)
+        a = node.attrs
+        return [conv2d_int8(inputs[0], w, bias, p.multiplier, p.shift, stride=a.stride, dilation=a.dilation,
+                            padding=a.padding, input_offset=p.input_offset, output_offset=p.output_offset,
+                            act_min=p.act_min, act_max=p.act_max)]
+
+    def macs(self, attrs, in_shapes, out_shapes):
+        out_c, kh, kw, in_c = in_shapes[1]
+        return int(np.prod(out_shapes[0][1:3])) * out_c * kh * kw * in_c
+
+
+OP = Conv2d()

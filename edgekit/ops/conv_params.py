@@ -1,0 +1,63 @@
+"""Integer parameters shared by the multiply-accumulate ops (conv2d, depthwise_conv2d, fully_connected).
+
+TFLite derives one multiplier per output channel as input_scale * filter_scale[c] / output_scale,
+computed in double from the float32 scales (except per-tensor fully_connected, whose first product
+is float32), then splits it into a Q31 multiplier and a shift.
+The interpreter and the code generator both call :func:`mac_int8_params`, so the firmware and the
+reference can never disagree about these numbers.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgekit.ops.base import activation_range, quant_of
+from edgekit.quantize.fixedpoint import quantize_multipliers, requantize
+
+
+@dataclass(frozen=True)
+class MacInt8Params:
+    """Everything but the tensors that an int8 MAC kernel needs."""
+
+    input_offset: int
+    output_offset: int
+    multiplier: np.ndarray
+    shift: np.ndarray
+    act_min: int
+    act_max: int
+
+
+def mac_int8_params(node, graph, out_channels: int) -> MacInt8Params:
+    in_quant = quant_of(graph, node.inputs[0])
+    w_quant = quant_of(graph, node.inputs[1])
+    out_quant = quant_of(graph, node.outputs[0])
+    if node.op == "fully_connected" and w_quant.scale.size == 1:
+        # TFLite's FULLY_CONNECTED with per-tensor weights multiplies the two float32 scales in float32
+        # (GetQuantizedConvolutionMultipler); every per-channel and conv path multiplies in double.
+        in_times_w = np.float64(in_quant.scale[0] * w_quant.scale[0])
+    else:
+        in_times_w = np.float64(in_quant.scalar_scale) * w_quant.scale.astype(np.float64)
+    real = np.broadcast_to(in_times_w, (out_channels,)) / np.float64(out_quant.scalar_scale)
+    multiplier, shift = quantize_multipliers(real)
+    clamp = activation_range(node.attrs.activation, out_quant)
+    return MacInt8Params(
+        input_offset=-in_quant.scalar_zero_point,
+        output_offset=out_quant.scalar_zero_point,
+        multiplier=multiplier,
+        shift=shift,
+        act_min=clamp.act_min,
+        act_max=clamp.act_max,
+    )
+
+
+def bias_or_zeros(graph, node, out_channels: int, dtype) -> np.ndarray:
+    """The node's bias constant, or zeros when it has none."""
+    if len(node.inputs) > 2:
+        return graph.tensors[node.inputs[2]].data
+    return np.zeros(out_channels, dtype=dtype)
+
+
+def finish_int8(acc: np.ndarray, bias, mult, shift, output_offset, act_min, act_max) -> np.ndarray:
+    """Exact float64 accumulators + bias -> requantized, clamped int8 (channels last)."""
+    acc = np.rint(acc).astype(np.int64) + np.asarray(bias, dtype=np.int64)
+    return requantize(acc, mult, shift, output_offset, act_min, act_max)

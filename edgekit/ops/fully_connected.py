@@ -1,0 +1,47 @@
+"""fully_connected: input [1, K], filter [N, K], optional bias [N], fused activation."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgekit.ops.base import OpDef, apply_activation
+from edgekit.ops.conv_params import bias_or_zeros, finish_int8, mac_int8_params
+
+
+@dataclass
+class FullyConnectedAttrs:
+    activation: str | None = None
+
+
+def fully_connected_int8(x, filt, bias, mult, shift, *, input_offset, output_offset, act_min, act_max):
+    """TFLite reference_integer_ops::FullyConnected (filter offset 0) on [1, K] int8 input."""
+    acc = (x.astype(np.float64) + input_offset) @ filt.astype(np.float64).T
+    return finish_int8(acc, bias, mult, shift, output_offset, act_min, act_max)
+
+
+class FullyConnected(OpDef):
+    name = "fully_connected"
+    attrs_type = FullyConnectedAttrs
+
+    def infer_shapes(self, attrs, in_shapes):
+        return [(1, in_shapes[1][0])]
+
+    def run_float(self, attrs, inputs):
+        acc = inputs[0].astype(np.float64).reshape(1, -1) @ inputs[1].astype(np.float64).T
+        if len(inputs) > 2:
+            acc = acc + inputs[2]
+        return [apply_activation(acc, attrs.activation).astype(np.float32)]
+
+    def run_int8(self, node, graph, inputs):
+        w = inputs[1]
+        p = mac_int8_params(node, graph, w.shape[0])
+        bias = bias_or_zeros(graph, node, w.shape[0], np.int32)
+        return [fully_connected_int8(inputs[0].reshape(1, -1), w, bias, p.multiplier, p.shift,
+                                     input_offset=p.input_offset, output_offset=p.output_offset,
+                                     act_min=p.act_min, act_max=p.act_max)]
+
+    def macs(self, attrs, in_shapes, out_shapes):
+        return int(in_shapes[1][0] * in_shapes[1][1])
+
+
+OP = FullyConnected()

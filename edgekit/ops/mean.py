@@ -1,0 +1,63 @@
+"""mean over the spatial axes (global average pooling), keeping dims [1, 1, 1, C] or not [1, C].
+
+int8 follows TFLite's reference_ops::QuantizedMeanOrSum (what BUILTIN_REF and TFLite Micro run for
+int8 MEAN, with or without keep_dims): sum (x - zp_in) over H*W, then one fixed-point rescale by
+input_scale / output_scale with 1/(H*W) folded into the Q31 multiplier, add zp_out.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgekit.errors import UnsupportedOpError
+from edgekit.ops.base import OpDef, quant_of
+from edgekit.quantize.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
+
+
+@dataclass
+class MeanAttrs:
+    axes: tuple[int, ...] = (1, 2)
+    keep_dims: bool = True
+
+
+def fold_count(multiplier: int, shift: int, count: int) -> tuple[int, int]:
+    """Fold 1/count into (multiplier, shift) as TFLite's QuantizedMeanOrSum does, truncating."""
+    count_shift = min(count.bit_length() - 1, 32, 31 + shift)
+    return (multiplier << count_shift) // count, shift - count_shift
+
+
+def mean_int8(x, *, input_zero_point, output_zero_point, multiplier, shift, keep_dims):
+    """``multiplier``/``shift`` quantize input_scale / output_scale; 1/(H*W) is folded in here."""
+    mean_multiplier, mean_shift = fold_count(multiplier, shift, x.shape[1] * x.shape[2])
+    acc = (x.astype(np.int64) - input_zero_point).sum(axis=(1, 2))
+    out = multiply_by_quantized_multiplier(acc, mean_multiplier, mean_shift) + output_zero_point
+    out = np.clip(out, -128, 127).astype(np.int8)
+    return out.reshape(1, 1, 1, -1) if keep_dims else out.reshape(1, -1)
+
+
+class Mean(OpDef):
+    name = "mean"
+    attrs_type = MeanAttrs
+
+    def infer_shapes(self, attrs, in_shapes):
+        x = in_shapes[0]
+        if len(x) != 4 or tuple(sorted(attrs.axes)) != (1, 2):
+            raise UnsupportedOpError(f"mean over axes {attrs.axes} of a {len(x)}-D tensor: only the spatial "
+                                     "axes (1, 2) of NHWC tensors are supported")
+        return [(1, 1, 1, x[3]) if attrs.keep_dims else (1, x[3])]
+
+    def run_float(self, attrs, inputs):
+        return [inputs[0].mean(axis=(1, 2), keepdims=attrs.keep_dims).astype(np.float32)]
+
+    def run_int8(self, node, graph, inputs):
+        q_in, q_out = quant_of(graph, node.inputs[0]), quant_of(graph, node.outputs[0])
+        multiplier, shift = quantize_multiplier(np.float64(q_in.scalar_scale) / np.float64(q_out.scalar_scale))
+        return [mean_int8(inputs[0], input_zero_point=q_in.scalar_zero_point,
+                          output_zero_point=q_out.scalar_zero_point, multiplier=multiplier, shift=shift,
+                          keep_dims=node.attrs.keep_dims)]
+
+    def macs(self, attrs, in_shapes, out_shapes):
+        return int(np.prod(in_shapes[0]))
+
+
+OP = Mean()

@@ -1,0 +1,31 @@
+"""pad: constant padding of every axis; int8 pads with the zero point (the quantized 0.0)."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgekit.ops.base import OpDef, quant_of
+
+
+@dataclass
+class PadAttrs:
+    pads: tuple[tuple[int, int], ...] = ()  # (before, after) per axis
+
+
+class Pad(OpDef):
+    name = "pad"
+    attrs_type = PadAttrs
+    same_quant_as_input = True
+
+    def infer_shapes(self, attrs, in_shapes):
+        return [tuple(d + b + a for d, (b, a) in zip(in_shapes[0], attrs.pads))]
+
+    def run_float(self, attrs, inputs):
+        return [np.pad(inputs[0], attrs.pads)]
+
+    def run_int8(self, node, graph, inputs):
+        zero_point = quant_of(graph, node.outputs[0]).scalar_zero_point
+        return [np.pad(inputs[0], node.attrs.pads, constant_values=zero_point)]
+
+
+OP = Pad()

@@ -1,0 +1,33 @@
+"""reshape: same bytes, new shape (row-major, so NHWC flatten order)."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgekit.errors import GraphError
+from edgekit.ops.base import OpDef
+
+
+@dataclass
+class ReshapeAttrs:
+    shape: tuple[int, ...] = ()
+
+
+class Reshape(OpDef):
+    name = "reshape"
+    attrs_type = ReshapeAttrs
+    same_quant_as_input = True
+
+    def infer_shapes(self, attrs, in_shapes):
+        if int(np.prod(attrs.shape)) != int(np.prod(in_shapes[0])):
+            raise GraphError(f"reshape of {in_shapes[0]} to {attrs.shape} changes the number of elements")
+        return [tuple(attrs.shape)]
+
+    def run_float(self, attrs, inputs):
+        return [inputs[0].reshape(attrs.shape)]
+
+    def run_int8(self, node, graph, inputs):
+        return [inputs[0].reshape(node.attrs.shape)]
+
+
+OP = Reshape()

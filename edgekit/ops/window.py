@@ -1,0 +1,45 @@
+"""Sliding-window geometry shared by convolutions and pooling (kernel, stride, dilation, padding)."""
+
+import numpy as np
+
+
+def output_size(size: int, kernel: int, stride: int, dilation: int, pad_before: int, pad_after: int) -> int:
+    """Output length of a window op along one axis (TFLite/PyTorch floor semantics)."""
+    effective = dilation * (kernel - 1) + 1
+    return (size + pad_before + pad_after - effective) // stride + 1
+
+
+def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
+    """TFLite's SAME padding along one axis: (before, after), the extra pixel going after."""
+    out = -(-size // stride)
+    effective = dilation * (kernel - 1) + 1
+    total = max((out - 1) * stride + effective - size, 0)
+    return total // 2, total - total // 2
+
+
+def output_hw(in_hw, kernel, stride, dilation, padding) -> tuple[int, int]:
+    """(out_h, out_w) from (h, w), (kh, kw), strides, dilations and (top, left, bottom, right)."""
+    top, left, bottom, right = padding
+    return (
+        output_size(in_hw[0], kernel[0], stride[0], dilation[0], top, bottom),
+        output_size(in_hw[1], kernel[1], stride[1], dilation[1], left, right),
+    )
+
+
+def pad_hw(x: np.ndarray, padding, value=0) -> np.ndarray:
+    """Pad an NHWC array spatially by (top, left, bottom, right) with ``value``."""
+    top, left, bottom, right = padding
+    return np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=value)
+
+
+def windows(x_padded: np.ndarray, kernel, stride, dilation, out_hw) -> np.ndarray:
+    """View of shape [OH, OW, KH, KW, C] over an already padded [1, H, W, C] array."""
+    kh, kw = kernel
+    dh, dw = dilation
+    sh, sw = stride
+    oh, ow = out_hw
+    view = np.lib.stride_tricks.sliding_window_view(
+        x_padded[0], ((kh - 1) * dh + 1, (kw - 1) * dw + 1), axis=(0, 1)
+    )  # [H', W', C, EKH, EKW]
+    view = view[: (oh - 1) * sh + 1 : sh, : (ow - 1) * sw + 1 : sw, :, ::dh, ::dw]
+    return view.transpose(0, 1, 3, 4, 2)

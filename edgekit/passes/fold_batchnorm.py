@@ -1,0 +1,39 @@
+"""fold_batchnorm: conv/depthwise conv followed by batch_norm -> one conv with scaled weights and bias.
+
+w' = w * gamma / sqrt(var + eps) per output channel; b' = (b - mean) * gamma / sqrt(var + eps) + beta.
+Guard: the conv's output must have no other reader (else both values are needed).
+"""
+
+import numpy as np
+
+from edgekit.ir import Tensor
+from edgekit.passes.rewrite import bypass_node, sole_consumer
+
+FOLDABLE = {"conv2d": 0, "depthwise_conv2d": 3}  # op -> output-channel axis of its filter
+
+
+def fold_batchnorm(graph):
+    changed = False
+    for conv in list(graph.nodes):
+        if conv.op not in FOLDABLE:
+            continue
+        bn = sole_consumer(graph, conv.output)
+        if bn is None or bn.op != "batch_norm":
+            continue
+        gamma, beta, mean, var = (graph.tensors[n].data.astype(np.float64) for n in bn.inputs[1:])
+        factor = gamma / np.sqrt(var + bn.attrs.epsilon)
+        weight = graph.tensors[conv.inputs[1]]
+        shape = [1] * weight.data.ndim
+        shape[FOLDABLE[conv.op]] = -1
+        weight.data = (weight.data * factor.reshape(shape)).astype(np.float32)
+        bias = graph.tensors[conv.inputs[2]].data if len(conv.inputs) > 2 else np.zeros_like(factor)
+        new_bias = ((bias - mean) * factor + beta).astype(np.float32)
+        bias_name = graph.unique_name(f"{conv.output}_bias")
+        graph.add_tensor(Tensor(bias_name, new_bias.shape, "float32", new_bias))
+        conv.inputs = conv.inputs[:2] + [bias_name]
+        graph.tensors[conv.output].shape = graph.tensors[bn.output].shape
+        bypass_node(graph, bn, conv.output)
+        changed = True
+    if changed:
+        graph.remove_unused_tensors()
+    return graph, changed

@@ -1,0 +1,1 @@
+"""Post-training int8 quantization: observers, schemes and TFLite's fixed-point requantization."""

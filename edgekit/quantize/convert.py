@@ -1,0 +1,83 @@
+"""Float Graph + calibrated ranges -> int8 Graph following the TFLite int8 spec.
+
+- activations: per-tensor asymmetric int8, range widened to include 0 so that zero (padding, ReLU)
+  is exact; ops that move data (reshape, pooling, pad, transpose, clamp) reuse their input's
+  parameters as TFLite requires; softmax outputs use TFLite's fixed (1/256, -128).
+- weights: symmetric int8 in [-127, 127], per output channel (conv axis 0, depthwise axis 3,
+  fully connected axis 0) or per tensor, by scheme.
+- biases: int32 with scale input_scale * weight_scale and zero point 0.
+Tensor and node names are kept, so the float and int8 graphs can be compared layer by layer.
+"""
+
+import numpy as np
+
+from edgekit.errors import UnsupportedOpError
+from edgekit.ir import QuantParams
+from edgekit.ops import get_op
+from edgekit.quantize.fixedpoint import round_half_away
+
+WEIGHT_CHANNEL_AXIS = {"conv2d": 0, "depthwise_conv2d": 3, "fully_connected": 0}
+SOFTMAX_OUTPUT = QuantParams.per_tensor(1.0 / 256.0, -128)
+
+
+def activation_params(low: float, high: float) -> QuantParams:
+    """Asymmetric int8 parameters covering [low, high] and 0."""
+    low, high = min(low, 0.0), max(high, 0.0)
+    if high - low < 1e-8:
+        high = low + 1e-8
+    scale = np.float32((high - low) / 255.0)
+    zero_point = int(np.clip(round_half_away(-128.0 - low / float(scale)), -128, 127))
+    return QuantParams.per_tensor(scale, zero_point)
+
+
+def weight_params(weight: np.ndarray, axis: int | None) -> QuantParams:
+    if axis is None:
+        max_abs = np.array([np.abs(weight).max()])
+    else:
+        other_axes = tuple(i for i in range(weight.ndim) if i != axis)
+        max_abs = np.abs(weight).max(axis=other_axes)
+    scale = np.where(max_abs > 0, max_abs / 127.0, 1.0).astype(np.float32)
+    return QuantParams(scale, np.zeros_like(scale, dtype=np.int32), axis)
+
+
+def _quantize_weights(graph, node, granularity: str) -> None:
+    weight = graph.tensors[node.inputs[1]]
+    axis = WEIGHT_CHANNEL_AXIS[node.op]
+    quant = weight_params(weight.data, axis if granularity == "per_channel" else None)
+    if not quant.per_channel:
+        quant.axis = None
+    q = np.clip(quant.quantize(weight.data), -127, 127).astype(np.int8)
+    weight.data, weight.dtype, weight.quant = q, "int8", quant
+    if len(node.inputs) > 2:
+        bias = graph.tensors[node.inputs[2]]
+        in_scale = np.float64(graph.tensors[node.inputs[0]].quant.scalar_scale)
+        bias_scale = (in_scale * quant.scale.astype(np.float64)).astype(np.float32)
+        q_bias = round_half_away(bias.data.astype(np.float64) / bias_scale.astype(np.float64))
+        bias.data = np.clip(q_bias, -(2**31), 2**31 - 1).astype(np.int32)
+        bias.dtype = "int32"
+        bias.quant = QuantParams(bias_scale, np.zeros(bias_scale.shape, np.int32), 0 if bias_scale.size > 1 else None)
+
+
+def quantize_graph(float_graph, ranges: dict, scheme):
+    """The int8 version of ``float_graph`` (a copy); ``ranges`` come from :func:`calibrate`."""
+    graph = float_graph.copy()
+    for name in graph.inputs:
+        graph.tensors[name].quant = activation_params(*ranges[name])
+        graph.tensors[name].dtype = "int8"
+    for node in graph.nodes:
+        op = get_op(node.op, node)
+        if node.op == "batch_norm":
+            raise UnsupportedOpError(f"batch_norm node {node.name} could not be folded into a convolution; "
+                                     "edgekit cannot quantize it")
+        out = graph.tensors[node.output]
+        if op.same_quant_as_input:
+            out.quant = graph.tensors[node.inputs[0]].quant
+        elif node.op == "softmax":
+            out.quant = SOFTMAX_OUTPUT
+        else:
+            out.quant = activation_params(*ranges[node.output])
+        out.dtype = "int8"
+        if node.op in WEIGHT_CHANNEL_AXIS:
+            _quantize_weights(graph, node, scheme.weight_granularity)
+    graph.lint()
+    return graph

@@ -1,0 +1,9 @@
+"""Built-in models by name, as PyTorch modules with their preprocessing.
+
+``edgekit zoo`` lists them; ``load_zoo_model(name, **options)`` builds one. Pretrained weights come
+only from the local cache (``$EDGEKIT_HOME``), never from the network.
+"""
+
+from edgekit.zoo.registry import ZOO, ZooModel, load_zoo_model
+
+__all__ = ["ZOO", "ZooModel", "load_zoo_model"]

@@ -1,0 +1,76 @@
+"""MobileNetV2 (Sandler et al., 2018) with width, resolution and class-count options.
+
+Module names follow torchvision's so that its ImageNet state_dict loads strictly: ``features.N``
+blocks, each inverted residual holding a ``conv`` Sequential, and ``classifier.1`` the final Linear.
+"""
+
+from torch import nn
+
+# (expansion t, output channels c, repeats n, first stride s) from the paper's Table 2
+INVERTED_RESIDUAL_SETTING = (
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+)
+
+
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """Round channels to a multiple of ``divisor`` without going more than 10% below ``value``."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return rounded
+
+
+def conv_bn_relu6(in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1, groups: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_ch, out_ch, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(out_ch),
+        nn.ReLU6(inplace=True),
+    )
+
+
+class InvertedResidual(nn.Module):
+    """Expand (1x1) -> depthwise 3x3 -> project (1x1, linear); residual when shapes allow."""
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int, expand_ratio: int):
+        super().__init__()
+        hidden = int(round(in_ch * expand_ratio))
+        self.use_residual = stride == 1 and in_ch == out_ch
+        layers = []
+        if expand_ratio != 1:
+            layers.append(conv_bn_relu6(in_ch, hidden, kernel=1))
+        layers += [
+            conv_bn_relu6(hidden, hidden, stride=stride, groups=hidden),
+            nn.Conv2d(hidden, out_ch, 1, 1, 0, bias=False),
+            nn.BatchNorm2d(out_ch),
+        ]
+        self.conv = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return x + self.conv(x) if self.use_residual else self.conv(x)
+
+
+class MobileNetV2(nn.Module):
+    def __init__(self, num_classes: int = 1000, width: float = 1.0, dropout: float = 0.2):
+        super().__init__()
+        in_ch = make_divisible(32 * width)
+        last_ch = make_divisible(1280 * max(1.0, width))
+        features = [conv_bn_relu6(3, in_ch, stride=2)]
+        for t, c, n, s in INVERTED_RESIDUAL_SETTING:
+            out_ch = make_divisible(c * width)
+            for i in range(n):
+                features.append(InvertedResidual(in_ch, out_ch, s if i == 0 else 1, t))
+                in_ch = out_ch
+        features.append(conv_bn_relu6(in_ch, last_ch, kernel=1))
+        self.features = nn.Sequential(*features)
+        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(last_ch, num_classes))
+
+    def forward(self, x):
+        x = self.features(x)
+        x = nn.functional.adaptive_avg_pool2d(x, 1).flatten(1)
+        return self.classifier(x)
