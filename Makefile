@@ -43,7 +43,7 @@ $(WEIGHTS): | venv
 	@echo "weights: $@ verified"
 
 plugin: venv apt
-	@$(PY) -m edgekit.emulate_plugin
+	@$(PY) -m edgekit.instruction_counter
 
 demo: setup
 	$(VENV)/bin/edgekit compile mobilenetv2 --target cortex-m7 --calib $(SHARED)/data/images -o build/demo --force
