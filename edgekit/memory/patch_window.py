@@ -56,6 +56,34 @@ class Region:
     def area(self) -> int:
         return self.height * self.width
 
+    @property
+    def is_empty(self) -> bool:
+        return self.height <= 0 or self.width <= 0
+
+    def union(self, other: "Region") -> "Region":
+        """The bounding box of both regions (per axis, the smallest range covering both); an empty
+        region adds nothing."""
+        if other.is_empty:
+            return self
+        if self.is_empty:
+            return other
+        return Region((min(self.rows[0], other.rows[0]), max(self.rows[1], other.rows[1])),
+                      (min(self.cols[0], other.cols[0]), max(self.cols[1], other.cols[1])))
+
+    def clipped(self, hw: tuple[int, int]) -> "Region":
+        """The part of the region inside an ``hw`` feature map. Along an axis where nothing is
+        inside, the result is empty but stays within the original range, so that the region's
+        distance to each end of the range (the padding of a window) is never negative."""
+        return Region(_clip_span(self.rows, hw[0]), _clip_span(self.cols, hw[1]))
+
+
+def _clip_span(span: tuple[int, int], size: int) -> tuple[int, int]:
+    low, high = max(span[0], 0), min(span[1], size)
+    if low < high:
+        return low, high
+    anchor = min(max(span[0], 0), span[1])
+    return anchor, anchor
+
 
 @dataclass(frozen=True)
 class SpatialLayer:
@@ -78,6 +106,12 @@ class SpatialLayer:
     @property
     def out_hw(self) -> tuple[int, int]:
         return output_hw(self.in_hw, self.kernel, self.stride, self.dilation, self.padding)
+
+    def window(self, output: Region) -> Region:
+        """What computing every pixel of ``output`` reads, padding included (may reach past the input)."""
+        return Region(*(axis_window(span, self.kernel[axis], self.stride[axis], self.dilation[axis],
+                                    self.padding[axis])
+                        for axis, span in enumerate((output.rows, output.cols))))
 
 
 @dataclass(frozen=True)
@@ -140,6 +174,17 @@ def split_ranges(size: int, n: int) -> list[tuple[int, int]]:
     return list(zip(bounds[:-1], bounds[1:]))
 
 
+def axis_window(span: tuple[int, int], kernel: int, stride: int, dilation: int,
+                pad_before: int) -> tuple[int, int]:
+    """Along one axis, [first, last + 1) of the input indices (padding included) that outputs
+    [span[0], span[1]) read: from the first tap of the first output to the last tap of the last
+    one. An empty span reads nothing and stays where it is."""
+    first, end = span
+    if first >= end:
+        return span
+    return first * stride - pad_before, (end - 1) * stride - pad_before + dilation * (kernel - 1) + 1
+
+
 def _span(indices) -> tuple[int, int]:
     """[first, last + 1) of a set of indices; (0, 0) when it is empty."""
     return (min(indices), max(indices) + 1) if indices else (0, 0)
@@ -148,17 +193,15 @@ def _span(indices) -> tuple[int, int]:
 def _step_back(layer: SpatialLayer, needed: tuple[frozenset[int], frozenset[int]]):
     """One layer, backwards: its LayerWindow for the ``needed`` (rows, cols) of its output, and the
     (rows, cols) of its input that those read. ``padding[axis]`` is top for rows, left for cols."""
-    spans, windows, reads = [], [], []
+    spans, reads = [], []
     for axis, indices in enumerate(needed):
         kernel, stride, dilation = layer.kernel[axis], layer.stride[axis], layer.dilation[axis]
         pad_before = layer.padding[axis]
         taps = {o * stride - pad_before + j * dilation for o in indices for j in range(kernel)}
         reads.append(frozenset(t for t in taps if 0 <= t < layer.in_hw[axis]))
-        o0, o1 = _span(indices)
-        spans.append((o0, o1))
-        windows.append((o0, o1) if o0 == o1 else
-                       (o0 * stride - pad_before, (o1 - 1) * stride - pad_before + dilation * (kernel - 1) + 1))
-    window = LayerWindow(Region(*spans), Region(*windows), Region(_span(reads[0]), _span(reads[1])))
+        spans.append(_span(indices))
+    output = Region(*spans)
+    window = LayerWindow(output, layer.window(output), Region(_span(reads[0]), _span(reads[1])))
     return window, tuple(reads)
 
 

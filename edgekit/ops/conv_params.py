@@ -1,8 +1,7 @@
 """Integer parameters shared by the multiply-accumulate ops (conv2d, depthwise_conv2d, fully_connected).
 
 TFLite derives one multiplier per output channel as input_scale * filter_scale[c] / output_scale,
-computed in double from the float32 scales (except per-tensor fully_connected, whose first product
-is float32), then splits it into a Q31 multiplier and a shift.
+computed in double from the float32 scales, then splits it into a Q31 multiplier and a shift.
 The interpreter and the code generator both call :func:`mac_int8_params`, so the firmware and the
 reference can never disagree about these numbers.
 """
@@ -31,13 +30,8 @@ def mac_int8_params(node, graph, out_channels: int) -> MacInt8Params:
     in_quant = quant_of(graph, node.inputs[0])
     w_quant = quant_of(graph, node.inputs[1])
     out_quant = quant_of(graph, node.outputs[0])
-    if node.op == "fully_connected" and w_quant.scale.size == 1:
-        # TFLite's FULLY_CONNECTED with per-tensor weights multiplies the two float32 scales in float32
-        # (GetQuantizedConvolutionMultipler); every per-channel and conv path multiplies in double.
-        in_times_w = np.float64(in_quant.scale[0] * w_quant.scale[0])
-    else:
-        in_times_w = np.float64(in_quant.scalar_scale) * w_quant.scale.astype(np.float64)
-    real = np.broadcast_to(in_times_w, (out_channels,)) / np.float64(out_quant.scalar_scale)
+    w_scales = np.broadcast_to(w_quant.scale.astype(np.float64), (out_channels,))
+    real = np.float64(in_quant.scalar_scale) * w_scales / np.float64(out_quant.scalar_scale)
     multiplier, shift = quantize_multipliers(real)
     clamp = activation_range(node.attrs.activation, out_quant)
     return MacInt8Params(

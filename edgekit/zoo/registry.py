@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from edgekit.errors import UnknownNameError
+from edgekit.frontend.images import IMAGENET_CROP_FRACTION, IMAGENET_MEAN, IMAGENET_STD
 
 
 @dataclass(frozen=True)
@@ -15,6 +16,7 @@ class ZooModel:
     resolution: int
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
+    crop_fraction: float
     pretrained: bool
 
 
@@ -26,8 +28,6 @@ class ZooEntry:
     options: dict = field(default_factory=dict)
 
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 MOBILENETV2_WEIGHTS = ("mobilenet_v2-b0353104.pth", "b0353104")
 
 
@@ -51,7 +51,7 @@ def build_mobilenetv2(width: float = 1.0, resolution: int = 224, num_classes: in
         state = torch.load(cached_weights(*MOBILENETV2_WEIGHTS), map_location="cpu", weights_only=True)
         module.load_state_dict(state, strict=True)
     module.eval()
-    return ZooModel("mobilenetv2", module, resolution, IMAGENET_MEAN, IMAGENET_STD, pretrained)
+    return ZooModel("mobilenetv2", module, resolution, IMAGENET_MEAN, IMAGENET_STD, IMAGENET_CROP_FRACTION, pretrained)
 
 
 ZOO = {

@@ -1,0 +1,97 @@
+"""The Python API that the CLI wraps: inspect, quantize, infer, compile, run, report.
+
+Each function takes plain arguments and returns a result object; nothing here prints.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.errors import EdgekitError
+from edgekit.model_source import LoadedModel, load_model
+
+SYNTHETIC_CALIBRATION_SAMPLES = 4
+
+
+def inspect(source: str, **options):
+    from edgekit.inspect_model import summarize
+
+    return summarize(load_model(source, **options).graph)
+
+
+@dataclass
+class QuantizeResult:
+    model: LoadedModel  # .graph is the int8 graph, .float_graph the original
+    scheme: object
+    calibration_samples: int
+    synthetic_calibration: bool
+    layer_errors: list
+    top1_agreement: float | None
+
+
+def _synthetic_samples(graph, count: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    shape = graph.tensors[graph.inputs[0]].shape
+    return [rng.standard_normal(shape).astype(np.float32) for _ in range(count)]
+
+
+def quantize(model: LoadedModel, calib: str | None, scheme_name: str = "int8", progress=None) -> QuantizeResult:
+    """Calibrate on ``calib`` (images or .npy; synthetic Gaussian inputs when None) and convert."""
+    from edgekit.quantize.calibrate import calibrate
+    from edgekit.quantize.compare import compare_layers
+    from edgekit.quantize.convert import quantize_graph
+    from edgekit.quantize.scheme import load_scheme
+    from edgekit.samples import load_inputs
+
+    if model.is_quantized:
+        raise EdgekitError(f"{model.name} is already int8; it needs no quantization")
+    scheme = load_scheme(scheme_name)
+    float_graph = model.graph
+    samples = load_inputs(calib, model, for_float=True) if calib else _synthetic_samples(
+        float_graph, SYNTHETIC_CALIBRATION_SAMPLES)
+    ranges = calibrate(float_graph, samples, scheme, progress=progress)
+    int8_graph = quantize_graph(float_graph, ranges, scheme)
+    quantized = LoadedModel(model.name, int8_graph, model.preprocess, float_graph)
+    errors = compare_layers(float_graph, int8_graph, samples[:4])
+    agreement = top1_agreement(quantized, samples) if calib else None
+    return QuantizeResult(quantized, scheme, len(samples), calib is None, errors, agreement)
+
+
+def top1_agreement(model: LoadedModel, float_samples: list[np.ndarray]) -> float:
+    """Fraction of samples whose int8 argmax equals the float model's argmax."""
+    from edgekit.ir.interpreter import run_graph
+
+    graph, float_graph = model.graph, model.float_graph
+    quant = graph.tensors[graph.inputs[0]].quant
+    agree = 0
+    for x in float_samples:
+        ref = run_graph(float_graph, [x], mode="float")[float_graph.outputs[0]]
+        got = run_graph(graph, [quant.quantize(x)], mode="int8")[graph.outputs[0]]
+        agree += int(np.argmax(ref) == np.argmax(got))
+    return agree / len(float_samples)
+
+
+def infer(model: LoadedModel, input_path: str, mode: str | None = None) -> np.ndarray:
+    from edgekit.ir.interpreter import run_graph
+    from edgekit.samples import load_inputs
+
+    mode = mode or ("int8" if model.is_quantized else "float")
+    if mode == "int8" and not model.is_quantized:
+        raise EdgekitError(f"{model.name} is a float model; --int8 needs an int8 model "
+                           "(an int8 .tflite, or a .ek from `edgekit quantize`)")
+    inputs = load_inputs(input_path, model, for_float=(mode == "float"))
+    if len(inputs) != 1:
+        raise EdgekitError(f"{input_path} holds {len(inputs)} inputs; infer takes one")
+    return run_graph(model.graph, inputs, mode=mode)[model.graph.outputs[0]]
+
+
+def write_new_file(path: Path, write, force: bool) -> None:
+    """Write via a temporary file in the same folder, then move into place; refuse to overwrite."""
+    path = Path(path)
+    if path.exists() and not force:
+        raise EdgekitError(f"{path} exists; pass --force to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    write(temporary)
+    temporary.replace(path)

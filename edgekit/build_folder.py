@@ -1,0 +1,62 @@
+"""The build folder: everything `edgekit run` and `edgekit report` need, without recompiling.
+
+Layout: src/ (generated C), Makefile + firmware.elf/.bin/.map, model.ek (int8 graph),
+float_model.ek (its float original, when there is one), test_inputs.npy, edgekit.json (plan,
+sizes, settings), report.txt/report.json/memory.png. A compile writes a sibling temporary folder
+and moves it into place only when everything succeeded, so a failed compile leaves nothing behind.
+"""
+
+import json
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+from edgekit.errors import EdgekitError
+
+MANIFEST = "edgekit.json"
+
+
+@contextmanager
+def staged_folder(destination: Path, force: bool):
+    """Yield a temporary folder beside ``destination``; on success it replaces ``destination``."""
+    destination = Path(destination)
+    if destination.exists() and not force:
+        raise EdgekitError(f"build folder {destination} exists; pass --force to replace it or -o another folder")
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if destination.exists():
+        retired = Path(tempfile.mkdtemp(prefix=f".{destination.name}.old.", dir=destination.parent))
+        destination.rename(retired / destination.name)
+        staging.rename(destination)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        staging.rename(destination)
+
+
+def write_manifest(folder: Path, doc: dict) -> None:
+    (Path(folder) / MANIFEST).write_text(json.dumps(doc, indent=1, default=_plain))
+
+
+def _plain(value):
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (np.ndarray, tuple, set)):
+        return list(value)
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(type(value).__name__)
+
+
+def read_manifest(folder: Path) -> dict:
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        raise EdgekitError(f"{folder} is not an edgekit build folder (no {MANIFEST}); run `edgekit compile` first")
+    return json.loads(path.read_text())

@@ -1,0 +1,112 @@
+"""The `edgekit` command line: parsing and printing only; the work is in api.py.
+
+Exit codes: 0 success, 2 bad input (file, name, unsupported op), 3 does not fit the target,
+4 toolchain/emulator failure, 5 firmware output differs from the reference.
+"""
+
+import argparse
+import json
+import sys
+
+from edgekit import __version__
+from edgekit.errors import EdgekitError
+
+
+def _model_options(parser):
+    parser.add_argument("model", help="zoo name (see `edgekit zoo`) or a .tflite/.onnx/.pt/.ek file")
+    parser.add_argument("--resolution", type=int, help="input size in pixels (zoo models and .pt files)")
+    parser.add_argument("--width", type=float, help="width multiplier (zoo models)")
+    parser.add_argument("--num-classes", type=int, help="number of classes (zoo models)")
+
+
+def _json_option(parser):
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgekit",
+        description="Compile a trained CNN into int8 firmware for a Cortex-M board, verify it in QEMU, and "
+                    "report where every byte goes.",
+        epilog="Typical flow: edgekit compile mobilenetv2 --target cortex-m7 --calib IMAGES -o build/mbv2; "
+               "edgekit run build/mbv2; edgekit report build/mbv2.",
+    )
+    parser.add_argument("--version", action="version", version=f"edgekit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("zoo", help="list the built-in models")
+    _json_option(p)
+
+    p = sub.add_parser("targets", help="list the targets (CPU + board memory budget + emulator)")
+    _json_option(p)
+
+    p = sub.add_parser("inspect", help="ops, shapes, MACs, parameters and activation sizes per layer")
+    _model_options(p)
+    _json_option(p)
+
+    p = sub.add_parser("quantize", help="post-training int8 quantization calibrated on real samples")
+    _model_options(p)
+    p.add_argument("--calib", required=True, help="folder of calibration images or .npy inputs")
+    p.add_argument("--scheme", default="int8", help="quantization scheme: quant/NAME.toml or a path "
+                                                    "(default int8: per-channel weights)")
+    p.add_argument("-o", "--output", required=True, help="where to write the quantized model (.ek)")
+    p.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
+    _json_option(p)
+
+    p = sub.add_parser("infer", help="run the reference interpreter on one input")
+    _model_options(p)
+    p.add_argument("--input", required=True, help=".npy input (model layout NHWC, or NCHW for 3-channel images), "
+                                                  "or an image file")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--int8", dest="mode", action="store_const", const="int8",
+                      help="exact integer arithmetic (default for int8 models; needs an int8 model)")
+    mode.add_argument("--float", dest="mode", action="store_const", const="float", help="float arithmetic")
+    p.add_argument("--output", help="write the output tensor to this .npy file")
+    p.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
+    _json_option(p)
+
+    p = sub.add_parser("compile", help="quantize, plan memory, generate C with TVM kernels, and link firmware")
+    _model_options(p)
+    p.add_argument("--target", required=True, help="target name (see `edgekit targets`)")
+    p.add_argument("--calib", help="folder of calibration images or .npy inputs (float models)")
+    p.add_argument("--scheme", default="int8", help="quantization scheme (default int8)")
+    p.add_argument("--patch", default="off", help="patch-based inference: off, auto, or SPLIT:N")
+    p.add_argument("--max-patch-overhead", type=float, default=0.20,
+                   help="bound on recomputed MACs for --patch auto (fraction, default 0.20)")
+    p.add_argument("-o", "--output", help="build folder (default build/MODEL-TARGET)")
+    p.add_argument("--force", action="store_true", help="replace an existing build folder")
+    _json_option(p)
+
+    p = sub.add_parser("run", help="run a build in QEMU and compare with the integer and float references")
+    p.add_argument("build", help="build folder written by `edgekit compile`")
+    p.add_argument("--inputs", help=".npy of N stacked inputs (model input dtype) or a folder of images "
+                                    "(default: the test inputs chosen at compile time)")
+    p.add_argument("--outputs", help="write the N firmware outputs to this .npy file")
+    p.add_argument("--timeout", type=float, default=600.0, help="QEMU timeout in seconds (default 600)")
+    p.add_argument("--force", action="store_true", help="overwrite the outputs file if it exists")
+    _json_option(p)
+
+    p = sub.add_parser("report", help="print the memory and speed report of a build again")
+    p.add_argument("build", help="build folder written by `edgekit compile`")
+    _json_option(p)
+    return parser
+
+
+def main(argv=None) -> int:
+    from edgekit import commands
+
+    args = build_parser().parse_args(argv)
+    try:
+        return getattr(commands, f"cmd_{args.command}")(args) or 0
+    except EdgekitError as error:
+        if getattr(args, "json", False):
+            print(json.dumps({"error": str(error), "exit_code": error.exit_code}))
+        print(f"edgekit: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("edgekit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

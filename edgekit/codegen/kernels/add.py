@@ -1,0 +1,47 @@
+"""Elementwise int8 add kernel (TFLite ADD): both inputs lifted by 2**20, rescaled, summed, rescaled.
+
+``int32_t NAME(const int8_t* a, const int8_t* b, int8_t* output, int32_t a_offset, int32_t a_mult,
+int32_t a_shift, int32_t b_offset, int32_t b_mult, int32_t b_shift, int32_t out_offset,
+int32_t out_mult, int32_t out_shift, int32_t act_min, int32_t act_max)``. Each element is read before
+it is written, so ``output`` may alias ``a`` or ``b`` (in-place add).
+"""
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from tvm import te
+
+from edgekit.codegen.kernels.fixed_point import clamp_to_int8, multiply_by_quantized_multiplier
+from edgekit.codegen.kernels.kernel_source import KernelSource, build_kernel
+from edgekit.ops.add import LEFT_SHIFT
+
+SCALARS = ("a_offset", "a_mult", "a_shift", "b_offset", "b_mult", "b_shift", "out_offset", "out_mult", "out_shift",
+           "act_min", "act_max")
+
+
+@dataclass(frozen=True)
+class AddSpec:
+    """Static shape of one elementwise add: the number of elements of each operand."""
+
+    size: int
+
+
+@lru_cache(maxsize=None)
+def add_kernel(spec: AddSpec) -> KernelSource:
+    """The C kernel ``ek_add_s8_<hash>`` for ``spec``."""
+    s = {name: te.var(name, "int32") for name in SCALARS}
+    a = te.placeholder((spec.size,), "int8", name="a")
+    b = te.placeholder((spec.size,), "int8", name="b")
+
+    def lifted(x, offset, multiplier, shift):
+        return multiply_by_quantized_multiplier((x.astype("int32") + offset) * (1 << LEFT_SHIFT), multiplier, shift)
+
+    def element(i):
+        total = lifted(a[i], s["a_offset"], s["a_mult"], s["a_shift"]) + lifted(
+            b[i], s["b_offset"], s["b_mult"], s["b_shift"])
+        scaled = multiply_by_quantized_multiplier(total, s["out_mult"], s["out_shift"]) + s["out_offset"]
+        return clamp_to_int8(scaled, s["act_min"], s["act_max"])
+
+    output = te.compute((spec.size,), element, name="output")
+    args = [a, b, output, *(s[name] for name in SCALARS)]
+    return build_kernel("add", spec, args, lambda sch: None, ("a", "b"))

@@ -1,0 +1,67 @@
+"""conv2d int8 kernel: HWC input, OHWI filter, per-channel requantization (TFLite ConvPerChannel).
+
+Loop order: output row, output column, output channel, then the reduction (kernel row, kernel
+column, input channel). The innermost loop walks input channels, contiguous in both the input
+(HWC) and the filter (OHWI). Padding is tested inline; the requantization runs once per output
+element right after its reduction.
+"""
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from tvm import te
+
+from edgekit.codegen.kernels.kernel_source import KernelSource
+from edgekit.codegen.kernels.mac import ACC_STAGE, MacScalars, build_mac_kernel
+from edgekit.codegen.kernels.window import PAD_STAGE, padded, window_axes
+from edgekit.ops.window import output_hw
+
+
+@dataclass(frozen=True)
+class Conv2dSpec:
+    """Static shape of one conv2d: input (H, W, Cin), Cout, kernel (KH, KW), and window geometry."""
+
+    input_shape: tuple[int, int, int]
+    out_channels: int
+    kernel: tuple[int, int]
+    stride: tuple[int, int] = (1, 1)
+    dilation: tuple[int, int] = (1, 1)
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0)  # top, left, bottom, right
+
+    @property
+    def output_shape(self) -> tuple[int, int, int]:
+        out_h, out_w = output_hw(self.input_shape[:2], self.kernel, self.stride, self.dilation, self.padding)
+        return out_h, out_w, self.out_channels
+
+
+@lru_cache(maxsize=None)
+def conv2d_kernel(spec: Conv2dSpec) -> KernelSource:
+    """The C kernel ``ek_conv2d_s8_<hash>`` for ``spec`` (see :mod:`edgekit.codegen.kernels.mac`)."""
+    in_h, in_w, in_c = spec.input_shape
+    kernel_h, kernel_w = spec.kernel
+    stride_h, stride_w = spec.stride
+    dilation_h, dilation_w = spec.dilation
+    out_h, out_w, out_c = spec.output_shape
+    scalars = MacScalars()
+    x = te.placeholder((in_h, in_w, in_c), "int8", name="input")
+    filt = te.placeholder((out_c, kernel_h, kernel_w, in_c), "int8", name="filter")
+    x_padded = padded(x, spec.padding, 0, lambda element: element.astype("int32") + scalars.input_offset)
+    kh, kw = window_axes(spec.kernel)
+    ic = te.reduce_axis((0, in_c), name="ic")
+    acc = te.compute(
+        (out_h, out_w, out_c),
+        lambda oh, ow, oc: te.sum(
+            x_padded[oh * stride_h + kh * dilation_h, ow * stride_w + kw * dilation_w, ic]
+            * filt[oc, kh, kw, ic].astype("int32"),
+            axis=[kh, kw, ic],
+        ),
+        name=ACC_STAGE,
+    )
+
+    def schedule_acc(sch, acc_block):
+        sch.compute_inline(sch.get_sblock(PAD_STAGE))
+        out_row, out_col, out_channel, kernel_row, _, _ = sch.get_loops(acc_block)
+        sch.decompose_reduction(acc_block, kernel_row)
+        return out_channel
+
+    return build_mac_kernel("conv2d", spec, x, filt, acc, scalars, schedule_acc)

@@ -1,0 +1,131 @@
+"""How each int8 op becomes one kernel call in the static schedule.
+
+For every node this picks the TVM kernel (by static spec, so equal layers share one function), the
+constant arrays it reads from flash, and the C argument list. The integer parameters come from
+the same functions the reference interpreter uses (``mac_int8_params``, ``add_int8_params``...),
+so the firmware cannot drift from the golden model.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edgekit.errors import UnsupportedOpError
+from edgekit.ops.add import add_int8_params
+from edgekit.ops.base import activation_range, quant_of
+from edgekit.ops.conv_params import bias_or_zeros, mac_int8_params
+
+
+@dataclass(frozen=True)
+class ConstArray:
+    """A constant placed in flash: C name, C element type and values."""
+
+    name: str
+    ctype: str
+    values: np.ndarray
+
+
+@dataclass
+class LayerCall:
+    """One step of the schedule: the kernel to call (None for a view) and its C arguments."""
+
+    node: str
+    op: str
+    kernel: object | None
+    args: list[str] = field(default_factory=list)
+    constants: list[ConstArray] = field(default_factory=list)
+
+    def c_statement(self) -> str:
+        if self.kernel is None:
+            return f"/* {self.node}: {self.op} is a view of its input; no code */"
+        return f"EK_CHECK({self.kernel.name}({', '.join(self.args)}));"
+
+
+def _mac_call(node, graph, kernel, prefix: str, pointer, out_channels: int) -> LayerCall:
+    p = mac_int8_params(node, graph, out_channels)
+    weight = graph.tensors[node.inputs[1]].data
+    constants = [
+        ConstArray(f"{prefix}_w", "int8_t", weight),
+        ConstArray(f"{prefix}_b", "int32_t", bias_or_zeros(graph, node, out_channels, np.int32)),
+        ConstArray(f"{prefix}_m", "int32_t", p.multiplier),
+        ConstArray(f"{prefix}_s", "int32_t", p.shift),
+    ]
+    args = [pointer(node.inputs[0])] + [c.name for c in constants] + [
+        pointer(node.output), str(p.input_offset), str(p.output_offset), str(p.act_min), str(p.act_max)]
+    return LayerCall(node.name, node.op, kernel, args, constants)
+
+
+def _conv2d(node, graph, prefix, pointer):
+    from edgekit.codegen.kernels.conv2d import Conv2dSpec, conv2d_kernel
+
+    a, x, w = node.attrs, graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
+    spec = Conv2dSpec(x.shape[1:], w.shape[0], w.shape[1:3], a.stride, a.dilation, a.padding)
+    return _mac_call(node, graph, conv2d_kernel(spec), prefix, pointer, w.shape[0])
+
+
+def _depthwise_conv2d(node, graph, prefix, pointer):
+    from edgekit.codegen.kernels.depthwise_conv2d import DepthwiseConv2dSpec, depthwise_conv2d_kernel
+
+    a, x, w = node.attrs, graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
+    spec = DepthwiseConv2dSpec(x.shape[1:], w.shape[1:3], a.depth_multiplier, a.stride, a.dilation, a.padding)
+    return _mac_call(node, graph, depthwise_conv2d_kernel(spec), prefix, pointer, w.shape[3])
+
+
+def _fully_connected(node, graph, prefix, pointer):
+    from edgekit.codegen.kernels.fully_connected import FullyConnectedSpec, fully_connected_kernel
+
+    w = graph.tensors[node.inputs[1]]
+    spec = FullyConnectedSpec(w.shape[1], w.shape[0])
+    return _mac_call(node, graph, fully_connected_kernel(spec), prefix, pointer, w.shape[0])
+
+
+def _add(node, graph, prefix, pointer):
+    from edgekit.codegen.kernels.add import AddSpec, add_kernel
+
+    p = add_int8_params(node, graph)
+    scalars = [p.a_offset, p.a_mult, p.a_shift, p.b_offset, p.b_mult, p.b_shift, p.out_offset, p.out_mult,
+               p.out_shift, p.act_min, p.act_max]
+    args = [pointer(node.inputs[0]), pointer(node.inputs[1]), pointer(node.output)] + [str(v) for v in scalars]
+    return LayerCall(node.name, node.op, add_kernel(AddSpec(graph.tensors[node.output].size)), args)
+
+
+def _pool2d(node, graph, prefix, pointer):
+    from edgekit.codegen.kernels.pool2d import Pool2dSpec, avg_pool2d_kernel, max_pool2d_kernel
+
+    a, x = node.attrs, graph.tensors[node.inputs[0]]
+    make = avg_pool2d_kernel if node.op == "avg_pool2d" else max_pool2d_kernel
+    clamp = activation_range(a.activation, quant_of(graph, node.output))
+    kernel = make(Pool2dSpec(x.shape[1:], a.kernel, a.stride, a.padding))
+    args = [pointer(node.inputs[0]), pointer(node.output), str(clamp.act_min), str(clamp.act_max)]
+    return LayerCall(node.name, node.op, kernel, args)
+
+
+def _view(node, graph, prefix, pointer):
+    return LayerCall(node.name, node.op, None)
+
+
+EMITTERS = {
+    "conv2d": _conv2d,
+    "depthwise_conv2d": _depthwise_conv2d,
+    "fully_connected": _fully_connected,
+    "add": _add,
+    "avg_pool2d": _pool2d,
+    "max_pool2d": _pool2d,
+    "reshape": _view,
+}
+
+
+def constraint_op_has_kernel(node) -> tuple[bool, str]:
+    """Every op of the int8 graph needs a C kernel (or must be a view such as reshape)."""
+    if node.op in EMITTERS:
+        return True, ""
+    return False, (f"op {node.op!r} (node {node.name}) has no C kernel yet; ops with kernels: "
+                   f"{', '.join(sorted(EMITTERS))}")
+
+
+def layer_call(node, graph, prefix: str, pointer) -> LayerCall:
+    """The schedule step for ``node``; ``pointer(tensor_name)`` gives the C expression of a buffer."""
+    ok, detail = constraint_op_has_kernel(node)
+    if not ok:
+        raise UnsupportedOpError(detail)
+    return EMITTERS[node.op](node, graph, prefix, pointer)

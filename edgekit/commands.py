@@ -1,0 +1,179 @@
+"""The printing half of the CLI: one ``cmd_<name>(args)`` per subcommand, calling api.py.
+
+Tables go to stdout through rich; ``--json`` prints one JSON object instead.
+"""
+
+import json
+import sys
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from edgekit import api
+from edgekit.model_source import load_model
+
+
+def _console() -> Console:
+    return Console(file=sys.stdout, width=max(Console().width, 120))
+
+
+def _print_json(doc) -> None:
+    print(json.dumps(doc, indent=2, default=_json_default))
+
+
+def _json_default(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def progress_bar(description: str, total: int):
+    """A rich progress bar on stderr, so stdout stays clean for --json."""
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=Console(file=sys.stderr), transient=True)
+    task = progress.add_task(description, total=total)
+    return progress, lambda: progress.advance(task)
+
+
+def _model(args):
+    return load_model(args.model, resolution=args.resolution, width=args.width, num_classes=args.num_classes)
+
+
+def cmd_zoo(args):
+    from edgekit.zoo import ZOO
+
+    if args.json:
+        return _print_json({name: {"description": e.description, "options": e.options} for name, e in ZOO.items()})
+    table = Table("model", "options (defaults)", "description")
+    for name, entry in ZOO.items():
+        table.add_row(name, ", ".join(f"{k}={v}" for k, v in entry.options.items()), entry.description)
+    _console().print(table)
+
+
+def cmd_targets(args):
+    from edgekit.target import list_targets, load_target
+
+    targets = [load_target(name) for name in list_targets()]
+    if args.json:
+        return _print_json([{"name": t.name, "description": t.description, "cpu_flags": t.cpu_flags,
+                             "clock_hz": t.clock_hz, "qemu_machine": t.qemu_machine, "probe_target": t.probe_target,
+                             "regions": [r.__dict__ for r in t.regions]} for t in targets])
+    table = Table("target", "SRAM (KiB)", "flash (KiB)", "external flash (KiB)", "emulator", "board")
+    for t in targets:
+        ext = t.external_weights
+        table.add_row(t.name, f"{t.ram.length // 1024}", f"{t.flash.length // 1024}",
+                      f"{ext.length // 1024}" if ext else "-", t.qemu_machine, t.description)
+    _console().print(table)
+
+
+def cmd_inspect(args):
+    summary = api.inspect(args.model, resolution=args.resolution, width=args.width, num_classes=args.num_classes)
+    if args.json:
+        return _print_json(summary.to_json())
+    table = Table("#", "node", "op", "output shape", "MACs", "params", "in bytes", "out bytes",
+                  title=f"{summary.name}: inputs {summary.inputs}")
+    for i, layer in enumerate(summary.layers):
+        table.add_row(str(i), layer.node, layer.op, "x".join(map(str, layer.output_shape)), f"{layer.macs:,}",
+                      f"{layer.params:,}", f"{layer.input_bytes:,}", f"{layer.output_bytes:,}")
+    console = _console()
+    console.print(table)
+    console.print(f"total: {summary.total_macs:,} MACs, {summary.total_params:,} parameters "
+                  f"({summary.total_weight_bytes:,} weight bytes as stored)")
+
+
+def layer_error_table(errors) -> Table:
+    table = Table("node", "op", "SQNR (dB)", "cosine", "max abs err", title="int8 vs float, per layer")
+    for e in errors:
+        table.add_row(e.node, e.op, f"{e.sqnr_db:.1f}", f"{e.cosine:.5f}", f"{e.max_abs:.4f}")
+    return table
+
+
+def cmd_quantize(args):
+    from edgekit.ir.serialize import save_graph
+
+    model = _model(args)
+    result = api.quantize(model, args.calib, args.scheme)
+    api.write_new_file(args.output, lambda path: save_graph(result.model.graph, path), args.force)
+    if args.json:
+        return _print_json({
+            "output": args.output, "scheme": result.scheme.name, "calibration_samples": result.calibration_samples,
+            "top1_agreement": result.top1_agreement,
+            "layers": [e.__dict__ for e in result.layer_errors],
+        })
+    console = _console()
+    console.print(layer_error_table(result.layer_errors))
+    console.print(f"scheme {result.scheme.name}: calibrated on {result.calibration_samples} samples; "
+                  f"top-1 agreement with float: {result.top1_agreement:.0%}; wrote {args.output}")
+
+
+def cmd_infer(args):
+    model = _model(args)
+    output = api.infer(model, args.input, args.mode)
+    if args.output:
+        api.write_new_file(args.output, lambda path: np.save(open(path, "wb"), output), args.force)
+    flat = output.reshape(-1)
+    top = np.argsort(-flat.astype(np.float64))[:5]
+    if args.json:
+        return _print_json({"shape": list(output.shape), "dtype": str(output.dtype), "top5": top.tolist(),
+                            "values": flat[top].tolist(), "output": args.output})
+    print(f"output {output.dtype} {tuple(output.shape)}; top-5 indices {top.tolist()} "
+          f"values {flat[top].tolist()}" + (f"; wrote {args.output}" if args.output else ""))
+
+
+def cmd_compile(args):
+    from edgekit.compiler import compile_model
+    from edgekit.errors import DoesNotFitError
+    from edgekit.report import render_text, write_report
+
+    try:
+        result = compile_model(args.model, args.target, resolution=args.resolution, width=args.width,
+                               num_classes=args.num_classes, calib=args.calib, scheme=args.scheme, patch=args.patch,
+                               max_patch_overhead=args.max_patch_overhead, output=args.output, force=args.force)
+    except DoesNotFitError as error:
+        if not args.json and getattr(error, "report", None):
+            print(error.report)
+        raise
+    report = write_report(result.build_dir)
+    m = result.manifest
+    if args.json:
+        return _print_json({"fits": m["fits"], "arena_bytes": m["arena_bytes"], "flash_bytes": m["flash_bytes"],
+                            "external_flash_bytes": m["sizes"]["extflash"], "static_ram_bytes": m["static_ram_bytes"],
+                            "build_dir": m["build_dir"], "kernels": len(m["kernels"]),
+                            "compile_seconds": m["compile_seconds"], "calibration": m["calibration"]})
+    print(render_text(report))
+    print(f"built {result.build_dir}/firmware.elf ({len(m['kernels'])} TVM kernels, {m['compile_seconds']} s); "
+          f"next: edgekit run {result.build_dir}")
+
+
+def cmd_run(args):
+    from edgekit.report import render_text, write_report
+    from edgekit.runner import run_build
+
+    result = run_build(args.build, args.inputs, args.timeout)
+    if args.outputs:
+        api.write_new_file(args.outputs, lambda path: np.save(open(path, "wb"), result.outputs), args.force)
+    report = write_report(args.build)
+    if args.json:
+        _print_json(result.to_json())
+    else:
+        print(render_text(report))
+        print(f"plot: {args.build}/memory.png")
+    return 0 if result.bit_exact else 5
+
+
+def cmd_report(args):
+    from edgekit.report import build_report, render_text
+
+    report = build_report(args.build)
+    if args.json:
+        return _print_json(report)
+    print(render_text(report))
+    print(f"plot: {args.build}/memory.png")

@@ -1,0 +1,1 @@
+"""Frontends: turn a model from another framework (TFLite, ONNX, torch) into an edgekit Graph."""

@@ -1,0 +1,398 @@
+"""Import a ``.tflite`` flatbuffer (float32 or int8) as an edgekit Graph.
+
+Reading and converting are two steps. :func:`_read_model` walks the flatbuffer once and copies
+everything the converters need (tensors, constant data, operator options) into plain objects, so a
+truncated or corrupt file fails there, as one ModelFileError, and not halfway through a conversion.
+The converters then map each TFLite builtin operator to edgekit ops, one function per operator.
+
+TFLite int8 models already follow the IR's quantization spec, so quantization parameters are copied
+unchanged (float32 scales); the int8 reference interpreter then reproduces TFLite's reference
+kernels byte for byte.
+"""
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tflite
+from tflite.ActivationFunctionType import ActivationFunctionType
+from tflite.BuiltinOperator import BuiltinOperator
+from tflite.Padding import Padding
+from tflite.TensorType import TensorType
+
+from edgekit.errors import ModelFileError, UnsupportedOpError
+from edgekit.ir import Graph, Node, QuantParams, Tensor
+from edgekit.ops.add import AddAttrs
+from edgekit.ops.clamp import ClampAttrs
+from edgekit.ops.concat import ConcatAttrs
+from edgekit.ops.conv2d import Conv2dAttrs
+from edgekit.ops.depthwise_conv2d import DepthwiseConv2dAttrs
+from edgekit.ops.fully_connected import FullyConnectedAttrs
+from edgekit.ops.mean import MeanAttrs
+from edgekit.ops.pad import PadAttrs
+from edgekit.ops.pool2d import Pool2dAttrs
+from edgekit.ops.quantize import NoAttrs
+from edgekit.ops.reshape import ReshapeAttrs
+from edgekit.ops.softmax import SoftmaxAttrs
+from edgekit.ops.transpose import TransposeAttrs
+from edgekit.ops.window import same_padding
+
+_OP_NAMES = {code: name for name, code in vars(BuiltinOperator).items() if not name.startswith("_")}
+_TYPE_NAMES = {code: name for name, code in vars(TensorType).items() if not name.startswith("_")}
+_DTYPES = {TensorType.FLOAT32: np.float32, TensorType.INT32: np.int32, TensorType.INT8: np.int8}  # graph tensors
+_CONSTANT_DTYPES = {**_DTYPES, TensorType.INT64: np.int64}  # int64 only for attributes (paddings, axes)
+_ACTIVATIONS = {ActivationFunctionType.NONE: None, ActivationFunctionType.RELU: "relu",
+                ActivationFunctionType.RELU6: "relu6"}
+
+# The options each supported operator reads: (flatbuffer table, fields), read eagerly by _read_model.
+_WINDOW_FIELDS = ("Padding", "StrideH", "StrideW", "FusedActivationFunction")
+_OPTION_FIELDS = {
+    BuiltinOperator.CONV_2D: (tflite.Conv2DOptions, _WINDOW_FIELDS + ("DilationHFactor", "DilationWFactor")),
+    BuiltinOperator.DEPTHWISE_CONV_2D: (tflite.DepthwiseConv2DOptions,
+                                        _WINDOW_FIELDS + ("DilationHFactor", "DilationWFactor")),
+    BuiltinOperator.FULLY_CONNECTED: (tflite.FullyConnectedOptions,
+                                      ("FusedActivationFunction", "KeepNumDims", "WeightsFormat")),
+    BuiltinOperator.ADD: (tflite.AddOptions, ("FusedActivationFunction",)),
+    BuiltinOperator.AVERAGE_POOL_2D: (tflite.Pool2DOptions, _WINDOW_FIELDS + ("FilterHeight", "FilterWidth")),
+    BuiltinOperator.MAX_POOL_2D: (tflite.Pool2DOptions, _WINDOW_FIELDS + ("FilterHeight", "FilterWidth")),
+    BuiltinOperator.MEAN: (tflite.ReducerOptions, ("KeepDims",)),
+    BuiltinOperator.CONCATENATION: (tflite.ConcatenationOptions, ("Axis", "FusedActivationFunction")),
+    BuiltinOperator.SOFTMAX: (tflite.SoftmaxOptions, ("Beta",)),
+}
+
+
+@dataclass
+class _TensorInfo:
+    name: str
+    shape: tuple[int, ...]
+    type: int
+    quant: QuantParams | None
+    data: np.ndarray | None  # constant data, typed and shaped; None for activations
+
+
+@dataclass
+class _Operator:
+    index: int
+    code: int
+    name: str  # builtin operator name, or the custom op's name
+    inputs: list[int]  # -1 marks an omitted optional input
+    outputs: list[int]
+    options: dict
+
+
+@dataclass
+class _Model:
+    tensors: list[_TensorInfo]
+    operators: list[_Operator]
+    inputs: list[int]
+    outputs: list[int]
+
+
+def import_tflite(path) -> Graph:
+    """Read the ``.tflite`` file at ``path`` and return its first subgraph as a linted Graph.
+
+    Raises ModelFileError for a missing, truncated or non-TFLite file and UnsupportedOpError for
+    operators, attributes or tensor types that edgekit cannot compile.
+    """
+    path = Path(path)
+    model = _read_model(path)
+    converter = _Converter(model, Graph(name=path.stem))
+    for op in model.operators:
+        convert = _CONVERTERS.get(op.code)
+        if convert is None:
+            raise UnsupportedOpError(
+                f"{path.name}: operator {op.index} ({op.name}, output {converter.output_name(op)!r}) is not "
+                f"supported; the TFLite importer supports {', '.join(sorted(_OP_NAMES[c] for c in _CONVERTERS))}"
+            )
+        convert(converter, op)
+    graph = converter.graph
+    graph.inputs = [converter.tensor(i) for i in model.inputs]
+    graph.outputs = [converter.tensor(i) for i in model.outputs]
+    graph.lint()
+    return graph
+
+
+# --- reading --------------------------------------------------------------------------------------
+
+def _read_model(path: Path) -> _Model:
+    try:
+        buffer = path.read_bytes()
+    except OSError as exc:
+        raise ModelFileError(f"cannot read model file {path}: {exc.strerror}") from None
+    if len(buffer) < 8 or not tflite.Model.ModelBufferHasIdentifier(buffer, 0):
+        raise ModelFileError(f"{path} is not a TFLite model (no 'TFL3' flatbuffer identifier); "
+                             "pass a .tflite file")
+    try:
+        model = tflite.Model.GetRootAs(buffer, 0)
+        if model.SubgraphsLength() < 1:
+            raise ModelFileError(f"{path}: the TFLite model has no subgraph")
+        subgraph = model.Subgraphs(0)
+        tensors = [_read_tensor(model, subgraph.Tensors(i), i, buffer) for i in range(subgraph.TensorsLength())]
+        operators = [_read_operator(model, subgraph.Operators(i), i) for i in range(subgraph.OperatorsLength())]
+        inputs = [int(i) for i in subgraph.InputsAsNumpy()]
+        outputs = [int(i) for i in subgraph.OutputsAsNumpy()]
+    except (struct.error, IndexError, ValueError, TypeError) as exc:
+        raise ModelFileError(f"{path} is truncated or corrupt ({exc}); "
+                             "re-export or re-download the model") from None
+    return _Model(tensors, operators, inputs, outputs)
+
+
+def _read_tensor(model, tensor, index: int, file_bytes: bytes) -> _TensorInfo:
+    name = tensor.Name().decode("utf-8", errors="replace") if tensor.Name() else f"tensor{index}"
+    shape = tuple(tensor.Shape(i) for i in range(tensor.ShapeLength()))
+    quant = None
+    q = tensor.Quantization()
+    if q is not None and q.ScaleLength() > 0:
+        scale = q.ScaleAsNumpy()
+        zero_point = q.ZeroPointAsNumpy() if q.ZeroPointLength() > 0 else np.zeros_like(scale, dtype=np.int64)
+        quant = QuantParams(scale, zero_point, q.QuantizedDimension() if scale.size > 1 else None)
+    raw = _buffer_bytes(model.Buffers(tensor.Buffer()), file_bytes)
+    data = None
+    if raw is not None and tensor.Type() in _CONSTANT_DTYPES:
+        dtype = _CONSTANT_DTYPES[tensor.Type()]
+        data = np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype).reshape(shape)
+    return _TensorInfo(name, shape, tensor.Type(), quant, data)
+
+
+def _buffer_bytes(buffer, file_bytes: bytes) -> bytes | None:
+    """A constant's bytes: inline in the flatbuffer, or after it (offset/size, models over 2 GB)."""
+    if buffer is None:
+        return None
+    if buffer.DataLength() > 0:
+        return buffer.DataAsNumpy().tobytes()
+    if buffer.Offset() > 1:
+        end = buffer.Offset() + buffer.Size()
+        if end > len(file_bytes):
+            raise ValueError(f"buffer data ends at byte {end}, after the end of the file")
+        return file_bytes[buffer.Offset():end]
+    return None
+
+
+def _read_operator(model, operator, index: int) -> _Operator:
+    opcode = model.OperatorCodes(operator.OpcodeIndex())
+    code = max(opcode.BuiltinCode(), opcode.DeprecatedBuiltinCode())
+    if code == BuiltinOperator.CUSTOM:
+        name = f"custom op {opcode.CustomCode().decode('utf-8', errors='replace')!r}"
+    else:
+        name = _OP_NAMES.get(code, f"builtin operator {code}")
+    options = {}
+    if code in _OPTION_FIELDS:
+        table_type, fields = _OPTION_FIELDS[code]
+        table = operator.BuiltinOptions()
+        if table is None:
+            raise ValueError(f"operator {index} ({name}) has no options table")
+        parsed = table_type()
+        parsed.Init(table.Bytes, table.Pos)
+        options = {field: getattr(parsed, field)() for field in fields}
+    inputs = [int(i) for i in operator.InputsAsNumpy()] if operator.InputsLength() else []
+    outputs = [int(i) for i in operator.OutputsAsNumpy()] if operator.OutputsLength() else []
+    return _Operator(index, code, name, inputs, outputs, options)
+
+
+# --- converting -----------------------------------------------------------------------------------
+
+class _Converter:
+    """Adds TFLite tensors to the graph on first use and appends nodes for each operator."""
+
+    def __init__(self, model: _Model, graph: Graph):
+        self.model = model
+        self.graph = graph
+        self.names: dict[int, str] = {}
+
+    def info(self, index: int) -> _TensorInfo:
+        return self.model.tensors[index]
+
+    def output_name(self, op: _Operator) -> str:
+        return self.info(op.outputs[0]).name if op.outputs else "?"
+
+    def tensor(self, index: int) -> str:
+        """The graph name of TFLite tensor ``index``, adding the tensor to the graph if needed."""
+        if index not in self.names:
+            info = self.info(index)
+            if info.type not in _DTYPES:
+                raise UnsupportedOpError(
+                    f"tensor {info.name!r} has type {_TYPE_NAMES.get(info.type, info.type)}; edgekit supports "
+                    "float32, int8 and int32 tensors: export the model as float32 or full-integer int8"
+                )
+            name = self.graph.unique_name(info.name)
+            quant = info.quant if info.type != TensorType.FLOAT32 else None
+            self.graph.add_tensor(Tensor(name, info.shape, np.dtype(_DTYPES[info.type]).name, info.data, quant))
+            self.names[index] = name
+        return self.names[index]
+
+    def constant(self, op: _Operator, position: int) -> np.ndarray:
+        """The value of an attribute input (shape, paddings, axes, perm), which must be constant."""
+        data = self.info(op.inputs[position]).data
+        if data is None:
+            raise UnsupportedOpError(f"operator {op.index} ({op.name}, output {self.output_name(op)!r}): input "
+                                     f"{position} must be a constant; edgekit needs static shapes")
+        return data
+
+    def new_tensor(self, like: int, shape: tuple, suffix: str) -> str:
+        """A fresh activation with the dtype and quantization of TFLite tensor ``like``."""
+        source = self.graph.tensors[self.tensor(like)]
+        name = self.graph.unique_name(source.name + suffix)
+        self.graph.add_tensor(Tensor(name, shape, source.dtype, None, source.quant))
+        return name
+
+    def add_node(self, op: _Operator, edgekit_op: str, inputs: list, output, attrs) -> None:
+        """Append a node; ``inputs``/``output`` are TFLite tensor indices or graph tensor names."""
+        names = [self.tensor(i) if isinstance(i, int) else i for i in inputs]
+        out = self.tensor(output) if isinstance(output, int) else output
+        node_name = self.graph.unique_name(f"{edgekit_op}_{op.index}")
+        self.graph.nodes.append(Node(node_name, edgekit_op, names, [out], attrs))
+
+    def activation(self, op: _Operator):
+        code = op.options["FusedActivationFunction"]
+        if code not in _ACTIVATIONS:
+            names = {v: k for k, v in vars(ActivationFunctionType).items() if not k.startswith("_")}
+            raise UnsupportedOpError(f"operator {op.index} ({op.name}, output {self.output_name(op)!r}) has fused "
+                                     f"activation {names.get(code, code)}; edgekit supports NONE, RELU and RELU6")
+        return _ACTIVATIONS[code]
+
+    def data_inputs(self, op: _Operator, count: int) -> list[int]:
+        """The first ``count`` inputs, leaving out omitted optional ones (index -1)."""
+        return [i for i in op.inputs[:count] if i >= 0]
+
+
+def _padding(op: _Operator, in_hw, kernel_hw, stride, dilation) -> tuple[int, int, int, int]:
+    if op.options["Padding"] == Padding.VALID:
+        return (0, 0, 0, 0)
+    top, bottom = same_padding(in_hw[0], kernel_hw[0], stride[0], dilation[0])
+    left, right = same_padding(in_hw[1], kernel_hw[1], stride[1], dilation[1])
+    return (top, left, bottom, right)
+
+
+def _window(conv: _Converter, op: _Operator, kernel_hw, dilation=(1, 1)):
+    stride = (op.options["StrideH"], op.options["StrideW"])
+    in_hw = conv.info(op.inputs[0]).shape[1:3]
+    return stride, _padding(op, in_hw, kernel_hw, stride, dilation)
+
+
+def _conv2d(conv: _Converter, op: _Operator) -> None:
+    x_shape, w_shape = conv.info(op.inputs[0]).shape, conv.info(op.inputs[1]).shape
+    if w_shape[3] != x_shape[3]:
+        raise UnsupportedOpError(f"operator {op.index} (CONV_2D, output {conv.output_name(op)!r}) is a grouped "
+                                 f"convolution ({x_shape[3]} input channels, filter depth {w_shape[3]})")
+    dilation = (op.options["DilationHFactor"], op.options["DilationWFactor"])
+    stride, padding = _window(conv, op, w_shape[1:3], dilation)
+    attrs = Conv2dAttrs(stride, dilation, padding, conv.activation(op))
+    conv.add_node(op, "conv2d", conv.data_inputs(op, 3), op.outputs[0], attrs)
+
+
+def _depthwise_conv2d(conv: _Converter, op: _Operator) -> None:
+    x_shape, w_shape = conv.info(op.inputs[0]).shape, conv.info(op.inputs[1]).shape
+    dilation = (op.options["DilationHFactor"], op.options["DilationWFactor"])
+    stride, padding = _window(conv, op, w_shape[1:3], dilation)
+    # the file's depth_multiplier field is unreliable in old converters; the shapes are not
+    attrs = DepthwiseConv2dAttrs(stride, dilation, padding, w_shape[3] // x_shape[3], conv.activation(op))
+    conv.add_node(op, "depthwise_conv2d", conv.data_inputs(op, 3), op.outputs[0], attrs)
+
+
+def _pool2d(edgekit_op: str):
+    def convert(conv: _Converter, op: _Operator) -> None:
+        kernel = (op.options["FilterHeight"], op.options["FilterWidth"])
+        stride, padding = _window(conv, op, kernel)
+        conv.add_node(op, edgekit_op, op.inputs[:1], op.outputs[0],
+                      Pool2dAttrs(kernel, stride, padding, conv.activation(op)))
+    return convert
+
+
+def _fully_connected(conv: _Converter, op: _Operator) -> None:
+    """FULLY_CONNECTED on a [1, K] view of its input; reshapes around it when the shapes differ."""
+    x, w, out = conv.info(op.inputs[0]), conv.info(op.inputs[1]), conv.info(op.outputs[0])
+    if op.options["WeightsFormat"] != 0:
+        raise UnsupportedOpError(f"operator {op.index} (FULLY_CONNECTED, output {out.name!r}) uses shuffled "
+                                 "weights; export with the default weights format")
+    units, depth = w.shape
+    if int(np.prod(x.shape)) != depth:
+        raise UnsupportedOpError(f"operator {op.index} (FULLY_CONNECTED, output {out.name!r}): input {x.shape} is "
+                                 f"not one row of {depth} values; edgekit compiles batch 1 only")
+    x_name = conv.tensor(op.inputs[0])
+    if x.shape != (1, depth):
+        flat = conv.new_tensor(op.inputs[0], (1, depth), "_flat")
+        conv.add_node(op, "reshape", [x_name], flat, ReshapeAttrs((1, depth)))
+        x_name = flat
+    inputs = [x_name] + conv.data_inputs(op, 3)[1:]
+    attrs = FullyConnectedAttrs(conv.activation(op))
+    if out.shape == (1, units):
+        conv.add_node(op, "fully_connected", inputs, op.outputs[0], attrs)
+        return
+    rows = conv.new_tensor(op.outputs[0], (1, units), "_rows")
+    conv.add_node(op, "fully_connected", inputs, rows, attrs)
+    conv.add_node(op, "reshape", [rows], op.outputs[0], ReshapeAttrs(out.shape))
+
+
+def _add(conv: _Converter, op: _Operator) -> None:
+    conv.add_node(op, "add", op.inputs[:2], op.outputs[0], AddAttrs(conv.activation(op)))
+
+
+def _mean(conv: _Converter, op: _Operator) -> None:
+    rank = len(conv.info(op.inputs[0]).shape)
+    axes = tuple(sorted({int(a) % rank for a in np.ravel(conv.constant(op, 1))}))
+    conv.add_node(op, "mean", op.inputs[:1], op.outputs[0], MeanAttrs(axes, bool(op.options["KeepDims"])))
+
+
+def _pad(conv: _Converter, op: _Operator) -> None:
+    pads = tuple((int(before), int(after)) for before, after in conv.constant(op, 1))
+    conv.add_node(op, "pad", op.inputs[:1], op.outputs[0], PadAttrs(pads))
+
+
+def _reshape(conv: _Converter, op: _Operator) -> None:
+    """RESHAPE to the output tensor's static shape (the optional shape input says the same)."""
+    conv.add_node(op, "reshape", op.inputs[:1], op.outputs[0], ReshapeAttrs(conv.info(op.outputs[0]).shape))
+
+
+def _transpose(conv: _Converter, op: _Operator) -> None:
+    perm = tuple(int(p) for p in conv.constant(op, 1))
+    conv.add_node(op, "transpose", op.inputs[:1], op.outputs[0], TransposeAttrs(perm))
+
+
+def _concatenation(conv: _Converter, op: _Operator) -> None:
+    if conv.activation(op) is not None:
+        raise UnsupportedOpError(f"operator {op.index} (CONCATENATION, output {conv.output_name(op)!r}) has a "
+                                 "fused activation; edgekit's concat has none")
+    conv.add_node(op, "concat", op.inputs, op.outputs[0], ConcatAttrs(op.options["Axis"]))
+
+
+def _softmax(conv: _Converter, op: _Operator) -> None:
+    conv.add_node(op, "softmax", op.inputs[:1], op.outputs[0], SoftmaxAttrs(float(op.options["Beta"])))
+
+
+def _unary(edgekit_op: str):
+    def convert(conv: _Converter, op: _Operator) -> None:
+        conv.add_node(op, edgekit_op, op.inputs[:1], op.outputs[0], NoAttrs())
+    return convert
+
+
+def _relu(activation: str):
+    """RELU/RELU6 -> clamp, which keeps its input's quantization (TFLite would requantize otherwise)."""
+    def convert(conv: _Converter, op: _Operator) -> None:
+        q_in, q_out = conv.info(op.inputs[0]).quant, conv.info(op.outputs[0]).quant
+        if q_in is not None and q_out is not None and (
+                not np.array_equal(q_in.scale, q_out.scale) or not np.array_equal(q_in.zero_point, q_out.zero_point)):
+            raise UnsupportedOpError(f"operator {op.index} ({op.name}, output {conv.output_name(op)!r}) changes the "
+                                     "quantization of its input; edgekit's clamp keeps it")
+        conv.add_node(op, "clamp", op.inputs[:1], op.outputs[0], ClampAttrs(activation))
+    return convert
+
+
+_CONVERTERS = {
+    BuiltinOperator.CONV_2D: _conv2d,
+    BuiltinOperator.DEPTHWISE_CONV_2D: _depthwise_conv2d,
+    BuiltinOperator.FULLY_CONNECTED: _fully_connected,
+    BuiltinOperator.ADD: _add,
+    BuiltinOperator.AVERAGE_POOL_2D: _pool2d("avg_pool2d"),
+    BuiltinOperator.MAX_POOL_2D: _pool2d("max_pool2d"),
+    BuiltinOperator.MEAN: _mean,
+    BuiltinOperator.PAD: _pad,
+    BuiltinOperator.RESHAPE: _reshape,
+    BuiltinOperator.TRANSPOSE: _transpose,
+    BuiltinOperator.CONCATENATION: _concatenation,
+    BuiltinOperator.SOFTMAX: _softmax,
+    BuiltinOperator.QUANTIZE: _unary("quantize"),
+    BuiltinOperator.DEQUANTIZE: _unary("dequantize"),
+    BuiltinOperator.RELU: _relu("relu"),
+    BuiltinOperator.RELU6: _relu("relu6"),
+}

@@ -1,0 +1,154 @@
+"""Description: choose where to split and into how many patches (MCUNetV2's search), or build the
+patched schedule the user named with ``--patch SPLIT:N``.
+
+1. Candidates: every node output that can end a patch stage (``stage_problem`` finds nothing: only
+   spatial ops up to it, and a cut of the DAG, so in a residual block the split comes after the
+   add) and is at least 2x2. n runs from 2 to min(max_n, H, W) of the split tensor.
+2. For each (split, n): plan the stage's regions (``plan_stage``) and the memory of the whole
+   schedule (``plan_patch_memory``).
+3. A candidate is feasible when its MAC overhead is at most the bound. The overhead is taken over
+   the whole network: (patched stage MACs - layer-by-layer stage MACs) / network MACs.
+4. Keep the feasible candidate with the smallest peak (then the smaller overhead, then fewer
+   patches), but only if it beats layer by layer with no patches. That baseline is ``plan_memory``
+   of the whole graph, with in-place depthwise when it is allowed and helps.
+"""
+
+from dataclasses import asdict, dataclass
+
+from edgekit.ir import Graph
+from edgekit.inspect_model import summarize
+from edgekit.memory.patch_memory import PatchMemory, plan_patch_memory
+from edgekit.memory.patch_stage import PatchStage, PatchStageError, plan_stage, resolve_split, stage_problem
+from edgekit.memory.plan import MemoryPlan, plan_memory
+
+
+@dataclass(frozen=True)
+class PatchCandidate:
+    """One (split, n) the search tried: its peak, its MAC overheads and whether it met the bound."""
+
+    split: str
+    n: int
+    peak_bytes: int
+    stage_mac_overhead: float
+    mac_overhead: float
+    feasible: bool
+
+
+@dataclass
+class PatchSchedule:
+    """A patched schedule: the stage's geometry, the memory of both phases, and the MAC cost."""
+
+    stage: PatchStage
+    memory: PatchMemory
+    network_macs: int
+
+    @property
+    def extra_macs(self) -> int:
+        """MACs recomputed in patch halos."""
+        return self.stage.patched_macs - self.stage.layer_macs
+
+    @property
+    def mac_overhead(self) -> float:
+        """Recomputed MACs over the network's layer-by-layer MACs (0.1 = 10% more work)."""
+        return self.extra_macs / self.network_macs if self.network_macs else 0.0
+
+    def candidate(self, max_mac_overhead: float) -> PatchCandidate:
+        return PatchCandidate(self.stage.split, self.stage.n, self.memory.peak_bytes, self.stage.mac_overhead,
+                              self.mac_overhead, self.mac_overhead <= max_mac_overhead)
+
+    def to_json(self) -> dict:
+        """The numbers a report shows; ``peak_step`` names the tensors that make the peak."""
+        graph = self.stage.graph
+        peak = self.memory.peak_step
+        return {
+            "split": self.stage.split,
+            "split_node": graph.nodes.index(graph.producer(self.stage.split)),
+            "split_shape": list(graph.tensors[self.stage.split].shape),
+            "patches": self.stage.n,
+            "input_by_patch": self.memory.input_by_patch,
+            "activation_peak_bytes": self.memory.peak_bytes,
+            "stage_bytes": self.memory.stage_bytes,
+            "patch_working_bytes": self.memory.working.arena_bytes,
+            "rest_bytes": self.memory.rest_bytes,
+            "mac_overhead": self.mac_overhead,
+            "stage_mac_overhead": self.stage.mac_overhead,
+            "network_macs": self.network_macs,
+            "extra_macs": self.extra_macs,
+            "peak_step": {"phase": peak.phase, "node": peak.node, "live_bytes": peak.live_bytes,
+                          "tensors": list(peak.tensors)},
+        }
+
+
+@dataclass
+class PatchSearch:
+    """The search's answer: ``chosen`` is None when layer by layer (``baseline``) needs less SRAM."""
+
+    chosen: PatchSchedule | None
+    baseline: MemoryPlan
+    candidates: list[PatchCandidate]
+    max_mac_overhead: float
+
+    @property
+    def peak_bytes(self) -> int:
+        return self.chosen.memory.peak_bytes if self.chosen else self.baseline.arena_bytes
+
+    def to_json(self) -> dict:
+        return {
+            "max_mac_overhead": self.max_mac_overhead,
+            "baseline_bytes": self.baseline.arena_bytes,
+            "chosen": self.chosen.to_json() if self.chosen else None,
+            "candidates": [asdict(candidate) for candidate in self.candidates],
+        }
+
+
+def split_candidates(graph: Graph) -> list[str]:
+    """Every node output that can end a patch stage and can be cut into at least 2x2 patches."""
+    return [node.output for node in graph.nodes
+            if len(graph.tensors[node.output].shape) == 4 and min(graph.tensors[node.output].shape[1:3]) >= 2
+            and stage_problem(graph, node.output) is None]
+
+
+def layer_by_layer_plan(graph: Graph, alignment: int = 16, inplace_depthwise: bool = True) -> MemoryPlan:
+    """The no-patch baseline: the smaller of plan_memory without and (if allowed) with in-place depthwise."""
+    plans = [plan_memory(graph, alignment, inplace_depthwise=flag) for flag in {False, inplace_depthwise}]
+    return min(plans, key=lambda plan: plan.arena_bytes)
+
+
+def search_patch_plan(graph: Graph, max_mac_overhead: float = 0.20, input_by_patch: bool = False,
+                      candidates: list[str | int] | None = None, max_n: int = 8, alignment: int = 16,
+                      inplace_depthwise: bool = True) -> PatchSearch:
+    """The patched schedule with the least peak SRAM whose MAC overhead is at most ``max_mac_overhead``
+    (see the module doc); ``candidates`` restricts the split tensors (names or node indices)."""
+    splits = split_candidates(graph) if candidates is None else [resolve_split(graph, c) for c in candidates]
+    network_macs = summarize(graph).total_macs
+    tried: list[PatchCandidate] = []
+    best: PatchSchedule | None = None
+    for split in splits:
+        for n in range(2, min(max_n, *graph.tensors[split].shape[1:3]) + 1):
+            stage = plan_stage(graph, split, n)
+            memory = plan_patch_memory(stage, input_by_patch, alignment, inplace_depthwise)
+            schedule = PatchSchedule(stage, memory, network_macs)
+            candidate = schedule.candidate(max_mac_overhead)
+            tried.append(candidate)
+            if candidate.feasible and (best is None or _rank(candidate) < _rank(best.candidate(max_mac_overhead))):
+                best = schedule
+    baseline = layer_by_layer_plan(graph, alignment, inplace_depthwise)
+    if best is not None and best.memory.peak_bytes >= baseline.arena_bytes:
+        best = None
+    return PatchSearch(best, baseline, tried, max_mac_overhead)
+
+
+def _rank(candidate: PatchCandidate) -> tuple:
+    return candidate.peak_bytes, candidate.mac_overhead, candidate.n
+
+
+def build_patch_plan(graph: Graph, spec: str, input_by_patch: bool = False, alignment: int = 16,
+                     inplace_depthwise: bool = True) -> PatchSchedule:
+    """The schedule named by ``--patch SPLIT:N``: SPLIT is a tensor name or a node index, N the patch
+    count per side."""
+    split_spec, colon, n_text = spec.rpartition(":")
+    if not colon or not n_text.isdigit():
+        raise PatchStageError(f"--patch {spec!r}: expected SPLIT:N, e.g. 12:4 (node 12's output, 4x4 patches)")
+    stage = plan_stage(graph, resolve_split(graph, split_spec), int(n_text))
+    memory = plan_patch_memory(stage, input_by_patch, alignment, inplace_depthwise)
+    return PatchSchedule(stage, memory, summarize(graph).total_macs)

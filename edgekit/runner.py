@@ -1,0 +1,111 @@
+"""`edgekit run`: run a build folder's firmware in QEMU and check it against both references.
+
+(a) the integer reference interpreter, byte for byte: the firmware must reproduce it exactly;
+(b) the float model (when the build has one): top-1 agreement, cosine and max abs error of the
+dequantized firmware outputs.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.build_folder import read_manifest, write_manifest
+from edgekit.ir.interpreter import run_graph
+from edgekit.model_source import LoadedModel, Preprocess
+
+
+@dataclass
+class RunResult:
+    bit_exact: bool
+    inputs: int
+    mismatches: int
+    top1_agreement: float | None
+    cosine: float | None
+    max_abs_error: float | None
+    peak_sram_bytes: int
+    arena_bytes: int
+    stack_bytes: int
+    other_static_ram_bytes: int
+    flash_bytes: int
+    external_flash_bytes: int
+    instructions_per_inference: int
+    layer_instructions: list[int] = field(default_factory=list)
+    outputs: np.ndarray | None = None
+
+    def to_json(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "outputs"}
+
+
+def _load_build(build_dir: Path):
+    from edgekit.ir.serialize import load_graph
+
+    manifest = read_manifest(build_dir)
+    graph = load_graph(build_dir / "model.ek")
+    float_path = build_dir / "float_model.ek"
+    float_graph = load_graph(float_path) if float_path.is_file() else None
+    pre = manifest.get("preprocess")
+    model = LoadedModel(manifest["model"], graph, Preprocess(**pre) if pre else None, float_graph)
+    return manifest, model
+
+
+def _float_metrics(model: LoadedModel, inputs_int8, float_inputs, outputs_int8):
+    if model.float_graph is None:
+        return None, None, None
+    graph = model.graph
+    out_quant = graph.tensors[graph.outputs[0]].quant
+    in_quant = graph.tensors[graph.inputs[0]].quant
+    agree, cosines, max_abs = 0, [], 0.0
+    for i, q in enumerate(inputs_int8):
+        x = float_inputs[i] if float_inputs is not None else in_quant.dequantize(q)
+        ref = run_graph(model.float_graph, [x], mode="float")[model.float_graph.outputs[0]].ravel()
+        got = out_quant.dequantize(outputs_int8[i]).ravel()
+        agree += int(np.argmax(ref) == np.argmax(got))
+        cosines.append(float(ref @ got / max(np.linalg.norm(ref) * np.linalg.norm(got), 1e-30)))
+        max_abs = max(max_abs, float(np.max(np.abs(ref - got))))
+    return agree / len(inputs_int8), float(np.mean(cosines)), max_abs
+
+
+def run_build(build_dir, inputs=None, timeout_s: float = 600.0) -> RunResult:
+    from edgekit.emulate import run_firmware
+    from edgekit.samples import load_inputs
+    from edgekit.target import load_target
+
+    build_dir = Path(build_dir)
+    manifest, model = _load_build(build_dir)
+    graph = model.graph
+    float_inputs = None
+    if inputs is None:
+        batch = np.load(build_dir / "test_inputs.npy")
+    else:
+        batch = np.stack(load_inputs(inputs, model))
+        if model.float_graph is not None and Path(inputs).is_dir():
+            float_inputs = load_inputs(inputs, model, for_float=True)
+    target = load_target(manifest["target"])
+    out_tensor = graph.tensors[graph.outputs[0]]
+    emulated = run_firmware(build_dir / "firmware.elf", target, batch.reshape(len(batch), -1),
+                            out_tensor.nbytes, timeout_s=timeout_s)
+    if not emulated.ok:
+        from edgekit.errors import VerificationError
+
+        raise VerificationError(f"firmware stopped with exit code {emulated.exit_code} ({emulated.exit_reason}) "
+                                f"on {manifest['target']}; see {build_dir}")
+    outputs = emulated.outputs.reshape((len(batch),) + out_tensor.shape)
+    mismatches = sum(
+        int(not np.array_equal(run_graph(graph, [x], mode="int8")[graph.outputs[0]], outputs[i]))
+        for i, x in enumerate(batch))
+    top1, cos, max_abs = _float_metrics(model, batch, float_inputs, outputs)
+    sizes = manifest["sizes"]
+    stack = emulated.stack_high_water_bytes
+    static_ram = manifest["static_ram_bytes"] - sizes["stack"] - sizes["heap"]
+    result = RunResult(
+        bit_exact=mismatches == 0, inputs=len(batch), mismatches=mismatches, top1_agreement=top1, cosine=cos,
+        max_abs_error=max_abs, peak_sram_bytes=static_ram + stack, arena_bytes=manifest["arena_bytes"],
+        stack_bytes=stack, other_static_ram_bytes=static_ram - manifest["arena_bytes"],
+        flash_bytes=manifest["flash_bytes"], external_flash_bytes=sizes["extflash"],
+        instructions_per_inference=int(max(emulated.instructions_per_inference)),
+        layer_instructions=[int(v) for v in emulated.marks[0]] if emulated.marks else [], outputs=outputs,
+    )
+    manifest["last_run"] = result.to_json()
+    write_manifest(build_dir, manifest)
+    return result

@@ -1,0 +1,74 @@
+"""Model inputs from what a user has: a folder of images and/or .npy files, a stacked .npy, or one file.
+
+Images are preprocessed as the model expects (its Preprocess) to float; an int8 model's inputs are
+then quantized with its input scale and zero point. A .npy must already be in the model's input
+layout (NHWC); a 3-channel NCHW array is transposed once, here.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.errors import EdgekitError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+
+
+def _image_to_input(path: Path, model) -> np.ndarray:
+    from edgekit.frontend.images import load_image
+
+    pre = model.preprocess
+    if pre is None:
+        raise EdgekitError(f"{path}: this model's input is not an image; pass .npy inputs instead")
+    return load_image(path, (pre.height, pre.width), crop_fraction=pre.crop_fraction, mean=pre.mean, std=pre.std)
+
+
+def _fit_layout(array: np.ndarray, shape: tuple, source) -> np.ndarray:
+    if array.shape == shape:
+        return array
+    if len(shape) == 4 and array.shape == (shape[0], shape[3], shape[1], shape[2]):
+        return np.ascontiguousarray(array.transpose(0, 2, 3, 1))
+    if array.size == int(np.prod(shape)):
+        return array.reshape(shape)
+    raise EdgekitError(f"{source}: input of shape {array.shape} does not fit the model input {shape}")
+
+
+def _stacked(array: np.ndarray, shape: tuple, source) -> list[np.ndarray]:
+    """One input or N stacked inputs ([N, *shape] or [N, *shape[1:]])."""
+    single = int(np.prod(shape))
+    if array.size == single:
+        return [_fit_layout(array, shape, source)]
+    if array.size % single:
+        raise EdgekitError(f"{source}: {array.shape} is neither one input of shape {shape} nor a stack of them")
+    return [_fit_layout(a, shape, source) for a in array.reshape(array.size // single, *shape)]
+
+
+def load_inputs(source, model, for_float: bool = False, limit: int | None = None) -> list[np.ndarray]:
+    """Inputs for ``model`` as a list of arrays in the graph input's dtype (float if ``for_float``)."""
+    graph = model.graph
+    tensor = graph.tensors[graph.inputs[0]]
+    path = Path(source)
+    if not path.exists():
+        raise EdgekitError(f"input path {path} does not exist")
+    files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES + (".npy",)) \
+        if path.is_dir() else [path]
+    if not files:
+        raise EdgekitError(f"{path} holds no images ({', '.join(IMAGE_SUFFIXES)}) or .npy files")
+    inputs = []
+    for f in files:
+        if f.suffix.lower() == ".npy":
+            inputs += [_as_model_dtype(x, tensor, for_float, f) for x in _stacked(np.load(f), tensor.shape, f)]
+        else:
+            inputs.append(_as_model_dtype(_image_to_input(f, model), tensor, for_float, f))
+    return inputs[:limit] if limit else inputs
+
+
+def _as_model_dtype(x: np.ndarray, tensor, for_float: bool, source) -> np.ndarray:
+    wants_int8 = tensor.dtype == "int8" and not for_float
+    if wants_int8 and x.dtype != np.int8:
+        if x.dtype.kind != "f":
+            raise EdgekitError(f"{source}: {x.dtype} input for an int8 model; give int8 or float values")
+        return tensor.quant.quantize(x)
+    if not wants_int8 and x.dtype == np.int8 and tensor.quant is not None:
+        return tensor.quant.dequantize(x)
+    return x if wants_int8 else x.astype(np.float32)
