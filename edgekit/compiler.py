@@ -57,6 +57,7 @@ def compile_model(source: str, target_name: str, *, resolution=None, width=None,
         model = quantization.model
     graph = model.graph
     plan = plan_memory(graph)
+    _check_arena_fits(plan, graph, target)
     output = Path(output or f"build/{model.name}-{target.name}")
     with staged_folder(output, force) as folder:
         program = emit_program(graph, plan, target, folder / "src")
@@ -90,6 +91,28 @@ def compile_model(source: str, target_name: str, *, resolution=None, width=None,
                         build_dir=str(output))
         write_manifest(folder, manifest)
     return CompileResult(output, manifest)
+
+
+def _check_arena_fits(plan, graph, target) -> None:
+    """Fail before code generation when the activations alone exceed the target's SRAM.
+
+    The linker stays the final judge (stack and runtime come on top); this only saves minutes of
+    kernel generation for a model that cannot fit.
+    """
+    from edgekit.inspect_model import summarize
+    from edgekit.report import layer_rows_text
+
+    budget = target.ram.length
+    if plan.arena_bytes <= budget:
+        return
+    layers = [dict(layer.__dict__, live_bytes=step.live_bytes)
+              for layer, step in zip(summarize(graph).layers, plan.steps)]
+    peak = plan.steps[max(range(len(plan.steps)), key=lambda i: plan.steps[i].live_bytes)]
+    error = DoesNotFitError(
+        f"{target.name} SRAM ({budget:,} B) cannot hold the activation arena of {plan.arena_bytes:,} B "
+        f"(peak at node {peak.node}); try a smaller --resolution or --width, or --patch auto")
+    error.report = layer_rows_text(layers, {})
+    raise error
 
 
 def _plan_report(manifest: dict) -> str:

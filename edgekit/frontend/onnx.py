@@ -32,6 +32,21 @@ def _attrs(node) -> dict:
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
 
+def _constant_value(node) -> np.ndarray:
+    """The value of an ONNX Constant node, whichever one of its ``value*`` attributes holds it."""
+    from onnx import numpy_helper
+
+    attrs = _attrs(node)
+    if "value" in attrs:
+        return numpy_helper.to_array(attrs["value"])
+    for key, dtype in (("value_float", np.float32), ("value_floats", np.float32), ("value_int", np.int64),
+                       ("value_ints", np.int64)):
+        if key in attrs:
+            return np.asarray(attrs[key], dtype=dtype)
+    raise UnsupportedOpError(f"ONNX Constant node {node.name or node.output[0]}: only numeric values are "
+                             f"supported, got attributes {sorted(attrs)}")
+
+
 class _Translator:
     """Walks the ONNX graph in order, emitting edgekit nodes; one method per ONNX op type."""
 
@@ -43,7 +58,7 @@ class _Translator:
         self.renames: dict[str, str] = {}
         for node in model.graph.node:
             if node.op_type == "Constant":
-                self.constants[node.output[0]] = numpy_helper.to_array(_attrs(node)["value"])
+                self.constants[node.output[0]] = _constant_value(node)
 
     # -- helpers ---------------------------------------------------------------------------------
     def name(self, onnx_name: str) -> str:

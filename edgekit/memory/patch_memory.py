@@ -79,15 +79,18 @@ class PatchMemory:
 
 
 def patch_graph(stage: PatchStage, input_by_patch: bool) -> Graph:
-    """The stage minus its last node on one patch, every tensor at its largest region. The input is
-    a tensor here only when it comes by patch (else the frame lives outside this plan); the last
-    node's activation inputs are the outputs (they must survive until it has run)."""
+    """The stage minus its last node on one patch, every activation at its largest region (weights
+    as they are). The input is a tensor here only when it comes by patch (else the frame lives
+    outside this plan); the last node's activation inputs are the outputs (they must survive until
+    it has run)."""
     graph = stage.graph
     tensors = {}
     for name in stage.tensors[0 if input_by_patch else 1:-1]:
         region = stage.largest_region(name)
         source = graph.tensors[name]
         tensors[name] = Tensor(name, (1, region.height, region.width, source.shape[3]), source.dtype)
+    for node in stage.nodes[:-1]:
+        tensors.update((name, graph.tensors[name]) for name in node.inputs if graph.tensors[name].is_constant)
     inputs = [stage.input] if input_by_patch else []
     outputs = [name for name in activation_inputs(graph, stage.nodes[-1]) if name in tensors]
     return Graph(f"{graph.name}_patch", tensors, list(stage.nodes[:-1]), inputs, outputs)

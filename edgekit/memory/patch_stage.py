@@ -123,9 +123,9 @@ def constraint_split_is_produced(graph: Graph, split: str) -> tuple[bool, str]:
 
 
 def constraint_spatial_ops(graph: Graph, split: str) -> tuple[bool, str]:
-    """Every node of the patch stage must be conv2d, depthwise_conv2d, avg_pool2d, max_pool2d, pad
-    (of height and width, or channels), add or clamp; split earlier to leave other ops to the
-    layer-by-layer part."""
+    """Every node of the patch stage must be conv2d, depthwise_conv2d, avg_pool2d, max_pool2d, add,
+    clamp, or a pad that leaves the batch axis alone; split earlier so that other ops run layer by
+    layer."""
     for node in _stage(graph, split):
         if node.op not in SPATIAL_OPS:
             return False, f"node {node.name} is a {node.op}"

@@ -27,6 +27,9 @@ the full layer bit for bit on every needed pixel, and the patch's final outputs 
 Pointwise and elementwise layers (k = 1, s = 1, no padding) pass regions through unchanged. A
 region can be empty (zero area) in the degenerate case of outputs that read only padding.
 
+``patch_stage.py`` does the same on a DAG (residual adds), with bounding boxes instead of exact
+sets; both use ``SpatialLayer.window`` (per axis, ``axis_window``) for the window of an output box.
+
 Recomputation: neighbouring patches overlap in their input regions, so early layers compute some
 pixels more than once. ``PatchPlan.mac_ratio`` is the MACs of all patches over the MACs of running
 the same layers layer by layer (1.0 means no overhead).

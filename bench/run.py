@@ -1,0 +1,69 @@
+"""Benchmarks: compile and run models for cortex-m7 and print one JSON document.
+
+Per model: whether it fits, peak SRAM (arena + measured stack + other static RAM), arena, flash
+(internal and external), instructions per inference, compile time, bit-exactness. Targets (from
+the issues) are compared in the printed JSON, not asserted: this is a measurement, not a test.
+`make bench` runs it and writes bench/results.json.
+"""
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from edgekit.compiler import compile_model
+from edgekit.errors import EdgekitError
+from edgekit.runner import run_build
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+MODELS = {
+    "mobilenetv2-1.0-224": dict(source="mobilenetv2", width=1.0, resolution=224, calib="data/images"),
+    "mobilenetv2-1.0-144": dict(source="mobilenetv2", width=1.0, resolution=144, calib="data/images"),
+    "mobilenetv2-0.35-224": dict(source="mobilenetv2", width=0.35, resolution=224),
+    "mobilenetv2-0.35-144": dict(source="mobilenetv2", width=0.35, resolution=144),
+    "vww-96": dict(source="models/mlperf-tiny/vww_96_int8.tflite"),
+    "resnet8": dict(source="models/mlperf-tiny/resnet8_cifar10_int8.tflite"),
+    "dscnn": dict(source="models/mlperf-tiny/dscnn_kws_int8.tflite"),
+}
+
+
+def bench_model(name: str, spec: dict, target: str, workdir: Path) -> dict:
+    source = spec["source"] if spec["source"] == "mobilenetv2" else str(SHARED / spec["source"])
+    calib = str(SHARED / spec["calib"]) if "calib" in spec else None
+    started = time.perf_counter()
+    try:
+        result = compile_model(source, target, width=spec.get("width"), resolution=spec.get("resolution"),
+                               calib=calib, output=workdir / name, force=True)
+    except EdgekitError as error:
+        return {"fits": False, "error": str(error), "compile_seconds": round(time.perf_counter() - started, 1)}
+    run = run_build(result.build_dir)
+    return {
+        "fits": True, "peak_sram_bytes": run.peak_sram_bytes, "arena_bytes": run.arena_bytes,
+        "stack_bytes": run.stack_bytes, "flash_bytes": run.flash_bytes,
+        "external_flash_bytes": run.external_flash_bytes,
+        "instructions_per_inference": run.instructions_per_inference, "bit_exact": run.bit_exact,
+        "compile_seconds": result.manifest["compile_seconds"],
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", help="also write the JSON here")
+    parser.add_argument("--target", default="cortex-m7")
+    parser.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        results = {"target": args.target,
+                   "models": {name: bench_model(name, MODELS[name], args.target, Path(tmp)) for name in args.models}}
+    text = json.dumps(results, indent=2)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
