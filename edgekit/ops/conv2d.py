@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgekit.ops.base import OpDef, apply_activation
-from edgekit.ops.conv_params import bias_or_zeros, finish_int8, mac_int8_params
+from edgekit.ops.base import OpDef
+from edgekit.ops.conv_params import bias_or_zeros, finish_float, finish_int8, mac_int8_params
 from edgekit.ops.window import output_hw, pad_hw, windows
 
 
@@ -50,9 +50,7 @@ class Conv2d(OpDef):
     def run_float(self, attrs, inputs):
         x, w = inputs[0], inputs[1]
         acc = _conv_accumulate(x.astype(np.float64), w, attrs.stride, attrs.dilation, attrs.padding)
-        if len(inputs) > 2:
-            acc = acc + inputs[2]
-        return [apply_activation(acc, attrs.activation).astype(np.float32)]
+        return [finish_float(acc, inputs, attrs.activation)]
 
     def run_int8(self, node, graph, inputs):
         w = inputs[1]

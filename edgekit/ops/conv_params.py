@@ -51,6 +51,15 @@ def bias_or_zeros(graph, node, out_channels: int, dtype) -> np.ndarray:
     return np.zeros(out_channels, dtype=dtype)
 
 
+def finish_float(acc: np.ndarray, inputs: list, activation) -> np.ndarray:
+    """Float accumulators + the optional bias input -> fused activation, as float32."""
+    from edgekit.ops.base import apply_activation
+
+    if len(inputs) > 2:
+        acc = acc + inputs[2]
+    return apply_activation(acc, activation).astype(np.float32)
+
+
 def finish_int8(acc: np.ndarray, bias, mult, shift, output_offset, act_min, act_max) -> np.ndarray:
     """Exact float64 accumulators + bias -> requantized, clamped int8 (channels last)."""
     acc = np.rint(acc).astype(np.int64) + np.asarray(bias, dtype=np.int64)

@@ -4,8 +4,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgekit.ops.base import OpDef, apply_activation
-from edgekit.ops.conv_params import bias_or_zeros, finish_int8, mac_int8_params
+from edgekit.ops.base import OpDef
+from edgekit.ops.conv_params import bias_or_zeros, finish_float, finish_int8, mac_int8_params
 from edgekit.ops.window import output_hw, pad_hw, windows
 
 
@@ -49,9 +49,7 @@ class DepthwiseConv2d(OpDef):
         a = attrs
         acc = _depthwise_accumulate(inputs[0].astype(np.float64), inputs[1], a.depth_multiplier, a.stride,
                                     a.dilation, a.padding)
-        if len(inputs) > 2:
-            acc = acc + inputs[2]
-        return [apply_activation(acc, a.activation).astype(np.float32)]
+        return [finish_float(acc, inputs, a.activation)]
 
     def run_int8(self, node, graph, inputs):
         w = inputs[1]

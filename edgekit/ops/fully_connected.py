@@ -4,8 +4,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgekit.ops.base import OpDef, apply_activation
-from edgekit.ops.conv_params import bias_or_zeros, finish_int8, mac_int8_params
+from edgekit.ops.base import OpDef
+from edgekit.ops.conv_params import bias_or_zeros, finish_float, finish_int8, mac_int8_params
 
 
 @dataclass
@@ -28,9 +28,7 @@ class FullyConnected(OpDef):
 
     def run_float(self, attrs, inputs):
         acc = inputs[0].astype(np.float64).reshape(1, -1) @ inputs[1].astype(np.float64).T
-        if len(inputs) > 2:
-            acc = acc + inputs[2]
-        return [apply_activation(acc, attrs.activation).astype(np.float32)]
+        return [finish_float(acc, inputs, attrs.activation)]
 
     def run_int8(self, node, graph, inputs):
         w = inputs[1]
