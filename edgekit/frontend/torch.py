@@ -4,7 +4,11 @@ One importer to maintain instead of two: the exporter lowers modules to a small,
 and already folds batch norms into convolutions.
 """
 
+import contextlib
+import io
+import logging
 import tempfile
+import warnings
 from pathlib import Path
 
 from edgekit.errors import ModelFileError, UnsupportedOpError
@@ -20,11 +24,27 @@ def import_torch_module(module, input_shape_nchw: tuple) -> "Graph":  # noqa: F8
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.onnx"
         try:
-            torch.onnx.export(module, (example,), str(path), dynamo=True, optimize=True, verbose=False)
+            with _quiet_exporter():
+                torch.onnx.export(module, (example,), str(path), dynamo=True, optimize=True, verbose=False)
         except Exception as exc:  # the exporter raises many types; name the first line
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise UnsupportedOpError(f"torch export of {type(module).__name__} failed: {first_line}") from None
         return import_onnx(path)
+
+
+@contextlib.contextmanager
+def _quiet_exporter():
+    """The exporter logs and warns about things that are not the user's problem (missing torchvision
+    ops, deprecations); keep edgekit's stderr to its own messages."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
 
 
 def load_torch_file(path) -> object:
