@@ -86,11 +86,16 @@ def infer(model: LoadedModel, input_path: str, mode: str | None = None) -> np.nd
     return run_graph(model.graph, inputs, mode=mode)[model.graph.outputs[0]]
 
 
+def refuse_overwrite(path, force: bool) -> None:
+    """The error for an existing output file without --force; call it before the work, not after."""
+    if Path(path).exists() and not force:
+        raise EdgekitError(f"{path} exists; pass --force to replace it")
+
+
 def write_new_file(path: Path, write, force: bool) -> None:
     """Write via a temporary file in the same folder, then move into place; refuse to overwrite."""
     path = Path(path)
-    if path.exists() and not force:
-        raise EdgekitError(f"{path} exists; pass --force to replace it")
+    refuse_overwrite(path, force)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
     write(temporary)

@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patch", default="off", help="patch-based inference: off, auto, or SPLIT:N")
     p.add_argument("--max-patch-overhead", type=float, default=0.20,
                    help="bound on recomputed MACs for --patch auto (fraction, default 0.20)")
+    p.add_argument("--input-by-patch", action="store_true",
+                   help="no input frame in SRAM: the application hands over each patch's input window through "
+                        "ek_model_input_window() (needs --patch)")
     p.add_argument("-o", "--output", help="build folder (default build/MODEL-TARGET)")
     p.add_argument("--force", action="store_true", help="replace an existing build folder")
     _json_option(p)

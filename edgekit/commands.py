@@ -98,7 +98,10 @@ def layer_error_table(errors) -> Table:
 
 def cmd_quantize(args):
     from edgekit.ir.serialize import save_graph
+    from edgekit.quantize.scheme import load_scheme
 
+    api.refuse_overwrite(args.output, args.force)  # user errors before the slow model load
+    load_scheme(args.scheme)
     model = _model(args)
     result = api.quantize(model, args.calib, args.scheme)
     api.write_new_file(args.output, lambda path: save_graph(result.model.graph, path), args.force)
@@ -115,6 +118,8 @@ def cmd_quantize(args):
 
 
 def cmd_infer(args):
+    if args.output:
+        api.refuse_overwrite(args.output, args.force)
     model = _model(args)
     output = api.infer(model, args.input, args.mode)
     if args.output:
@@ -136,7 +141,8 @@ def cmd_compile(args):
     try:
         result = compile_model(args.model, args.target, resolution=args.resolution, width=args.width,
                                num_classes=args.num_classes, calib=args.calib, scheme=args.scheme, patch=args.patch,
-                               max_patch_overhead=args.max_patch_overhead, output=args.output, force=args.force)
+                               max_patch_overhead=args.max_patch_overhead, input_by_patch=args.input_by_patch,
+                               output=args.output, force=args.force)
     except DoesNotFitError as error:
         if not args.json and getattr(error, "report", None):
             print(error.report)

@@ -2,10 +2,16 @@
 
 Every product is written into a staged build folder (see build_folder.py) that replaces the
 destination only when the whole compile succeeded.
+
+``--patch`` picks the schedule: ``off`` runs layer by layer; ``auto`` searches a split and a patch
+count (``search_patch_plan``, MAC overhead at most ``--max-patch-overhead``) and falls back to layer
+by layer when no patched plan needs less SRAM; ``SPLIT:N`` runs the stage up to node SPLIT's output
+on N x N patches (``build_patch_plan``). Patched schedules use in-place depthwise (the firmware runs
+it channel by channel), as does the layer-by-layer fallback of ``auto`` when it helps.
 """
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +29,72 @@ class CompileResult:
     manifest: dict
 
 
+@dataclass
+class Schedule:
+    """The plan the firmware runs: an arena ``plan``, and the patched schedule (or None)."""
+
+    plan: object  # MemoryPlan: the whole arena (for a patched schedule, its memory.arena)
+    patches: object | None  # PatchSchedule
+    search: object | None = None  # PatchSearch, for --patch auto
+    mode: str = "off"
+    layer_live_bytes: list[int] = field(default_factory=list)  # per node, layer by layer as --patch off
+    layer_arena_bytes: int = 0  # the arena of --patch off
+
+    @property
+    def peak_bytes(self) -> int:
+        return self.plan.arena_bytes
+
+    def live_bytes(self, graph) -> list[int]:
+        """Per graph node: activation bytes live at its step (for a stage node, the most over its
+        steps on one patch, frame and split tensor included)."""
+        if self.patches is None:
+            return [step.live_bytes for step in self.plan.steps]
+        by_node: dict[str, int] = {}
+        for step in self.patches.memory.steps:
+            by_node[step.node] = max(by_node.get(step.node, 0), step.live_bytes)
+        return [by_node[node.name] for node in graph.nodes]
+
+    def to_json(self) -> dict | None:
+        """What edgekit.json and the report keep about patching; None for --patch off."""
+        if self.mode == "off":
+            return None
+        doc = {"mode": self.mode, "layer_by_layer_arena_bytes": self.layer_arena_bytes,
+               "search": self.search.to_json() if self.search else None, "chosen": None}
+        if self.patches is None:
+            return doc
+        stage, memory = self.patches.stage, self.patches.memory
+        doc["chosen"] = self.patches.to_json()
+        doc.update(
+            input=("input supplied by callback (ek_model_input_window); frame not counted" if memory.input_by_patch
+                   else "input frame in SRAM (the arena)"),
+            stage_nodes=[node.name for node in stage.nodes], patch_count=len(stage.patches),
+            crops=len(memory.crops), tile_copy=memory.tile is not None,
+            patch_steps=[{"node": step.node, "live_bytes": step.live_bytes, "tensors": list(step.tensors)}
+                         for step in memory.steps if step.phase == "patch"],
+        )
+        return doc
+
+
+def plan_schedule(graph, patch: str, max_patch_overhead: float, input_by_patch: bool) -> Schedule:
+    """The schedule named by ``--patch`` (see the module doc)."""
+    from edgekit.memory import plan_memory
+    from edgekit.memory.patch_search import build_patch_plan, search_patch_plan
+
+    layer_plan = plan_memory(graph)
+    layer_live = [step.live_bytes for step in layer_plan.steps]
+    if patch == "off":
+        if input_by_patch:
+            raise EdgekitError("--input-by-patch needs a patched schedule: add --patch auto or --patch SPLIT:N")
+        return Schedule(layer_plan, None, layer_live_bytes=layer_live, layer_arena_bytes=layer_plan.arena_bytes)
+    if patch == "auto":
+        search = search_patch_plan(graph, max_patch_overhead, input_by_patch)
+        if search.chosen is None:
+            return Schedule(search.baseline, None, search, "auto", layer_live, layer_plan.arena_bytes)
+        return Schedule(search.chosen.memory.arena, search.chosen, search, "auto", layer_live, layer_plan.arena_bytes)
+    chosen = build_patch_plan(graph, patch, input_by_patch)
+    return Schedule(chosen.memory.arena, chosen, None, patch, layer_live, layer_plan.arena_bytes)
+
+
 def _test_inputs(model: LoadedModel, calib: str | None) -> np.ndarray:
     """Inputs kept in the build folder for `edgekit run`: calibration samples, else seeded random ones."""
     from edgekit.samples import load_inputs
@@ -35,32 +107,34 @@ def _test_inputs(model: LoadedModel, calib: str | None) -> np.ndarray:
 
 
 def compile_model(source: str, target_name: str, *, resolution=None, width=None, num_classes=None, calib=None,
-                  scheme="int8", patch="off", max_patch_overhead=0.20, output=None, force=False,
-                  progress=None) -> CompileResult:
+                  scheme="int8", patch="off", max_patch_overhead=0.20, input_by_patch=False, output=None,
+                  force=False, progress=None) -> CompileResult:
     from edgekit import api
     from edgekit.build import build_firmware
     from edgekit.codegen.program import emit_program
     from edgekit.inspect_model import summarize
     from edgekit.ir.serialize import save_graph
-    from edgekit.memory import plan_memory
     from edgekit.target import load_target
 
     started = time.perf_counter()
     target = load_target(target_name)
-    if patch != "off":
-        raise EdgekitError(f"--patch {patch}: patch-based inference is not available in this version; "
-                           "use --patch off with a smaller --resolution")
+    if input_by_patch and patch == "off":
+        raise EdgekitError("--input-by-patch needs a patched schedule: add --patch auto or --patch SPLIT:N")
     model = load_model(source, resolution=resolution, width=width, num_classes=num_classes)
     quantization = None
     if not model.is_quantized:
         quantization = api.quantize(model, calib, scheme, progress=progress)
         model = quantization.model
     graph = model.graph
-    plan = plan_memory(graph)
-    _check_arena_fits(plan, graph, target)
+    schedule = plan_schedule(graph, patch, max_patch_overhead, input_by_patch)
+    plan = schedule.plan
+    layers = [dict(layer.__dict__, live_bytes=live, layer_live_bytes=layer_live) for layer, live, layer_live
+              in zip(summarize(graph).layers, schedule.live_bytes(graph), schedule.layer_live_bytes)]
+    patching = schedule.to_json()
+    _check_arena_fits(schedule, layers, target)
     output = Path(output or f"build/{model.name}-{target.name}")
     with staged_folder(output, force) as folder:
-        program = emit_program(graph, plan, target, folder / "src")
+        program = emit_program(graph, plan, target, folder / "src", schedule.patches)
         save_graph(graph, folder / "model.ek")
         if model.float_graph is not None:
             save_graph(model.float_graph, folder / "float_model.ek")
@@ -73,11 +147,11 @@ def compile_model(source: str, target_name: str, *, resolution=None, width=None,
                             "synthetic": quantization.synthetic_calibration,
                             "top1_agreement": quantization.top1_agreement} if quantization else None,
             "arena_bytes": plan.arena_bytes, "plan_method": plan.method, "plan_lower_bound": plan.lower_bound,
+            "scratch_bytes": program.scratch_bytes, "patch": patching, "mark_nodes": program.mark_nodes,
             "kernels": program.kernel_names,
             "weights": {"internal_bytes": program.internal_weight_bytes,
                         "external_bytes": program.external_weight_bytes},
-            "layers": [dict(layer.__dict__, live_bytes=step.live_bytes)
-                       for layer, step in zip(summarize(graph).layers, plan.steps)],
+            "layers": layers,
             "ram_budget_bytes": target.ram.length, "flash_budget_bytes": target.flash.length,
         }
         try:
@@ -93,24 +167,28 @@ def compile_model(source: str, target_name: str, *, resolution=None, width=None,
     return CompileResult(output, manifest)
 
 
-def _check_arena_fits(plan, graph, target) -> None:
+def _check_arena_fits(schedule: Schedule, layers: list[dict], target) -> None:
     """Fail before code generation when the activations alone exceed the target's SRAM.
 
     The linker stays the final judge (stack and runtime come on top); this only saves minutes of
-    kernel generation for a model that cannot fit.
+    kernel generation for a model that cannot fit. For a patched schedule it is the patched peak.
     """
-    from edgekit.inspect_model import summarize
     from edgekit.report import layer_rows_text
 
     budget = target.ram.length
-    if plan.arena_bytes <= budget:
+    if schedule.peak_bytes <= budget:
         return
-    layers = [dict(layer.__dict__, live_bytes=step.live_bytes)
-              for layer, step in zip(summarize(graph).layers, plan.steps)]
-    peak = plan.steps[max(range(len(plan.steps)), key=lambda i: plan.steps[i].live_bytes)]
-    error = DoesNotFitError(
-        f"{target.name} SRAM ({budget:,} B) cannot hold the activation arena of {plan.arena_bytes:,} B "
-        f"(peak at node {peak.node}); try a smaller --resolution or --width, or --patch auto")
+    peak = max(range(len(layers)), key=lambda i: layers[i]["live_bytes"])
+    if schedule.patches is None:
+        what = f"the activation arena of {schedule.peak_bytes:,} B (peak at node {layers[peak]['node']})"
+        hint = "try a smaller --resolution or --width, or --patch auto"
+        if schedule.mode == "auto":
+            hint = "no patched schedule needs less; try a larger --max-patch-overhead or a smaller --resolution"
+    else:
+        what = (f"the patched schedule's activations of {schedule.peak_bytes:,} B (split {schedule.patches.stage.split}, "
+                f"{schedule.patches.stage.n}x{schedule.patches.stage.n} patches; peak at node {layers[peak]['node']})")
+        hint = "try --patch auto, --input-by-patch, a larger --max-patch-overhead, or a smaller --resolution"
+    error = DoesNotFitError(f"{target.name} SRAM ({budget:,} B) cannot hold {what}; {hint}")
     error.report = layer_rows_text(layers, {})
     raise error
 

@@ -30,7 +30,8 @@ class RunResult:
     flash_bytes: int
     external_flash_bytes: int
     instructions_per_inference: int
-    layer_instructions: list[int] = field(default_factory=list)
+    layer_instructions: list[int] = field(default_factory=list)  # per graph node (patched: summed over patches)
+    patch_step_instructions: list[list[int]] | None = None  # patched: per patch, per stage node
     outputs: np.ndarray | None = None
 
     def to_json(self) -> dict:
@@ -64,6 +65,25 @@ def _float_metrics(model: LoadedModel, inputs_int8, float_inputs, outputs_int8):
         cosines.append(float(ref @ got / max(np.linalg.norm(ref) * np.linalg.norm(got), 1e-30)))
         max_abs = max(max_abs, float(np.max(np.abs(ref - got))))
     return agree / len(inputs_int8), float(np.mean(cosines)), max_abs
+
+
+def fold_marks(marks: list[int], manifest: dict) -> tuple[list[int], list[list[int]] | None]:
+    """Instructions per graph node from the ek_mark() intervals of one inference, and for a patched
+    build the stage's intervals per patch. ``mark_nodes`` (edgekit.json) gives each interval's node."""
+    mark_nodes = manifest.get("mark_nodes") or list(range(len(marks)))
+    if len(mark_nodes) != len(marks):
+        from edgekit.errors import VerificationError
+
+        raise VerificationError(f"the firmware marked {len(marks)} steps, the build's schedule has {len(mark_nodes)}")
+    per_node = [0] * len(manifest["layers"])
+    for node, count in zip(mark_nodes, marks):
+        per_node[node] += int(count)
+    patch = manifest.get("patch") or {}
+    if not patch.get("chosen"):
+        return per_node, None
+    stage = len(patch["stage_nodes"])
+    steps = [int(count) for count in marks[:stage * patch["patch_count"]]]
+    return per_node, [steps[i:i + stage] for i in range(0, len(steps), stage)]
 
 
 def run_build(build_dir, inputs=None, timeout_s: float = 600.0) -> RunResult:
@@ -103,9 +123,10 @@ def run_build(build_dir, inputs=None, timeout_s: float = 600.0) -> RunResult:
         max_abs_error=max_abs, peak_sram_bytes=static_ram + stack, arena_bytes=manifest["arena_bytes"],
         stack_bytes=stack, other_static_ram_bytes=static_ram - manifest["arena_bytes"],
         flash_bytes=manifest["flash_bytes"], external_flash_bytes=sizes["extflash"],
-        instructions_per_inference=int(max(emulated.instructions_per_inference)),
-        layer_instructions=[int(v) for v in emulated.marks[0]] if emulated.marks else [], outputs=outputs,
+        instructions_per_inference=int(max(emulated.instructions_per_inference)), outputs=outputs,
     )
+    if emulated.marks:
+        result.layer_instructions, result.patch_step_instructions = fold_marks(emulated.marks[0], manifest)
     manifest["last_run"] = result.to_json()
     write_manifest(build_dir, manifest)
     return result

@@ -31,3 +31,14 @@ def models_dir(shared_dir) -> Path:
 @pytest.fixture(scope="session")
 def data_dir(shared_dir) -> Path:
     return shared_dir / "data"
+
+
+@pytest.fixture(scope="session")
+def mobilenetv2():
+    """The ImageNet MobileNetV2 as edgekit loads it (torch export, ONNX import, float passes); ~10 s.
+
+    Shared by the import and quantization tests; tests must not modify it.
+    """
+    from edgekit.model_source import load_model
+
+    return load_model("mobilenetv2")

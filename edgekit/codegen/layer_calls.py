@@ -4,6 +4,12 @@ For every node this picks the TVM kernel (by static spec, so equal layers share 
 constant arrays it reads from flash, and the C argument list. The integer parameters come from
 the same functions the reference interpreter uses (``mac_int8_params``, ``add_int8_params``...),
 so the firmware cannot drift from the golden model.
+
+In-place depthwise (the memory plan let the output overwrite its input, see
+``memory/buffer_sharing.py``) runs channel by channel: copy input channel c into a scratch plane,
+run the depthwise kernel specialised for one channel on it into a second plane, and copy that into
+output channel c, which only overwrites elements of input channel c. The kernel is the same TVM
+depthwise kernel (C = 1), so it stays bit-exact; the two planes are the call's ``scratch_bytes``.
 """
 
 from dataclasses import dataclass, field
@@ -34,8 +40,12 @@ class LayerCall:
     kernel: object | None
     args: list[str] = field(default_factory=list)
     constants: list[ConstArray] = field(default_factory=list)
+    body: str | None = None  # C statements replacing the plain kernel call (in-place depthwise)
+    scratch_bytes: int = 0  # bytes of ``ek_scratch`` the body uses
 
     def c_statement(self) -> str:
+        if self.body is not None:
+            return self.body
         if self.kernel is None:
             return f"/* {self.node}: {self.op} is a view of its input; no code */"
         return f"EK_CHECK({self.kernel.name}({', '.join(self.args)}));"
@@ -69,6 +79,36 @@ def _depthwise_conv2d(node, graph, prefix, pointer):
     a, x, w = node.attrs, graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
     spec = DepthwiseConv2dSpec(x.shape[1:], w.shape[1:3], a.depth_multiplier, a.stride, a.dilation, a.padding)
     return _mac_call(node, graph, depthwise_conv2d_kernel(spec), prefix, pointer, w.shape[3])
+
+
+def _inplace_depthwise_conv2d(node, graph, prefix, pointer):
+    """Channel by channel through two scratch planes (see the module doc); needs depth multiplier 1."""
+    from edgekit.codegen.kernels.depthwise_conv2d import DepthwiseConv2dSpec, depthwise_conv2d_kernel
+
+    a, x, w = node.attrs, graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
+    if a.depth_multiplier != 1:
+        raise UnsupportedOpError(f"node {node.name}: in-place depthwise needs depth multiplier 1, "
+                                 f"got {a.depth_multiplier}")
+    (_, height, width, channels), kernel = x.shape, tuple(w.shape[1:3])
+    spec = DepthwiseConv2dSpec((height, width, 1), kernel, 1, a.stride, a.dilation, a.padding)
+    out_h, out_w, _ = spec.output_shape
+    call = _mac_call(node, graph, depthwise_conv2d_kernel(spec), prefix, pointer, channels)
+    planar = ConstArray(f"{prefix}_wc", "int8_t", np.ascontiguousarray(np.moveaxis(w.data.reshape(kernel + (channels,)),
+                                                                                   -1, 0)))
+    call.constants = [planar] + call.constants[1:]
+    taps = kernel[0] * kernel[1]
+    in_pixels, out_pixels = height * width, out_h * out_w
+    offsets = ", ".join(call.args[6:])
+    call.body = f"""for (int32_t c = 0; c < {channels}; ++c) {{ /* {node.name}: in-place depthwise, channel by channel */
+        int8_t *plane_in = ek_scratch, *plane_out = ek_scratch + {in_pixels};
+        const int8_t *in = {pointer(node.inputs[0])} + c;
+        int8_t *out = {pointer(node.output)} + c;
+        for (int32_t i = 0; i < {in_pixels}; ++i) plane_in[i] = in[i * {channels}];
+        EK_CHECK({call.kernel.name}(plane_in, {planar.name} + c * {taps}, {prefix}_b + c, {prefix}_m + c, {prefix}_s + c, plane_out, {offsets}));
+        for (int32_t i = 0; i < {out_pixels}; ++i) out[i * {channels}] = plane_out[i];
+    }}"""
+    call.scratch_bytes = in_pixels + out_pixels
+    return call
 
 
 def _fully_connected(node, graph, prefix, pointer):
@@ -123,9 +163,18 @@ def constraint_op_has_kernel(node) -> tuple[bool, str]:
                    f"{', '.join(sorted(EMITTERS))}")
 
 
-def layer_call(node, graph, prefix: str, pointer) -> LayerCall:
-    """The schedule step for ``node``; ``pointer(tensor_name)`` gives the C expression of a buffer."""
+def layer_call(node, graph, prefix: str, pointer, in_place: bool = False) -> LayerCall:
+    """The schedule step for ``node``; ``pointer(tensor_name)`` gives the C expression of a buffer.
+    ``in_place``: the memory plan put the output over the input (depthwise only needs to know)."""
     ok, detail = constraint_op_has_kernel(node)
     if not ok:
         raise UnsupportedOpError(detail)
+    if in_place and node.op == "depthwise_conv2d":
+        return _inplace_depthwise_conv2d(node, graph, prefix, pointer)
     return EMITTERS[node.op](node, graph, prefix, pointer)
+
+
+def is_inplace_depthwise(plan, tensor: str) -> bool:
+    """Whether ``plan`` placed ``tensor`` (a depthwise output) over the input it overwrites."""
+    alias = plan.aliases.get(tensor)
+    return alias is not None and alias.in_place and alias.reason == "in-place depthwise"

@@ -5,6 +5,12 @@ The arena is one static, 16-byte aligned buffer in .bss; every activation lives 
 memory plan gave it. ``ek_model_run`` copies the input into the arena unless the harness already
 wrote it there (``EK_INPUT_BUFFER``), calls the kernels in order with ``ek_mark()`` after each (the
 instruction counter's layer boundaries), and copies the output out likewise.
+
+With a patched schedule the stage runs first, patch by patch (``patch_program.py``), with one
+``ek_mark()`` per (patch, node); ``Program.mark_nodes`` maps every mark interval to its graph node.
+With input by patch there is no frame: model.h declares ``ek_model_input_window()``, which the
+application defines and the patch loop calls once per patch for that patch's input window.
+In-place depthwise calls share one scratch buffer, ``ek_scratch``, sized for the largest.
 """
 
 import re
@@ -13,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.codegen.layer_calls import ConstArray, LayerCall, layer_call
+from edgekit.codegen.layer_calls import ConstArray, LayerCall, is_inplace_depthwise, layer_call
 from edgekit.codegen.tir_to_c import COMPAT_HEADER_NAME, COMPAT_HEADER_TEXT
 
 EXTFLASH_ATTRIBUTE = '__attribute__((section(".ek_extflash"), aligned(4)))'
@@ -32,6 +38,8 @@ class Program:
     internal_weight_bytes: int
     external_weight_bytes: int
     files: list[str]
+    mark_nodes: list[int]  # per ek_mark() interval of one inference: the graph node it ran
+    scratch_bytes: int  # ek_scratch (in-place depthwise planes), outside the arena
 
 
 def c_identifier(index: int, name: str) -> str:
@@ -60,17 +68,31 @@ def _placement(constants: list[ConstArray], target) -> set[str]:
     return moved
 
 
-def emit_program(graph, plan, target, out_dir: Path) -> Program:
-    """Write the C sources of ``graph`` under ``plan`` for ``target`` into ``out_dir``."""
+def emit_program(graph, plan, target, out_dir: Path, patches=None) -> Program:
+    """Write the C sources of ``graph`` under ``plan`` for ``target`` into ``out_dir``.
+
+    ``patches`` (a ``PatchSchedule``) runs its stage patch by patch; ``plan`` is then its
+    ``memory.arena``, which places the frame, the split tensor, the working block and the rest.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
 
     def pointer(tensor_name: str) -> str:
         return f"(ek_arena + {plan.offset(tensor_name)})"
 
-    calls = [layer_call(node, graph, c_identifier(i, node.name), pointer) for i, node in enumerate(graph.nodes)]
-    constants = [c for call in calls for c in call.constants]
+    prefixes = {node.name: c_identifier(i, node.name) for i, node in enumerate(graph.nodes)}
+    loop = None
+    if patches is not None:
+        from edgekit.codegen.patch_program import emit_patch_loop
+
+        loop = emit_patch_loop(patches, prefixes)
+    first = len(patches.stage.nodes) if patches is not None else 0
+    rest = [layer_call(node, graph, prefixes[node.name], pointer, in_place=is_inplace_depthwise(plan, node.output))
+            for node in graph.nodes[first:]]
+    calls = (loop.calls if loop else []) + rest
+    constants = list({c.name: c for call in calls for c in call.constants}.values())
     external = _placement(constants, target)
     kernels = {call.kernel.name: call.kernel for call in calls if call.kernel is not None}
+    scratch = max((call.scratch_bytes for call in calls), default=0)
 
     files = [COMPAT_HEADER_NAME, "weights.h", "weights.c", "model.h", "model.c"]
     (out_dir / COMPAT_HEADER_NAME).write_text(COMPAT_HEADER_TEXT)
@@ -85,11 +107,13 @@ def emit_program(graph, plan, target, out_dir: Path) -> Program:
         f'#ifndef EK_KERNELS_H\n#define EK_KERNELS_H\n#include "{COMPAT_HEADER_NAME}"\n'
         + "".join(f"{k.prototype};\n" for k in kernels.values()) + "#endif\n")
     files.append("kernels.h")
-    (out_dir / "model.h").write_text(_model_header(graph, plan))
-    (out_dir / "model.c").write_text(_model_source(graph, plan, calls))
+    input_by_patch = patches is not None and patches.memory.input_by_patch
+    (out_dir / "model.h").write_text(_model_header(graph, plan, input_by_patch))
+    (out_dir / "model.c").write_text(_model_source(graph, plan, rest, loop, scratch, input_by_patch))
     ext_bytes = sum(c.values.nbytes for c in constants if c.name in external)
+    mark_nodes = (loop.mark_nodes if loop else []) + list(range(first, len(graph.nodes)))
     return Program(calls, list(kernels), plan.arena_bytes,
-                   sum(c.values.nbytes for c in constants) - ext_bytes, ext_bytes, files)
+                   sum(c.values.nbytes for c in constants) - ext_bytes, ext_bytes, files, mark_nodes, scratch)
 
 
 def _weights_header(constants) -> str:
@@ -97,8 +121,35 @@ def _weights_header(constants) -> str:
     return f"#ifndef EK_WEIGHTS_H\n#define EK_WEIGHTS_H\n#include <stdint.h>\n{decls}#endif\n"
 
 
-def _model_header(graph, plan) -> str:
+def _model_header(graph, plan, input_by_patch: bool) -> str:
     x, y = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
+    if input_by_patch:
+        _, height, width, channels = x.shape
+        input_api = f"""/* Input by patch: the model has no frame buffer. During ek_model_run it calls this function, which
+ * the application defines, once per patch: copy the window of `rows` x `cols` pixels starting at
+ * pixel (row0, col0) of the {height}x{width}x{channels} int8 input frame (NHWC) into `dst`, contiguous
+ * (row stride cols * EK_INPUT_CHANNELS bytes). Return 0, or nonzero to stop the inference:
+ * ek_model_run then returns that status. */
+#define EK_INPUT_BY_PATCH 1
+#define EK_INPUT_HEIGHT {height}
+#define EK_INPUT_WIDTH {width}
+#define EK_INPUT_CHANNELS {channels}
+int ek_model_input_window(int32_t row0, int32_t col0, int32_t rows, int32_t cols, int8_t *dst);
+/* The harness writes outputs straight out of the arena. */
+#define EK_OUTPUT_BUFFER (ek_arena + {plan.offset(y.name)})
+
+/* Run one inference; `input` must be NULL (the input comes through ek_model_input_window). Returns
+ * 0, the nonzero status of the first failing kernel or window, or -1 for a non-NULL input. */
+int ek_model_run(const int8_t *input, int8_t *output);
+"""
+    else:
+        input_api = f"""/* The harness reads inputs straight into the arena and outputs straight out of it. */
+#define EK_INPUT_BUFFER (ek_arena + {plan.offset(x.name)})
+#define EK_OUTPUT_BUFFER (ek_arena + {plan.offset(y.name)})
+
+/* Run one inference. Returns 0, or the nonzero status of the first failing kernel. */
+int ek_model_run(const int8_t *input, int8_t *output);
+"""
     return f"""/* Generated by edgekit for model {graph.name!r}: do not edit. */
 #ifndef EK_MODEL_H
 #define EK_MODEL_H
@@ -109,20 +160,38 @@ def _model_header(graph, plan) -> str:
 #define EK_ARENA_SIZE {max(plan.arena_bytes, 1)}
 
 extern int8_t ek_arena[EK_ARENA_SIZE];
-/* The harness reads inputs straight into the arena and outputs straight out of it. */
-#define EK_INPUT_BUFFER (ek_arena + {plan.offset(x.name)})
-#define EK_OUTPUT_BUFFER (ek_arena + {plan.offset(y.name)})
-
-/* Run one inference. Returns 0, or the nonzero status of the first failing kernel. */
-int ek_model_run(const int8_t *input, int8_t *output);
-
+{input_api}
 #endif
 """
 
 
-def _model_source(graph, plan, calls) -> str:
+COPY_ROWS = """/* Copies `rows` rows of `row_bytes` bytes between buffers with different row strides. */
+static void ek_copy_rows(int8_t *dst, int32_t dst_stride, const int8_t *src, int32_t src_stride, int32_t rows,
+                         int32_t row_bytes)
+{
+    for (int32_t r = 0; r < rows; ++r) {
+        memcpy(dst + r * dst_stride, src + r * src_stride, (size_t)row_bytes);
+    }
+}
+"""
+
+
+def _indent(code: str) -> str:
+    return "\n".join(f"    {line}" if line else line for line in code.splitlines())
+
+
+def _model_source(graph, plan, calls, loop, scratch_bytes: int, input_by_patch: bool) -> str:
     x, y = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
     steps = "\n".join(f"    {call.c_statement()}\n    ek_mark();" for call in calls)
+    if input_by_patch:
+        take_input = "    if (input != 0) {\n        return -1;\n    }"
+    else:
+        take_input = (f"    if (input != (ek_arena + {plan.offset(x.name)})) {{\n"
+                      f"        memcpy(ek_arena + {plan.offset(x.name)}, input, EK_INPUT_SIZE);\n    }}")
+    stage = f"    /* patch stage: {len(loop.mark_nodes)} (patch, node) steps */\n{_indent(loop.code)}\n" if loop else ""
+    helpers = (COPY_ROWS if loop else "") + (
+        f"\n/* In-place depthwise planes (one input and one output channel). */\n"
+        f"static int8_t ek_scratch[{scratch_bytes}] __attribute__((aligned(4)));\n" if scratch_bytes else "")
     return f"""/* Generated by edgekit for model {graph.name!r}: do not edit. */
 #include <string.h>
 #include "model.h"
@@ -133,14 +202,12 @@ def _model_source(graph, plan, calls) -> str:
 #define EK_CHECK(call) do {{ int32_t status_ = (call); if (status_ != 0) return (int)status_; }} while (0)
 
 int8_t ek_arena[EK_ARENA_SIZE] __attribute__((aligned(16)));
-
+{helpers}
 int ek_model_run(const int8_t *input, int8_t *output)
 {{
     ek_mark();
-    if (input != (ek_arena + {plan.offset(x.name)})) {{
-        memcpy(ek_arena + {plan.offset(x.name)}, input, EK_INPUT_SIZE);
-    }}
-{steps}
+{take_input}
+{stage}{steps}
     if (output != (ek_arena + {plan.offset(y.name)})) {{
         memcpy(output, ek_arena + {plan.offset(y.name)}, EK_OUTPUT_SIZE);
     }}

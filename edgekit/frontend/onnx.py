@@ -263,6 +263,11 @@ class _Translator:
     def Constant(self, node):
         pass  # collected in __init__
 
+    def CastLike(self, node):
+        """A constant cast to another tensor's type (torch exports ReLU6 bounds this way); folded here."""
+        target = self.constants[node.input[1]].dtype if node.input[1] in self.constants else np.float32
+        self.constants[node.output[0]] = self.const(node.input[0], node).astype(target)
+
 
 def _nhwc_shape(dims) -> tuple:
     if len(dims) == 4:

@@ -3,16 +3,25 @@
 The patch stage keeps two buffers for its whole duration: the input frame, and the split tensor,
 which is assembled tile by tile. With ``input_by_patch`` the application hands the input over one
 patch region at a time (a camera callback), so there is no frame buffer. On top of these come the
-working buffers of one patch: each stage tensor other than the split tensor (and the frame) at the
-size of its largest region over all patches. With input by patch, the input region is one of them.
+working buffers of one patch, each at the size of its largest region over all patches: every
+stage tensor other than the split tensor, the input region included (copied out of the frame, or
+filled by the callback), plus the copies the firmware's kernels need because they read and write
+whole contiguous buffers of a static shape (``row_wise`` ops are the exception):
+
+- a crop: a node whose input window is smaller than the region its input holds (the expand conv
+  and the residual add of a block read different windows of the block input) reads a compact copy
+  of its window;
+- a tile: unless the stage's last node is ``row_wise``, it writes a compact tile that the firmware
+  then copies row by row into the split tensor. A row-wise last node writes the split rows itself.
 
 Two plans, both made and checked by ``plan_memory``:
 
 1. ``working``: one static layout that serves every patch. It plans the "patch graph": the stage's
-   nodes on those region-sized tensors, minus the last node, which writes straight into its tile
-   of the split tensor. That node's inputs are the patch graph's outputs, so they stay live to its
-   end and the last node's step is covered. Live ranges inside a patch, buffer sharing (in-place
-   depthwise and add) and the allocators work as they do layer by layer.
+   nodes on those region-sized tensors, with the crops as nodes of their own (op "patch_crop") and
+   the last node only when it writes a tile. Otherwise that node's inputs are the patch graph's
+   outputs, so they stay live to its end and the last node's step is covered. Live ranges inside a
+   patch, buffer sharing (in-place depthwise and add) and the allocators work as they do layer by
+   layer.
 2. ``arena``: the whole schedule as one graph. Step 0 is the stage, a single node that reads the
    frame and writes the split tensor and a block of ``working.arena_bytes``. The rest of the graph
    follows, layer by layer. The split tensor therefore has one offset for both phases, and the
@@ -22,10 +31,13 @@ Two plans, both made and checked by ``plan_memory``:
 stage's bytes (frame + split + working) and the rest's largest step.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from edgekit.ir import Graph, Node, Tensor
 from edgekit.memory.patch_stage import PatchStage, activation_inputs, stage_nodes
+from edgekit.memory.patch_window import Region
+
+CROP_OP = "patch_crop"
 from edgekit.memory.plan import MemoryPlan, plan_memory
 
 
@@ -56,6 +68,10 @@ class PatchMemory:
     arena: MemoryPlan
     working_block: str | None
     steps: list[PatchStep]
+    #: (node name, input tensor) -> the working tensor holding the compact copy of its window
+    crops: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: the working tensor the last node writes before its copy into the split tensor, or None
+    tile: str | None = None
 
     @property
     def peak_bytes(self) -> int:
@@ -78,22 +94,70 @@ class PatchMemory:
         return max(self.steps, key=lambda step: step.live_bytes)
 
 
-def patch_graph(stage: PatchStage, input_by_patch: bool) -> Graph:
-    """The stage minus its last node on one patch, every activation at its largest region (weights
-    as they are). The input is a tensor here only when it comes by patch (else the frame lives
-    outside this plan); the last node's activation inputs are the outputs (they must survive until
-    it has run)."""
+def row_wise(graph: Graph, node: Node) -> bool:
+    """Whether the firmware runs ``node`` one output row at a time, so that it reads and writes rows
+    of bigger buffers in place: elementwise add, and conv2d with a 1x1 kernel, stride 1, no padding."""
+    if node.op == "add":
+        return True
+    if node.op == "conv2d":
+        attrs = node.attrs
+        return (tuple(graph.tensors[node.inputs[1]].shape[1:3]) == (1, 1) and tuple(attrs.stride) == (1, 1)
+                and tuple(attrs.padding) == (0, 0, 0, 0))
+    return False
+
+
+def crop_windows(stage: PatchStage) -> dict[tuple[str, str], Region]:
+    """(node, input tensor) -> the largest window (by area) for each read that needs a compact copy:
+    a node that is not ``row_wise`` reading, on some patch, less than the region its input holds."""
     graph = stage.graph
-    tensors = {}
-    for name in stage.tensors[0 if input_by_patch else 1:-1]:
-        region = stage.largest_region(name)
-        source = graph.tensors[name]
-        tensors[name] = Tensor(name, (1, region.height, region.width, source.shape[3]), source.dtype)
-    for node in stage.nodes[:-1]:
-        tensors.update((name, graph.tensors[name]) for name in node.inputs if graph.tensors[name].is_constant)
-    inputs = [stage.input] if input_by_patch else []
-    outputs = [name for name in activation_inputs(graph, stage.nodes[-1]) if name in tensors]
-    return Graph(f"{graph.name}_patch", tensors, list(stage.nodes[:-1]), inputs, outputs)
+    crops = {}
+    for node in stage.nodes:
+        if row_wise(graph, node):
+            continue
+        for name in activation_inputs(graph, node):
+            windows = [patch.windows[node.name].input for patch in stage.patches
+                       if not patch.windows[node.name].output.is_empty]
+            if any(window != patch.regions[name] for window, patch in zip(windows, stage.patches)):
+                crops[(node.name, name)] = max(windows, key=lambda region: region.area)
+    return crops
+
+
+def _region_tensor(graph: Graph, name: str, source: str, region: Region) -> Tensor:
+    return Tensor(name, (1, region.height, region.width, graph.tensors[source].shape[3]), graph.tensors[source].dtype)
+
+
+def patch_graph(stage: PatchStage) -> tuple[Graph, dict[tuple[str, str], str], str | None, dict[str, str]]:
+    """The stage on one patch, every activation at its largest region (weights as they are), with
+    the crops and the tile of the module doc. Returns the graph, the crop tensors by (node, input),
+    the tile tensor (or None) and, for every crop node, the node it serves."""
+    graph = stage.graph
+    last = stage.nodes[-1]
+    tensors = {name: _region_tensor(graph, name, name, stage.largest_region(name)) for name in stage.tensors[:-1]}
+    tile = None if row_wise(graph, last) else f"{stage.split}@tile"
+    if tile is not None:
+        tensors[tile] = _region_tensor(graph, tile, stage.split, stage.largest_region(stage.split))
+    crops, served, nodes = {}, {}, []
+    windows = crop_windows(stage)
+    for node in stage.nodes if tile is not None else stage.nodes[:-1]:
+        inputs = list(node.inputs)
+        for position, name in enumerate(node.inputs):
+            if (node.name, name) in windows:
+                crop = f"{name}@{node.name}"
+                tensors[crop] = _region_tensor(graph, crop, name, windows[(node.name, name)])
+                crop_node = Node(f"{node.name}@crop{position}", CROP_OP, [name], [crop])
+                nodes.append(crop_node)
+                crops[(node.name, name)] = inputs[position] = crop
+                served[crop_node.name] = node.name
+            elif graph.tensors[name].is_constant:
+                tensors[name] = graph.tensors[name]
+        outputs = [tile] if node is last else list(node.outputs)
+        nodes.append(replace(node, inputs=inputs, outputs=outputs))
+    if tile is not None:
+        outputs = [tile]
+    else:
+        outputs = [crops.get((last.name, name), name) for name in activation_inputs(graph, last)]
+    patch = Graph(f"{graph.name}_patch", tensors, nodes, [stage.input], outputs)
+    return patch, crops, tile, served
 
 
 def schedule_graph(graph: Graph, split: str, working_bytes: int,
@@ -119,24 +183,33 @@ def plan_patch_memory(stage: PatchStage, input_by_patch: bool = False, alignment
                       inplace_depthwise: bool = True) -> PatchMemory:
     """Plan one patch's working buffers and the arena of the whole schedule (see the module doc)."""
     graph = stage.graph
-    working = plan_memory(patch_graph(stage, input_by_patch), alignment, inplace_depthwise=inplace_depthwise)
+    patch, crops, tile, served = patch_graph(stage)
+    working = plan_memory(patch, alignment, inplace_depthwise=inplace_depthwise)
     schedule, block = schedule_graph(graph, stage.split, working.arena_bytes, input_by_patch)
     arena = plan_memory(schedule, alignment, inplace_depthwise=inplace_depthwise)
-    memory = PatchMemory(stage.split, input_by_patch, working, arena, block, [])
-    memory.steps.extend(_stage_steps(stage, memory))
+    memory = PatchMemory(stage.split, input_by_patch, working, arena, block, [], crops, tile)
+    memory.steps.extend(_stage_steps(stage, memory, served))
     memory.steps.extend(PatchStep("layer", usage.node, usage.live_bytes, usage.tensors)
                         for usage in arena.steps[1:])
     return memory
 
 
-def _stage_steps(stage: PatchStage, memory: PatchMemory) -> list[PatchStep]:
-    """Per stage node: the working buffers live then, plus the frame and the split tensor."""
+def _stage_steps(stage: PatchStage, memory: PatchMemory, served: dict[str, str]) -> list[PatchStep]:
+    """Per step of one patch (crops under the name of the node they serve): the working buffers
+    live then, plus the frame and the split tensor."""
     frame_and_split = tuple(name for name in memory.arena.steps[0].tensors if name != memory.working_block)
     fixed = sum(memory.arena.tensors[name].size for name in frame_and_split)
-    steps = [PatchStep("patch", usage.node, fixed + usage.live_bytes, frame_and_split + usage.tensors)
+    steps = [PatchStep("patch", served.get(usage.node, usage.node), fixed + usage.live_bytes,
+                       frame_and_split + usage.tensors)
              for usage in memory.working.steps]
-    last = stage.nodes[-1]
-    inputs = tuple(name for name in activation_inputs(stage.graph, last) if name in memory.working.tensors)
-    live = sum(memory.working.tensors[name].size for name in inputs)
-    steps.append(PatchStep("patch", last.name, fixed + live, frame_and_split + inputs))
+    if memory.tile is None:
+        last = stage.nodes[-1]
+        inputs = tuple(sorted(name for name in _last_inputs(stage, memory) if name in memory.working.tensors))
+        live = sum(memory.working.tensors[name].size for name in inputs)
+        steps.append(PatchStep("patch", last.name, fixed + live, frame_and_split + inputs))
     return steps
+
+
+def _last_inputs(stage: PatchStage, memory: PatchMemory) -> set[str]:
+    last = stage.nodes[-1]
+    return {memory.crops.get((last.name, name), name) for name in activation_inputs(stage.graph, last)}

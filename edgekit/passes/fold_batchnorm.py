@@ -1,7 +1,9 @@
 """fold_batchnorm: conv/depthwise conv followed by batch_norm -> one conv with scaled weights and bias.
 
 w' = w * gamma / sqrt(var + eps) per output channel; b' = (b - mean) * gamma / sqrt(var + eps) + beta.
-Guard: the conv's output must have no other reader (else both values are needed).
+Guards: the conv's output must have no other reader (else both values are needed), and the conv
+must have no fused activation yet (bn(relu(conv)) is not a conv). A filter that another node also
+reads is copied before scaling, so the other reader keeps the original.
 """
 
 import numpy as np
@@ -15,7 +17,7 @@ FOLDABLE = {"conv2d": 0, "depthwise_conv2d": 3}  # op -> output-channel axis of 
 def fold_batchnorm(graph):
     changed = False
     for conv in list(graph.nodes):
-        if conv.op not in FOLDABLE:
+        if conv.op not in FOLDABLE or conv.attrs.activation is not None:
             continue
         bn = sole_consumer(graph, conv.output)
         if bn is None or bn.op != "batch_norm":
@@ -23,6 +25,10 @@ def fold_batchnorm(graph):
         gamma, beta, mean, var = (graph.tensors[n].data.astype(np.float64) for n in bn.inputs[1:])
         factor = gamma / np.sqrt(var + bn.attrs.epsilon)
         weight = graph.tensors[conv.inputs[1]]
+        if len(graph.consumers(weight.name)) > 1:  # tied weights: fold into a copy
+            weight = graph.add_tensor(Tensor(graph.unique_name(f"{conv.output}_weight"), weight.shape,
+                                             weight.dtype, weight.data))
+            conv.inputs = [conv.inputs[0], weight.name] + conv.inputs[2:]
         shape = [1] * weight.data.ndim
         shape[FOLDABLE[conv.op]] = -1
         weight.data = (weight.data * factor.reshape(shape)).astype(np.float32)

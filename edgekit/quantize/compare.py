@@ -26,9 +26,12 @@ def sqnr_db(reference: np.ndarray, approx: np.ndarray) -> float:
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity; 1.0 when both are all zeros, 0.0 when only one is (nothing of it survived)."""
     a, b = a.ravel().astype(np.float64), b.ravel().astype(np.float64)
-    denominator = np.linalg.norm(a) * np.linalg.norm(b)
-    return float(a @ b / denominator) if denominator > 0 else 1.0
+    norm_a, norm_b = np.linalg.norm(a), np.linalg.norm(b)
+    if norm_a == 0.0 or norm_b == 0.0:
+        return 1.0 if norm_a == norm_b else 0.0
+    return float(a @ b / (norm_a * norm_b))
 
 
 def compare_layers(float_graph, int8_graph, float_inputs: list[np.ndarray]) -> list[LayerError]:

@@ -4,7 +4,10 @@ The arithmetic mirrors :mod:`edgekit.quantize.fixedpoint` (the NumPy golden mode
 operation: int64 intermediates where a product could overflow, C truncating division in the
 doubling high multiply, arithmetic right shifts with a rounding mask. Shifts are runtime values
 (per-channel arrays), so the left/right split happens in the expression, not in Python.
-Intermediate values are ``Let``-bound so the C reads as a sequence of named steps.
+Intermediate values are ``Let``-bound so the C reads as a sequence of named steps, and conditions
+become 0/1 integers instead of ``Select``, ``max`` or ``min``: TVM 0.27's CompactBufferAllocation
+expands every ``Let`` at each use while bounding expressions, and bounding a nested max/min or Select is
+exponential (seconds for two chained requantizations, minutes for the add kernel).
 
 TVM 0.27's simplifier assumes an int32 value never equals INT32_MIN (it folds ``x == INT32_MIN`` to
 false), so the saturation test compares in int64.
@@ -36,13 +39,16 @@ def let(name: str, value, body_of):
 
 
 def saturating_rounding_doubling_high_mul(a, b):
-    """gemmlowp's SaturatingRoundingDoublingHighMul of two int32 expressions."""
+    """gemmlowp's SaturatingRoundingDoublingHighMul of two int32 expressions.
+
+    The only overflowing case, INT32_MIN * INT32_MIN, gives 2**31 before the narrowing; subtracting the
+    overflow flag turns it into INT32_MAX, the saturated result.
+    """
 
     def high_of(product):
-        nudge = tirx.Select(product >= _int64(0), _int64(1 << 30), _int64(1 - (1 << 30)))
-        high = tirx.truncdiv(product + nudge, _int64(1 << 31)).astype("int32")
+        nudge = _int64(1 << 30) - (product < _int64(0)).astype("int64") * _int64((1 << 31) - 1)
         overflow = tirx.all(a.astype("int64") == _int64(INT32_MIN), b.astype("int64") == _int64(INT32_MIN))
-        return tirx.Select(overflow, _int32(INT32_MAX), high)
+        return (tirx.truncdiv(product + nudge, _int64(1 << 31)) - overflow.astype("int64")).astype("int32")
 
     return let("product", a.astype("int64") * b.astype("int64"), high_of)
 
@@ -52,8 +58,8 @@ def rounding_divide_by_pot(x, exponent):
 
     def rounded(mask):
         remainder = x.astype("int64") & mask
-        threshold = (mask >> _int64(1)) + tirx.Select(x < 0, _int64(1), _int64(0))
-        return (x >> exponent) + tirx.Select(remainder > threshold, _int32(1), _int32(0))
+        threshold = (mask >> _int64(1)) + (x < 0).astype("int64")
+        return (x >> exponent) + (remainder > threshold).astype("int32")
 
     return let("mask", (_int64(1) << exponent.astype("int64")) - _int64(1), rounded)
 
@@ -62,9 +68,9 @@ def multiply_by_quantized_multiplier(x, multiplier, shift):
     """TFLite's MultiplyByQuantizedMultiplier with a runtime (e.g. per-channel) shift."""
 
     def scaled(shift_value):
-        left_shift = tirx.max(shift_value, 0).astype("int64")
+        left_shift = (shift_value * (shift_value > 0).astype("int32")).astype("int64")
         shifted = (x.astype("int64") * (_int64(1) << left_shift)).astype("int32")
-        right_shift = tirx.max(-shift_value, 0)
+        right_shift = -shift_value * (shift_value < 0).astype("int32")
 
         def rescaled(shifted_value):
             high = saturating_rounding_doubling_high_mul(shifted_value, multiplier)
