@@ -244,8 +244,6 @@ def test_all_zero_weight_channel_gets_a_finite_scale():
     assert np.all(np.abs(q.tensors["conv_b"].data.astype(np.int64)) < 2**31 - 1)
 
 
-@pytest.mark.xfail(strict=True, reason="an int32 bias that would overflow is clipped silently; TFLite's "
-                                       "quantizer widens the weight scale instead (AdjustWeightsForBiasScale)")
 def test_bias_that_overflows_int32_keeps_its_value():
     """A tiny input range times tiny weights makes b / (s_in * s_w) exceed int32; the bias must survive."""
     graph = _tiny_graph(4)

@@ -18,6 +18,7 @@ from edgekit.quantize.fixedpoint import round_half_away
 
 WEIGHT_CHANNEL_AXIS = {"conv2d": 0, "depthwise_conv2d": 3, "fully_connected": 0}
 SOFTMAX_OUTPUT = QuantParams.per_tensor(1.0 / 256.0, -128)
+INT32_LIMIT = 2**31 - 1
 
 
 def activation_params(low: float, high: float) -> QuantParams:
@@ -41,19 +42,29 @@ def weight_params(weight: np.ndarray, axis: int | None) -> QuantParams:
 
 
 def _quantize_weights(graph, node, granularity: str) -> None:
+    """int8 weights and int32 bias; the weight scale widens where the bias would overflow int32.
+
+    The bias scale is input_scale * weight_scale, so a tiny input range with tiny weights can push
+    b / (s_in * s_w) past int32; TFLite's quantizer then widens s_w until the bias fits, and so do we.
+    """
     weight = graph.tensors[node.inputs[1]]
-    axis = WEIGHT_CHANNEL_AXIS[node.op]
-    quant = weight_params(weight.data, axis if granularity == "per_channel" else None)
+    axis = WEIGHT_CHANNEL_AXIS[node.op] if granularity == "per_channel" else None
+    quant = weight_params(weight.data, axis)
+    in_scale = np.float64(graph.tensors[node.inputs[0]].quant.scalar_scale)
+    if len(node.inputs) > 2:
+        bias_abs = np.abs(graph.tensors[node.inputs[2]].data.astype(np.float64))
+        needed = bias_abs if quant.per_channel else np.array([bias_abs.max(initial=0.0)])
+        smallest = (needed / (in_scale * INT32_LIMIT)).astype(np.float32)
+        quant = QuantParams(np.maximum(quant.scale, smallest), quant.zero_point, quant.axis)
     if not quant.per_channel:
         quant.axis = None
     q = np.clip(quant.quantize(weight.data), -127, 127).astype(np.int8)
     weight.data, weight.dtype, weight.quant = q, "int8", quant
     if len(node.inputs) > 2:
         bias = graph.tensors[node.inputs[2]]
-        in_scale = np.float64(graph.tensors[node.inputs[0]].quant.scalar_scale)
         bias_scale = (in_scale * quant.scale.astype(np.float64)).astype(np.float32)
         q_bias = round_half_away(bias.data.astype(np.float64) / bias_scale.astype(np.float64))
-        bias.data = np.clip(q_bias, -(2**31), 2**31 - 1).astype(np.int32)
+        bias.data = np.clip(q_bias, -INT32_LIMIT, INT32_LIMIT).astype(np.int32)
         bias.dtype = "int32"
         bias.quant = QuantParams(bias_scale, np.zeros(bias_scale.shape, np.int32), 0 if bias_scale.size > 1 else None)
 

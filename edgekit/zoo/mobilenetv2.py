@@ -69,6 +69,22 @@ class MobileNetV2(nn.Module):
         features.append(conv_bn_relu6(in_ch, last_ch, kernel=1))
         self.features = nn.Sequential(*features)
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(last_ch, num_classes))
+        self._init_weights()
+
+    def _init_weights(self):
+        """torchvision's initialisation, so that widths without pretrained weights still give activations
+        of a sensible scale (PyTorch's defaults shrink them towards zero through the 50 layers)."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0, 0.01)
+                nn.init.zeros_(m.bias)
 
     def forward(self, x):
         x = self.features(x)
