@@ -5,14 +5,10 @@ is a one-line error that says so.
 """
 
 import hashlib
-import os
 from pathlib import Path
 
 from edgekit.errors import ModelFileError
-
-
-def edgekit_home() -> Path:
-    return Path(os.environ.get("EDGEKIT_HOME", Path.home() / ".cache" / "edgekit"))
+from edgekit.paths import cache_dir
 
 
 def sha256_of(path: Path) -> str:
@@ -25,7 +21,7 @@ def sha256_of(path: Path) -> str:
 
 def cached_weights(filename: str, sha256_prefix: str) -> Path:
     """Path of a verified weight file in the cache; ModelFileError when missing or corrupt."""
-    path = edgekit_home() / "weights" / filename
+    path = cache_dir() / "weights" / filename
     if not path.is_file():
         raise ModelFileError(f"pretrained weights {filename} are not in {path.parent}; run `make setup` "
                              "(or pass pretrained=False for random weights)")

@@ -5,20 +5,32 @@ so two layers with equal specs share one C function: the emitted program dedupli
 """
 
 import hashlib
+import json
+import os
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 from tvm import s_tir, te
 
 from edgekit.codegen.tir_to_c import lower_to_c
 
 
+ACC_STAGE = "acc"
+OUTPUT_STAGE = "output"
+
+
 @dataclass(frozen=True)
 class KernelSource:
-    """One generated C kernel: a translation unit defining ``prototype`` (which includes the compat header)."""
+    """One generated C kernel: a translation unit defining ``prototype`` (it includes the compat header).
+
+    ``scratch_bytes`` is the size of the ``int8_t* scratch`` buffer the caller passes (0: none).
+    """
 
     name: str
     c_code: str
     prototype: str
+    scratch_bytes: int = 0
 
 
 def kernel_name(family: str, spec) -> str:
@@ -33,7 +45,38 @@ def build_kernel(family: str, spec, args: list, schedule, const_params) -> Kerne
     ``schedule`` takes an ``s_tir.Schedule`` and rewrites it in place.
     """
     name = kernel_name(family, spec)
+    cached = _cache_path(name)
+    if cached.is_file():
+        entry = json.loads(cached.read_text())
+        return KernelSource(name, entry["c_code"], entry["prototype"])
     sch = s_tir.Schedule(te.create_prim_func(args))
     schedule(sch)
     prototype, c_code = lower_to_c(sch.mod["main"], name, const_params)
+    _store(cached, {"prototype": prototype, "c_code": c_code})
     return KernelSource(name, c_code, prototype)
+
+
+@lru_cache(maxsize=1)
+def _generator_version() -> str:
+    """Hash of TVM's version and of every source file of the generator: any change invalidates the cache."""
+    import tvm
+
+    digest = hashlib.sha256(tvm.__version__.encode())
+    for path in sorted(Path(__file__).resolve().parents[1].rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def _cache_path(name: str) -> Path:
+    """Generated kernels are cached on disk ($EDGEKIT_HOME/kernels): TVM lowering takes seconds each."""
+    from edgekit.paths import cache_dir
+
+    return cache_dir() / "kernels" / _generator_version() / f"{name}.json"
+
+
+def _store(path: Path, entry: dict) -> None:
+    """Write atomically, so parallel compiles (pytest -n) never read half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    temporary.write_text(json.dumps(entry))
+    temporary.replace(path)
