@@ -9,11 +9,15 @@ import zlib
 
 import numpy as np
 import pytest
+from tvm import te
 
 from edgekit.codegen.kernels.add import AddSpec, add_kernel
 from edgekit.codegen.kernels.conv2d import Conv2dSpec, conv2d_kernel
-from edgekit.codegen.kernels.depthwise_conv2d import DepthwiseConv2dSpec, depthwise_conv2d_kernel
+from edgekit.codegen.kernels.depthwise_conv2d import (DepthwiseConv2dSpec, depthwise_conv2d_inplace_get_buffer_size,
+                                                      depthwise_conv2d_inplace_kernel, depthwise_conv2d_kernel)
+from edgekit.codegen.kernels.fixed_point import multiply_by_quantized_multiplier
 from edgekit.codegen.kernels.fully_connected import FullyConnectedSpec, fully_connected_kernel
+from edgekit.codegen.kernels.kernel_source import build_kernel
 from edgekit.codegen.kernels.pool2d import Pool2dSpec, avg_pool2d_kernel, max_pool2d_kernel
 from edgekit.codegen.tir_to_c import COMPAT_HEADER_NAME, COMPAT_HEADER_TEXT
 from edgekit.ops.add import add_int8
@@ -22,6 +26,7 @@ from edgekit.ops.depthwise_conv2d import depthwise_conv2d_int8
 from edgekit.ops.fully_connected import fully_connected_int8
 from edgekit.ops.pool2d import avg_pool2d_int8, max_pool2d_int8
 from edgekit.ops.window import same_padding
+from edgekit.quantize import fixedpoint
 from edgekit.quantize.fixedpoint import quantize_multiplier, quantize_multipliers
 
 WARNINGS = ["-Wall", "-Wextra", "-Werror"]
@@ -125,8 +130,8 @@ DEPTHWISE_CASES = [  # (H, W, C, depth multiplier, kernel, stride, dilation, pad
 ]
 
 
-@pytest.mark.parametrize("case", DEPTHWISE_CASES, ids=lambda c: "x".join(map(str, c[:4])) + f"_k{c[4][0]}s{c[5][0]}")
-def test_depthwise_conv2d_matches_reference(case, tmp_path):
+def _depthwise_case(case):
+    """(spec, x, filter, bias, requantization, reference output) for one DEPTHWISE_CASES row."""
     in_h, in_w, in_c, multiplier, kernel, stride, dilation, mode = case
     rng = np.random.default_rng(zlib.crc32(repr(case).encode()))
     padding = _padding(mode, (in_h, in_w), kernel, stride, dilation)
@@ -136,10 +141,33 @@ def test_depthwise_conv2d_matches_reference(case, tmp_path):
     filt = _int8(rng, (1, *kernel, out_c))
     bias = rng.integers(-5000, 5000, size=out_c, dtype=np.int32)
     q = _requant(rng, out_c)
-    got = _mac_call(_compile(depthwise_conv2d_kernel(spec), tmp_path), x, filt, bias, q, (1, *spec.output_shape))
     want = depthwise_conv2d_int8(x, filt, bias, q["mult"], q["shift"], depth_multiplier=multiplier, stride=stride,
                                  dilation=dilation, padding=padding, **_reference_kwargs(q))
+    return spec, x, filt, bias, q, want
+
+
+def _depthwise_id(case) -> str:
+    return "x".join(map(str, case[:4])) + f"_k{case[4][0]}s{case[5][0]}"
+
+
+@pytest.mark.parametrize("case", DEPTHWISE_CASES, ids=_depthwise_id)
+def test_depthwise_conv2d_matches_reference(case, tmp_path):
+    spec, x, filt, bias, q, want = _depthwise_case(case)
+    got = _mac_call(_compile(depthwise_conv2d_kernel(spec), tmp_path), x, filt, bias, q, want.shape)
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("case", [c for c in DEPTHWISE_CASES if c[3] == 1], ids=_depthwise_id)
+def test_inplace_depthwise_conv2d_writes_over_its_input(case, tmp_path):
+    """Output aliasing the input gives the reference result; scratch is one input plane."""
+    spec, x, filt, bias, q, want = _depthwise_case(case)
+    buffer = np.zeros(max(x.size, want.size), dtype=np.int8)
+    buffer[:x.size] = x.ravel()
+    scratch = np.zeros(depthwise_conv2d_inplace_get_buffer_size(spec), dtype=np.int8)
+    assert scratch.size == spec.input_shape[0] * spec.input_shape[1]
+    _call(_compile(depthwise_conv2d_inplace_kernel(spec), tmp_path), buffer, filt, bias, q["mult"], q["shift"], buffer,
+          scratch, q["input_offset"], q["output_offset"], q["act_min"], q["act_max"])
+    np.testing.assert_array_equal(buffer[:want.size].reshape(want.shape), want)
 
 
 @pytest.mark.parametrize("in_features,out_features", [(1, 1), (10, 4), (64, 10), (37, 13)])
@@ -183,19 +211,47 @@ POOL_CASES = [  # (H, W, C, kernel, stride, padding, act_min, act_max)
 ]
 
 
-@pytest.mark.parametrize("pool", ["avg", "max"])
+POOLS = {"avg": (avg_pool2d_kernel, avg_pool2d_int8), "max": (max_pool2d_kernel, max_pool2d_int8)}
+
+
+@pytest.mark.parametrize("pool", sorted(POOLS))
 @pytest.mark.parametrize("case", POOL_CASES, ids=lambda c: "x".join(map(str, c[:3])) + f"_k{c[3][0]}s{c[4][0]}")
 def test_pool2d_matches_reference(pool, case, tmp_path):
     in_h, in_w, channels, kernel, stride, mode, act_min, act_max = case
     rng = np.random.default_rng(zlib.crc32(repr(case).encode()))
     padding = _padding(mode, (in_h, in_w), kernel, stride)
     spec = Pool2dSpec((in_h, in_w, channels), kernel, stride, padding)
-    generate, reference = {"avg": (avg_pool2d_kernel, avg_pool2d_int8), "max": (max_pool2d_kernel, max_pool2d_int8)}[pool]
+    generate, reference = POOLS[pool]
     x = _int8(rng, (1, in_h, in_w, channels))
     out = np.zeros((1, *spec.output_shape), dtype=np.int8)
     _call(_compile(generate(spec), tmp_path), x, out, act_min, act_max)
     want = reference(x, kernel=kernel, stride=stride, padding=padding, act_min=act_min, act_max=act_max)
     np.testing.assert_array_equal(out, want)
+
+
+def test_requantization_expression_matches_numpy_on_edge_values(tmp_path):
+    """INT32 extremes, the saturating INT32_MIN * INT32_MIN product, shifts from -31 to +30, ties."""
+    int32 = np.iinfo(np.int32)
+    values = [int32.min, int32.min + 1, -(1 << 30), -3, -2, -1, 0, 1, 2, 3, 1 << 30, int32.max]
+    grid = np.array(np.meshgrid(values, [int32.min, 0, 1, 1 << 30, int32.max], range(-31, 31))).reshape(3, -1)
+    x, mult, shift = (np.ascontiguousarray(row, dtype=np.int32) for row in grid)
+    size = x.size
+    tensors = [te.placeholder((size,), "int32", name=name) for name in ("x", "mult", "shift")]
+    out = te.compute((size,), lambda i: multiply_by_quantized_multiplier(*(t[i] for t in tensors)), name="out")
+    kernel = build_kernel("mbqm_test", size, [*tensors, out], lambda sch: None, ("x", "mult", "shift"))
+    got = np.zeros(size, dtype=np.int32)
+    _call(_compile(kernel, tmp_path), x, mult, shift, got)
+    want = fixedpoint.multiply_by_quantized_multiplier(x, mult, shift)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_unfused_intermediate_tensor_is_refused():
+    """A stage left unscheduled would be a stack array on the MCU: generation fails and says what to do."""
+    x = te.placeholder((16,), "int8", name="x")
+    doubled = te.compute((16,), lambda i: x[i].astype("int32") * 2, name="doubled")
+    out = te.compute((16,), lambda i: (doubled[i] + 1).astype("int8"), name="out")
+    with pytest.raises(RuntimeError, match="on the stack"):
+        build_kernel("unfused_test", 16, [x, out], lambda sch: None, ("x",))
 
 
 def test_requant_cases_cover_both_shift_directions():

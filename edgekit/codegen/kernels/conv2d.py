@@ -11,9 +11,9 @@ from functools import lru_cache
 
 from tvm import te
 
-from edgekit.codegen.kernels.kernel_source import KernelSource
-from edgekit.codegen.kernels.mac import ACC_STAGE, MacScalars, build_mac_kernel
-from edgekit.codegen.kernels.window import PAD_STAGE, padded, window_axes
+from edgekit.codegen.kernels.kernel_source import ACC_STAGE, KernelSource
+from edgekit.codegen.kernels.mac import MacScalars, build_mac_kernel, offset_input
+from edgekit.codegen.kernels.window import PAD_STAGE, tap, window_axes
 from edgekit.ops.window import output_hw
 
 
@@ -37,22 +37,17 @@ class Conv2dSpec:
 @lru_cache(maxsize=None)
 def conv2d_kernel(spec: Conv2dSpec) -> KernelSource:
     """The C kernel ``ek_conv2d_s8_<hash>`` for ``spec`` (see :mod:`edgekit.codegen.kernels.mac`)."""
-    in_h, in_w, in_c = spec.input_shape
-    kernel_h, kernel_w = spec.kernel
-    stride_h, stride_w = spec.stride
-    dilation_h, dilation_w = spec.dilation
-    out_h, out_w, out_c = spec.output_shape
+    in_channels = spec.input_shape[2]
     scalars = MacScalars()
-    x = te.placeholder((in_h, in_w, in_c), "int8", name="input")
-    filt = te.placeholder((out_c, kernel_h, kernel_w, in_c), "int8", name="filter")
-    x_padded = padded(x, spec.padding, 0, lambda element: element.astype("int32") + scalars.input_offset)
+    x = te.placeholder(spec.input_shape, "int8", name="input")
+    filt = te.placeholder((spec.out_channels, *spec.kernel, in_channels), "int8", name="filter")
+    x_padded = offset_input(x, spec.padding, scalars)
     kh, kw = window_axes(spec.kernel)
-    ic = te.reduce_axis((0, in_c), name="ic")
+    ic = te.reduce_axis((0, in_channels), name="ic")
     acc = te.compute(
-        (out_h, out_w, out_c),
+        spec.output_shape,
         lambda oh, ow, oc: te.sum(
-            x_padded[oh * stride_h + kh * dilation_h, ow * stride_w + kw * dilation_w, ic]
-            * filt[oc, kh, kw, ic].astype("int32"),
+            tap(x_padded, spec.stride, spec.dilation, oh, ow, kh, kw, ic) * filt[oc, kh, kw, ic].astype("int32"),
             axis=[kh, kw, ic],
         ),
         name=ACC_STAGE,
@@ -60,7 +55,7 @@ def conv2d_kernel(spec: Conv2dSpec) -> KernelSource:
 
     def schedule_acc(sch, acc_block):
         sch.compute_inline(sch.get_sblock(PAD_STAGE))
-        out_row, out_col, out_channel, kernel_row, _, _ = sch.get_loops(acc_block)
+        _, _, out_channel, kernel_row, _, _ = sch.get_loops(acc_block)
         sch.decompose_reduction(acc_block, kernel_row)
         return out_channel
 

@@ -4,27 +4,26 @@ The arithmetic mirrors :mod:`edgekit.quantize.fixedpoint` (the NumPy golden mode
 operation: int64 intermediates where a product could overflow, C truncating division in the
 doubling high multiply, arithmetic right shifts with a rounding mask. Shifts are runtime values
 (per-channel arrays), so the left/right split happens in the expression, not in Python.
-Intermediate values are ``Let``-bound so the C reads as a sequence of named steps, and conditions
-become 0/1 integers instead of ``Select``, ``max`` or ``min``: TVM 0.27's CompactBufferAllocation
-expands every ``Let`` at each use while bounding expressions, and bounding a nested max/min or Select is
-exponential (seconds for two chained requantizations, minutes for the add kernel).
+Intermediate values are ``Let``-bound so the C reads as a sequence of named steps.
 
-TVM 0.27's simplifier assumes an int32 value never equals INT32_MIN (it folds ``x == INT32_MIN`` to
-false), so the saturation test compares in int64.
+Conditions are computed with sign-bit shifts, never with comparisons, ``Select``, ``max`` or ``min``:
+TVM 0.27's CompactBufferAllocation expands each ``Let`` at every use while bounding expressions, and
+bounding comparisons there is exponential in their nesting (minutes for the add kernel's three
+chained requantizations). The final clamp is the one max/min. (Also, TVM's simplifier
+folds ``x == INT32_MIN`` to false for an int32 ``x``, so that test could not be written directly.)
 """
 
 from tvm import tirx
-
-INT32_MIN = -(1 << 31)
-INT32_MAX = (1 << 31) - 1
 
 
 def _int64(value: int):
     return tirx.const(value, "int64")
 
 
-def _int32(value: int):
-    return tirx.const(value, "int32")
+def _sign_bit(x, dtype: str):
+    """1 where ``x`` is negative, else 0 (an arithmetic shift, not a comparison: see the module docstring)."""
+    bits = 64 if dtype == "int64" else 32
+    return (x.astype(dtype) >> tirx.const(bits - 1, dtype)) & tirx.const(1, dtype)
 
 
 def let(name: str, value, body_of):
@@ -41,14 +40,14 @@ def let(name: str, value, body_of):
 def saturating_rounding_doubling_high_mul(a, b):
     """gemmlowp's SaturatingRoundingDoublingHighMul of two int32 expressions.
 
-    The only overflowing case, INT32_MIN * INT32_MIN, gives 2**31 before the narrowing; subtracting the
-    overflow flag turns it into INT32_MAX, the saturated result.
+    The quotient lies in [-2**31 + 1, 2**31]; it reaches 2**31 only for INT32_MIN * INT32_MIN, and
+    subtracting ``(quotient + 2**31) >> 32`` (1 exactly then) saturates it to INT32_MAX.
     """
 
     def high_of(product):
-        nudge = _int64(1 << 30) - (product < _int64(0)).astype("int64") * _int64((1 << 31) - 1)
-        overflow = tirx.all(a.astype("int64") == _int64(INT32_MIN), b.astype("int64") == _int64(INT32_MIN))
-        return (tirx.truncdiv(product + nudge, _int64(1 << 31)) - overflow.astype("int64")).astype("int32")
+        nudge = _int64(1 << 30) - _sign_bit(product, "int64") * _int64((1 << 31) - 1)
+        return let("quotient", tirx.truncdiv(product + nudge, _int64(1 << 31)),
+                   lambda q: (q - ((q + _int64(1 << 31)) >> _int64(32))).astype("int32"))
 
     return let("product", a.astype("int64") * b.astype("int64"), high_of)
 
@@ -58,8 +57,9 @@ def rounding_divide_by_pot(x, exponent):
 
     def rounded(mask):
         remainder = x.astype("int64") & mask
-        threshold = (mask >> _int64(1)) + (x < 0).astype("int64")
-        return (x >> exponent) + (remainder > threshold).astype("int32")
+        threshold = (mask >> _int64(1)) + _sign_bit(x, "int64")
+        round_up = _sign_bit(threshold - remainder, "int64")  # remainder > threshold
+        return (x >> exponent) + round_up.astype("int32")
 
     return let("mask", (_int64(1) << exponent.astype("int64")) - _int64(1), rounded)
 
@@ -68,9 +68,9 @@ def multiply_by_quantized_multiplier(x, multiplier, shift):
     """TFLite's MultiplyByQuantizedMultiplier with a runtime (e.g. per-channel) shift."""
 
     def scaled(shift_value):
-        left_shift = (shift_value * (shift_value > 0).astype("int32")).astype("int64")
-        shifted = (x.astype("int64") * (_int64(1) << left_shift)).astype("int32")
-        right_shift = -shift_value * (shift_value < 0).astype("int32")
+        left_shift = shift_value * _sign_bit(-shift_value, "int32")  # max(shift, 0)
+        right_shift = -shift_value * _sign_bit(shift_value, "int32")  # max(-shift, 0)
+        shifted = (x.astype("int64") * (_int64(1) << left_shift.astype("int64"))).astype("int32")
 
         def rescaled(shifted_value):
             high = saturating_rounding_doubling_high_mul(shifted_value, multiplier)

@@ -9,8 +9,8 @@ from functools import lru_cache
 
 from tvm import te
 
-from edgekit.codegen.kernels.kernel_source import KernelSource
-from edgekit.codegen.kernels.mac import ACC_STAGE, MacScalars, build_mac_kernel
+from edgekit.codegen.kernels.kernel_source import ACC_STAGE, KernelSource
+from edgekit.codegen.kernels.mac import MacScalars, build_mac_kernel
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from tvm import s_tir, te
 
 from edgekit.codegen.tir_to_c import lower_to_c
 
-
 ACC_STAGE = "acc"
 OUTPUT_STAGE = "output"
 
@@ -39,21 +38,22 @@ def kernel_name(family: str, spec) -> str:
     return f"ek_{family}_s8_{digest}"
 
 
-def build_kernel(family: str, spec, args: list, schedule, const_params) -> KernelSource:
+def build_kernel(family: str, spec, args: list, schedule, const_params, scratch_names=()) -> KernelSource:
     """Create the PrimFunc of ``args`` (TE tensors and vars, in C parameter order), schedule, lower to C.
 
-    ``schedule`` takes an ``s_tir.Schedule`` and rewrites it in place.
+    ``schedule`` takes an ``s_tir.Schedule`` and rewrites it in place; ``scratch_names`` names stages
+    whose per-iteration buffer the caller provides (see :func:`edgekit.codegen.tir_to_c.lower_to_c`).
     """
     name = kernel_name(family, spec)
     cached = _cache_path(name)
     if cached.is_file():
-        entry = json.loads(cached.read_text())
-        return KernelSource(name, entry["c_code"], entry["prototype"])
+        return KernelSource(name, **json.loads(cached.read_text()))
     sch = s_tir.Schedule(te.create_prim_func(args))
     schedule(sch)
-    prototype, c_code = lower_to_c(sch.mod["main"], name, const_params)
-    _store(cached, {"prototype": prototype, "c_code": c_code})
-    return KernelSource(name, c_code, prototype)
+    lowered = lower_to_c(sch.mod["main"], name, const_params, scratch_names)
+    kernel = KernelSource(name, lowered.c_code, lowered.prototype, lowered.scratch_bytes)
+    _store(cached, {"c_code": kernel.c_code, "prototype": kernel.prototype, "scratch_bytes": kernel.scratch_bytes})
+    return kernel
 
 
 @lru_cache(maxsize=1)

@@ -12,10 +12,9 @@ epilogue and fuses it into the accumulation loop nest, so no int32 tensor is eve
 from tvm import te
 
 from edgekit.codegen.kernels.fixed_point import requantize
-from edgekit.codegen.kernels.kernel_source import KernelSource, build_kernel
+from edgekit.codegen.kernels.kernel_source import ACC_STAGE, OUTPUT_STAGE, KernelSource, build_kernel
+from edgekit.codegen.kernels.window import padded
 
-ACC_STAGE = "acc"
-OUTPUT_STAGE = "output"
 CONST_PARAMS = ("input", "filter", "bias", "multiplier", "shift")
 
 
@@ -32,12 +31,17 @@ class MacScalars:
         return [self.input_offset, self.output_offset, self.act_min, self.act_max]
 
 
+def offset_input(x: te.Tensor, padding, scalars: MacScalars) -> te.Tensor:
+    """The padded int32 stage ``x + input_offset`` inside the image, 0 in the padding."""
+    return padded(x, padding, 0, lambda element: element.astype("int32") + scalars.input_offset)
+
+
 def build_mac_kernel(family: str, spec, x: te.Tensor, filt: te.Tensor, acc: te.Tensor, scalars: MacScalars,
-                     schedule_acc) -> KernelSource:
+                     schedule_acc, const_params=CONST_PARAMS, scratch_names=()) -> KernelSource:
     """Add bias + requantization after ``acc`` (channels last), schedule, and lower to C.
 
-    ``schedule_acc(sch, acc_block)`` orders the accumulator's loops and returns the loop under which
-    one output element's epilogue runs (the output channel loop).
+    ``schedule_acc(sch, acc_block)`` orders the accumulator's loops and returns the innermost loop
+    over output positions, under which one output element's epilogue runs.
     """
     channels = int(acc.shape[-1])
     bias = te.placeholder((channels,), "int32", name="bias")
@@ -57,4 +61,4 @@ def build_mac_kernel(family: str, spec, x: te.Tensor, filt: te.Tensor, acc: te.T
         sch.reverse_compute_at(sch.get_sblock(OUTPUT_STAGE), channel_loop)
 
     args = [x, filt, bias, multiplier, shift, output, *scalars.in_order()]
-    return build_kernel(family, spec, args, schedule, CONST_PARAMS)
+    return build_kernel(family, spec, args, schedule, const_params, scratch_names)

@@ -15,12 +15,10 @@ from functools import lru_cache
 from tvm import te, tirx
 
 from edgekit.codegen.kernels.fixed_point import clamp_to_int8, let
-from edgekit.codegen.kernels.kernel_source import KernelSource, build_kernel
-from edgekit.codegen.kernels.window import PAD_STAGE, padded, window_axes
+from edgekit.codegen.kernels.kernel_source import ACC_STAGE, OUTPUT_STAGE, KernelSource, build_kernel
+from edgekit.codegen.kernels.window import PAD_STAGE, padded, tap, window_axes
 from edgekit.ops.window import output_hw
 
-ACC_STAGE = "acc"
-OUTPUT_STAGE = "output"
 CONST_PARAMS = ("input",)
 
 
@@ -41,10 +39,9 @@ class Pool2dSpec:
 
 def _window_reduce(spec: Pool2dSpec, x_padded: te.Tensor, reducer, dtype: str, name: str) -> te.Tensor:
     kh, kw = window_axes(spec.kernel)
-    stride_h, stride_w = spec.stride
     return te.compute(
         spec.output_shape,
-        lambda oh, ow, c: reducer(x_padded[oh * stride_h + kh, ow * stride_w + kw, c].astype(dtype), axis=[kh, kw]),
+        lambda oh, ow, c: reducer(tap(x_padded, spec.stride, (1, 1), oh, ow, kh, kw, c).astype(dtype), axis=[kh, kw]),
         name=name,
     )
 

@@ -24,3 +24,8 @@ def padded(x: te.Tensor, padding, fill, value=lambda element: element):
 def window_axes(kernel) -> tuple[tirx.IterVar, tirx.IterVar]:
     """The two reduction axes (kernel row, kernel column) of a sliding window."""
     return te.reduce_axis((0, kernel[0]), name="kh"), te.reduce_axis((0, kernel[1]), name="kw")
+
+
+def tap(x_padded: te.Tensor, stride, dilation, oh, ow, kh, kw, c):
+    """The element under kernel tap (kh, kw) of output (oh, ow)'s window, channel c."""
+    return x_padded[oh * stride[0] + kh * dilation[0], ow * stride[1] + kw * dilation[1], c]
