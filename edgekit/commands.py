@@ -43,6 +43,14 @@ def progress_bar(description: str, total: int):
     return progress, lambda: progress.advance(task)
 
 
+def _npy_writer(array):
+    """A writer for api.write_new_file: np.save to an open file keeps the temporary name as given."""
+    def write(path):
+        with open(path, "wb") as f:
+            np.save(f, array)
+    return write
+
+
 def _model(args):
     return load_model(args.model, resolution=args.resolution, width=args.width, num_classes=args.num_classes)
 
@@ -123,7 +131,7 @@ def cmd_infer(args):
     model = _model(args)
     output = api.infer(model, args.input, args.mode)
     if args.output:
-        api.write_new_file(args.output, lambda path: np.save(open(path, "wb"), output), args.force)
+        api.write_new_file(args.output, _npy_writer(output), args.force)
     flat = output.reshape(-1)
     top = np.argsort(-flat.astype(np.float64))[:5]
     if args.json:
@@ -163,9 +171,11 @@ def cmd_run(args):
     from edgekit.report import render_text, write_report
     from edgekit.runner import run_build
 
+    if args.outputs:
+        api.refuse_overwrite(args.outputs, args.force)
     result = run_build(args.build, args.inputs, args.timeout)
     if args.outputs:
-        api.write_new_file(args.outputs, lambda path: np.save(open(path, "wb"), result.outputs), args.force)
+        api.write_new_file(args.outputs, _npy_writer(result.outputs), args.force)
     report = write_report(args.build)
     if args.json:
         _print_json(result.to_json())
