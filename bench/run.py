@@ -1,7 +1,8 @@
 """Benchmarks: compile and run models for cortex-m7 and print one JSON document.
 
 Per model: whether it fits, peak SRAM (arena + measured stack + other static RAM), arena, flash
-(internal and external), instructions per inference, compile time, bit-exactness. Targets (from
+(internal and external), instructions per inference, compile time, bit-exactness; for patched
+builds (``patch``) also the split, n, MAC overhead and the layer-by-layer arena they replace. Targets (from
 the issues) are compared in the printed JSON, not asserted: this is a measurement, not a test.
 `make bench` runs it and writes bench/results.json.
 """
@@ -21,6 +22,10 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 MODELS = {
     "mobilenetv2-1.0-224": dict(source="mobilenetv2", width=1.0, resolution=224, calib="data/images"),
+    "mobilenetv2-1.0-224-patch-auto": dict(source="mobilenetv2", width=1.0, resolution=224, calib="data/images",
+                                           patch="auto"),
+    "mobilenetv2-1.0-224-input-by-patch": dict(source="mobilenetv2", width=1.0, resolution=224,
+                                               calib="data/images", patch="auto", input_by_patch=True),
     "mobilenetv2-1.0-144": dict(source="mobilenetv2", width=1.0, resolution=144, calib="data/images"),
     "mobilenetv2-0.35-224": dict(source="mobilenetv2", width=0.35, resolution=224),
     "mobilenetv2-0.35-144": dict(source="mobilenetv2", width=0.35, resolution=144),
@@ -36,11 +41,17 @@ def bench_model(name: str, spec: dict, target: str, workdir: Path) -> dict:
     started = time.perf_counter()
     try:
         result = compile_model(source, target, width=spec.get("width"), resolution=spec.get("resolution"),
-                               calib=calib, output=workdir / name, force=True)
+                               calib=calib, patch=spec.get("patch", "off"),
+                               input_by_patch=spec.get("input_by_patch", False), output=workdir / name, force=True)
     except EdgekitError as error:
         return {"fits": False, "error": str(error), "compile_seconds": round(time.perf_counter() - started, 1)}
     run = run_build(result.build_dir)
-    return {
+    patch = result.manifest.get("patch") or {}
+    chosen = patch.get("chosen")
+    patching = {"patch": {"split": chosen["split"], "split_node": chosen["split_node"], "n": chosen["patches"],
+                          "mac_overhead": round(chosen["mac_overhead"], 4), "input": patch["input"],
+                          "layer_by_layer_arena_bytes": patch["layer_by_layer_arena_bytes"]}} if chosen else {}
+    return {**patching,
         "fits": True, "peak_sram_bytes": run.peak_sram_bytes, "arena_bytes": run.arena_bytes,
         "stack_bytes": run.stack_bytes, "flash_bytes": run.flash_bytes,
         "external_flash_bytes": run.external_flash_bytes,

@@ -3,6 +3,11 @@
 Built from the build folder's manifest (plan, sizes) and its last run (measured stack and
 instructions), rendered as an aligned text table, JSON, and a PNG of live activation bytes per
 layer against the SRAM budget.
+
+A patched build (``--patch``) adds: the layer-by-layer live bytes next to the patched ones per node
+(stage nodes marked ``*``, their instructions summed over all patches), the split, n, MAC
+overhead and input mode, the live bytes and instructions of each step of one patch, and the
+alternatives the search considered. The plot then shows both schedules against the budget.
 """
 
 import io
@@ -12,20 +17,36 @@ from pathlib import Path
 from edgekit.build_folder import read_manifest
 
 
-def layer_rows_text(layers: list[dict], run: dict) -> str:
+def layer_rows_text(layers: list[dict], run: dict, stage_nodes: int = 0) -> str:
+    """The per-layer table; with ``stage_nodes`` (a patched build) the first that many nodes run on
+    patches and a layer-by-layer column is shown beside the patched live bytes."""
     instructions = run.get("layer_instructions") or []
-    headers = ("#", "node", "op", "output", "MACs", "weights B", "live arena B", "instructions")
+    patched = stage_nodes > 0
+    headers = ("#", "node", "op", "output", "MACs", "weights B") + (
+        ("layer-by-layer B", "patched live B") if patched else ("live arena B",)) + ("instructions",)
     rows = []
     for i, layer in enumerate(layers):
-        rows.append((str(i), layer["node"][:28], layer["op"], "x".join(map(str, layer["output_shape"])),
-                     f"{layer['macs']:,}", f"{layer['weight_bytes']:,}", f"{layer['live_bytes']:,}",
-                     f"{instructions[i]:,}" if i < len(instructions) else "-"))
+        name = layer["node"][:28] + ("*" if i < stage_nodes else "")
+        live = ((f"{layer.get('layer_live_bytes', 0):,}",) if patched else ()) + (f"{layer['live_bytes']:,}",)
+        rows.append((str(i), name, layer["op"], "x".join(map(str, layer["output_shape"])),
+                     f"{layer['macs']:,}", f"{layer['weight_bytes']:,}") + live +
+                    (f"{instructions[i]:,}" if i < len(instructions) and instructions[i] is not None else "-",))
     widths = [max(len(h), *(len(r[c]) for r in rows)) if rows else len(h) for c, h in enumerate(headers)]
     out = io.StringIO()
     for row in (headers, *rows):
         cells = [cell.ljust(w) if c in (1, 2, 3) else cell.rjust(w) for c, (cell, w) in enumerate(zip(row, widths))]
         out.write("  ".join(cells).rstrip() + "\n")
+    if patched:
+        out.write(f"* runs patch by patch (nodes 0-{stage_nodes - 1}); its live bytes are those of one patch step plus "
+                  "the split tensor and any frame, its instructions are summed over all patches\n")
     return out.getvalue()
+
+
+def _table(headers: tuple, rows: list[tuple], indent: str = "  ") -> str:
+    widths = [max(len(h), *(len(r[c]) for r in rows)) if rows else len(h) for c, h in enumerate(headers)]
+    return "".join(indent + "  ".join(cell.rjust(w) if c else cell.ljust(w)
+                                      for c, (cell, w) in enumerate(zip(row, widths))).rstrip() + "\n"
+                   for row in (headers, *rows))
 
 
 def build_report(build_dir) -> dict:
@@ -50,7 +71,23 @@ def build_report(build_dir) -> dict:
                         if i < len(run.get("layer_instructions") or []) else None)
                    for i, layer in enumerate(manifest["layers"])],
         "compile_seconds": manifest.get("compile_seconds"),
+        "scratch_bytes": manifest.get("scratch_bytes", 0),
+        "patch": _patch_report(manifest.get("patch"), run),
     }
+
+
+def _patch_report(patch: dict | None, run: dict) -> dict | None:
+    """The manifest's patch section plus, per step of one patch, the instructions summed over patches."""
+    if not patch:
+        return None
+    patch = dict(patch)
+    per_patch = run.get("patch_step_instructions")
+    if patch.get("chosen") and per_patch:
+        stage = patch["stage_nodes"]
+        totals = [sum(counts[i] for counts in per_patch) for i in range(len(stage))]
+        patch["stage_instructions"] = dict(zip(stage, totals))
+        patch["patch_instructions"] = [sum(counts) for counts in per_patch]
+    return patch
 
 
 def _kib(value) -> str:
@@ -60,8 +97,12 @@ def _kib(value) -> str:
 def render_text(report: dict) -> str:
     run_layers = {"layer_instructions": [layer["instructions"] for layer in report["layers"]
                                          if layer["instructions"] is not None]}
+    patch = report.get("patch") or {}
+    chosen = patch.get("chosen")
     lines = [f"edgekit report: {report['model']} on {report['target']} ({report['scheme']})", "",
-             layer_rows_text(report["layers"], run_layers)]
+             layer_rows_text(report["layers"], run_layers, len(patch["stage_nodes"]) if chosen else 0)]
+    if patch:
+        lines.append(render_patch_text(report))
     ram, flash = report["ram_budget_bytes"], report["flash_budget_bytes"]
     peak = report["peak_sram_bytes"]
     lines += [
@@ -70,7 +111,9 @@ def render_text(report: dict) -> str:
         f"  arena        {_kib(report['arena_bytes'])} (planner {report['plan_method']}, lower bound "
         f"{report['plan_lower_bound']:,} B)",
         f"  stack        {_kib(report['stack_bytes'])} (high-water mark measured in QEMU)",
-        f"  other static {_kib(report['other_static_ram_bytes'])} (runtime, harness)",
+        f"  other static {_kib(report['other_static_ram_bytes'])} (runtime, harness" +
+        (f"; in-place depthwise scratch {report['scratch_bytes']:,} B)" if report.get("scratch_bytes") else ")"),
+        *([f"  input        {patch['input']}"] if chosen else []),
         f"flash          {_kib(report['flash_bytes'])} of {flash:,} B internal "
         f"(code {_kib(report['code_bytes'])}, weights {_kib(report['internal_weight_bytes'])})",
         f"external flash {_kib(report['external_flash_bytes'])} (weights that do not fit internal flash)",
@@ -87,6 +130,62 @@ def render_text(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_patch_text(report: dict) -> str:
+    """The patch-based inference section: before/after, split, n, MAC overhead, steps, alternatives."""
+    patch = report["patch"]
+    chosen = patch.get("chosen")
+    search = patch.get("search")
+    layer_arena = patch["layer_by_layer_arena_bytes"]
+    out = [f"patch-based inference (--patch {patch['mode']})"]
+    if chosen is None:
+        out.append(f"  no patched schedule needs less SRAM than layer by layer "
+                   f"({search['baseline_bytes']:,} B) within a MAC overhead of {search['max_mac_overhead']:.0%}; "
+                   "running layer by layer\n")
+        return "\n".join(out)
+    peak = chosen["activation_peak_bytes"]
+    split_shape = "x".join(map(str, chosen["split_shape"][1:]))
+    n = chosen["patches"]
+    out += [
+        f"  split          after node {chosen['split_node']} ({chosen['split']}, {split_shape}), {n}x{n} patches; "
+        f"nodes 0-{chosen['split_node']} run patch by patch, the rest layer by layer",
+        f"  activations    layer by layer {layer_arena:,} B" +
+        (f" ({search['baseline_bytes']:,} B with in-place depthwise)" if search else "") +
+        f" -> patched {peak:,} B ({peak / layer_arena - 1:+.0%})",
+        f"  patched peak   {chosen['peak_step']['phase']} step {chosen['peak_step']['node']}: "
+        f"{chosen['peak_step']['live_bytes']:,} B live ({', '.join(chosen['peak_step']['tensors'][:6])})",
+        f"  stage          frame + split + working block {chosen['stage_bytes']:,} B (working block "
+        f"{chosen['patch_working_bytes']:,} B; {patch['crops']} crop copies, "
+        f"{'tile copy' if patch['tile_copy'] else 'last node writes the split rows'}); rest {chosen['rest_bytes']:,} B",
+        f"  MAC overhead   {chosen['mac_overhead']:.1%} of the network's {chosen['network_macs']:,} MACs "
+        f"(+{chosen['extra_macs']:,}; the stage itself +{chosen['stage_mac_overhead']:.1%})",
+        f"  input          {patch['input']}",
+        "",
+        "  one patch, step by step (live bytes include the split tensor and any frame; instructions over all patches):",
+    ]
+    totals = patch.get("stage_instructions") or {}
+    rows = [(step["node"], f"{step['live_bytes']:,}", f"{totals[step['node']]:,}" if step["node"] in totals else "-")
+            for step in patch["patch_steps"]]
+    out.append(_table(("node", "live B", "instructions"), rows, "    ").rstrip("\n"))
+    if patch.get("patch_instructions"):
+        counts = patch["patch_instructions"]
+        out.append(f"    instructions per patch: min {min(counts):,}, max {max(counts):,} ({len(counts)} patches)")
+    if search:
+        best: dict[str, dict] = {}  # per split, its best n: within the bound first, then the smallest peak
+        for c in search["candidates"]:
+            key = (not c["feasible"], c["peak_bytes"], c["mac_overhead"])
+            if c["split"] not in best or key < (not best[c["split"]]["feasible"], best[c["split"]]["peak_bytes"],
+                                                 best[c["split"]]["mac_overhead"]):
+                best[c["split"]] = c
+        shown = sorted(best.values(), key=lambda c: (not c["feasible"], c["peak_bytes"], c["mac_overhead"]))[:12]
+        rows = [(("-> " if (c["split"], c["n"]) == (chosen["split"], n) else "   ") + c["split"], str(c["n"]),
+                 f"{c['peak_bytes']:,}", f"{c['mac_overhead']:.1%}", "yes" if c["feasible"] else "no")
+                for c in shown]
+        out += ["", f"  alternatives considered: {len(search['candidates'])} (split, n) pairs over {len(best)} splits, "
+                    f"MAC overhead bound {search['max_mac_overhead']:.0%}; each split's best n, {len(shown)} best splits:",
+                _table(("split", "n", "peak B", "MAC overhead", "within bound"), rows, "    ").rstrip("\n")]
+    return "\n".join(out) + "\n"
+
+
 def plot_memory(report: dict, path: Path) -> None:
     """Live activation bytes per layer (bars), the arena and the SRAM budget (lines)."""
     import matplotlib
@@ -95,15 +194,26 @@ def plot_memory(report: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     live = [layer["live_bytes"] / 1024 for layer in report["layers"]]
+    patch = report.get("patch") or {}
     fig, ax = plt.subplots(figsize=(max(8, len(live) * 0.18), 4.5))
-    ax.bar(range(len(live)), live, color="#4c78a8", label="live activations")
+    if patch.get("chosen"):
+        stage = len(patch["stage_nodes"])
+        layer_live = [layer["layer_live_bytes"] / 1024 for layer in report["layers"]]
+        ax.bar(range(len(live)), layer_live, color="#bab0ac", label="layer by layer, as --patch off (live activations)")
+        ax.bar(range(len(live)), live, width=0.5, color="#4c78a8",
+               label=f"patched: {stage} nodes on {len(patch['patch_steps']) and patch['patch_count']} patches, "
+                     "then layer by layer")
+        ax.axvspan(-0.5, stage - 0.5, color="#4c78a8", alpha=0.07)
+        ax.set_ylim(0, max(max(layer_live), report["ram_budget_bytes"] / 1024) * 1.08)
+    else:
+        ax.bar(range(len(live)), live, color="#4c78a8", label="live activations")
     ax.axhline(report["arena_bytes"] / 1024, color="#f58518", linestyle="--", label="arena")
     ax.axhline(report["ram_budget_bytes"] / 1024, color="#e45756", label="SRAM budget")
     if report["peak_sram_bytes"]:
         ax.axhline(report["peak_sram_bytes"] / 1024, color="#54a24b", linestyle=":", label="peak SRAM (measured)")
     ax.set_xlabel("layer")
     ax.set_ylabel("KiB")
-    ax.set_title(f"{report['model']} on {report['target']}: memory per layer")
+    ax.set_title(f"{report['model']} on {report['target']}: live activation memory per layer" + (" (layer by layer vs patched)" if patch.get("chosen") else ""))
     ax.legend(loc="upper right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

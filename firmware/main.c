@@ -14,6 +14,11 @@
  * EK_OUTPUT_BUFFER (an int8_t pointer into the model's own arena), the harness uses that
  * instead and the separate buffer disappears, as it would on a device whose camera writes
  * into the arena.
+ *
+ * If model.h defines EK_INPUT_BY_PATCH, the model has no frame and pulls its input one patch
+ * window at a time through ek_model_input_window(), defined here: the harness plays the camera
+ * and reads each window's rows straight from the current record of input.bin (semihosting seek
+ * and read), so no frame buffer exists anywhere in the firmware and its SRAM is the model's own.
  */
 #include <stdint.h>
 
@@ -22,7 +27,27 @@
 #include "semihosting.h"
 #include "stack.h"
 
-#ifdef EK_INPUT_BUFFER
+#if defined(EK_INPUT_BY_PATCH)
+#define INPUT_RECORD ((int8_t *)0)
+static int window_file = -1;    /* input.bin */
+static long window_record = 0;  /* file offset of the current record */
+
+int ek_model_input_window(int32_t row0, int32_t col0, int32_t rows, int32_t cols, int8_t *dst)
+{
+    if (row0 < 0 || col0 < 0 || rows < 0 || cols < 0 || row0 + rows > EK_INPUT_HEIGHT
+        || col0 + cols > EK_INPUT_WIDTH) {
+        return 1;
+    }
+    int32_t row_bytes = cols * EK_INPUT_CHANNELS;
+    for (int32_t r = 0; r < rows; ++r) {
+        long position = window_record + ((long)(row0 + r) * EK_INPUT_WIDTH + col0) * EK_INPUT_CHANNELS;
+        if (ek_sh_seek(window_file, position) != 0 || ek_sh_read(window_file, dst + r * row_bytes, (size_t)row_bytes) != 0) {
+            return 2;
+        }
+    }
+    return 0;
+}
+#elif defined(EK_INPUT_BUFFER)
 #define INPUT_RECORD (EK_INPUT_BUFFER)
 #else
 static int8_t input_record[EK_INPUT_SIZE] __attribute__((aligned(8)));
@@ -104,9 +129,14 @@ static int run_all(struct run_stats *stats)
         return EK_EXIT_IO;
     }
     for (long offset = 0; offset < length; offset += EK_INPUT_SIZE) {
+#if defined(EK_INPUT_BY_PATCH)
+        window_file = input;
+        window_record = offset;
+#else
         if (ek_sh_read(input, INPUT_RECORD, EK_INPUT_SIZE) != 0) {
             return EK_EXIT_IO;
         }
+#endif
         ek_inference_boundary();
         int status = ek_model_run(INPUT_RECORD, OUTPUT_RECORD);
         ek_inference_boundary();

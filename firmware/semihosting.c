@@ -14,6 +14,7 @@ enum {
     SYS_WRITE0 = 0x04,
     SYS_WRITE = 0x05,
     SYS_READ = 0x06,
+    SYS_SEEK = 0x0A,
     SYS_FLEN = 0x0C,
     SYS_EXIT_EXTENDED = 0x20,
 };
@@ -51,6 +52,12 @@ int ek_sh_write(int handle, const void *buffer, size_t len)
 {
     const uintptr_t block[3] = {(uintptr_t)handle, (uintptr_t)buffer, len};
     return semihost_call(SYS_WRITE, block); /* the number of bytes NOT written */
+}
+
+int ek_sh_seek(int handle, long position)
+{
+    const uintptr_t block[2] = {(uintptr_t)handle, (uintptr_t)position};
+    return semihost_call(SYS_SEEK, block); /* 0 on success, negative on failure */
 }
 
 long ek_sh_flen(int handle)

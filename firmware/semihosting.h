@@ -18,6 +18,8 @@ int ek_sh_close(int handle);
 int ek_sh_read(int handle, void *buffer, size_t len);
 /* Writes exactly len bytes; returns 0 on success. */
 int ek_sh_write(int handle, const void *buffer, size_t len);
+/* Moves to byte `position` from the start of the file; returns 0 on success. */
+int ek_sh_seek(int handle, long position);
 /* Returns the file length in bytes, or -1. */
 long ek_sh_flen(int handle);
 /* Writes a NUL-terminated string to the host's console. */

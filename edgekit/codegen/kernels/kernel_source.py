@@ -58,11 +58,13 @@ def build_kernel(family: str, spec, args: list, schedule, const_params, scratch_
 
 @lru_cache(maxsize=1)
 def _generator_version() -> str:
-    """Hash of TVM's version and of every source file of the generator: any change invalidates the cache."""
+    """Hash of TVM's version and of the kernel generator's sources (kernels/, tir_to_c.py): any change there
+    invalidates the cache; the program emitter around it does not."""
     import tvm
 
     digest = hashlib.sha256(tvm.__version__.encode())
-    for path in sorted(Path(__file__).resolve().parents[1].rglob("*.py")):
+    generator = Path(__file__).resolve().parents[1]
+    for path in sorted(generator.joinpath("kernels").glob("*.py")) + [generator / "tir_to_c.py"]:
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
