@@ -60,15 +60,47 @@ def bench_model(name: str, spec: dict, target: str, workdir: Path) -> dict:
     }
 
 
+#: the patch-memory model of each firmware benchmark whose measured peak SRAM it reports
+MEMORY_FIRMWARE = {"mbv2-1.0-224": "mobilenetv2-1.0-224-patch-auto", "mbv2-0.35-144": "mobilenetv2-0.35-144",
+                   "vww-96": "vww-96"}
+
+
+def memory_section(firmware: dict, max_mac_overhead: float) -> dict:
+    """Per model: activation peak (planned), peak SRAM (measured in QEMU where a build ran), MAC overhead,
+    split and patches, from bench/patch_memory.py plus the firmware runs above."""
+    import io
+
+    import patch_memory
+
+    out = io.StringIO()
+    patch_memory.main(["--max-mac-overhead", str(max_mac_overhead), "--no-verify"], out=out)
+    section = {}
+    for entry in json.loads(out.getvalue())["models"]:
+        built = firmware.get(MEMORY_FIRMWARE.get(entry["model"], ""), {})
+        section[entry["model"]] = {
+            "activation_peak_bytes": entry.get("activation_peak_bytes"),
+            "activation_peak_bytes_input_by_patch": entry.get("activation_peak_bytes_input_by_patch"),
+            "peak_sram_bytes": built.get("peak_sram_bytes"),
+            "peak_sram_from": MEMORY_FIRMWARE.get(entry["model"]) if built else None,
+            "mac_overhead": entry.get("mac_overhead"), "split": entry.get("split"), "patches": entry.get("patches"),
+            "layer_by_layer_bytes": entry.get("baseline_layer_by_layer_bytes"),
+            "goals": entry.get("frame_in_sram", {}).get("goals"),
+            "goals_input_by_patch": entry.get("input_by_patch", {}).get("goals"),
+        }
+    return section
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", help="also write the JSON here")
     parser.add_argument("--target", default="cortex-m7")
+    parser.add_argument("--max-patch-overhead", type=float, default=0.20)
     parser.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         results = {"target": args.target,
                    "models": {name: bench_model(name, MODELS[name], args.target, Path(tmp)) for name in args.models}}
+    results["memory"] = memory_section(results["models"], args.max_patch_overhead)
     text = json.dumps(results, indent=2)
     print(text)
     if args.out:

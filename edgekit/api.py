@@ -52,6 +52,10 @@ def quantize(model: LoadedModel, calib: str | None, scheme_name: str = "int8", p
         float_graph, SYNTHETIC_CALIBRATION_SAMPLES)
     ranges = calibrate(float_graph, samples, scheme, progress=progress)
     int8_graph = quantize_graph(float_graph, ranges, scheme)
+    if scheme.bias_correction:
+        from edgekit.quantize.bias_correction import correct_bias, input_channel_means
+
+        correct_bias(float_graph, int8_graph, input_channel_means(float_graph, samples))
     quantized = LoadedModel(model.name, int8_graph, model.preprocess, float_graph)
     errors = compare_layers(float_graph, int8_graph, samples[:4])
     agreement = top1_agreement(quantized, samples) if calib else None

@@ -18,6 +18,7 @@ class Scheme:
     weight_granularity: str = "per_channel"
     observer: str = "minmax"
     percentile: float = 99.99
+    bias_correction: bool = False
 
 
 def list_schemes() -> list[str]:
@@ -40,6 +41,7 @@ def load_scheme(name_or_path: str = "int8") -> Scheme:
         weight_granularity=weights.get("granularity", "per_channel"),
         observer=activations.get("observer", "minmax"),
         percentile=float(activations.get("percentile", 99.99)),
+        bias_correction=bool(weights.get("bias_correction", False)),
     )
     if scheme.weight_granularity not in GRANULARITIES or scheme.observer not in OBSERVERS:
         raise UnknownNameError(f"{path}: weights.granularity must be one of {GRANULARITIES} and "

@@ -11,7 +11,7 @@ MobileNetV2 graphs come from the zoo (random weights at width 0.35) and are quan
 random-normal calibration samples: the memory does not depend on the weights. VWW is the MLPerf
 Tiny int8 model.
 
-    .venv/bin/python bench/memory.py [--max-mac-overhead 0.2] [--models vww,mbv2-0.35-144] [--no-verify]
+    .venv/bin/python bench/patch_memory.py [--max-mac-overhead 0.2] [--models vww,mbv2-0.35-144] [--no-verify]
 """
 
 import argparse
