@@ -140,6 +140,51 @@ def _pool2d(node, graph, prefix, pointer):
     return LayerCall(node.name, node.op, kernel, args)
 
 
+def _softmax(node, graph, prefix, pointer):
+    """Over the last axis: every other axis is a row."""
+    from edgekit.codegen.kernels.softmax import SoftmaxSpec, softmax_kernel
+    from edgekit.ops.softmax import softmax_int8_params
+
+    x = graph.tensors[node.inputs[0]]
+    depth = x.shape[-1]
+    p = softmax_int8_params(node, graph)
+    args = [pointer(node.inputs[0]), pointer(node.output)] + [
+        str(v) for v in (p.input_multiplier, p.input_left_shift, p.diff_min)]
+    return LayerCall(node.name, node.op, softmax_kernel(SoftmaxSpec(x.size // depth, depth)), args)
+
+
+def _mean(node, graph, prefix, pointer):
+    """Spatial mean of an NHWC tensor; 1/(H*W) is folded into the multiplier here, as TFLite does."""
+    from edgekit.codegen.kernels.mean import MeanSpec, mean_kernel
+    from edgekit.ops.mean import fold_count, mean_int8_params
+
+    x = graph.tensors[node.inputs[0]]
+    p = mean_int8_params(node, graph)
+    multiplier, shift = fold_count(p.multiplier, p.shift, x.shape[1] * x.shape[2])
+    args = [pointer(node.inputs[0]), pointer(node.output)] + [
+        str(v) for v in (p.input_zero_point, p.output_zero_point, multiplier, shift)]
+    return LayerCall(node.name, node.op, mean_kernel(MeanSpec(tuple(int(d) for d in x.shape[1:]))), args)
+
+
+def _pad(node, graph, prefix, pointer):
+    from edgekit.codegen.kernels.pad import PadSpec, pad_kernel
+    from edgekit.ops.pad import pad_int8_value
+
+    x = graph.tensors[node.inputs[0]]
+    pads = tuple((int(before), int(after)) for before, after in node.attrs.pads)
+    spec = PadSpec(tuple(int(d) for d in x.shape), pads)
+    args = [pointer(node.inputs[0]), pointer(node.output), str(pad_int8_value(node, graph))]
+    return LayerCall(node.name, node.op, pad_kernel(spec), args)
+
+
+def _transpose(node, graph, prefix, pointer):
+    from edgekit.codegen.kernels.transpose import TransposeSpec, transpose_kernel
+
+    x = graph.tensors[node.inputs[0]]
+    spec = TransposeSpec(tuple(int(d) for d in x.shape), tuple(int(p) for p in node.attrs.perm))
+    return LayerCall(node.name, node.op, transpose_kernel(spec), [pointer(node.inputs[0]), pointer(node.output)])
+
+
 def _view(node, graph, prefix, pointer):
     return LayerCall(node.name, node.op, None)
 
@@ -152,6 +197,10 @@ EMITTERS = {
     "avg_pool2d": _pool2d,
     "max_pool2d": _pool2d,
     "reshape": _view,
+    "softmax": _softmax,
+    "mean": _mean,
+    "pad": _pad,
+    "transpose": _transpose,
 }
 
 

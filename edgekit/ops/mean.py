@@ -20,6 +20,22 @@ class MeanAttrs:
     keep_dims: bool = True
 
 
+@dataclass(frozen=True)
+class MeanInt8Params:
+    """The integers an int8 spatial mean needs; ``multiplier``/``shift`` quantize input_scale / output_scale."""
+
+    input_zero_point: int
+    output_zero_point: int
+    multiplier: int
+    shift: int
+
+
+def mean_int8_params(node, graph) -> MeanInt8Params:
+    q_in, q_out = quant_of(graph, node.inputs[0]), quant_of(graph, node.outputs[0])
+    multiplier, shift = quantize_multiplier(np.float64(q_in.scalar_scale) / np.float64(q_out.scalar_scale))
+    return MeanInt8Params(int(q_in.scalar_zero_point), int(q_out.scalar_zero_point), multiplier, shift)
+
+
 def fold_count(multiplier: int, shift: int, count: int) -> tuple[int, int]:
     """Fold 1/count into (multiplier, shift) as TFLite's QuantizedMeanOrSum does, truncating."""
     count_shift = min(count.bit_length() - 1, 32, 31 + shift)
@@ -50,11 +66,7 @@ class Mean(OpDef):
         return [inputs[0].mean(axis=(1, 2), keepdims=attrs.keep_dims).astype(np.float32)]
 
     def run_int8(self, node, graph, inputs):
-        q_in, q_out = quant_of(graph, node.inputs[0]), quant_of(graph, node.outputs[0])
-        multiplier, shift = quantize_multiplier(np.float64(q_in.scalar_scale) / np.float64(q_out.scalar_scale))
-        return [mean_int8(inputs[0], input_zero_point=q_in.scalar_zero_point,
-                          output_zero_point=q_out.scalar_zero_point, multiplier=multiplier, shift=shift,
-                          keep_dims=node.attrs.keep_dims)]
+        return [mean_int8(inputs[0], **mean_int8_params(node, graph).__dict__, keep_dims=node.attrs.keep_dims)]
 
     def macs(self, attrs, in_shapes, out_shapes):
         return int(np.prod(in_shapes[0]))

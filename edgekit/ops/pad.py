@@ -12,6 +12,11 @@ class PadAttrs:
     pads: tuple[tuple[int, int], ...] = ()  # (before, after) per axis
 
 
+def pad_int8_value(node, graph) -> int:
+    """The int8 padding value: the output's zero point (the quantized 0.0)."""
+    return int(quant_of(graph, node.outputs[0]).scalar_zero_point)
+
+
 class Pad(OpDef):
     name = "pad"
     attrs_type = PadAttrs
@@ -24,8 +29,7 @@ class Pad(OpDef):
         return [np.pad(inputs[0], attrs.pads)]
 
     def run_int8(self, node, graph, inputs):
-        zero_point = quant_of(graph, node.outputs[0]).scalar_zero_point
-        return [np.pad(inputs[0], node.attrs.pads, constant_values=zero_point)]
+        return [np.pad(inputs[0], node.attrs.pads, constant_values=pad_int8_value(node, graph))]
 
 
 OP = Pad()

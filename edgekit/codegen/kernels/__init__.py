@@ -2,5 +2,6 @@
 
 Each generator returns a :class:`~edgekit.codegen.kernels.kernel_source.KernelSource` whose C
 defines ``int32_t ek_<family>_s8_<spec hash>(...)``; the shared pieces are the TFLite fixed-point
-math (fixed_point.py), padded windows (window.py) and the MAC signature and epilogue (mac.py).
+math (fixed_point.py), padded windows (window.py), the MAC signature and epilogue (mac.py) and
+scalar stages for long fixed-point chains such as softmax's exp (scalar_stages.py).
 """
