@@ -29,7 +29,9 @@ MODELS = {
     "mobilenetv2-1.0-144": dict(source="mobilenetv2", width=1.0, resolution=144, calib="data/images"),
     "mobilenetv2-0.35-224": dict(source="mobilenetv2", width=0.35, resolution=224),
     "mobilenetv2-0.35-144": dict(source="mobilenetv2", width=0.35, resolution=144),
+    "mobilenetv2-0.35-144-patch-auto": dict(source="mobilenetv2", width=0.35, resolution=144, patch="auto"),
     "vww-96": dict(source="models/mlperf-tiny/vww_96_int8.tflite"),
+    "vww-96-patch-auto": dict(source="models/mlperf-tiny/vww_96_int8.tflite", patch="auto"),
     "resnet8": dict(source="models/mlperf-tiny/resnet8_cifar10_int8.tflite"),
     "dscnn": dict(source="models/mlperf-tiny/dscnn_kws_int8.tflite"),
 }
@@ -61,8 +63,8 @@ def bench_model(name: str, spec: dict, target: str, workdir: Path) -> dict:
 
 
 #: the patch-memory model of each firmware benchmark whose measured peak SRAM it reports
-MEMORY_FIRMWARE = {"mbv2-1.0-224": "mobilenetv2-1.0-224-patch-auto", "mbv2-0.35-144": "mobilenetv2-0.35-144",
-                   "vww-96": "vww-96"}
+MEMORY_FIRMWARE = {"mbv2-1.0-224": "mobilenetv2-1.0-224-patch-auto",
+                   "mbv2-0.35-144": "mobilenetv2-0.35-144-patch-auto", "vww-96": "vww-96-patch-auto"}
 
 
 def memory_section(firmware: dict, max_mac_overhead: float) -> dict:

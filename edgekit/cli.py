@@ -91,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="print the memory and speed report of a build again")
     p.add_argument("build", help="build folder written by `edgekit compile`")
+    p.add_argument("--timeline", action="store_true", help="also print the ASCII timeline of the arena "
+                                                           "(which tensor sits where, step by step)")
     _json_option(p)
     return parser
 

@@ -192,4 +192,10 @@ def cmd_report(args):
     if args.json:
         return _print_json(report)
     print(render_text(report))
+    if args.timeline:
+        from pathlib import Path
+
+        from edgekit.compiler import TIMELINE
+
+        print((Path(args.build) / TIMELINE).read_text())
     print(f"plot: {args.build}/memory.png")

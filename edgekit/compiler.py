@@ -17,10 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.build_folder import staged_folder, write_manifest
+from edgekit.memory.timeline import render_timeline
 from edgekit.errors import DoesNotFitError, EdgekitError
 from edgekit.model_source import LoadedModel, load_model
 
 TEST_INPUTS = 4
+TIMELINE = "arena_timeline.txt"  # the ASCII arena timeline (TFLite Micro's PrintMemoryPlan style)
 
 
 @dataclass
@@ -135,6 +137,7 @@ def compile_model(source: str, target_name: str, *, resolution=None, width=None,
     output = Path(output or f"build/{model.name}-{target.name}")
     with staged_folder(output, force) as folder:
         program = emit_program(graph, plan, target, folder / "src", schedule.patches)
+        (folder / TIMELINE).write_text(render_timeline(plan))
         save_graph(graph, folder / "model.ek")
         if model.float_graph is not None:
             save_graph(model.float_graph, folder / "float_model.ek")
