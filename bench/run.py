@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from edgekit.compiler import compile_model
-from edgekit.errors import EdgekitError
+from edgekit.errors import DoesNotFitError, EdgekitError
 from edgekit.runner import run_build
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -37,17 +37,20 @@ MODELS = {
 }
 
 
-def bench_model(name: str, spec: dict, target: str, workdir: Path) -> dict:
+def bench_model(name: str, spec: dict, target: str, workdir: Path, max_patch_overhead: float) -> dict:
     source = spec["source"] if spec["source"] == "mobilenetv2" else str(SHARED / spec["source"])
     calib = str(SHARED / spec["calib"]) if "calib" in spec else None
     started = time.perf_counter()
     try:
         result = compile_model(source, target, width=spec.get("width"), resolution=spec.get("resolution"),
                                calib=calib, patch=spec.get("patch", "off"),
-                               input_by_patch=spec.get("input_by_patch", False), output=workdir / name, force=True)
-    except EdgekitError as error:
+                               max_patch_overhead=max_patch_overhead, input_by_patch=spec.get("input_by_patch", False),
+                               output=workdir / name, force=True)
+        run = run_build(result.build_dir)
+    except DoesNotFitError as error:
         return {"fits": False, "error": str(error), "compile_seconds": round(time.perf_counter() - started, 1)}
-    run = run_build(result.build_dir)
+    except EdgekitError as error:  # a failure, not a verdict on the memory: recorded, the benchmark goes on
+        return {"error": str(error), "compile_seconds": round(time.perf_counter() - started, 1)}
     patch = result.manifest.get("patch") or {}
     chosen = patch.get("chosen")
     patching = {"patch": {"split": chosen["split"], "split_node": chosen["split_node"], "n": chosen["patches"],
@@ -101,7 +104,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         results = {"target": args.target,
-                   "models": {name: bench_model(name, MODELS[name], args.target, Path(tmp)) for name in args.models}}
+                   "models": {name: bench_model(name, MODELS[name], args.target, Path(tmp), args.max_patch_overhead)
+                              for name in args.models}}
     results["memory"] = memory_section(results["models"], args.max_patch_overhead)
     text = json.dumps(results, indent=2)
     print(text)

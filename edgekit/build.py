@@ -113,7 +113,7 @@ def build_firmware(
     sources = _source_names(source_dir)
     _write_if_changed(build_dir / "firmware.ld", render_linker_script(target, stack_bytes, heap_bytes))
     makefile = build_dir / "Makefile"
-    _write_if_changed(makefile, _render_makefile(target, source_dir, sources, optimize))
+    _write_if_changed(makefile, _render_makefile(target, _model_dir_text(source_dir, build_dir), sources, optimize))
     result = run_tool(["make", "-C", str(build_dir), f"-j{os.cpu_count() or 1}"], timeout_s=BUILD_TIMEOUT_S)
     if result.returncode != 0:
         raise _build_error(result.stdout + result.stderr, target)
@@ -163,7 +163,17 @@ def _source_names(source_dir: Path) -> list[str]:
     return generated + list(RUNTIME_SOURCES)
 
 
-def _render_makefile(target: Target, source_dir: Path, sources: list[str], optimize: str) -> str:
+def _model_dir_text(source_dir: Path, build_dir: Path) -> str:
+    """How the Makefile names the model sources: relative to the build folder (make runs there) when
+    they sit inside it, so the folder can be moved (a compile builds in a staging folder, then renames
+    it) and the dependency files hold no absolute paths."""
+    try:
+        return str(source_dir.relative_to(build_dir)) if source_dir != build_dir else "."
+    except ValueError:
+        return str(source_dir)
+
+
+def _render_makefile(target: Target, source_dir: str, sources: list[str], optimize: str) -> str:
     extflash_rule = (
         "\n\t$(OBJCOPY) -O binary -j .ek_extflash $< firmware-extflash.bin"
         if target.external_weights

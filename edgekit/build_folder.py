@@ -17,12 +17,24 @@ from edgekit.errors import EdgekitError
 MANIFEST = "edgekit.json"
 
 
+def check_destination(destination: Path, force: bool) -> None:
+    """Refuse an existing destination without --force, and with it anything that is not a build folder
+    (--force replaces an old build, never an arbitrary folder)."""
+    destination = Path(destination)
+    if not destination.exists():
+        return
+    if not force:
+        raise EdgekitError(f"build folder {destination} exists; pass --force to replace it or -o another folder")
+    if not destination.is_dir() or (any(destination.iterdir()) and not (destination / MANIFEST).is_file()):
+        raise EdgekitError(f"{destination} exists and is not an edgekit build folder (no {MANIFEST}); "
+                           "choose another -o, --force only replaces builds")
+
+
 @contextmanager
 def staged_folder(destination: Path, force: bool):
     """Yield a temporary folder beside ``destination``; on success it replaces ``destination``."""
     destination = Path(destination)
-    if destination.exists() and not force:
-        raise EdgekitError(f"build folder {destination} exists; pass --force to replace it or -o another folder")
+    check_destination(destination, force)
     destination.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
     try:

@@ -1,7 +1,8 @@
 """The `edgekit` command line: parsing and printing only; the work is in api.py.
 
 Exit codes: 0 success, 2 bad input (file, name, unsupported op), 3 does not fit the target,
-4 toolchain/emulator failure, 5 firmware output differs from the reference.
+4 toolchain/emulator failure, 5 firmware output differs from the reference, 6 the firmware faulted (or its
+stack overflowed, or a kernel returned an error status).
 """
 
 import argparse
@@ -9,7 +10,7 @@ import json
 import sys
 
 from edgekit import __version__
-from edgekit.errors import EdgekitError
+from edgekit.errors import DoesNotFitError, EdgekitError
 
 
 def _model_options(parser):
@@ -105,7 +106,10 @@ def main(argv=None) -> int:
         return getattr(commands, f"cmd_{args.command}")(args) or 0
     except EdgekitError as error:
         if getattr(args, "json", False):
-            print(json.dumps({"error": str(error), "exit_code": error.exit_code}))
+            doc = {"error": str(error), "exit_code": error.exit_code}
+            if isinstance(error, DoesNotFitError):
+                doc["fits"] = False
+            print(json.dumps(doc))
         print(f"edgekit: error: {error}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:

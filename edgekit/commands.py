@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from edgekit import api
+from edgekit.errors import EdgekitError
 from edgekit.model_source import load_model
 
 
@@ -144,7 +145,7 @@ def cmd_infer(args):
 def cmd_compile(args):
     from edgekit.compiler import compile_model
     from edgekit.errors import DoesNotFitError
-    from edgekit.report import render_text, write_report
+    from edgekit.report import build_report, render_text
 
     try:
         result = compile_model(args.model, args.target, resolution=args.resolution, width=args.width,
@@ -155,7 +156,7 @@ def cmd_compile(args):
         if not args.json and getattr(error, "report", None):
             print(error.report)
         raise
-    report = write_report(result.build_dir)
+    report = build_report(result.build_dir)
     m = result.manifest
     if args.json:
         return _print_json({"fits": m["fits"], "arena_bytes": m["arena_bytes"], "flash_bytes": m["flash_bytes"],
@@ -197,5 +198,8 @@ def cmd_report(args):
 
         from edgekit.compiler import TIMELINE
 
-        print((Path(args.build) / TIMELINE).read_text())
+        timeline = Path(args.build) / TIMELINE
+        if not timeline.is_file():
+            raise EdgekitError(f"{args.build} has no {TIMELINE}: it was built by an older edgekit; compile it again")
+        print(timeline.read_text())
     print(f"plot: {args.build}/memory.png")

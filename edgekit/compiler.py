@@ -10,18 +10,21 @@ on N x N patches (``build_patch_plan``). Patched schedules use in-place depthwis
 it channel by channel), as does the layer-by-layer fallback of ``auto`` when it helps.
 """
 
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from edgekit.build_folder import staged_folder, write_manifest
+from edgekit.build_folder import check_destination, staged_folder, write_manifest
 from edgekit.memory.timeline import render_timeline
 from edgekit.errors import DoesNotFitError, EdgekitError
 from edgekit.model_source import LoadedModel, load_model
 
 TEST_INPUTS = 4
+FLOAT_TEST_INPUTS = "test_inputs_float.npy"
+PATCH_MODE = re.compile(r"off|auto|.+:[0-9]+")
 TIMELINE = "arena_timeline.txt"  # the ASCII arena timeline (TFLite Micro's PrintMemoryPlan style)
 
 
@@ -85,8 +88,6 @@ def plan_schedule(graph, patch: str, max_patch_overhead: float, input_by_patch: 
     layer_plan = plan_memory(graph)
     layer_live = [step.live_bytes for step in layer_plan.steps]
     if patch == "off":
-        if input_by_patch:
-            raise EdgekitError("--input-by-patch needs a patched schedule: add --patch auto or --patch SPLIT:N")
         return Schedule(layer_plan, None, layer_live_bytes=layer_live, layer_arena_bytes=layer_plan.arena_bytes)
     if patch == "auto":
         search = search_patch_plan(graph, max_patch_overhead, input_by_patch)
@@ -116,12 +117,20 @@ def compile_model(source: str, target_name: str, *, resolution=None, width=None,
     from edgekit.codegen.program import emit_program
     from edgekit.inspect_model import summarize
     from edgekit.ir.serialize import save_graph
+    from edgekit.samples import load_inputs
     from edgekit.target import load_target
 
+    from edgekit.report import write_report
+
     started = time.perf_counter()
-    target = load_target(target_name)
+    target = load_target(target_name)  # user errors first, before minutes of work
+    if not PATCH_MODE.fullmatch(patch):
+        raise EdgekitError(f"--patch {patch!r}: expected off, auto, or SPLIT:N (a tensor name or node index, "
+                           "and the number of patches per side)")
     if input_by_patch and patch == "off":
         raise EdgekitError("--input-by-patch needs a patched schedule: add --patch auto or --patch SPLIT:N")
+    if output is not None:
+        check_destination(output, force)
     model = load_model(source, resolution=resolution, width=width, num_classes=num_classes)
     quantization = None
     if not model.is_quantized:
@@ -142,6 +151,8 @@ def compile_model(source: str, target_name: str, *, resolution=None, width=None,
         if model.float_graph is not None:
             save_graph(model.float_graph, folder / "float_model.ek")
         np.save(folder / "test_inputs.npy", _test_inputs(model, calib))
+        if calib and model.float_graph is not None:  # the float reference sees the real, unrounded inputs
+            np.save(folder / FLOAT_TEST_INPUTS, np.stack(load_inputs(calib, model, for_float=True, limit=TEST_INPUTS)))
         manifest = {
             "model": model.name, "source": str(source), "target": target.name,
             "preprocess": model.preprocess.__dict__ if model.preprocess else None,
@@ -167,6 +178,7 @@ def compile_model(source: str, target_name: str, *, resolution=None, width=None,
                         static_ram_bytes=sizes.ram_bytes, compile_seconds=round(time.perf_counter() - started, 2),
                         build_dir=str(output))
         write_manifest(folder, manifest)
+        write_report(folder)
     return CompileResult(output, manifest)
 
 

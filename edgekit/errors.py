@@ -39,7 +39,7 @@ class ToolchainError(EdgekitError):
     exit_code = 4
 
 
-class VerificationError(EdgekitError):
-    """Firmware outputs differ from the integer reference."""
+class FirmwareFaultError(EdgekitError):
+    """The firmware faulted, overflowed its stack or a kernel returned an error status."""
 
-    exit_code = 5
+    exit_code = 6

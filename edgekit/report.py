@@ -61,6 +61,7 @@ def build_report(build_dir) -> dict:
         "plan_lower_bound": manifest["plan_lower_bound"],
         "stack_bytes": run.get("stack_bytes"), "other_static_ram_bytes": run.get("other_static_ram_bytes"),
         "peak_sram_bytes": run.get("peak_sram_bytes"),
+        "calibration": manifest.get("calibration"),
         "flash_bytes": manifest.get("flash_bytes"), "code_bytes": sizes.get("code"),
         "internal_weight_bytes": sizes.get("flash_weights"), "external_flash_bytes": sizes.get("extflash"),
         "instructions_per_inference": run.get("instructions_per_inference"),
@@ -94,6 +95,24 @@ def _kib(value) -> str:
     return "-" if value is None else f"{value:,} B ({value / 1024:.1f} KiB)"
 
 
+def _other_flash(report: dict):
+    """Flash that is neither code nor weights: .rodata and the initial values of .data."""
+    parts = (report["flash_bytes"], report["code_bytes"], report["internal_weight_bytes"])
+    return None if None in parts else parts[0] - parts[1] - parts[2]
+
+
+def _calibration_line(report: dict) -> list[str]:
+    calibration = report.get("calibration")
+    if not calibration:
+        return []
+    if calibration["synthetic"]:
+        return [f"calibration    {calibration['samples']} synthetic inputs: accuracy figures are not meaningful; "
+                "pass --calib DIR"]
+    agreement = calibration.get("top1_agreement")
+    return [f"calibration    {calibration['samples']} samples" +
+            (f"; int8 top-1 agreement with float on them {agreement:.0%}" if agreement is not None else "")]
+
+
 def render_text(report: dict) -> str:
     run_layers = {"layer_instructions": [layer["instructions"] for layer in report["layers"]
                                          if layer["instructions"] is not None]}
@@ -115,12 +134,14 @@ def render_text(report: dict) -> str:
         (f"; in-place depthwise scratch {report['scratch_bytes']:,} B)" if report.get("scratch_bytes") else ")"),
         *([f"  input        {patch['input']}"] if chosen else []),
         f"flash          {_kib(report['flash_bytes'])} of {flash:,} B internal "
-        f"(code {_kib(report['code_bytes'])}, weights {_kib(report['internal_weight_bytes'])})",
+        f"(code {_kib(report['code_bytes'])}, weights {_kib(report['internal_weight_bytes'])}, other constants and "
+        f"initial data {_kib(_other_flash(report))})",
         f"external flash {_kib(report['external_flash_bytes'])} (weights that do not fit internal flash)",
         f"MACs           {report['total_macs']:,}; instructions per inference "
         f"{report['instructions_per_inference'] or '-':,}" if report["instructions_per_inference"] else
         f"MACs           {report['total_macs']:,}",
     ]
+    lines += _calibration_line(report)
     v = report["verification"]
     if v:
         lines.append(f"verification   bit-exact vs integer reference: {'yes' if v['bit_exact'] else 'NO'} "

@@ -72,9 +72,9 @@ def fold_marks(marks: list[int], manifest: dict) -> tuple[list[int], list[list[i
     build the stage's intervals per patch. ``mark_nodes`` (edgekit.json) gives each interval's node."""
     mark_nodes = manifest.get("mark_nodes") or list(range(len(marks)))
     if len(mark_nodes) != len(marks):
-        from edgekit.errors import VerificationError
+        from edgekit.errors import FirmwareFaultError
 
-        raise VerificationError(f"the firmware marked {len(marks)} steps, the build's schedule has {len(mark_nodes)}")
+        raise FirmwareFaultError(f"the firmware marked {len(marks)} steps, the build's schedule has {len(mark_nodes)}")
     per_node = [0] * len(manifest["layers"])
     for node, count in zip(mark_nodes, marks):
         per_node[node] += int(count)
@@ -87,6 +87,7 @@ def fold_marks(marks: list[int], manifest: dict) -> tuple[list[int], list[list[i
 
 
 def run_build(build_dir, inputs=None, timeout_s: float = 600.0) -> RunResult:
+    from edgekit.compiler import FLOAT_TEST_INPUTS
     from edgekit.emulate import run_firmware
     from edgekit.samples import load_inputs
     from edgekit.target import load_target
@@ -97,18 +98,20 @@ def run_build(build_dir, inputs=None, timeout_s: float = 600.0) -> RunResult:
     float_inputs = None
     if inputs is None:
         batch = np.load(build_dir / "test_inputs.npy")
+        if (build_dir / FLOAT_TEST_INPUTS).is_file():
+            float_inputs = list(np.load(build_dir / FLOAT_TEST_INPUTS))
     else:
         batch = np.stack(load_inputs(inputs, model))
-        if model.float_graph is not None and Path(inputs).is_dir():
+        if model.float_graph is not None:  # images and float .npy keep their real values; int8 ones dequantize
             float_inputs = load_inputs(inputs, model, for_float=True)
     target = load_target(manifest["target"])
     out_tensor = graph.tensors[graph.outputs[0]]
     emulated = run_firmware(build_dir / "firmware.elf", target, batch.reshape(len(batch), -1),
                             out_tensor.nbytes, timeout_s=timeout_s)
     if not emulated.ok:
-        from edgekit.errors import VerificationError
+        from edgekit.errors import FirmwareFaultError
 
-        raise VerificationError(f"firmware stopped with exit code {emulated.exit_code} ({emulated.exit_reason}) "
+        raise FirmwareFaultError(f"firmware stopped with exit code {emulated.exit_code} ({emulated.exit_reason}) "
                                 f"on {manifest['target']}; see {build_dir}")
     outputs = emulated.outputs.reshape((len(batch),) + out_tensor.shape)
     mismatches = sum(

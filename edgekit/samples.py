@@ -23,24 +23,22 @@ def _image_to_input(path: Path, model) -> np.ndarray:
     return load_image(path, (pre.height, pre.width), crop_fraction=pre.crop_fraction, mean=pre.mean, std=pre.std)
 
 
-def _fit_layout(array: np.ndarray, shape: tuple, source) -> np.ndarray:
-    if array.shape == shape:
-        return array
-    if len(shape) == 4 and array.shape == (shape[0], shape[3], shape[1], shape[2]):
-        return np.ascontiguousarray(array.transpose(0, 2, 3, 1))
-    if array.size == int(np.prod(shape)):
-        return array.reshape(shape)
-    raise EdgekitError(f"{source}: input of shape {array.shape} does not fit the model input {shape}")
-
-
 def _stacked(array: np.ndarray, shape: tuple, source) -> list[np.ndarray]:
-    """One input or N stacked inputs ([N, *shape] or [N, *shape[1:]])."""
-    single = int(np.prod(shape))
-    if array.size == single:
-        return [_fit_layout(array, shape, source)]
-    if array.size % single:
-        raise EdgekitError(f"{source}: {array.shape} is neither one input of shape {shape} nor a stack of them")
-    return [_fit_layout(a, shape, source) for a in array.reshape(array.size // single, *shape)]
+    """One input or N stacked inputs, in the model's layout or (4-D image models) NCHW.
+
+    The layout is decided from the array's trailing axes, on the whole array, so a stack of NCHW
+    images is transposed rather than reshaped; anything else is refused rather than guessed.
+    """
+    per_input = tuple(shape[1:])  # the batch axis of the model input is 1
+    nchw = (shape[3], shape[1], shape[2]) if len(shape) == 4 else None
+    if array.shape[-len(per_input):] == per_input:
+        batch = array.reshape((-1,) + per_input)
+    elif nchw and nchw != per_input and array.shape[-3:] == nchw:
+        batch = np.ascontiguousarray(array.reshape((-1,) + nchw).transpose(0, 2, 3, 1))
+    else:
+        raise EdgekitError(f"{source}: an array of shape {array.shape} is neither inputs of shape {shape} (NHWC) "
+                           f"nor NCHW images of that size; save it as [N, {', '.join(map(str, per_input))}]")
+    return [x.reshape(shape) for x in batch]
 
 
 def load_inputs(source, model, for_float: bool = False, limit: int | None = None) -> list[np.ndarray]:
@@ -60,6 +58,8 @@ def load_inputs(source, model, for_float: bool = False, limit: int | None = None
             inputs += [_as_model_dtype(x, tensor, for_float, f) for x in _stacked(np.load(f), tensor.shape, f)]
         else:
             inputs.append(_as_model_dtype(_image_to_input(f, model), tensor, for_float, f))
+    if not inputs:
+        raise EdgekitError(f"{path} holds no inputs (an empty array?)")
     return inputs[:limit] if limit else inputs
 
 
