@@ -3,6 +3,7 @@
 Tables go to stdout through rich; ``--json`` prints one JSON object instead.
 """
 
+import contextlib
 import json
 import sys
 
@@ -36,12 +37,17 @@ def _json_default(value):
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def progress_bar(description: str, total: int):
-    """A rich progress bar on stderr, so stdout stays clean for --json."""
+@contextlib.contextmanager
+def progress_bar(description: str, enabled: bool = True):
+    """A rich progress bar on stderr (stdout stays clean for --json); yields the per-step callback."""
+    if not enabled:
+        yield None
+        return
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=Console(file=sys.stderr), transient=True)
-    task = progress.add_task(description, total=total)
-    return progress, lambda: progress.advance(task)
+    task = progress.add_task(description, total=None)
+    with progress:
+        yield lambda: progress.advance(task)
 
 
 def _npy_writer(array):
@@ -112,7 +118,8 @@ def cmd_quantize(args):
     api.refuse_overwrite(args.output, args.force)  # user errors before the slow model load
     load_scheme(args.scheme)
     model = _model(args)
-    result = api.quantize(model, args.calib, args.scheme)
+    with progress_bar("calibrating", not args.json) as step:
+        result = api.quantize(model, args.calib, args.scheme, progress=step)
     api.write_new_file(args.output, lambda path: save_graph(result.model.graph, path), args.force)
     if args.json:
         return _print_json({
@@ -148,10 +155,12 @@ def cmd_compile(args):
     from edgekit.report import build_report, render_text
 
     try:
-        result = compile_model(args.model, args.target, resolution=args.resolution, width=args.width,
-                               num_classes=args.num_classes, calib=args.calib, scheme=args.scheme, patch=args.patch,
-                               max_patch_overhead=args.max_patch_overhead, input_by_patch=args.input_by_patch,
-                               output=args.output, force=args.force)
+        with progress_bar("calibrating", not args.json) as step:
+            result = compile_model(args.model, args.target, resolution=args.resolution, width=args.width,
+                                   num_classes=args.num_classes, calib=args.calib, scheme=args.scheme,
+                                   patch=args.patch, max_patch_overhead=args.max_patch_overhead,
+                                   input_by_patch=args.input_by_patch, output=args.output, force=args.force,
+                                   progress=step)
     except DoesNotFitError as error:
         if not args.json and getattr(error, "report", None):
             print(error.report)

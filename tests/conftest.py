@@ -42,3 +42,12 @@ def mobilenetv2():
     from edgekit.model_source import load_model
 
     return load_model("mobilenetv2")
+
+
+@pytest.fixture(scope="module")
+def private_edgekit_home(tmp_path_factory):
+    """A private EDGEKIT_HOME per test module, so QEMU plugin builds and kernel caches never touch
+    the user's cache; firmware test modules use it through their pytestmark."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("EDGEKIT_HOME", str(tmp_path_factory.mktemp("edgekit-home")))
+        yield

@@ -16,17 +16,11 @@ from edgekit.emulate import run_firmware
 from edgekit.errors import DoesNotFitError, EdgekitError, ToolchainError
 from edgekit.target import load_target
 
+pytestmark = pytest.mark.usefixtures("private_edgekit_home")
+
 TINY_MODEL = Path(__file__).parent / "fixtures" / "tiny_model"
 TARGETS = ["cortex-m7", "cortex-m4", "cortex-m55"]
 RECORD_BYTES = 64
-
-
-@pytest.fixture(scope="module", autouse=True)
-def plugin_cache(tmp_path_factory):
-    """Builds the QEMU plugin into a private EDGEKIT_HOME, not the user's cache."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("EDGEKIT_HOME", str(tmp_path_factory.mktemp("edgekit-home")))
-        yield
 
 
 @pytest.fixture(scope="module")

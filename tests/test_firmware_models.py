@@ -23,7 +23,7 @@ from edgekit.paths import cache_dir
 from edgekit.runner import run_build
 from edgekit.zoo.mobilenetv2 import MobileNetV2
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("private_edgekit_home")]
 
 RESOLUTION = 48
 CALIB_SAMPLES = 4
@@ -42,14 +42,6 @@ def user_home_env():
     if not (USER_HOME / "weights").is_dir():
         pytest.skip(f"no pretrained weights in {USER_HOME}; run `make setup`")
     return dict(os.environ, EDGEKIT_HOME=str(USER_HOME))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def plugin_cache(tmp_path_factory):
-    """Builds the QEMU plugin into a private EDGEKIT_HOME, not the user's cache."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("EDGEKIT_HOME", str(tmp_path_factory.mktemp("edgekit-home")))
-        yield
 
 
 def small_mobilenetv2() -> nn.Module:

@@ -25,17 +25,9 @@ from edgekit.ops.reshape import ReshapeAttrs
 from edgekit.ops.window import output_hw, same_padding
 from edgekit.target import load_target
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("private_edgekit_home")]
 
 INPUTS = 3
-
-
-@pytest.fixture(scope="module", autouse=True)
-def plugin_cache(tmp_path_factory):
-    """Builds the QEMU plugin into a private EDGEKIT_HOME, not the user's cache."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("EDGEKIT_HOME", str(tmp_path_factory.mktemp("edgekit-home")))
-        yield
 
 
 class Builder:

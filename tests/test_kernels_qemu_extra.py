@@ -14,15 +14,7 @@ from edgekit.ops.pad import PadAttrs
 from edgekit.ops.softmax import OUTPUT_SCALE, OUTPUT_ZERO_POINT, SoftmaxAttrs
 from edgekit.ops.transpose import TransposeAttrs
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module", autouse=True)
-def plugin_cache(tmp_path_factory):
-    """Builds the QEMU plugin into a private EDGEKIT_HOME, not the user's cache."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("EDGEKIT_HOME", str(tmp_path_factory.mktemp("edgekit-home")))
-        yield
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("private_edgekit_home")]
 
 
 def softmax_rows(seed):

@@ -22,17 +22,9 @@ from edgekit.runner import run_build
 from test_firmware_models import RESOLUTION, small_mobilenetv2
 from test_memory_patch_stage import Int8Builder
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("private_edgekit_home")]
 
 CALIB_SAMPLES = 3
-
-
-@pytest.fixture(scope="module", autouse=True)
-def plugin_cache(tmp_path_factory):
-    """Builds the QEMU plugin into a private EDGEKIT_HOME, not the user's cache."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("EDGEKIT_HOME", str(tmp_path_factory.mktemp("edgekit-home")))
-        yield
 
 
 @pytest.fixture(scope="module")

@@ -16,17 +16,9 @@ from edgekit.compiler import compile_model
 from edgekit.frontend.tflite import import_tflite
 from edgekit.runner import run_build
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("private_edgekit_home")]
 
 MODELS = ["mlperf-tiny/vww_96_int8", "mlperf-tiny/resnet8_cifar10_int8", "mlperf-tiny/dscnn_kws_int8"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def plugin_cache(tmp_path_factory):
-    """Builds the QEMU plugin into a private EDGEKIT_HOME, not the user's cache."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("EDGEKIT_HOME", str(tmp_path_factory.mktemp("edgekit-home")))
-        yield
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.split("/")[1])

@@ -44,7 +44,7 @@ def build_mobilenetv2(width: float = 1.0, resolution: int = 224, num_classes: in
         pretrained = matches_weights
     if pretrained and not matches_weights:
         raise UnknownNameError(f"no pretrained MobileNetV2 weights for width {width} and {num_classes} classes; "
-                               "only width 1.0 with 1000 classes has them (drop --pretrained)")
+                               "only width 1.0 with 1000 classes has them (pass pretrained=False)")
     torch.manual_seed(0)
     module = MobileNetV2(num_classes=num_classes, width=width)
     if pretrained:
