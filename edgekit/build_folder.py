@@ -52,19 +52,22 @@ def staged_folder(destination: Path, force: bool):
 
 
 def write_manifest(folder: Path, doc: dict) -> None:
-    (Path(folder) / MANIFEST).write_text(json.dumps(doc, indent=1, default=_plain))
+    (Path(folder) / MANIFEST).write_text(json.dumps(doc, indent=1, default=to_jsonable))
 
 
-def _plain(value):
+def to_jsonable(value):
+    """``json.dumps`` default for what edgekit documents hold: NumPy scalars and arrays, tuples, paths."""
     import numpy as np
 
     if isinstance(value, np.generic):
         return value.item()
-    if isinstance(value, (np.ndarray, tuple, set)):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (tuple, set)):
         return list(value)
     if isinstance(value, Path):
         return str(value)
-    raise TypeError(type(value).__name__)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def read_manifest(folder: Path) -> dict:

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from edgekit import api
+from edgekit.build_folder import to_jsonable
 from edgekit.errors import EdgekitError
 from edgekit.model_source import load_model
 
@@ -22,19 +23,7 @@ def _console() -> Console:
 
 
 def _print_json(doc) -> None:
-    print(json.dumps(doc, indent=2, default=_json_default))
-
-
-def _json_default(value):
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, tuple):
-        return list(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+    print(json.dumps(doc, indent=2, default=to_jsonable))
 
 
 @contextlib.contextmanager

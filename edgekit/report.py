@@ -31,20 +31,18 @@ def layer_rows_text(layers: list[dict], run: dict, stage_nodes: int = 0) -> str:
         rows.append((str(i), name, layer["op"], "x".join(map(str, layer["output_shape"])),
                      f"{layer['macs']:,}", f"{layer['weight_bytes']:,}") + live +
                     (f"{instructions[i]:,}" if i < len(instructions) and instructions[i] is not None else "-",))
-    widths = [max(len(h), *(len(r[c]) for r in rows)) if rows else len(h) for c, h in enumerate(headers)]
     out = io.StringIO()
-    for row in (headers, *rows):
-        cells = [cell.ljust(w) if c in (1, 2, 3) else cell.rjust(w) for c, (cell, w) in enumerate(zip(row, widths))]
-        out.write("  ".join(cells).rstrip() + "\n")
+    out.write(_table(headers, rows, indent="", left=(1, 2, 3)))
     if patched:
         out.write(f"* runs patch by patch (nodes 0-{stage_nodes - 1}); its live bytes are those of one patch step plus "
                   "the split tensor and any frame, its instructions are summed over all patches\n")
     return out.getvalue()
 
 
-def _table(headers: tuple, rows: list[tuple], indent: str = "  ") -> str:
+def _table(headers: tuple, rows: list[tuple], indent: str = "  ", left=(0,)) -> str:
+    """An aligned text table: columns in ``left`` align left (names), the rest right (numbers)."""
     widths = [max(len(h), *(len(r[c]) for r in rows)) if rows else len(h) for c, h in enumerate(headers)]
-    return "".join(indent + "  ".join(cell.rjust(w) if c else cell.ljust(w)
+    return "".join(indent + "  ".join(cell.ljust(w) if c in left else cell.rjust(w)
                                       for c, (cell, w) in enumerate(zip(row, widths))).rstrip() + "\n"
                    for row in (headers, *rows))
 

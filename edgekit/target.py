@@ -7,7 +7,6 @@ for the emulator also fits the board; `board_origin` records where the region is
 
 import tomllib
 from dataclasses import dataclass
-from pathlib import Path
 
 from edgekit.errors import EdgekitError, UnknownNameError
 from edgekit.paths import TARGETS_DIR

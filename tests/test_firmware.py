@@ -4,7 +4,6 @@ The fixture model in tests/fixtures/tiny_model computes output = input ^ 0x5a in
 "layers" separated by ek_mark(); variants written into tmp_path check the memory limits.
 """
 
-import shutil
 import subprocess
 from pathlib import Path
 

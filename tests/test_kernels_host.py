@@ -278,14 +278,17 @@ CROSS_KERNELS = [
 ]
 
 
-@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc is not installed")
-def test_kernels_cross_compile_for_cortex_m7_without_warnings(tmp_path):
-    (tmp_path / COMPAT_HEADER_NAME).write_text(COMPAT_HEADER_TEXT)
-    sources = []
-    for make in CROSS_KERNELS:
+def cross_compile_for_cortex_m7(kernel_makers, folder) -> None:
+    """Cross-compile each kernel with -Wall -Wextra -Werror; a warning or error fails the caller."""
+    (folder / COMPAT_HEADER_NAME).write_text(COMPAT_HEADER_TEXT)
+    for make in kernel_makers:
         kernel = make()
-        sources.append(tmp_path / f"{kernel.name}.c")
-        sources[-1].write_text(kernel.c_code)
-    for source in sources:
+        source = folder / f"{kernel.name}.c"
+        source.write_text(kernel.c_code)
         subprocess.run(["arm-none-eabi-gcc", "-std=c99", "-O2", "-mcpu=cortex-m7", "-mthumb", *WARNINGS, "-c",
                         "-o", str(source.with_suffix(".o")), str(source)], check=True)
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc is not installed")
+def test_kernels_cross_compile_for_cortex_m7_without_warnings(tmp_path):
+    cross_compile_for_cortex_m7(CROSS_KERNELS, tmp_path)

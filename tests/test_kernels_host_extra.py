@@ -4,12 +4,11 @@ functions the interpreter and the code generator use); the gemmlowp exp and reci
 equal their NumPy versions on edge values; and the kernels cross-compile cleanly for Cortex-M7."""
 
 import shutil
-import subprocess
 import zlib
 
 import numpy as np
 import pytest
-from test_kernels_host import WARNINGS, _call, _compile, _int8
+from test_kernels_host import _call, _compile, _int8, cross_compile_for_cortex_m7
 from tvm import te
 
 from edgekit.codegen.kernels.fixed_point import exp_on_negative_values, get_reciprocal
@@ -19,7 +18,6 @@ from edgekit.codegen.kernels.pad import PadSpec, pad_kernel
 from edgekit.codegen.kernels.scalar_stages import ScalarStages
 from edgekit.codegen.kernels.softmax import SoftmaxSpec, softmax_kernel
 from edgekit.codegen.kernels.transpose import TransposeSpec, transpose_kernel
-from edgekit.codegen.tir_to_c import COMPAT_HEADER_NAME, COMPAT_HEADER_TEXT
 from edgekit.ir.graph import Graph, Node
 from edgekit.ir.tensor import QuantParams, Tensor
 from edgekit.ops.mean import fold_count, mean_int8
@@ -194,10 +192,4 @@ CROSS_KERNELS = [
 
 @pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc is not installed")
 def test_kernels_cross_compile_for_cortex_m7_without_warnings(tmp_path):
-    (tmp_path / COMPAT_HEADER_NAME).write_text(COMPAT_HEADER_TEXT)
-    for make in CROSS_KERNELS:
-        kernel = make()
-        source = tmp_path / f"{kernel.name}.c"
-        source.write_text(kernel.c_code)
-        subprocess.run(["arm-none-eabi-gcc", "-std=c99", "-O2", "-mcpu=cortex-m7", "-mthumb", *WARNINGS, "-c",
-                        "-o", str(source.with_suffix(".o")), str(source)], check=True)
+    cross_compile_for_cortex_m7(CROSS_KERNELS, tmp_path)

@@ -16,7 +16,7 @@ from edgekit.memory.patch_memory import plan_patch_memory
 from edgekit.memory.patch_reference import run_patched
 from edgekit.memory.patch_search import build_patch_plan, search_patch_plan, split_candidates
 from edgekit.memory.patch_stage import PatchStageError, plan_stage, stage_problem
-from edgekit.memory.patch_window import Region, SpatialLayer, plan_patches
+from edgekit.memory.patch_window import Region, plan_patches
 from edgekit.ops.add import AddAttrs
 from edgekit.ops.clamp import ClampAttrs
 from edgekit.ops.conv2d import Conv2dAttrs

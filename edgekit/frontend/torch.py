@@ -12,9 +12,10 @@ import warnings
 from pathlib import Path
 
 from edgekit.errors import ModelFileError, UnsupportedOpError
+from edgekit.ir import Graph
 
 
-def import_torch_module(module, input_shape_nchw: tuple) -> "Graph":  # noqa: F821
+def import_torch_module(module, input_shape_nchw: tuple) -> Graph:
     import torch
 
     from edgekit.frontend.onnx import import_onnx
