@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("zoo", help="list the built-in models")
     _json_option(p)
 
-    p = sub.add_parser("targets", help="list the targets (CPU + board memory budget + emulator)")
+    p = sub.add_parser("targets", help="list the CPUs (--target, emulated) and the boards (--board, flashable)")
     _json_option(p)
 
     p = sub.add_parser("inspect", help="ops, shapes, MACs, parameters and activation sizes per layer")
@@ -68,7 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compile", help="quantize, plan memory, generate C with TVM kernels, and link firmware")
     _model_options(p)
-    p.add_argument("--target", required=True, help="target name (see `edgekit targets`)")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--target", help="a CPU (see `edgekit targets`): runs in QEMU with its default board's budget")
+    where.add_argument("--board", help="a board (see `edgekit targets`): an image for the board itself, "
+                                       "printing over its UART; flash it with `edgekit flash`")
     p.add_argument("--calib", help="folder of calibration images or .npy inputs (float models)")
     p.add_argument("--scheme", default="int8", help="quantization scheme (default int8)")
     p.add_argument("--patch", default="off", help="patch-based inference: off, auto, or SPLIT:N")

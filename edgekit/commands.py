@@ -18,8 +18,8 @@ from edgekit.errors import EdgekitError
 from edgekit.model_source import load_model
 
 
-def _console() -> Console:
-    return Console(file=sys.stdout, width=max(Console().width, 120))
+def _console(min_width: int = 120) -> Console:
+    return Console(file=sys.stdout, width=max(Console().width, min_width))
 
 
 def _print_json(doc) -> None:
@@ -63,19 +63,33 @@ def cmd_zoo(args):
 
 
 def cmd_targets(args):
-    from edgekit.target import list_targets, load_target
+    from edgekit.target import list_boards, list_targets, load_board, load_cpu
 
-    targets = [load_target(name) for name in list_targets()]
+    cpus = [load_cpu(name) for name in list_targets()]
+    boards = [load_board(name) for name in list_boards()]
     if args.json:
-        return _print_json([{"name": t.name, "description": t.description, "cpu_flags": t.cpu_flags,
-                             "clock_hz": t.clock_hz, "qemu_machine": t.qemu_machine, "probe_target": t.probe_target,
-                             "regions": [r.__dict__ for r in t.regions]} for t in targets])
-    table = Table("target", "SRAM (KiB)", "flash (KiB)", "external flash (KiB)", "emulator", "board")
-    for t in targets:
-        ext = t.external_weights
-        table.add_row(t.name, f"{t.ram.length // 1024}", f"{t.flash.length // 1024}",
-                      f"{ext.length // 1024}" if ext else "-", t.qemu_machine, t.description)
-    _console().print(table)
+        return _print_json({"cpus": [dict(cpu.__dict__) for cpu in cpus],
+                            "boards": [dict(board.__dict__, uart=board.uart and board.uart.__dict__,
+                                            probe=board.probe.__dict__, regions=[r.__dict__ for r in board.regions])
+                                       for board in boards]})
+    table = Table("CPU (--target)", "features", "emulator", "budget of board", title="CPUs")
+    for cpu in cpus:
+        features = ", ".join(name for name, on in (("FPU " + (cpu.fpu or ""), cpu.fpu), ("DSP", cpu.dsp),
+                                                   ("MVE", cpu.mve)) if on)
+        table.add_row(cpu.name, features, cpu.qemu_machine, cpu.default_board)
+    console = _console(150)
+    console.print(table)
+    table = Table("board (--board)", "CPU", "MHz", "SRAM KiB", "flash KiB", "QSPI KiB", "UART", "emulator",
+                  "probes", title="boards")
+    for board in boards:
+        sizes = {role: next((r.length // 1024 for r in board.regions if r.role == role), None)
+                 for role in ("ram", "code", "external-weights")}
+        probes = ["pyocd"] + (["openocd"] if board.probe.openocd else []) + (["stlink"] if board.probe.stlink else [])
+        uart = board.uart
+        table.add_row(board.name, board.cpu, f"{board.clock_hz // 1_000_000}", f"{sizes['ram']}", f"{sizes['code']}",
+                      f"{sizes['external-weights'] or '-'}",
+                      f"{uart.instance} {uart.tx_pin}" if uart else "-", board.qemu_machine or "-", ",".join(probes))
+    console.print(table)
 
 
 def cmd_inspect(args):
@@ -145,7 +159,7 @@ def cmd_compile(args):
 
     try:
         with progress_bar("calibrating", not args.json) as step:
-            result = compile_model(args.model, args.target, resolution=args.resolution, width=args.width,
+            result = compile_model(args.model, args.board or args.target, resolution=args.resolution, width=args.width,
                                    num_classes=args.num_classes, calib=args.calib, scheme=args.scheme,
                                    patch=args.patch, max_patch_overhead=args.max_patch_overhead,
                                    input_by_patch=args.input_by_patch, output=args.output, force=args.force,

@@ -113,6 +113,7 @@ def compile_model(source: str, target_name: str, *, resolution=None, width=None,
                   scheme="int8", patch="off", max_patch_overhead=0.20, input_by_patch=False, output=None,
                   force=False, progress=None) -> CompileResult:
     from edgekit import api
+    from edgekit.board_runtime import embedded_inputs
     from edgekit.build import build_firmware
     from edgekit.codegen.program import emit_program
     from edgekit.inspect_model import summarize
@@ -144,17 +145,22 @@ def compile_model(source: str, target_name: str, *, resolution=None, width=None,
     patching = schedule.to_json()
     _check_arena_fits(schedule, layers, target)
     output = Path(output or f"build/{model.name}-{target.name}")
+    test_inputs = _test_inputs(model, calib)
+    embedded = embedded_inputs(test_inputs, graph.tensors[graph.inputs[0]].nbytes) if target.is_board else None
     with staged_folder(output, force) as folder:
-        program = emit_program(graph, plan, target, folder / "src", schedule.patches)
+        program = emit_program(graph, plan, target, folder / "src", schedule.patches,
+                               flash_reserve_bytes=embedded.nbytes if embedded is not None else 0)
         (folder / TIMELINE).write_text(render_timeline(plan))
         save_graph(graph, folder / "model.ek")
         if model.float_graph is not None:
             save_graph(model.float_graph, folder / "float_model.ek")
-        np.save(folder / "test_inputs.npy", _test_inputs(model, calib))
+        np.save(folder / "test_inputs.npy", test_inputs)
         if calib and model.float_graph is not None:  # the float reference sees the real, unrounded inputs
             np.save(folder / FLOAT_TEST_INPUTS, np.stack(load_inputs(calib, model, for_float=True, limit=TEST_INPUTS)))
         manifest = {
             "model": model.name, "source": str(source), "target": target.name,
+            "board": target.board.name if target.board else None, "harness": target.harness,
+            "embedded_test_inputs": len(embedded) if embedded is not None else 0,
             "preprocess": model.preprocess.__dict__ if model.preprocess else None,
             "scheme": quantization.scheme.name if quantization else "imported int8",
             "calibration": {"samples": quantization.calibration_samples,
@@ -169,7 +175,7 @@ def compile_model(source: str, target_name: str, *, resolution=None, width=None,
             "ram_budget_bytes": target.ram.length, "flash_budget_bytes": target.flash.length,
         }
         try:
-            firmware = build_firmware(folder / "src", target, folder)
+            firmware = build_firmware(folder / "src", target, folder, test_inputs=embedded)
         except DoesNotFitError as error:
             error.report = _plan_report(manifest)
             raise

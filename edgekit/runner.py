@@ -96,10 +96,16 @@ def run_build(build_dir, inputs=None, timeout_s: float = 600.0) -> RunResult:
     manifest, model = _load_build(build_dir)
     graph = model.graph
     float_inputs = None
+    embedded = manifest.get("embedded_test_inputs", 0)  # a board image runs the inputs in its flash
+    if inputs is not None and embedded:
+        from edgekit.errors import EdgekitError
+
+        raise EdgekitError(f"{build_dir} is a {manifest['target']} image: it runs the {embedded} test inputs "
+                           "compiled into it; drop --inputs, or compile again with --calib to embed others")
     if inputs is None:
-        batch = np.load(build_dir / "test_inputs.npy")
+        batch = np.load(build_dir / "test_inputs.npy")[:embedded or None]
         if (build_dir / FLOAT_TEST_INPUTS).is_file():
-            float_inputs = list(np.load(build_dir / FLOAT_TEST_INPUTS))
+            float_inputs = list(np.load(build_dir / FLOAT_TEST_INPUTS))[:embedded or None]
     else:
         batch = np.stack(load_inputs(inputs, model))
         if model.float_graph is not None:  # images and float .npy keep their real values; int8 ones dequantize

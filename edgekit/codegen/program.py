@@ -52,10 +52,11 @@ def _c_array(const: ConstArray, attribute: str) -> str:
     return f"const {const.ctype} {const.name}[{values.size}] {attribute} = {{\n" + ",\n".join(rows) + "\n};\n"
 
 
-def _placement(constants: list[ConstArray], target) -> set[str]:
-    """Names of the arrays that go to external flash: the largest first, until the rest fits inside."""
+def _placement(constants: list[ConstArray], target, flash_reserve_bytes: int = 0) -> set[str]:
+    """Names of the arrays that go to external flash: the largest first, until the rest fits inside
+    (beside code and `flash_reserve_bytes` of other constants, e.g. a board image's test inputs)."""
     external = target.external_weights
-    budget = target.flash.length - CODE_RESERVE_BYTES
+    budget = target.flash.length - CODE_RESERVE_BYTES - flash_reserve_bytes
     total = sum(c.values.nbytes for c in constants)
     moved: set[str] = set()
     if external is None or total <= budget:
@@ -68,8 +69,10 @@ def _placement(constants: list[ConstArray], target) -> set[str]:
     return moved
 
 
-def emit_program(graph, plan, target, out_dir: Path, patches=None) -> Program:
+def emit_program(graph, plan, target, out_dir: Path, patches=None, flash_reserve_bytes: int = 0) -> Program:
     """Write the C sources of ``graph`` under ``plan`` for ``target`` into ``out_dir``.
+
+    ``flash_reserve_bytes``: internal flash to leave free besides code (a board image's test inputs).
 
     ``patches`` (a ``PatchSchedule``) runs its stage patch by patch; ``plan`` is then its
     ``memory.arena``, which places the frame, the split tensor, the working block and the rest.
@@ -90,7 +93,7 @@ def emit_program(graph, plan, target, out_dir: Path, patches=None) -> Program:
             for node in graph.nodes[first:]]
     calls = (loop.calls if loop else []) + rest
     constants = list({c.name: c for call in calls for c in call.constants}.values())
-    external = _placement(constants, target)
+    external = _placement(constants, target, flash_reserve_bytes)
     kernels = {call.kernel.name: call.kernel for call in calls if call.kernel is not None}
     scratch = max((call.scratch_bytes for call in calls), default=0)
 
