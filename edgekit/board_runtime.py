@@ -52,21 +52,39 @@ def runtime_defines(target: Target) -> list[str]:
             raise EdgekitError(f"targets/boards/{board.name}.toml: tx_pin {uart.tx_pin!r} is not P0.NN")
         defines["EK_UART_TX_PIN"] = int(match[1])
     else:
-        match = _STM32_PIN.fullmatch(uart.tx_pin)
-        if not match:
-            raise EdgekitError(f"targets/boards/{board.name}.toml: tx_pin {uart.tx_pin!r} is not like PA9")
+        port, pin = _stm32_pin(uart.tx_pin, board.name)
         defines.update({
-            "EK_UART_TX_PORT": ord(match[1]) - ord("A"), "EK_UART_TX_PIN": int(match[2]),
+            "EK_UART_TX_PORT": port, "EK_UART_TX_PIN": pin,
             "EK_UART_AF": uart.alternate_function, "EK_UART_RCC_OFFSET": f"{uart.rcc_enable_offset:#x}u",
             "EK_UART_RCC_BIT": uart.rcc_enable_bit, f"EK_UART_LAYOUT_{uart.layout.upper()}": 1,
             "EK_UART_LPUART": int(uart.instance.startswith("LPUART")),
             "EK_UART_BUS_APB2": int(uart.bus == "apb2"),
         })
+        if board.qspi:
+            defines.update(_qspi_defines(board, target.external_weights))
         if "pll_m" in board.clock:
             defines.update({f"EK_CLOCK_{key.upper()}": int(board.clock[key]) for key in (
                 "pll_m", "pll_n", "pll_p", "pll_q", "flash_wait_states", "apb1_divider", "apb2_divider",
                 "overdrive")})
     return [f"-D{name}={value}" for name, value in defines.items()]
+
+
+def _stm32_pin(pin: str, board_name: str) -> tuple[int, int]:
+    match = _STM32_PIN.fullmatch(pin)
+    if not match:
+        raise EdgekitError(f"targets/boards/{board_name}.toml: pin {pin!r} is not like PA9")
+    return ord(match[1]) - ord("A"), int(match[2])
+
+
+def _qspi_defines(board, region) -> dict:
+    """The QSPI pins as a C initializer of {port, pin, alternate function}, and the controller settings."""
+    pins = []
+    for entry in board.qspi["pins"]:
+        pin, af = entry.split(":")
+        pins.append("{%d,%d,%d}" % (*_stm32_pin(pin, board.name), int(af)))
+    return {"EK_QSPI_PINS": '"' + ",".join(pins) + '"', "EK_QSPI_PRESCALER": board.qspi["prescaler"],
+            "EK_QSPI_FSIZE": region.length.bit_length() - 2,  # the flash holds 2^(FSIZE+1) bytes
+            "EK_QSPI_READ_INSTRUCTION": f"{board.qspi['read_instruction']:#x}"}
 
 
 def embedded_inputs(inputs: np.ndarray, input_bytes: int) -> np.ndarray:

@@ -93,6 +93,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite the outputs file if it exists")
     _json_option(p)
 
+    p = sub.add_parser("flash", help="write a board build's image to the board (pyOCD, OpenOCD or st-flash)")
+    p.add_argument("build", help="build folder written by `edgekit compile --board NAME`")
+    p.add_argument("--probe", choices=("pyocd", "openocd", "stlink"),
+                   help="flash tool (default: the first that sees an attached probe: pyOCD, then st-flash)")
+    p.add_argument("--dry-run", action="store_true", help="print the exact commands instead of running them")
+    _json_option(p)
+
+    p = sub.add_parser("monitor", help="read a flashed board's report from its serial port and check its outputs")
+    p.add_argument("build", help="the board build that was flashed")
+    p.add_argument("--port", required=True, help="serial port of the board's virtual COM port, e.g. /dev/ttyACM0")
+    p.add_argument("--baud", type=int, help="baud rate (default: the board file's, 115200)")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the report (default 120)")
+    _json_option(p)
+
     p = sub.add_parser("report", help="print the memory and speed report of a build again")
     p.add_argument("build", help="build folder written by `edgekit compile`")
     p.add_argument("--timeline", action="store_true", help="also print the ASCII timeline of the arena "

@@ -215,3 +215,50 @@ def cmd_report(args):
             raise EdgekitError(f"{args.build} has no {TIMELINE}: it was built by an older edgekit; compile it again")
         print(timeline.read_text())
     print(f"plot: {args.build}/memory.png")
+
+
+def cmd_flash(args):
+    from edgekit.flash import PROBES, flash_build, flash_plan
+
+    if args.dry_run:
+        plans = [flash_plan(args.build, args.probe)] if args.probe else _available_plans(args.build, PROBES)
+        if args.json:
+            return _print_json([{"probe": plan.probe, "commands": plan.commands, "notes": plan.notes} for plan in plans])
+        print("\n".join(plan.text() for plan in plans))
+        return
+    result = flash_build(args.build, args.probe)
+    if args.json:
+        return _print_json({"probe": result.probe, "commands": result.commands})
+    print(f"flashed {args.build} with {result.probe}; next: edgekit monitor {args.build} --port /dev/ttyACM0")
+
+
+def _available_plans(build, probes):
+    """Every probe's plan for --dry-run without --probe: those that can flash this build on its board."""
+    from edgekit.flash import flash_plan
+
+    plans, errors = [], []
+    for probe in probes:
+        try:
+            plans.append(flash_plan(build, probe))
+        except EdgekitError as error:
+            errors.append(error)
+    if not plans:
+        raise errors[0]
+    return plans
+
+
+def cmd_monitor(args):
+    from edgekit.monitor import monitor_build
+
+    print(f"waiting for {args.build}'s report on {args.port}: reset the board", file=sys.stderr)
+    result = monitor_build(args.build, args.port, args.baud, args.timeout)
+    if args.json:
+        _print_json(result.to_json())
+    else:
+        print("\n".join(result.lines))
+        cycles = ", ".join(f"{c:,} ({ms:.1f} ms)" for c, ms in zip(result.cycles_per_inference,
+                                                                  result.milliseconds_per_inference))
+        print(f"{result.board} at {result.clock_hz / 1e6:g} MHz: bit-exact vs integer reference: "
+              f"{'yes' if result.bit_exact else 'NO'} ({result.inputs - result.mismatches}/{result.inputs}); "
+              f"cycles per inference {cycles}; stack {result.stack_bytes:,} B")
+    return 0 if result.bit_exact else 5

@@ -93,6 +93,7 @@ class Board:
     qemu_machine: str | None  # set when QEMU emulates this board itself
     qemu_serial_index: int  # which -serial port of that machine is `uart`
     probe: Probe
+    qspi: dict  # memory-mapped external flash set up by the runtime (pins, prescaler, read_instruction); {} if none
     regions: tuple[MemoryRegion, ...]
 
 
@@ -251,5 +252,6 @@ def _parse_board(data: dict, source: str) -> Board:
         qemu_machine=qemu.get("machine"), qemu_serial_index=qemu.get("serial_index", 0),
         probe=Probe(pyocd=probe["pyocd"], pyocd_builtin=probe["pyocd_builtin"], openocd=tuple(probe["openocd"]),
                     stlink=probe["stlink"]),
+        qspi=data.get("qspi", {}),
         regions=regions,
     )

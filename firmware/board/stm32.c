@@ -7,6 +7,9 @@
  * Clock: on F4/F7 the PLL is fed from the 16 MHz HSI (no dependence on the board's crystal) with
  * the factors from the board file; F7 above 180 MHz also needs the regulator's over-drive. H7 and
  * L4 keep their reset clock (HSI 64 MHz, MSI 4 MHz), see their board files.
+ *
+ * A board with a [qspi] section (the F746 DISCO) gets its QUADSPI controller switched to
+ * memory-mapped mode, so the weights linked at 0x90000000 read like internal flash.
  */
 #include "board.h"
 
@@ -35,6 +38,7 @@
 
 #define GPIO_PORT(port) (GPIO_BASE + 0x400u * (uint32_t)(port))
 #define GPIO_MODER 0x00u
+#define GPIO_OSPEEDR 0x08u
 #define GPIO_AFR 0x20u /* AFRL; AFRH follows at 0x24 */
 
 #if defined(EK_UART_LAYOUT_SR) /* STM32F4 USART */
@@ -138,25 +142,56 @@ static uint32_t uart_clock_hz(void)
 }
 #endif
 
-static void tx_pin_init(void)
+/* Hands `pin` of GPIO port `port` (0 = A) to alternate function `af`, at very high speed. */
+static void pin_alternate(uint32_t port, uint32_t pin, uint32_t af)
 {
-    const uint32_t port = GPIO_PORT(EK_UART_TX_PORT);
-    const uint32_t pin = EK_UART_TX_PIN;
-    EK_REG(RCC_GPIO_ENABLE) |= 1u << EK_UART_TX_PORT;
+    const uint32_t base = GPIO_PORT(port);
+    EK_REG(RCC_GPIO_ENABLE) |= 1u << port;
     (void)EK_REG(RCC_GPIO_ENABLE); /* a read-back delays the first GPIO access until its clock runs */
-#if defined(EK_FAMILY_STM32L4)
-    EK_REG(RCC_APB1ENR1) |= RCC_APB1ENR1_PWREN;
-    EK_REG(PWR_CR2) |= PWR_CR2_IOSV;
-#endif
-    const uint32_t afr = port + GPIO_AFR + 4u * (pin / 8u);
-    EK_REG(afr) = (EK_REG(afr) & ~(0xFu << (4u * (pin % 8u)))) | ((uint32_t)EK_UART_AF << (4u * (pin % 8u)));
-    EK_REG(port + GPIO_MODER) = (EK_REG(port + GPIO_MODER) & ~(0x3u << (2u * pin))) | (0x2u << (2u * pin));
+    const uint32_t afr = base + GPIO_AFR + 4u * (pin / 8u);
+    EK_REG(afr) = (EK_REG(afr) & ~(0xFu << (4u * (pin % 8u)))) | (af << (4u * (pin % 8u)));
+    EK_REG(base + GPIO_OSPEEDR) |= 0x3u << (2u * pin);
+    EK_REG(base + GPIO_MODER) = (EK_REG(base + GPIO_MODER) & ~(0x3u << (2u * pin))) | (0x2u << (2u * pin));
 }
+
+#if defined(EK_QSPI_PINS)
+#define RCC_AHB3ENR (RCC_BASE + 0x38u)
+#define RCC_AHB3ENR_QSPIEN (1u << 1)
+#define QUADSPI_CR 0xA0001000u
+#define QUADSPI_DCR 0xA0001004u
+#define QUADSPI_SR 0xA0001008u
+#define QUADSPI_CCR 0xA0001014u
+#define QUADSPI_SR_BUSY (1u << 5)
+/* CCR for memory-mapped reads: FMODE = 3, data/address/instruction on one line each, 24-bit address. */
+#define QUADSPI_CCR_MEMORY_MAPPED ((3u << 26) | (1u << 24) | (2u << 12) | (1u << 10) | (1u << 8))
+
+/* Maps the external flash at 0x90000000 so the weights placed there (.ek_extflash) can be read. */
+static void qspi_memory_mapped(void)
+{
+    static const uint8_t pins[][3] = {EK_QSPI_PINS}; /* {port, pin, alternate function} */
+    EK_REG(RCC_AHB3ENR) |= RCC_AHB3ENR_QSPIEN;
+    (void)EK_REG(RCC_AHB3ENR);
+    for (uint32_t i = 0; i < sizeof pins / sizeof pins[0]; ++i) {
+        pin_alternate(pins[i][0], pins[i][1], pins[i][2]);
+    }
+    EK_REG(QUADSPI_DCR) = (uint32_t)EK_QSPI_FSIZE << 16;
+    EK_REG(QUADSPI_CR) = ((uint32_t)EK_QSPI_PRESCALER << 24) | 1u; /* EN */
+    ek_wait_for(QUADSPI_SR, QUADSPI_SR_BUSY, 0u);
+    EK_REG(QUADSPI_CCR) = QUADSPI_CCR_MEMORY_MAPPED | EK_QSPI_READ_INSTRUCTION;
+}
+#endif
 
 uint32_t ek_board_init(void)
 {
     uint32_t core_hz = clock_init();
-    tx_pin_init();
+#if defined(EK_FAMILY_STM32L4)
+    EK_REG(RCC_APB1ENR1) |= RCC_APB1ENR1_PWREN;
+    EK_REG(PWR_CR2) |= PWR_CR2_IOSV;
+#endif
+    pin_alternate(EK_UART_TX_PORT, EK_UART_TX_PIN, EK_UART_AF);
+#if defined(EK_QSPI_PINS)
+    qspi_memory_mapped();
+#endif
     EK_REG(RCC_BASE + EK_UART_RCC_OFFSET) |= 1u << EK_UART_RCC_BIT;
     (void)EK_REG(RCC_BASE + EK_UART_RCC_OFFSET);
 #if EK_UART_LPUART
