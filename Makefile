@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 EDGEKIT_HOME ?= $(HOME)/.cache/edgekit
 export EDGEKIT_HOME
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm openocd stlink-tools
 WEIGHTS := $(EDGEKIT_HOME)/weights/mobilenet_v2-b0353104.pth
 WEIGHTS_SHA256 := b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889
 SHARED ?= ../shared
@@ -17,6 +17,7 @@ setup: apt venv weights plugin
 
 apt:
 	@if command -v arm-none-eabi-gcc >/dev/null && command -v qemu-system-arm >/dev/null \
+	    && command -v openocd >/dev/null && command -v st-flash >/dev/null \
 	    && [ -f /usr/lib/arm-none-eabi/newlib/libc.a -o -d /usr/lib/arm-none-eabi/newlib ]; then \
 	  echo "apt: $(APT_PACKAGES) present"; \
 	else \
