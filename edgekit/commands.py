@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from edgekit import api
-from edgekit.build_folder import to_jsonable
+from edgekit.build_folder import BuildFolder, to_jsonable
 from edgekit.errors import EdgekitError
 from edgekit.model_source import load_model
 
@@ -153,80 +153,66 @@ def cmd_infer(args):
 
 
 def cmd_compile(args):
-    from edgekit.compiler import compile_model
     from edgekit.errors import DoesNotFitError
-    from edgekit.report import build_report, render_text
 
     try:
         with progress_bar("calibrating", not args.json) as step:
-            result = compile_model(args.model, args.board or args.target, resolution=args.resolution, width=args.width,
-                                   num_classes=args.num_classes, calib=args.calib, scheme=args.scheme,
-                                   patch=args.patch, max_patch_overhead=args.max_patch_overhead,
-                                   input_by_patch=args.input_by_patch, output=args.output, force=args.force,
-                                   progress=step)
+            result = api.compile(args.model, target=args.target, board=args.board, resolution=args.resolution,
+                                 width=args.width, num_classes=args.num_classes, calib=args.calib, scheme=args.scheme,
+                                 patch=args.patch, max_patch_overhead=args.max_patch_overhead,
+                                 input_by_patch=args.input_by_patch, output=args.output, force=args.force,
+                                 progress=step)
     except DoesNotFitError as error:
         if not args.json and getattr(error, "report", None):
             print(error.report)
         raise
-    report = build_report(result.build_dir)
     m = result.manifest
     if args.json:
         return _print_json({"fits": m["fits"], "arena_bytes": m["arena_bytes"], "flash_bytes": m["flash_bytes"],
                             "external_flash_bytes": m["sizes"]["extflash"], "static_ram_bytes": m["static_ram_bytes"],
                             "build_dir": m["build_dir"], "kernels": len(m["kernels"]),
                             "compile_seconds": m["compile_seconds"], "calibration": m["calibration"]})
-    print(render_text(report))
-    print(f"built {result.build_dir}/firmware.elf ({len(m['kernels'])} TVM kernels, {m['compile_seconds']} s); "
+    print(api.report(result.build_dir).text)
+    print(f"built {BuildFolder(result.build_dir).elf} ({len(m['kernels'])} TVM kernels, {m['compile_seconds']} s); "
           f"next: edgekit run {result.build_dir}")
 
 
 def cmd_run(args):
-    from edgekit.report import render_text, write_report
-    from edgekit.runner import run_build
-
     if args.outputs:
         api.refuse_overwrite(args.outputs, args.force)
-    result = run_build(args.build, args.inputs, args.timeout)
+    result = api.run(args.build, args.inputs, args.timeout)
     if args.outputs:
         api.write_new_file(args.outputs, _npy_writer(result.outputs), args.force)
-    report = write_report(args.build)
+    report = api.report(args.build, write=True)
     if args.json:
         _print_json(result.to_json())
     else:
-        print(render_text(report))
-        print(f"plot: {args.build}/memory.png")
+        print(report.text)
+        print(f"plot: {BuildFolder(args.build) / BuildFolder.MEMORY_PLOT}")
     return 0 if result.bit_exact else 5
 
 
 def cmd_report(args):
-    from edgekit.report import build_report, render_text
-
-    report = build_report(args.build)
+    report = api.report(args.build)
     if args.json:
-        return _print_json(report)
-    print(render_text(report))
+        return _print_json(report.document)
+    print(report.text)
+    folder = BuildFolder(args.build)
     if args.timeline:
-        from pathlib import Path
-
-        from edgekit.compiler import TIMELINE
-
-        timeline = Path(args.build) / TIMELINE
-        if not timeline.is_file():
-            raise EdgekitError(f"{args.build} has no {TIMELINE}: it was built by an older edgekit; compile it again")
-        print(timeline.read_text())
-    print(f"plot: {args.build}/memory.png")
+        print(folder.timeline())
+    print(f"plot: {folder / folder.MEMORY_PLOT}")
 
 
 def cmd_flash(args):
-    from edgekit.flash import PROBES, flash_build, flash_plan
+    from edgekit.flash import PROBES
 
     if args.dry_run:
-        plans = [flash_plan(args.build, args.probe)] if args.probe else _available_plans(args.build, PROBES)
+        plans = [api.flash(args.build, args.probe, dry_run=True)] if args.probe else _available_plans(args.build, PROBES)
         if args.json:
             return _print_json([{"probe": plan.probe, "commands": plan.commands, "notes": plan.notes} for plan in plans])
         print("\n".join(plan.text() for plan in plans))
         return
-    result = flash_build(args.build, args.probe)
+    result = api.flash(args.build, args.probe)
     if args.json:
         return _print_json({"probe": result.probe, "commands": result.commands})
     print(f"flashed {args.build} with {result.probe}; next: edgekit monitor {args.build} --port /dev/ttyACM0")
@@ -234,12 +220,10 @@ def cmd_flash(args):
 
 def _available_plans(build, probes):
     """Every probe's plan for --dry-run without --probe: those that can flash this build on its board."""
-    from edgekit.flash import flash_plan
-
     plans, errors = [], []
     for probe in probes:
         try:
-            plans.append(flash_plan(build, probe))
+            plans.append(api.flash(build, probe, dry_run=True))
         except EdgekitError as error:
             errors.append(error)
     if not plans:
@@ -248,10 +232,10 @@ def _available_plans(build, probes):
 
 
 def cmd_monitor(args):
-    from edgekit.monitor import monitor_build
+    def waiting():
+        print(f"waiting for {args.build}'s report on {args.port}: reset the board", file=sys.stderr, flush=True)
 
-    print(f"waiting for {args.build}'s report on {args.port}: reset the board", file=sys.stderr)
-    result = monitor_build(args.build, args.port, args.baud, args.timeout)
+    result = api.monitor(args.build, args.port, args.baud, args.timeout, on_open=waiting)
     if args.json:
         _print_json(result.to_json())
     else:

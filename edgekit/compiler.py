@@ -17,15 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.build_folder import check_destination, staged_folder, write_manifest
+from edgekit.build_folder import BuildFolder, check_destination, staged_folder
 from edgekit.memory.timeline import render_timeline
 from edgekit.errors import DoesNotFitError, EdgekitError
 from edgekit.model_source import LoadedModel, load_model
 
 TEST_INPUTS = 4
-FLOAT_TEST_INPUTS = "test_inputs_float.npy"
 PATCH_MODE = re.compile(r"off|auto|.+:[0-9]+")
-TIMELINE = "arena_timeline.txt"  # the ASCII arena timeline (TFLite Micro's PrintMemoryPlan style)
 
 
 @dataclass
@@ -117,7 +115,6 @@ def compile_model(source: str, target_name: str, *, resolution=None, width=None,
     from edgekit.build import build_firmware
     from edgekit.codegen.program import emit_program
     from edgekit.inspect_model import summarize
-    from edgekit.ir.serialize import save_graph
     from edgekit.samples import load_inputs
     from edgekit.target import load_target
 
@@ -147,16 +144,16 @@ def compile_model(source: str, target_name: str, *, resolution=None, width=None,
     output = Path(output or f"build/{model.name}-{target.name}")
     test_inputs = _test_inputs(model, calib)
     embedded = embedded_inputs(test_inputs, graph.tensors[graph.inputs[0]].nbytes) if target.is_board else None
-    with staged_folder(output, force) as folder:
-        program = emit_program(graph, plan, target, folder / "src", schedule.patches,
+    with staged_folder(output, force) as staging:
+        folder = BuildFolder(staging)
+        program = emit_program(graph, plan, target, folder.sources, schedule.patches,
                                flash_reserve_bytes=embedded.nbytes if embedded is not None else 0)
-        (folder / TIMELINE).write_text(render_timeline(plan))
-        save_graph(graph, folder / "model.ek")
-        if model.float_graph is not None:
-            save_graph(model.float_graph, folder / "float_model.ek")
-        np.save(folder / "test_inputs.npy", test_inputs)
-        if calib and model.float_graph is not None:  # the float reference sees the real, unrounded inputs
-            np.save(folder / FLOAT_TEST_INPUTS, np.stack(load_inputs(calib, model, for_float=True, limit=TEST_INPUTS)))
+        folder.save_timeline(render_timeline(plan))
+        folder.save_graphs(graph, model.float_graph)
+        # the float reference sees the real, unrounded inputs
+        real = calib and model.float_graph is not None
+        folder.save_test_inputs(test_inputs, np.stack(load_inputs(calib, model, for_float=True, limit=TEST_INPUTS))
+                                if real else None)
         manifest = {
             "model": model.name, "source": str(source), "target": target.name,
             "board": target.board.name if target.board else None, "harness": target.harness,
@@ -175,7 +172,7 @@ def compile_model(source: str, target_name: str, *, resolution=None, width=None,
             "ram_budget_bytes": target.ram.length, "flash_budget_bytes": target.flash.length,
         }
         try:
-            firmware = build_firmware(folder / "src", target, folder, test_inputs=embedded)
+            firmware = build_firmware(folder.sources, target, folder.path, test_inputs=embedded)
         except DoesNotFitError as error:
             error.report = _plan_report(manifest)
             raise
@@ -183,8 +180,8 @@ def compile_model(source: str, target_name: str, *, resolution=None, width=None,
         manifest.update(fits=True, sizes=sizes.__dict__, flash_bytes=sizes.flash_bytes,
                         static_ram_bytes=sizes.ram_bytes, compile_seconds=round(time.perf_counter() - started, 2),
                         build_dir=str(output))
-        write_manifest(folder, manifest)
-        write_report(folder)
+        folder.save_manifest(manifest)
+        write_report(folder.path)
     return CompileResult(output, manifest)
 
 

@@ -15,8 +15,8 @@ At run time the board runtime switches the QSPI controller to memory-mapped mode
 import shlex
 import shutil
 from dataclasses import dataclass
-from pathlib import Path
 
+from edgekit.build_folder import BuildFolder
 from edgekit.errors import EdgekitError, ToolchainError
 from edgekit.target import Target, load_target
 from edgekit.toolchain import first_error_line, run_tool
@@ -45,25 +45,23 @@ class FlashResult:
     output: str
 
 
-def build_target(build_dir: Path) -> tuple[Target, dict]:
+def build_target(folder: BuildFolder) -> tuple[Target, dict]:
     """The board a build folder was compiled for; an emulated CPU build cannot be flashed as is."""
-    from edgekit.build_folder import read_manifest
-
-    manifest = read_manifest(build_dir)
+    manifest = folder.manifest()
     target = load_target(manifest["target"])
     if not target.is_board:
-        raise EdgekitError(f"{build_dir} was compiled for {target.name} in QEMU (linked at the emulator's addresses): "
+        raise EdgekitError(f"{folder} was compiled for {target.name} in QEMU (linked at the emulator's addresses): "
                            f"compile with --board {target.board.name} to flash it")
     return target, manifest
 
 
 def flash_plan(build_dir, probe: str) -> FlashPlan:
     """The commands that write `build_dir`'s image to its board with `probe`."""
-    build_dir = Path(build_dir)
-    target, manifest = build_target(build_dir)
+    folder = BuildFolder(build_dir)
+    target, manifest = build_target(folder)
     if probe not in PROBES:
         raise EdgekitError(f"--probe {probe!r}: choose one of {', '.join(PROBES)}")
-    board, elf = target.board, str(build_dir / "firmware.elf")
+    board, elf = target.board, str(folder.elf)
     external = manifest["sizes"].get("extflash", 0)
     notes = []
     if probe == "pyocd":
@@ -78,11 +76,11 @@ def flash_plan(build_dir, probe: str) -> FlashPlan:
     else:
         if not board.probe.stlink:
             raise EdgekitError(f"{board.name} has no ST-LINK: use --probe pyocd or --probe openocd")
-        commands = [["st-flash", "--reset", "write", str(build_dir / "firmware.bin"), f"{target.flash.origin:#x}"]]
+        commands = [["st-flash", "--reset", "write", str(folder.bin), f"{target.flash.origin:#x}"]]
     if external:
         region = target.external_weights
         if probe != "openocd" or board.name != "stm32f746g-disco":
-            raise EdgekitError(f"{build_dir} keeps {external:,} B of weights in {board.name}'s {region.name} flash at "
+            raise EdgekitError(f"{folder} keeps {external:,} B of weights in {board.name}'s {region.name} flash at "
                                f"{region.origin:#x}, which {probe} cannot write: use --probe openocd (its board "
                                "configuration drives the QSPI flash), or compile a smaller model that fits internal flash")
         notes.append(f"{external:,} B of weights go to the {region.name} flash at {region.origin:#x} "
@@ -95,8 +93,7 @@ def flash_build(build_dir, probe: str | None = None) -> FlashResult:
 
     ToolchainError (exit 4) when the tool is missing, no probe is attached, or flashing fails.
     """
-    build_dir = Path(build_dir)
-    target, _ = build_target(build_dir)
+    target, _ = build_target(BuildFolder(build_dir))
     probe = probe or _attached_probe(target)
     plan = flash_plan(build_dir, probe)
     if probe == "pyocd" and not _pyocd_probes():

@@ -8,7 +8,6 @@ carries, which the build folder keeps.
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -37,14 +36,17 @@ class MonitorResult:
         return {k: v for k, v in self.__dict__.items() if k != "lines"}
 
 
-def read_report(port: str, baud: int, timeout_s: float) -> tuple[UartReport, list[str]]:
-    """Lines from the serial port until the harness's end or fault line."""
+def read_report(port: str, baud: int, timeout_s: float, on_open=None) -> tuple[UartReport, list[str]]:
+    """Lines from the serial port until the harness's end or fault line; `on_open()` is called once the
+    port is open (what arrived before is flushed, so that is when the board may be reset)."""
     import serial
 
     report, lines = UartReport(), []
     deadline = time.monotonic() + timeout_s
     try:
         with serial.Serial(port, baud, timeout=0.5) as connection:
+            if on_open:
+                on_open()
             while not report.finished:
                 if time.monotonic() > deadline:
                     raise ToolchainError(f"no complete report on {port} within {timeout_s:g} s: reset the board "
@@ -60,24 +62,23 @@ def read_report(port: str, baud: int, timeout_s: float) -> tuple[UartReport, lis
     return report, lines
 
 
-def monitor_build(build_dir, port: str, baud: int | None = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> MonitorResult:
+def monitor_build(build_dir, port: str, baud: int | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
+                  on_open=None) -> MonitorResult:
     """Reads the board's report and compares its outputs with the reference interpreter."""
-    from edgekit.build_folder import read_manifest
+    from edgekit.build_folder import BuildFolder
     from edgekit.ir.interpreter import run_graph
-    from edgekit.ir.serialize import load_graph
-    from edgekit.target import load_target
 
-    build_dir = Path(build_dir)
-    manifest = read_manifest(build_dir)
-    target = load_target(manifest["target"])
+    folder = BuildFolder(build_dir)
+    manifest = folder.manifest()
+    target = folder.target()
     if not target.is_board:
-        raise EdgekitError(f"{build_dir} is an emulated {target.name} build: use `edgekit run`, or compile with "
+        raise EdgekitError(f"{folder} is an emulated {target.name} build: use `edgekit run`, or compile with "
                            f"--board {target.board.name} to get an image that prints over the UART")
-    report, lines = read_report(port, baud or target.board.uart.baud, timeout_s)
+    report, lines = read_report(port, baud or target.board.uart.baud, timeout_s, on_open)
     if report.fault is not None:
         raise FirmwareFaultError(f"{target.name} faulted: {report.fault.get('name')} at pc 0x{report.fault.get('pc')}")
-    graph = load_graph(build_dir / "model.ek")
-    inputs = np.load(build_dir / "test_inputs.npy")[:manifest["embedded_test_inputs"]]
+    graph = folder.load_graph()
+    inputs, _ = folder.test_inputs(manifest["embedded_test_inputs"])
     outputs = report.output_array()
     if len(outputs) != len(inputs):
         raise EdgekitError(f"the board ran {len(outputs)} inputs, the build embeds {len(inputs)}: "

@@ -11,10 +11,9 @@ alternatives the search considered. The plot then shows both schedules against t
 """
 
 import io
-import json
 from pathlib import Path
 
-from edgekit.build_folder import read_manifest
+from edgekit.build_folder import BuildFolder
 
 
 def layer_rows_text(layers: list[dict], run: dict, stage_nodes: int = 0) -> str:
@@ -49,7 +48,7 @@ def _table(headers: tuple, rows: list[tuple], indent: str = "  ", left=(0,)) -> 
 
 def build_report(build_dir) -> dict:
     """One JSON-able dict with everything the text and the plot show."""
-    manifest = read_manifest(build_dir)
+    manifest = BuildFolder(build_dir).manifest()
     run = manifest.get("last_run") or {}
     sizes = manifest.get("sizes", {})
     return {
@@ -240,9 +239,6 @@ def plot_memory(report: dict, path: Path) -> None:
 
 
 def write_report(build_dir) -> dict:
-    build_dir = Path(build_dir)
     report = build_report(build_dir)
-    (build_dir / "report.json").write_text(json.dumps(report, indent=1))
-    (build_dir / "report.txt").write_text(render_text(report))
-    plot_memory(report, build_dir / "memory.png")
+    plot_memory(report, BuildFolder(build_dir).save_report(report, render_text(report)))
     return report

@@ -6,6 +6,7 @@ model whose UART outputs must equal the integer reference interpreter and a semi
 """
 
 import json
+import os
 import subprocess
 import sys
 import zlib
@@ -95,24 +96,76 @@ def edgekit(*args) -> subprocess.CompletedProcess:
                           timeout=600)
 
 
+@pytest.fixture(scope="module")
+def dscnn_board_build(models_dir, tmp_path_factory):
+    """DS-CNN compiled for the netduinoplus2 board (a real image: board runtime, UART harness)."""
+    build = tmp_path_factory.mktemp("dscnn") / "netduinoplus2"
+    compiled = edgekit("compile", models_dir / DSCNN, "--board", "netduinoplus2", "-o", build)
+    assert compiled.returncode == 0, compiled.stderr
+    return build
+
+
 @pytest.mark.slow
-def test_dscnn_on_netduinoplus2_equals_the_interpreter_and_the_semihosting_build(models_dir, tmp_path):
+def test_dscnn_on_netduinoplus2_equals_the_interpreter_and_the_semihosting_build(dscnn_board_build, models_dir,
+                                                                                 tmp_path):
     """The board image, unchanged, in qemu -M netduinoplus2: outputs read from the USART are the
     integer interpreter's (edgekit run checks every byte) and the semihosting build's, and
     `edgekit run --json` gives the same fields."""
+    semihosting_build = tmp_path / "cortex-m4"
+    compiled = edgekit("compile", models_dir / DSCNN, "--target", "cortex-m4", "-o", semihosting_build)
+    assert compiled.returncode == 0, compiled.stderr
     runs = {}
-    for flag, name in (("--board", "netduinoplus2"), ("--target", "cortex-m4")):
-        build = tmp_path / name
-        compiled = edgekit("compile", models_dir / DSCNN, flag, name, "-o", build)
-        assert compiled.returncode == 0, compiled.stderr
+    for name, build in (("board", dscnn_board_build), ("semihosting", semihosting_build)):
         ran = edgekit("run", build, "--json", "--outputs", tmp_path / f"{name}.npy")
         assert ran.returncode == 0, ran.stderr
         runs[name] = json.loads(ran.stdout)
-    board, semihosting = runs["netduinoplus2"], runs["cortex-m4"]
+    board, semihosting = runs["board"], runs["semihosting"]
     assert board["bit_exact"] and board["mismatches"] == 0 and board["inputs"] == 2
     assert set(board) == set(semihosting)
-    np.testing.assert_array_equal(np.load(tmp_path / "netduinoplus2.npy"), np.load(tmp_path / "cortex-m4.npy"))
+    np.testing.assert_array_equal(np.load(tmp_path / "board.npy"), np.load(tmp_path / "semihosting.npy"))
     assert board["instructions_per_inference"] > 0 and len(board["layer_instructions"]) == len(
         semihosting["layer_instructions"])
-    manifest = json.loads((tmp_path / "netduinoplus2" / "edgekit.json").read_text())
+    manifest = json.loads((dscnn_board_build / "edgekit.json").read_text())
     assert manifest["board"] == "netduinoplus2" and manifest["harness"] == "uart"
+
+
+def pty_port() -> tuple[int, str]:
+    """A pseudo-terminal standing in for a board's serial port: (the board's end, the port name)."""
+    import os
+    import tty
+
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    return master, os.ttyname(slave)
+
+
+@pytest.mark.slow
+def test_monitor_reads_the_boards_serial_port(dscnn_board_build):
+    """`edgekit monitor` on a serial port carrying the emulated board's UART: bit-exact; one changed
+    output byte (with a CRC that matches it, as a wrong board would send) is a mismatch, exit 5."""
+    from edgekit.monitor import monitor_build
+
+    manifest = json.loads((dscnn_board_build / "edgekit.json").read_text())
+    records = np.load(dscnn_board_build / "test_inputs.npy")[:manifest["embedded_test_inputs"]]
+    emulated = run_firmware(dscnn_board_build / "firmware.elf", load_target("netduinoplus2"),
+                            records.reshape(len(records), -1), timeout_s=60)
+    board, port = pty_port()
+    result = monitor_build(dscnn_board_build, port, timeout_s=30,
+                           on_open=lambda: os.write(board, emulated.console.encode()))  # the board resets now
+    assert result.bit_exact and result.inputs == len(records) and result.stack_bytes > 0
+    assert result.clock_hz == 16_000_000  # QEMU has no RCC model: the runtime stayed on the HSI, and says so
+
+    wrong = bytearray(emulated.outputs[0].tobytes())
+    wrong[0] ^= 1
+    lines = emulated.console.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("ek output index=0"))
+    lines[first] = (f"ek output index=0 status=0 cycles=0 crc32={zlib.crc32(bytes(wrong)):08x} "
+                    f"data={bytes(wrong).hex()}")
+    board, port = pty_port()
+    process = subprocess.Popen([sys.executable, "-m", "edgekit.cli", "monitor", str(dscnn_board_build), "--port", port,
+                                "--timeout", "30"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert "waiting for" in process.stderr.readline()  # the port is open: the board may talk
+    os.write(board, ("\n".join(lines) + "\n").encode())
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 5, stderr
+    assert "bit-exact vs integer reference: NO (1/2)" in stdout
