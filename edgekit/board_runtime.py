@@ -87,13 +87,13 @@ def _qspi_defines(board, region) -> dict:
             "EK_QSPI_READ_INSTRUCTION": f"{board.qspi['read_instruction']:#x}"}
 
 
-def embedded_inputs(inputs: np.ndarray, input_bytes: int) -> np.ndarray:
-    """The test inputs a board image carries: int8 [N, input_bytes], as many as fit
-    TEST_INPUTS_FLASH_BYTES and at least one."""
-    records = np.ascontiguousarray(inputs, dtype=np.int8).reshape(len(inputs), -1)
-    if records.shape[1] != input_bytes or not len(records):
-        raise EdgekitError(f"test inputs have {records.shape[1]} bytes per record, the model takes {input_bytes}")
-    return records[:max(1, TEST_INPUTS_FLASH_BYTES // input_bytes)]
+def embedded_inputs(records: np.ndarray) -> np.ndarray:
+    """The input records (int8 [N, EK_INPUT_SIZE], see io_records.input_records) a board image carries:
+    as many as fit TEST_INPUTS_FLASH_BYTES, and at least one."""
+    if records.dtype != np.int8 or records.ndim != 2 or not len(records):
+        raise EdgekitError(f"test inputs must be int8 records [N, EK_INPUT_SIZE], got {records.dtype} "
+                           f"{list(records.shape)}")
+    return records[:max(1, TEST_INPUTS_FLASH_BYTES // records.shape[1])]
 
 
 def write_test_inputs(folder: Path, inputs: np.ndarray) -> None:

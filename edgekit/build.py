@@ -117,7 +117,11 @@ def build_firmware(
     if target.is_board:
         if test_inputs is None:
             raise EdgekitError(f"a {target.name} image runs test inputs embedded in flash: pass test_inputs")
-        write_test_inputs(build_dir, embedded_inputs(test_inputs, _input_size(source_dir)))
+        records = embedded_inputs(test_inputs)
+        if records.shape[1] != _input_size(source_dir):
+            raise EdgekitError(f"test inputs have {records.shape[1]} bytes per record, the model's EK_INPUT_SIZE "
+                               f"is {_input_size(source_dir)}")
+        write_test_inputs(build_dir, records)
     _write_if_changed(build_dir / "firmware.ld", render_linker_script(target, stack_bytes, heap_bytes))
     makefile = build_dir / "Makefile"
     _write_if_changed(makefile, _render_makefile(target, _model_dir_text(source_dir, build_dir), sources, optimize))

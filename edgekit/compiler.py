@@ -25,7 +25,7 @@ import numpy as np
 from edgekit.build import DEFAULT_STACK_BYTES
 from edgekit.build_folder import BuildFolder, check_destination, staged_folder
 from edgekit.memory.timeline import render_timeline
-from edgekit.errors import DoesNotFitError, EdgekitError
+from edgekit.errors import DoesNotFitError, EdgekitError, UnsupportedOpError
 from edgekit.model_source import LoadedModel, load_model
 
 TEST_INPUTS = 4
@@ -152,14 +152,21 @@ def _search_reason(search, layer_plan) -> str:
 
 def _test_inputs(model: LoadedModel, calib) -> np.ndarray:
     """Inputs kept in the build folder for `edgekit run`: the first calibration samples (a path or a
-    list of files), else seeded random ones."""
+    list of files), else seeded random ones in the input's dtype (for a float interface, spread over
+    the range of the int8 tensor it is quantized to)."""
     from edgekit.samples import load_inputs
 
-    tensor = model.graph.tensors[model.graph.inputs[0]]
+    graph = model.graph
+    tensor = graph.tensors[graph.inputs[0]]
     if calib:
         return np.stack(load_inputs(calib, model, limit=TEST_INPUTS))
     rng = np.random.default_rng(0)
-    return rng.integers(-128, 128, size=(2,) + tensor.shape, dtype=np.int8)
+    if tensor.dtype == "int8":
+        return rng.integers(-128, 128, size=(2,) + tensor.shape, dtype=np.int8)
+    consumer = next(node for node in graph.nodes if tensor.name in node.inputs)
+    quant = graph.tensors[consumer.output].quant
+    low, high = quant.dequantize(np.array([-128, 127], np.int8)) if quant is not None else (-1.0, 1.0)
+    return rng.uniform(low, high, size=(2,) + tensor.shape).astype(np.float32)
 
 
 def compile_model(source: str, target_name: str, *, resolution=None, width=None, num_classes=None, calib=None,
@@ -167,6 +174,7 @@ def compile_model(source: str, target_name: str, *, resolution=None, width=None,
                   force=False, progress=None) -> CompileResult:
     from edgekit import api
     from edgekit.board_runtime import embedded_inputs
+    from edgekit.io_records import input_records
     from edgekit.build import build_firmware
     from edgekit.codegen.program import emit_program
     from edgekit.samples import load_inputs
@@ -197,11 +205,14 @@ def compile_model(source: str, target_name: str, *, resolution=None, width=None,
     output = Path(output or f"build/{model.name}-{target.name}")
     real_inputs = quantization.calibration if quantization else calib
     test_inputs = _test_inputs(model, real_inputs)
-    embedded = embedded_inputs(test_inputs, graph.tensors[graph.inputs[0]].nbytes) if target.is_board else None
+    embedded = embedded_inputs(input_records(graph, test_inputs)) if target.is_board else None
     with staged_folder(output, force) as staging:
         folder = BuildFolder(staging)
-        program = emit_program(graph, plan, target, folder.sources, schedule.patches,
-                               flash_reserve_bytes=embedded.nbytes if embedded is not None else 0)
+        try:
+            program = emit_program(graph, plan, target, folder.sources, schedule.patches,
+                                   flash_reserve_bytes=embedded.nbytes if embedded is not None else 0)
+        except UnsupportedOpError as error:  # name the file too: the op and node are in the message
+            raise UnsupportedOpError(f"{source}: {error}") from None
         folder.save_timeline(render_timeline(plan))
         folder.save_graphs(graph, model.float_graph)
         real = real_inputs is not None and model.float_graph is not None  # the float reference sees unrounded inputs
