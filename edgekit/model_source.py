@@ -52,9 +52,7 @@ def load_model(source: str, resolution: int | None = None, width: float | None =
 
     path = Path(source)
     if path.suffix.lower() not in SUFFIXES:
-        if path.exists() or "/" in source:
-            raise ModelFileError(f"{source}: unknown model format; expected a zoo name or one of "
-                                 f"{', '.join(SUFFIXES)}")
+        _check_zoo_name(source)
         return _load_zoo(source, resolution, width, num_classes)
     if not path.is_file():
         raise ModelFileError(f"model file {path} does not exist")
@@ -87,11 +85,32 @@ def load_model(source: str, resolution: int | None = None, width: float | None =
     return LoadedModel(path.stem, graph, _default_preprocess(graph))
 
 
+def _check_zoo_name(source: str) -> None:
+    """A source without a model suffix must be a zoo name, not a file or path of another kind."""
+    from edgekit.zoo import zoo_entry
+
+    if Path(source).exists() or "/" in source:
+        raise ModelFileError(f"{source}: unknown model format; expected a zoo name or one of {', '.join(SUFFIXES)}")
+    zoo_entry(source)
+
+
+def model_label(source: str, resolution: int | None = None, width: float | None = None) -> str:
+    """The name a model's products get (the default build folder): a file's stem, or zoo name-width-resolution.
+    Cheap, and raises for a bad name as load_model would, so it can run before any work."""
+    from edgekit.zoo import zoo_entry
+
+    path = Path(source)
+    if path.suffix.lower() in SUFFIXES:
+        return path.stem
+    _check_zoo_name(source)
+    return f"{source}-{width or 1.0}-{resolution or zoo_entry(source).options['resolution']}"
+
+
 def _load_zoo(name, resolution, width, num_classes) -> LoadedModel:
     from edgekit.zoo import load_zoo_model
 
     zoo = load_zoo_model(name, resolution=resolution, width=width, num_classes=num_classes)
-    return _zoo_loaded(f"{name}-{width or 1.0}-{zoo.resolution}", zoo)
+    return _zoo_loaded(model_label(name, resolution, width), zoo)
 
 
 def _zoo_loaded(label: str, zoo) -> LoadedModel:

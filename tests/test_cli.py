@@ -5,6 +5,7 @@ Outputs are checked against the Python API they wrap (the reference interpreter)
 """
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -21,9 +22,10 @@ VWW = "mlperf-tiny/vww_96_int8.tflite"
 TINY_RESOLUTION = 32
 
 
-def edgekit(*args, cwd=None, timeout=300) -> subprocess.CompletedProcess:
+def edgekit(*args, cwd=None, timeout=300, env=None) -> subprocess.CompletedProcess:
+    """Run the CLI; ``env`` adds to (or overrides) the environment."""
     return subprocess.run([sys.executable, "-m", "edgekit.cli", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
 
 
 def assert_user_error(result, *fragments):

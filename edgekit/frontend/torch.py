@@ -14,13 +14,13 @@ import contextlib
 import io
 import logging
 import pickle
-import tempfile
 import warnings
 import zipfile
 from pathlib import Path
 
 from edgekit.errors import ModelFileError, UnsupportedOpError
 from edgekit.ir import Graph
+from edgekit.scratch import scratch_folder
 
 HOW_TO_SAVE = ("save the model with torch.jit.save(torch.jit.script(model), path) (or torch.jit.trace), "
                "or save model.state_dict() of a zoo architecture (see `edgekit zoo`)")
@@ -36,8 +36,8 @@ def import_torch_module(module, input_shape_nchw: tuple) -> Graph:
     module = module.eval()
     example = torch.zeros(input_shape_nchw)
     scripted = isinstance(module, torch.jit.ScriptModule)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.onnx"
+    with scratch_folder("export") as tmp:
+        path = tmp / "model.onnx"
         try:
             with _quiet_exporter():
                 torch.onnx.export(module, (example,), str(path), dynamo=not scripted, verbose=False,

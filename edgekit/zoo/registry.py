@@ -81,11 +81,15 @@ ZOO = {
 }
 
 
-def load_zoo_model(name: str, **options) -> ZooModel:
+def zoo_entry(name: str) -> ZooEntry:
     if name not in ZOO:
         raise UnknownNameError(f"unknown zoo model {name!r}; available: {', '.join(sorted(ZOO))} "
                                "(or pass a .pt/.onnx/.tflite/.ek file)")
-    return ZOO[name].build(**{k: v for k, v in options.items() if v is not None})
+    return ZOO[name]
+
+
+def load_zoo_model(name: str, **options) -> ZooModel:
+    return zoo_entry(name).build(**{k: v for k, v in options.items() if v is not None})
 
 
 def zoo_model_from_state_dict(state: dict, source: str, resolution: int | None = None, width: float | None = None,
