@@ -185,11 +185,11 @@ def cmd_compile(args):
 
     try:
         with progress_bar("calibrating", not args.json) as step:
-            result = api.compile(args.model, target=args.target, board=args.board, resolution=args.resolution,
-                                 width=args.width, num_classes=args.num_classes, calib=args.calib, scheme=args.scheme,
-                                 patch=args.patch, max_patch_overhead=args.max_patch_overhead,
-                                 input_by_patch=args.input_by_patch, output=args.output, force=args.force,
-                                 progress=step)
+            result = api.compile(args.model, target=args.target, board=args.board, target_file=args.target_file,
+                                 resolution=args.resolution, width=args.width, num_classes=args.num_classes,
+                                 calib=args.calib, scheme=args.scheme, patch=args.patch,
+                                 max_patch_overhead=args.max_patch_overhead, input_by_patch=args.input_by_patch,
+                                 output=args.output, force=args.force, progress=step)
     except DoesNotFitError as error:
         if not args.json and getattr(error, "report", None):
             print(error.report)

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.build import DEFAULT_STACK_BYTES
-from edgekit.build_folder import BuildFolder, check_destination, staged_folder
+from edgekit.build_folder import BuildFolder, locked_destination, new_build_id, staged_folder
 from edgekit.memory.timeline import render_timeline
 from edgekit.errors import DoesNotFitError, EdgekitError, UnsupportedOpError
 from edgekit.model_source import LoadedModel, load_model
@@ -169,28 +169,43 @@ def _test_inputs(model: LoadedModel, calib) -> np.ndarray:
     return rng.uniform(low, high, size=(2,) + tensor.shape).astype(np.float32)
 
 
-def compile_model(source: str, target_name: str, *, resolution=None, width=None, num_classes=None, calib=None,
-                  scheme="int8", patch="fit", max_patch_overhead=0.20, input_by_patch=False, output=None,
-                  force=False, progress=None) -> CompileResult:
+def compile_model(source: str, target_name: str | None, *, target_file=None, output=None, force=False,
+                  resolution=None, width=None, **options) -> CompileResult:
+    """Compile ``source`` for a target into a build folder (default build/MODEL-TARGET).
+
+    User errors come first, before minutes of work: the target, the model name, and the output folder,
+    which is then locked for the whole compile (see build_folder.py).
+    """
+    from edgekit.model_source import model_label
+    from edgekit.scratch import remove_stale_scratch
+    from edgekit.target import load_target, load_target_file
+
+    target = load_target_file(target_file) if target_file else load_target(target_name)
+    output = Path(output or f"build/{model_label(source, resolution, width)}-{target.name}")
+    remove_stale_scratch()
+    with locked_destination(output, force):
+        return _compile(source, target, target_file=target_file, output=output, force=force,
+                        resolution=resolution, width=width, **options)
+
+
+def _compile(source: str, target, *, target_file, output: Path, force: bool, resolution=None, width=None,
+             num_classes=None, calib=None, scheme="int8", patch="fit", max_patch_overhead=0.20,
+             input_by_patch=False, progress=None) -> CompileResult:
     from edgekit import api
     from edgekit.board_runtime import embedded_inputs
     from edgekit.io_records import input_records
     from edgekit.build import build_firmware
     from edgekit.codegen.program import emit_program
     from edgekit.samples import load_inputs
-    from edgekit.target import load_target
 
     from edgekit.report import write_report
 
     started = time.perf_counter()
-    target = load_target(target_name)  # user errors first, before minutes of work
     if not PATCH_MODE.fullmatch(patch):
         raise EdgekitError(f"--patch {patch!r}: expected off, auto, or SPLIT:N (a tensor name or node index, "
                            "and the number of patches per side)")
     if input_by_patch and patch == "off":
         raise EdgekitError("--input-by-patch needs a patched schedule: add --patch auto or --patch SPLIT:N")
-    if output is not None:
-        check_destination(output, force)
     model = load_model(source, resolution=resolution, width=width, num_classes=num_classes)
     quantization = None
     if not model.is_quantized:
@@ -202,7 +217,6 @@ def compile_model(source: str, target_name: str, *, resolution=None, width=None,
     layers = schedule.layer_rows(graph)
     patching = schedule.to_json()
     _check_arena_fits(schedule, layers, target, graph)
-    output = Path(output or f"build/{model.name}-{target.name}")
     real_inputs = quantization.calibration if quantization else calib
     test_inputs = _test_inputs(model, real_inputs)
     embedded = embedded_inputs(input_records(graph, test_inputs)) if target.is_board else None
@@ -214,12 +228,14 @@ def compile_model(source: str, target_name: str, *, resolution=None, width=None,
         except UnsupportedOpError as error:  # name the file too: the op and node are in the message
             raise UnsupportedOpError(f"{source}: {error}") from None
         folder.save_timeline(render_timeline(plan))
+        if target_file:  # `edgekit run` emulates the same target without the user's file
+            folder.save_own_target(target_file)
         folder.save_graphs(graph, model.float_graph)
         real = real_inputs is not None and model.float_graph is not None  # the float reference sees unrounded inputs
         folder.save_test_inputs(test_inputs, np.stack(load_inputs(real_inputs, model, for_float=True,
                                                                   limit=TEST_INPUTS)) if real else None)
         manifest = {
-            "model": model.name, "source": str(source), "target": target.name,
+            "build_id": new_build_id(), "model": model.name, "source": str(source), "target": target.name,
             "board": target.board.name if target.board else None, "harness": target.harness,
             "embedded_test_inputs": len(embedded) if embedded is not None else 0,
             "preprocess": model.preprocess.__dict__ if model.preprocess else None,

@@ -13,7 +13,6 @@ import os
 import re
 import selectors
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 from functools import cache
@@ -26,6 +25,7 @@ from edgekit.elf import symbol_address
 from edgekit.errors import EdgekitError, ToolchainError
 from edgekit.instruction_counter import MARKER_SYMBOLS, build_instruction_counter, parse_marker_log, plugin_argument
 from edgekit.paths import FIRMWARE_DIR
+from edgekit.scratch import scratch_folder
 from edgekit.target import Target
 from edgekit.toolchain import find_tool, run_tool
 from edgekit.uart_report import UartReport
@@ -73,8 +73,7 @@ def run_firmware(
         raise EdgekitError(f"inputs must be int8 [N, EK_INPUT_SIZE], got {inputs.dtype} {list(inputs.shape)}")
     if target.is_board:
         return _run_board_image(elf, target, inputs, output_size, timeout_s)
-    with tempfile.TemporaryDirectory(prefix="edgekit-qemu-") as folder:
-        work = Path(folder)
+    with scratch_folder("qemu") as work:
         inputs.tofile(work / "input.bin")
         started = time.perf_counter()
         result = run_tool(
@@ -116,8 +115,7 @@ def _run_board_image(elf: Path, target: Target, inputs: np.ndarray, output_size:
     serial = ["-serial", "null"] * target.board.qemu_serial_index + ["-serial", "stdio"]
     command = [find_tool("qemu-system-arm"), "-M", target.qemu_machine, "-nographic", "-monitor", "none",
                *serial, "-plugin", _plugin(elf), "-kernel", str(elf)]
-    with tempfile.TemporaryDirectory(prefix="edgekit-qemu-") as folder:
-        work = Path(folder)
+    with scratch_folder("qemu") as work:
         started = time.perf_counter()
         report, console = _read_uart_until_done(command, work, timeout_s, f"{elf.name} on {target.qemu_machine}")
         wall_s = time.perf_counter() - started

@@ -10,9 +10,14 @@ Both are data: `targets/cpus/<name>.toml` and `targets/boards/<name>.toml`. A co
   board runtime (clock, UART, cycle counter) and a harness that prints over the UART. It runs on the
   board, and in QEMU only when QEMU emulates the board itself (`netduinoplus2`).
 
+A user's own board is a file with a board file's keys (`--target-file PATH`): it is emulated like a CPU
+target, on its CPU's QEMU machine with its memory sizes. Shipped CPUs and boards are looked up by name
+only: a name is a plain name, never a path.
+
 Either way the result is one `Target`, which the planner, code generator, linker and emulator read.
 """
 
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +30,7 @@ BOARDS_DIR = TARGETS_DIR / "boards"
 ROLES = ("code", "ram", "external-weights", "unused")
 #: roles the linker script places; "unused" regions are listed, not linked
 LINKED_ROLES = ("code", "ram", "external-weights")
-HARNESSES = ("semihosting", "uart")
+NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # a file name in targets/, never a path; also names build folders
 
 
 @dataclass(frozen=True)
@@ -158,13 +163,39 @@ def load_target(name: str) -> Target:
 
     UnknownNameError lists the CPUs and boards that exist.
     """
-    if (CPUS_DIR / f"{name}.toml").is_file():
+    if NAME.fullmatch(name) and name in list_targets():
         cpu = load_cpu(name)
         return _cpu_target(cpu, load_board(cpu.default_board))
-    if (BOARDS_DIR / f"{name}.toml").is_file():
+    if NAME.fullmatch(name) and name in list_boards():
         return board_target(name)
     raise UnknownNameError(f"unknown target {name!r}: choose a CPU ({', '.join(list_targets())}) "
-                           f"or a board ({', '.join(list_boards())})")
+                           f"or a board ({', '.join(list_boards())}) (or give your own file with --target-file PATH)")
+
+
+def load_target_file(path) -> Target:
+    """A user's own board file (the keys of targets/boards/*.toml), emulated on its CPU's QEMU machine with
+    its memory sizes; its name must be a plain name, since it names the default build folder."""
+    path = Path(path)
+    try:
+        with path.open("rb") as file:
+            data = tomllib.load(file)
+    except OSError as error:
+        raise EdgekitError(f"target file {path} cannot be read ({error.strerror or error})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise EdgekitError(f"target file {path} is not valid TOML ({error})") from None
+    try:
+        board = _parse_board(data, str(path))
+    except KeyError as error:
+        raise EdgekitError(f"{path}: missing key {error.args[0]!r}") from None
+    except (TypeError, ValueError, AttributeError) as error:
+        raise EdgekitError(f"{path}: a value has the wrong type ({error}); compare with "
+                           "targets/boards/nrf52840-dk.toml") from None
+    if not isinstance(board.name, str) or not NAME.fullmatch(board.name):
+        raise EdgekitError(f"{path}: name = {board.name!r} is not a plain name (lowercase letters, digits, "
+                           "'.', '_', '-')")
+    if not (isinstance(board.cpu, str) and NAME.fullmatch(board.cpu) and board.cpu in list_targets()):
+        raise EdgekitError(f"{path}: cpu = {board.cpu!r} is not one of {', '.join(list_targets())}")
+    return _cpu_target(load_cpu(board.cpu), board, name=board.name)
 
 
 def load_cpu(name: str) -> Cpu:
@@ -203,18 +234,18 @@ def board_target(name: str) -> Target:
                   probe_target=board.probe.pyocd, cpu=cpu, board=board, harness="uart")
 
 
-def _cpu_target(cpu: Cpu, board: Board) -> Target:
+def _cpu_target(cpu: Cpu, board: Board, name: str | None = None) -> Target:
     """The CPU on its QEMU machine: each linked region of the board moved to the machine's address."""
     regions = tuple(MemoryRegion(r.name, r.role, cpu.qemu_origins[r.role], r.length, r.origin)
                     for r in board.regions if r.role in cpu.qemu_origins)
-    return Target(name=cpu.name, description=f"{cpu.description}; budget of {board.description}",
+    return Target(name=name or cpu.name, description=f"{cpu.description}; budget of {board.description}",
                   cpu_flags=cpu.flags, dsp=cpu.dsp, clock_hz=board.clock_hz, regions=regions,
                   qemu_machine=cpu.qemu_machine, probe_target=board.probe.pyocd, cpu=cpu, board=board)
 
 
 def _read(folder: Path, name: str, kind: str, names) -> tuple[dict, str]:
     path = folder / f"{name}.toml"
-    if not path.is_file():
+    if not NAME.fullmatch(name) or name not in names():
         raise UnknownNameError(f"unknown {kind} {name!r}: choose one of {', '.join(names())}")
     with path.open("rb") as file:
         data = tomllib.load(file)
@@ -225,6 +256,9 @@ def _read(folder: Path, name: str, kind: str, names) -> tuple[dict, str]:
 
 
 def _parse_region(entry: dict, source: str) -> MemoryRegion:
+    for key in ("origin", "length"):
+        if not isinstance(entry[key], int) or entry[key] < 0:
+            raise EdgekitError(f"{source}: memory {entry['name']!r} has {key} {entry[key]!r}, expected a byte count")
     if entry["role"] not in ROLES:
         raise EdgekitError(f"{source}: memory {entry['name']!r} has role {entry['role']!r}, expected one of {ROLES}")
     return MemoryRegion(name=entry["name"], role=entry["role"], origin=entry["origin"], length=entry["length"],
