@@ -16,6 +16,15 @@ from edgekit.ir import Graph
 CONV_OPS = ("conv2d", "depthwise_conv2d")
 
 
+def depthwise_to_dense(weight: np.ndarray) -> np.ndarray:
+    """[KH, KW, C] depthwise -> [C, KH, KW, C] dense, zero off the channel diagonal."""
+    kh, kw, channels = weight.shape
+    dense = np.zeros((channels, kh, kw, channels))
+    index = np.arange(channels)
+    dense[index, :, :, index] = weight.transpose(2, 0, 1)
+    return dense
+
+
 @dataclass
 class ConvLayer:
     """One convolution. Dense weight [Cout, KH, KW, Cin]; depthwise weight [KH, KW, C] (multiplier 1)."""
@@ -43,13 +52,7 @@ class ConvLayer:
 
     def dense_weight(self) -> np.ndarray:
         """The weight as a dense [Cout, KH, KW, Cin] kernel (a depthwise one is diagonal in channels)."""
-        if not self.depthwise:
-            return self.weight
-        kh, kw, channels = self.weight.shape
-        dense = np.zeros((channels, kh, kw, channels))
-        index = np.arange(channels)
-        dense[index, :, :, index] = self.weight.transpose(2, 0, 1)
-        return dense
+        return depthwise_to_dense(self.weight) if self.depthwise else self.weight
 
     def macs(self) -> int:
         kh, kw = self.kernel

@@ -50,23 +50,23 @@ def span_segments(start: int, end: int) -> list[Segment]:
 
 
 @torch.no_grad()
-def loss_of(network, data: HeldOut, batch_size: int = 256) -> float:
+def _summed(network, data: HeldOut, statistic, batch_size: int = 256) -> float:
+    """The sum of ``statistic(logits, labels)`` over held-out batches."""
     network.eval()
     total = 0.0
     for begin in range(0, len(data.y), batch_size):
-        logits = network(data.x[begin:begin + batch_size])
-        total += float(F.cross_entropy(logits, data.y[begin:begin + batch_size], reduction="sum"))
-    return total / len(data.y)
+        total += float(statistic(network(data.x[begin:begin + batch_size]), data.y[begin:begin + batch_size]))
+    return total
 
 
-@torch.no_grad()
-def accuracy_of(network, data: HeldOut, batch_size: int = 256) -> float:
-    network.eval()
-    correct = 0
-    for begin in range(0, len(data.y), batch_size):
-        logits = network(data.x[begin:begin + batch_size])
-        correct += int((logits.argmax(1) == data.y[begin:begin + batch_size]).sum())
-    return 100.0 * correct / len(data.y)
+def loss_of(network, data: HeldOut) -> float:
+    """Mean cross-entropy."""
+    return _summed(network, data, lambda logits, y: F.cross_entropy(logits, y, reduction="sum")) / len(data.y)
+
+
+def accuracy_of(network, data: HeldOut) -> float:
+    """Top-1 accuracy in percent."""
+    return 100.0 * _summed(network, data, lambda logits, y: (logits.argmax(1) == y).sum()) / len(data.y)
 
 
 @torch.no_grad()

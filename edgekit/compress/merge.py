@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgekit.compress.chain import Chain, ConvLayer, Residual
+from edgekit.compress.chain import Chain, ConvLayer, Residual, depthwise_to_dense
 from edgekit.compress.segment import Plan, Segment, folds_residual
 
 
@@ -79,13 +79,7 @@ class LinearMap:
         return self.weight.shape[0:2] if self.depthwise else self.weight.shape[1:3]
 
     def dense(self) -> np.ndarray:
-        if not self.depthwise:
-            return self.weight
-        kh, kw, channels = self.weight.shape
-        out = np.zeros((channels, kh, kw, channels))
-        index = np.arange(channels)
-        out[index, :, :, index] = self.weight.transpose(2, 0, 1)
-        return out
+        return depthwise_to_dense(self.weight) if self.depthwise else self.weight
 
 
 def identity_map(hw: tuple[int, int], channels: int) -> LinearMap:
