@@ -85,50 +85,6 @@ def train(model: nn.Module, x: np.ndarray, y: np.ndarray, epochs: int, seed: int
     model.eval()
 
 
-def int8_accuracy(build_graph, x: np.ndarray, y: np.ndarray) -> float:
-    from edgekit.ir.interpreter import run_graph
-
-    quant = build_graph.tensors[build_graph.inputs[0]].quant
-    correct = 0
-    for i in range(len(y)):
-        out = run_graph(build_graph, [quant.quantize(x[i:i + 1])], mode="int8")[build_graph.outputs[0]]
-        correct += int(np.argmax(out) == y[i])
-    return 100.0 * correct / len(y)
-
-
-def build_and_run(chain, calib: np.ndarray, x_test, y_test, workdir: Path) -> dict:
-    """Compile the chain (ONNX -> edgekit) for the target, run it in QEMU, int8 test accuracy."""
-    from edgekit.compiler import compile_model
-    from edgekit.compress.network import export_onnx
-    from edgekit.ir.serialize import load_graph
-    from edgekit.runner import run_build
-
-    workdir.mkdir(parents=True, exist_ok=True)
-    export_onnx(chain, workdir / "model.onnx")
-    np.save(workdir / "calib.npy", calib)
-    np.save(workdir / "run.npy", x_test[:2])
-    build = compile_model(str(workdir / "model.onnx"), TARGET, calib=str(workdir / "calib.npy"),
-                          output=workdir / "build", force=True).build_dir
-    run = run_build(build, str(workdir / "run.npy"))
-    return {"instructions": run.instructions_per_inference, "peak_sram_bytes": run.peak_sram_bytes,
-            "bit_exact": run.bit_exact, "int8_accuracy": int8_accuracy(load_graph(build / "model.ek"), x_test, y_test)}
-
-
-def compress_run(chain, tables, importance, training, plan, seed: int, epochs: int):
-    """Fine-tune ``plan`` on the chain (as `edgekit compress` does) and merge it."""
-    from edgekit.compress.finetune import distill_steps, steps_for
-    from edgekit.compress.importance import reestimate
-    from edgekit.compress.merge import merge_plan
-    from edgekit.compress.network import ChainNetwork
-
-    student = ChainNetwork(chain, plan).float()
-    for segment in plan.segments:
-        if segment.end > segment.start + 1 or not segment.keep_activation:
-            reestimate(student, importance.original, segment.convs[-1], importance.calibration)
-    distill_steps(student, importance.original, training, steps_for(epochs, len(training.y)), seed=seed)
-    return merge_plan(student.to_chain(), plan)
-
-
 def block_baseline_plan(chain):
     """Every inverted residual (expand, depthwise, project) merged into one convolution; the rest unmerged."""
     from edgekit.compress.segment import Plan, Segment
@@ -145,7 +101,10 @@ def block_baseline_plan(chain):
 
 def main(argv=None) -> int:
     from edgekit.compress.chain import extract_chain
-    from edgekit.compress.compressor import build_tables, choose_plan, enumerate_segments
+    from edgekit.compress.compressor import (build_tables, choose_plan, enumerate_segments, finetune_and_merge,
+                                             measure_model)
+    from edgekit.compress.dataset import Dataset
+    from edgekit.compress.finetune import steps_for
     from edgekit.compress.importance import HeldOut, ImportanceTable
     from edgekit.compress.segment import Plan
     from edgekit.compress.tables import LatencyTable
@@ -180,11 +139,12 @@ def main(argv=None) -> int:
     chain = extract_chain(graph)
     training = HeldOut.from_arrays(x_train[:held.start], y_train[:held.start])
     held_out = HeldOut.from_arrays(x_train[held], y_train[held])
-    calib = x_train[:16]
     print(f"trained in {time.perf_counter() - started:.0f} s; {chain.length} convolutions", file=sys.stderr)
 
     target = load_target(TARGET)
-    original = build_and_run(chain, calib, x_test, y_test, workdir / "original")
+    held_out_arrays = Dataset(x_train[held], y_train[held])
+    test = (x_test, y_test)
+    original = measure_model(chain, TARGET, held_out_arrays, workdir / "original", test)
     importance = ImportanceTable(chain, held_out)
     section = {"target": TARGET, "network": f"MobileNetV2-style, 28x28x1, {chain.length} convolutions, "
                                              f"{len(chain.residuals)} residuals",
@@ -204,8 +164,9 @@ def main(argv=None) -> int:
     def evaluate(mode, plan, label):
         results = []
         for seed in range(args.seeds):
-            merged = compress_run(chain, tables_by_mode[mode], importance, training, plan, seed, args.finetune_epochs)
-            results.append(build_and_run(merged, calib, x_test, y_test, workdir / f"{label}-{seed}"))
+            merged = finetune_and_merge(chain, plan, importance, training,
+                                        steps_for(args.finetune_epochs, len(training.y)), seed=seed)
+            results.append(measure_model(merged, TARGET, held_out_arrays, workdir / f"{label}-{seed}", test))
         return {"mode": mode, "segments": [s.label() for s in plan.segments], "convolutions_after": len(plan.segments),
                 "predicted_instructions_after": tables_by_mode[mode].instructions(plan.segments),
                 "instructions_before": original["instructions"], "instructions_after": results[0]["instructions"],

@@ -22,9 +22,9 @@ TARGET = "cortex-m7"
 
 def main(argv=None) -> int:
     from edgekit.compress.chain import extract_chain
-    from edgekit.compress.compressor import build_tables, choose_plan, enumerate_segments
-    from edgekit.compress.importance import HeldOut, ImportanceTable, reestimate
-    from edgekit.compress.merge import merge_plan, merged_geometry
+    from edgekit.compress.compressor import build_tables, choose_plan, enumerate_segments, finetune_and_merge
+    from edgekit.compress.importance import HeldOut, ImportanceTable
+    from edgekit.compress.merge import merged_geometry
     from edgekit.compress.network import ChainNetwork
     from edgekit.compress.segment import Plan
     from edgekit.compress.tables import LatencyTable
@@ -59,11 +59,7 @@ def main(argv=None) -> int:
     importance = ImportanceTable(chain, photos_data)
     plan = choose_plan(chain, tables, importance, args.mode, int(args.budget * before))
 
-    student = ChainNetwork(chain, plan).float()
-    for segment in plan.segments:
-        if segment.end > segment.start + 1 or not segment.keep_activation:
-            reestimate(student, importance.original, segment.convs[-1], importance.calibration)
-    merged = ChainNetwork(merge_plan(student.to_chain(), plan)).float()
+    merged = ChainNetwork(finetune_and_merge(chain, plan, importance, photos_data, steps=0)).float()
     with torch.no_grad():
         agreement = float((merged(photos_data.x).argmax(1) == photos_data.y).float().mean())
 

@@ -6,7 +6,7 @@ position a to the output of convolution b. Everything after the last backbone co
 reshape, classifier) is the *head*, kept unchanged. Weights are float64 so merged kernels are exact.
 """
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -81,7 +81,6 @@ class Chain:
     input_shape: tuple[int, int, int]
     head: Graph  # input: the backbone's output tensor (named "backbone"); the rest of the model
     name: str = "model"
-    meta: dict = field(default_factory=dict)
 
     @property
     def length(self) -> int:
@@ -95,7 +94,7 @@ class Chain:
 
     def copy(self) -> "Chain":
         layers = [replace(layer, weight=layer.weight.copy(), bias=layer.bias.copy()) for layer in self.layers]
-        return Chain(layers, list(self.residuals), self.input_shape, self.head.copy(), self.name, dict(self.meta))
+        return Chain(layers, list(self.residuals), self.input_shape, self.head.copy(), self.name)
 
 
 HEAD_INPUT = "backbone"

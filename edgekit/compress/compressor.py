@@ -159,12 +159,11 @@ def choose_plan(chain: Chain, tables: Tables, importance: ImportanceTable, mode:
 def compress_model(source: str, target_name: str, budget: float, data: str, *, mode: str = "dp", epochs: int = 1,
                    output: str, force: bool = False, resolution=None, width=None, num_classes=None,
                    estimate: bool = False, measure: bool = True, max_kernel: int = MAX_KERNEL,
-                   progress: Progress | None = None, dataset=None) -> CompressResult:
-    """The whole of `edgekit compress`; ``dataset`` (train, held-out) overrides ``data`` (benchmarks)."""
+                   progress: Progress | None = None) -> CompressResult:
+    """The whole of `edgekit compress` (see the module doc)."""
     from edgekit import api
     from edgekit.compress.dataset import load_dataset
-    from edgekit.compress.finetune import distill_steps, steps_for
-    from edgekit.compress.importance import reestimate
+    from edgekit.compress.finetune import steps_for
     from edgekit.model_source import load_model
     from edgekit.target import load_target
 
@@ -181,10 +180,7 @@ def compress_model(source: str, target_name: str, budget: float, data: str, *, m
     if model.is_quantized:
         raise EdgekitError(f"{source} is an int8 model; depth compression needs the float model")
     chain = extract_chain(model.graph)
-    if dataset is None:
-        train, held = load_dataset(data, model.preprocess, model.graph.tensors[model.graph.inputs[0]].shape).split()
-    else:
-        train, held = dataset
+    train, held = load_dataset(data, model.preprocess, model.graph.tensors[model.graph.inputs[0]].shape).split()
     held_out, training = HeldOut.from_arrays(held.x, held.y), HeldOut.from_arrays(train.x, train.y)
 
     latency = LatencyTable(target.name, estimate, progress.latency)
@@ -202,13 +198,8 @@ def compress_model(source: str, target_name: str, budget: float, data: str, *, m
                                     f"{before:,} instructions; raise --budget to at least {math.ceil(needed * 1000) / 1000}"
                                     ) from None
 
-    student = ChainNetwork(chain, plan).float()
-    for segment in plan.segments:
-        if segment.end > segment.start + 1 or not segment.keep_activation:
-            reestimate(student, importance.original, segment.convs[-1], importance.calibration)
     steps = steps_for(epochs, len(training.y))
-    distill_steps(student, importance.original, training, steps, progress.finetune)
-    merged = merge_plan(student.to_chain(), plan)
+    merged = finetune_and_merge(chain, plan, importance, training, steps, progress=progress.finetune)
     merged_network = ChainNetwork(merged).float()
 
     output = Path(output)
@@ -233,6 +224,21 @@ def compress_model(source: str, target_name: str, budget: float, data: str, *, m
     return result
 
 
+def finetune_and_merge(chain: Chain, plan: Plan, importance: ImportanceTable, training: HeldOut, steps: int,
+                       seed: int = 0, progress=None) -> Chain:
+    """The plan's unmerged layout, batch norms re-estimated at every changed segment, distilled from the
+    original for ``steps`` mini-batches, then merged exactly."""
+    from edgekit.compress.finetune import distill_steps
+    from edgekit.compress.importance import reestimate
+
+    student = ChainNetwork(chain, plan).float()
+    for segment in plan.segments:
+        if segment.end > segment.start + 1 or not segment.keep_activation:
+            reestimate(student, importance.original, segment.convs[-1], importance.calibration)
+    distill_steps(student, importance.original, training, steps, progress, seed=seed)
+    return merge_plan(student.to_chain(), plan)
+
+
 def _chosen(chain: Chain, segment: Segment, tables: Tables) -> ChosenSegment:
     layer = merged_geometry(chain, segment)
     cost = tables.cost(segment)
@@ -244,30 +250,35 @@ CALIBRATION_SAMPLES = 16
 MEASURE_SAMPLES = 2
 
 
-def measure_model(chain: Chain, target: str, held, int8_accuracy_samples: int = 0) -> dict:
+def measure_model(chain: Chain, target: str, held, workdir: Path | None = None, accuracy_on=None) -> dict:
     """Compile ``chain`` (exported as ONNX, calibrated on held-out samples) for the target and run it in
-    QEMU: measured instructions per inference and peak SRAM; int8 accuracy on the first
-    ``int8_accuracy_samples`` held-out samples by the exact integer interpreter (equal to the firmware)."""
+    QEMU: measured instructions per inference, peak SRAM, bit-exactness; with ``accuracy_on`` (x, y) also
+    the int8 accuracy in percent by the exact integer interpreter (which the firmware matches bit for bit)."""
     from edgekit.compiler import compile_model
-    from edgekit.ir.interpreter import run_graph
     from edgekit.ir.serialize import load_graph
     from edgekit.runner import run_build
 
-    with tempfile.TemporaryDirectory(prefix="edgekit-compress-") as folder:
-        folder = Path(folder)
+    with tempfile.TemporaryDirectory(prefix="edgekit-compress-") as temporary:
+        folder = Path(workdir or temporary)
+        folder.mkdir(parents=True, exist_ok=True)
         export_onnx(chain, folder / "model.onnx")
         np.save(folder / "calib.npy", held.x[:CALIBRATION_SAMPLES])
         np.save(folder / "run.npy", held.x[:MEASURE_SAMPLES])
         build = compile_model(str(folder / "model.onnx"), target, calib=str(folder / "calib.npy"),
-                              output=folder / "build").build_dir
+                              output=folder / "build", force=True).build_dir
         run = run_build(build, str(folder / "run.npy"))
         doc = {"instructions": run.instructions_per_inference, "peak_sram_bytes": run.peak_sram_bytes,
                "arena_bytes": run.arena_bytes, "flash_bytes": run.flash_bytes, "bit_exact": run.bit_exact}
-        if int8_accuracy_samples:
-            graph = load_graph(build / "model.ek")
-            quant = graph.tensors[graph.inputs[0]].quant
-            count = min(int8_accuracy_samples, len(held.y))
-            correct = sum(int(np.argmax(run_graph(graph, [quant.quantize(held.x[i:i + 1])])[graph.outputs[0]])
-                              == held.y[i]) for i in range(count))
-            doc["int8_accuracy"] = 100.0 * correct / count
+        if accuracy_on is not None:
+            doc["int8_accuracy"] = int8_accuracy(load_graph(build / "model.ek"), *accuracy_on)
     return doc
+
+
+def int8_accuracy(graph, x: np.ndarray, y: np.ndarray) -> float:
+    """Top-1 accuracy in percent of an int8 graph on float inputs x (NHWC), by the integer interpreter."""
+    from edgekit.ir.interpreter import run_graph
+
+    quant = graph.tensors[graph.inputs[0]].quant
+    correct = sum(int(np.argmax(run_graph(graph, [quant.quantize(x[i:i + 1])], mode="int8")[graph.outputs[0]])
+                      == y[i]) for i in range(len(y)))
+    return 100.0 * correct / len(y)

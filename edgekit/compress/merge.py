@@ -231,5 +231,4 @@ def merge_plan(chain: Chain, plan: Plan) -> Chain:
         if residual is not None and residual not in layout.folded:
             residuals.append(Residual(new_index[residual.start], new_index[segment.end],
                                       layout.add_activation[segment.end]))
-    merged = Chain(layers, residuals, chain.input_shape, chain.head.copy(), chain.name, dict(chain.meta))
-    return merged
+    return Chain(layers, residuals, chain.input_shape, chain.head.copy(), chain.name)
