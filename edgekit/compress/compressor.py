@@ -11,7 +11,6 @@ ONNX export (network.py); 7. both models compiled and run in QEMU for the measur
 
 import itertools
 import math
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -258,7 +257,9 @@ def measure_model(chain: Chain, target: str, held, workdir: Path | None = None, 
     from edgekit.ir.serialize import load_graph
     from edgekit.runner import run_build
 
-    with tempfile.TemporaryDirectory(prefix="edgekit-compress-") as temporary:
+    from edgekit.scratch import scratch_folder
+
+    with scratch_folder("compress") as temporary:
         folder = Path(workdir or temporary)
         folder.mkdir(parents=True, exist_ok=True)
         export_onnx(chain, folder / "model.onnx")

@@ -15,10 +15,8 @@ stays live across it; flash: its int8 weights and int32 bias.
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
@@ -28,7 +26,7 @@ from edgekit.compress.segment import Segment
 from edgekit.ir import Graph
 from edgekit.ir.graph import Node
 from edgekit.ir.tensor import Tensor
-from edgekit.paths import FIRMWARE_DIR, REPO_ROOT, cache_dir
+from edgekit.paths import FIRMWARE_DIR, REPO_ROOT, writable_cache_dir
 
 INSTRUCTIONS_PER_MAC = 8  # the naive TVM schedule (README, "Tests and benchmarks"); estimate only
 CACHE_FILE = "latency.json"
@@ -99,7 +97,7 @@ class LatencyTable:
         self.target = target
         self.estimate = estimate
         self.progress = progress
-        self.path = cache_dir() / "compress" / CACHE_FILE
+        self.path = writable_cache_dir() / "compress" / CACHE_FILE
         self.entries = json.loads(self.path.read_text()) if self.path.is_file() else {}
         self.measurements = 0
 
@@ -154,10 +152,12 @@ def measure_graph(graph: Graph, target: str) -> dict:
     from edgekit.ir.serialize import save_graph
     from edgekit.runner import run_build
 
-    with tempfile.TemporaryDirectory(prefix="edgekit-latency-") as folder:
-        source = Path(folder) / "candidate.ek"
+    from edgekit.scratch import scratch_folder
+
+    with scratch_folder("latency") as folder:
+        source = folder / "candidate.ek"
         save_graph(graph, source)
-        result = compile_model(str(source), target, output=Path(folder) / "build")
+        result = compile_model(str(source), target, output=folder / "build")
         run = run_build(result.build_dir)
     weights = result.manifest["weights"]
     return {"instructions": int(sum(run.layer_instructions)), "arena_bytes": int(run.arena_bytes),
