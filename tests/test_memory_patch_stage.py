@@ -285,8 +285,12 @@ def test_search_beats_layer_by_layer_within_the_mac_bound():
     assert chosen.memory.peak_bytes < 0.6 * search.baseline.arena_bytes
     assert chosen.mac_overhead <= 0.2
     feasible = [c for c in search.candidates if c.feasible]
-    assert chosen.memory.peak_bytes == min(c.peak_bytes for c in feasible)
-    assert any(not c.feasible and c.peak_bytes < chosen.memory.peak_bytes for c in search.candidates)
+    assert chosen.memory.sram_bytes == min(c.peak_bytes + c.scratch_bytes for c in feasible)
+    # each split stops at its first n over the MAC bound (more patches only recompute more halo)
+    for split in {c.split for c in search.candidates}:
+        tried = [c for c in search.candidates if c.split == split]
+        assert [c.n for c in tried] == list(range(2, 2 + len(tried)))
+        assert all(c.feasible for c in tried[:-1])
     # a split inside a residual block is never a candidate
     assert all(stage_problem(graph, c.split) is None for c in search.candidates)
     frame = random_frame(graph)

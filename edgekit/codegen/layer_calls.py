@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgekit.errors import UnsupportedOpError
+from edgekit.memory.buffer_sharing import channelwise_scratch_bytes
 from edgekit.ops.add import add_int8_params
 from edgekit.ops.base import activation_range, quant_of
 from edgekit.ops.conv_params import bias_or_zeros, mac_int8_params
@@ -107,7 +108,7 @@ def _inplace_depthwise_conv2d(node, graph, prefix, pointer):
         EK_CHECK({call.kernel.name}(plane_in, {planar.name} + c * {taps}, {prefix}_b + c, {prefix}_m + c, {prefix}_s + c, plane_out, {offsets}));
         for (int32_t i = 0; i < {out_pixels}; ++i) out[i * {channels}] = plane_out[i];
     }}"""
-    call.scratch_bytes = in_pixels + out_pixels
+    call.scratch_bytes = channelwise_scratch_bytes(x.shape, (1, out_h, out_w, channels))
     return call
 
 
@@ -221,6 +222,41 @@ def layer_call(node, graph, prefix: str, pointer, in_place: bool = False) -> Lay
     if in_place and node.op == "depthwise_conv2d":
         return _inplace_depthwise_conv2d(node, graph, prefix, pointer)
     return EMITTERS[node.op](node, graph, prefix, pointer)
+
+
+def graph_view(graph, shapes: dict[str, tuple]):
+    """``graph`` with some activation shapes replaced (what a kernel sees on a window of them)."""
+    from dataclasses import replace
+
+    from edgekit.ir import Graph
+
+    tensors = dict(graph.tensors)
+    for name, shape in shapes.items():
+        tensors[name] = replace(graph.tensors[name], shape=tuple(shape))
+    return Graph(graph.name, tensors, [], list(graph.inputs), list(graph.outputs))
+
+
+def row_loop_call(node, graph, prefix: str, row0: dict[str, str], strides: dict[str, int], rows: int,
+                  width: int) -> LayerCall:
+    """A row-wise ``node`` (add, 1x1 conv) run one output row per kernel call, in increasing row order:
+    call r reads row r of every activation input and writes output row r, each at
+    ``row0[name] + r * strides[name]``. The kernel depends on the row width only. This is the call
+    sequence the streaming in-place rule assumes (``buffer_sharing.layer_accesses``), and it lets
+    the operands be rows of bigger buffers (patch regions, the split tensor)."""
+    names = [name for name in node.inputs if not graph.tensors[name].is_constant] + [node.output]
+    shapes = {name: (1, 1, width, graph.tensors[name].shape[3]) for name in names}
+    pointers = {name: f"({row0[name]} + r * {strides[name]})" for name in names}
+    call = layer_call(node, graph_view(graph, shapes), prefix, pointers.__getitem__)
+    call.body = (f"for (int32_t r = 0; r < {rows}; ++r) {{ /* {node.name}: row by row */\n"
+                 f"        {call.c_statement()}\n    }}")
+    return call
+
+
+def is_streamed_in_place(plan, tensor: str) -> bool:
+    """Whether ``plan`` wrote ``tensor`` over its input by a streaming rule (a row-wise conv2d, which
+    must then run row by row; an in-place add is elementwise and needs nothing special)."""
+    alias = plan.aliases.get(tensor)
+    return alias is not None and alias.in_place and alias.kind == "streaming"
 
 
 def is_inplace_depthwise(plan, tensor: str) -> bool:
