@@ -71,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", required=True, help="target name (see `edgekit targets`)")
     p.add_argument("--calib", help="folder of calibration images or .npy inputs (float models)")
     p.add_argument("--scheme", default="int8", help="quantization scheme (default int8)")
-    p.add_argument("--patch", default="off", help="patch-based inference: off, auto, or SPLIT:N")
+    p.add_argument("--patch", default="off", help="patch-based inference: off, auto, SPLIT:N or SPLIT:N:ORDER "
+                        "(ORDER: row-major, serpentine, column-major)")
     p.add_argument("--max-patch-overhead", type=float, default=0.20,
                    help="bound on recomputed MACs for --patch auto (fraction, default 0.20)")
     p.add_argument("--input-by-patch", action="store_true",

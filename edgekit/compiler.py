@@ -24,7 +24,7 @@ from edgekit.model_source import LoadedModel, load_model
 
 TEST_INPUTS = 4
 FLOAT_TEST_INPUTS = "test_inputs_float.npy"
-PATCH_MODE = re.compile(r"off|auto|.+:[0-9]+")
+PATCH_MODE = re.compile(r"off|auto|.+:[0-9]+(:row-major|:serpentine|:column-major)?")
 TIMELINE = "arena_timeline.txt"  # the ASCII arena timeline (TFLite Micro's PrintMemoryPlan style)
 
 
@@ -125,8 +125,8 @@ def compile_model(source: str, target_name: str, *, resolution=None, width=None,
     started = time.perf_counter()
     target = load_target(target_name)  # user errors first, before minutes of work
     if not PATCH_MODE.fullmatch(patch):
-        raise EdgekitError(f"--patch {patch!r}: expected off, auto, or SPLIT:N (a tensor name or node index, "
-                           "and the number of patches per side)")
+        raise EdgekitError(f"--patch {patch!r}: expected off, auto, SPLIT:N or SPLIT:N:ORDER (a tensor name or node "
+                           "index, the number of patches per side, and row-major, serpentine or column-major)")
     if input_by_patch and patch == "off":
         raise EdgekitError("--input-by-patch needs a patched schedule: add --patch auto or --patch SPLIT:N")
     if output is not None:

@@ -194,10 +194,15 @@ def _rank(candidate: PatchCandidate) -> tuple:
 
 def build_patch_plan(graph: Graph, spec: str, input_by_patch: bool = False, alignment: int = 16,
                      inplace_depthwise: bool = True) -> PatchSchedule:
-    """The schedule named by ``--patch SPLIT:N``: SPLIT is a tensor name or a node index, N the patch
-    count per side."""
+    """The schedule named by ``--patch SPLIT:N[:ORDER]``: SPLIT is a tensor name or a node index, N the
+    patch count per side, ORDER one of ``PATCH_ORDERS`` (default: the best for the frame)."""
+    order = None
+    head, colon, tail = spec.rpartition(":")
+    if colon and tail in PATCH_ORDERS:
+        spec, order = head, tail
     split_spec, colon, n_text = spec.rpartition(":")
     if not colon or not n_text.isdigit():
         raise PatchStageError(f"--patch {spec!r}: expected SPLIT:N, e.g. 12:4 (node 12's output, 4x4 patches)")
-    stage = best_order(plan_stage(graph, resolve_split(graph, split_spec), int(n_text)), input_by_patch)
+    stage = plan_stage(graph, resolve_split(graph, split_spec), int(n_text))
+    stage = best_order(stage, input_by_patch) if order is None else stage.in_order(order)
     return plan_schedule_memory(stage, summarize(graph).total_macs, input_by_patch, alignment, inplace_depthwise)
