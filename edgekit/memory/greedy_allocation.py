@@ -85,6 +85,24 @@ ALLOCATORS: dict[str, Callable[[list[Buffer], int], dict[str, int]]] = {
 }
 
 
+def move_top_first(buffers: list[Buffer], offsets: dict[str, int], alignment: int,
+                   rounds: int = 6) -> dict[str, int]:
+    """Improve a layout by placing again, in offset order, with the buffers that end at the top of
+    the arena moved to the front; keep the best of ``rounds`` tries. Rigid groups of in-place
+    tensors (a residual carried beside a chain of writes) are what end up on top when bigger
+    groups took the bottom first; placed first, they take the bottom and the others fit around."""
+    best, best_end = offsets, arena_end(buffers, offsets)
+    order = sorted(buffers, key=lambda b: (offsets[b.name], -b.size))
+    for _ in range(rounds):
+        end = arena_end(buffers, offsets)
+        top = [b for b in order if offsets[b.name] + b.size == end]
+        order = top + [b for b in order if offsets[b.name] + b.size != end]
+        offsets = place_in_order(order, alignment)
+        if arena_end(buffers, offsets) < best_end:
+            best, best_end = offsets, arena_end(buffers, offsets)
+    return best
+
+
 def arena_end(buffers: list[Buffer], offsets: dict[str, int]) -> int:
     """Bytes the arena needs for ``offsets``: the highest end of any buffer."""
     return max((offsets[b.name] + b.size for b in buffers), default=0)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from edgekit.ir import Graph
 from edgekit.memory.buffer_sharing import AccessMap, Alias, Buffer, scratch_bytes, share_buffers
-from edgekit.memory.greedy_allocation import ALLOCATORS, arena_end
+from edgekit.memory.greedy_allocation import ALLOCATORS, arena_end, move_top_first
 from edgekit.memory.live_range import LiveRange, live_ranges
 from edgekit.memory.plan_check import verify_plan
 
@@ -81,16 +81,22 @@ def plan_memory(graph: Graph, alignment: int = 16, inplace_add: bool = True, inp
     aliases, buffers = share_buffers(graph, ranges, inplace_add=inplace_add, inplace_depthwise=inplace_depthwise,
                                      inplace_rows=inplace_rows, alignment=alignment, accesses=accesses,
                                      extra_rules=extra_rules)
+    steps = _step_usage(graph, buffers, ranges)
+    lower_bound = max((usage.live_bytes for usage in steps), default=0)
     layouts = {method: allocate(buffers, alignment) for method, allocate in ALLOCATORS.items()}
     arena_by_method = {method: arena_end(buffers, offsets) for method, offsets in layouts.items()}
     method = min(arena_by_method, key=arena_by_method.get)
     offsets = layouts[method]
+    if arena_by_method[method] > lower_bound:
+        repaired = move_top_first(buffers, offsets, alignment)
+        if arena_end(buffers, repaired) < arena_by_method[method]:
+            method, offsets = f"{method}+move_top_first", repaired
+            arena_by_method[method] = arena_end(buffers, offsets)
     placements = {
         name: TensorPlacement(name, offsets[buffer.name] + buffer.offsets.get(name, 0), graph.tensors[name].nbytes,
                               ranges[name], buffer.name)
         for buffer in buffers for name in buffer.tensors
     }
-    steps = _step_usage(graph, buffers, ranges)
     plan = MemoryPlan(
         arena_bytes=arena_by_method[method],
         alignment=alignment,
@@ -98,7 +104,7 @@ def plan_memory(graph: Graph, alignment: int = 16, inplace_add: bool = True, inp
         aliases=aliases,
         steps=steps,
         method=method,
-        lower_bound=max((usage.live_bytes for usage in steps), default=0),
+        lower_bound=lower_bound,
         arena_by_method=arena_by_method,
         scratch_bytes=scratch_bytes(graph, aliases),
     )
