@@ -59,6 +59,25 @@ class Schedule:
             by_node[step.node] = max(by_node.get(step.node, 0), step.live_bytes)
         return [by_node[node.name] for node in graph.nodes]
 
+    def peak(self) -> dict:
+        """The step that makes the activation peak and the tensors live there with their bytes (for a
+        patched step, the frame, the split tensor and one patch's working buffers)."""
+        if self.patches is None:
+            step = self.plan.peak_step
+            phase, node, live = "layer", step.node, step.live_bytes
+            tensors = [(name, self.plan.tensors[name].size) for name in step.tensors]
+        else:
+            memory = self.patches.memory
+            step = memory.peak_step
+            phase, node, live = step.phase, step.node, step.live_bytes
+            tensors = [(name, memory.arena.tensors[name].size) for name in step.tensors]
+            if step.phase == "patch":  # the frame and the split tensor, then one patch's working buffers
+                whole = [name for name in memory.arena.steps[0].tensors if name != memory.working_block]
+                tensors = [(name, memory.arena.tensors[name].size) for name in whole] + [
+                    (f"{name} (patch)", memory.working.tensors[name].size) for name in step.tensors[len(whole):]]
+        return {"phase": phase, "node": node, "live_bytes": live,
+                "tensors": [{"tensor": name, "bytes": size} for name, size in tensors]}
+
     def to_json(self) -> dict | None:
         """What edgekit.json and the report keep about patching; None for --patch off."""
         if self.mode == "off":
@@ -161,7 +180,8 @@ def compile_model(source: str, target_name: str, *, resolution=None, width=None,
                             "synthetic": quantization.synthetic_calibration,
                             "top1_agreement": quantization.top1_agreement} if quantization else None,
             "arena_bytes": plan.arena_bytes, "plan_method": plan.method, "plan_lower_bound": plan.lower_bound,
-            "scratch_bytes": program.scratch_bytes, "patch": patching, "mark_nodes": program.mark_nodes,
+            "scratch_bytes": program.scratch_bytes, "peak": schedule.peak(), "patch": patching,
+            "mark_nodes": program.mark_nodes,
             "kernels": program.kernel_names,
             "weights": {"internal_bytes": program.internal_weight_bytes,
                         "external_bytes": program.external_weight_bytes},
