@@ -70,11 +70,12 @@ class Schedule:
             memory = self.patches.memory
             step = memory.peak_step
             phase, node, live = step.phase, step.node, step.live_bytes
-            tensors = [(name, memory.arena.tensors[name].size) for name in step.tensors]
             if step.phase == "patch":  # the frame and the split tensor, then one patch's working buffers
                 whole = [name for name in memory.arena.steps[0].tensors if name != memory.working_block]
                 tensors = [(name, memory.arena.tensors[name].size) for name in whole] + [
                     (f"{name} (patch)", memory.working.tensors[name].size) for name in step.tensors[len(whole):]]
+            else:
+                tensors = [(name, memory.arena.tensors[name].size) for name in step.tensors]
         return {"phase": phase, "node": node, "live_bytes": live,
                 "tensors": [{"tensor": name, "bytes": size} for name, size in tensors]}
 

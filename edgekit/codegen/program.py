@@ -19,8 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.codegen.layer_calls import (ConstArray, LayerCall, is_inplace_depthwise, is_streamed_in_place, layer_call,
-                                         row_loop_call)
+from edgekit.codegen.layer_calls import ConstArray, LayerCall, layer_call, overwrites_input
 from edgekit.codegen.tir_to_c import COMPAT_HEADER_NAME, COMPAT_HEADER_TEXT
 
 EXTFLASH_ATTRIBUTE = '__attribute__((section(".ek_extflash"), aligned(4)))'
@@ -87,7 +86,8 @@ def emit_program(graph, plan, target, out_dir: Path, patches=None) -> Program:
 
         loop = emit_patch_loop(patches, prefixes)
     first = len(patches.stage.nodes) if patches is not None else 0
-    rest = [_rest_call(node, graph, prefixes[node.name], plan, pointer) for node in graph.nodes[first:]]
+    rest = [layer_call(node, graph, prefixes[node.name], pointer, in_place=overwrites_input(plan, node.output))
+            for node in graph.nodes[first:]]
     calls = (loop.calls if loop else []) + rest
     constants = list({c.name: c for call in calls for c in call.constants}.values())
     external = _placement(constants, target)
@@ -114,17 +114,6 @@ def emit_program(graph, plan, target, out_dir: Path, patches=None) -> Program:
     mark_nodes = (loop.mark_nodes if loop else []) + list(range(first, len(graph.nodes)))
     return Program(calls, list(kernels), plan.arena_bytes,
                    sum(c.values.nbytes for c in constants) - ext_bytes, ext_bytes, files, mark_nodes, scratch)
-
-
-def _rest_call(node, graph, prefix: str, plan, pointer) -> LayerCall:
-    """A layer-by-layer step: a 1x1 conv that the plan wrote over its input runs row by row (the
-    call sequence its in-place rule was proved for); in-place depthwise runs channel by channel."""
-    if node.op != "add" and is_streamed_in_place(plan, node.output):
-        _, height, width, _ = graph.tensors[node.output].shape
-        names = [name for name in node.inputs if not graph.tensors[name].is_constant] + [node.output]
-        strides = {name: width * graph.tensors[name].shape[3] for name in names}
-        return row_loop_call(node, graph, prefix, {name: pointer(name) for name in names}, strides, height, width)
-    return layer_call(node, graph, prefix, pointer, in_place=is_inplace_depthwise(plan, node.output))
 
 
 def _weights_header(constants) -> str:

@@ -1,32 +1,29 @@
-"""Description: which tensors share arena bytes: reshape views and in-place ops.
+"""Description: which tensors share arena bytes: views and in-place ops.
 
 A ``Buffer`` is a rigid group of tensors, each at a fixed offset from the group's start; the
 allocators place groups, and two tensors of different groups only clash where they are live
-together. A node's output joins the group of one of its inputs when a rule for its op allows it.
-Rules are applied node by node in schedule order, so chains (reshape of an in-place add, ...) work:
+together. A node's output joins the group of one of its inputs when its op's ``buffer_share`` rule
+(``edgekit/ops/<op>.py``, which says why it is safe) allows it and the rule is on (its ``option``
+keyword of ``share_buffers``/``plan_memory``). A rule is one of three kinds:
 
-- ``reshape`` (a view): the output is the input's bytes under another shape (row-major). It always
-  shares, at the same offset; code generation emits no copy.
-- ``add`` (``inplace_add``, default on) and row-wise ``conv2d`` (``inplace_rows``, default off),
-  streaming: the op runs as a sequence of kernel calls whose reads and writes are known
-  (``accesses``; one elementwise call for an add, one output row per call for a 1x1 convolution),
-  so the output may start ``stream_shift`` bytes below the input and overwrite input
-  bytes that no later call reads. An add (elementwise) shifts by 0; a 1x1 convolution by one
-  output row, or, when it widens the pixels, so far that its input sits in its output's tail.
-- ``depthwise_conv2d`` (``inplace_depthwise``, default off), channel by channel: with one output
-  channel per input channel, a kernel that works channel by channel (copy input channel c into a
-  scratch plane, then write output channel c) overwrites only elements of input channel c, because
-  output element (y, x, c) sits at (y * W_out + x) * C + c, which is an element of input channel c.
-  The output may therefore start at the input's offset for any stride and padding, as long as it is
-  no larger than the input. Off by default because the generic depthwise kernel reads neighbouring
-  pixels of all channels after it has written some outputs; turn it on only with the
-  channel-by-channel kernel.
+- a view (``in_place`` False: reshape): the output is the input's bytes under another shape, at the
+  same offset; both may stay live.
+- channel by channel (``in_place``, not ``streams``: depthwise with one output channel per input
+  channel, ``inplace_depthwise``): the output starts at its input's offset and is no larger; the
+  code generator runs the op channel by channel through scratch planes (``inplace_scratch_bytes``).
+- streaming (``in_place`` and ``streams``: add, ``inplace_add``; a row-wise conv2d, ``inplace_rows``):
+  the op runs as a sequence of kernel calls whose reads and writes are known (``accesses``: one
+  elementwise call for an add, one output row per call for a 1x1 convolution, see
+  ``codegen.layer_calls.row_loop_call``), so the output may start ``stream_shift`` bytes below the
+  input and overwrite input bytes that no later call reads (``streaming.py``). An add shifts by 0;
+  a shrinking 1x1 convolution by one output row; a widening one so far that its input sits in its
+  output's tail.
 
 An input "dies here" when no tensor of its group is read later and none is a graph output. A chain
 of shifted writes drifts the group (each output lies below its input), so a streaming alias is only
-taken while the group's span stays within the two tensors' separate sizes. The
-plan checker (``plan_check.py``) proves every in-place write again from the placements and the
-same ``accesses``, so a wrong rule or a wrong shift fails the plan, not the firmware.
+taken while the group's span stays within the two tensors' separate sizes. The plan checker
+(``plan_check.py``) proves every in-place write again from the placements and the same
+``accesses``, so a wrong rule or a wrong shift fails the plan, not the firmware.
 """
 
 from collections.abc import Callable
@@ -35,6 +32,8 @@ from dataclasses import dataclass, field
 from edgekit.ir import Graph, Node
 from edgekit.memory.live_range import LiveRange
 from edgekit.memory.streaming import Access, RowCalls, sequence_shift
+from edgekit.ops import OPS
+from edgekit.ops.base import BufferShare
 
 VIEW, STREAMING, CHANNELWISE = "view", "streaming", "channelwise"
 
@@ -90,44 +89,28 @@ class Buffer:
         return max(end for _, end in spans) - min(start for start, _ in spans) if spans else 0
 
 
-@dataclass(frozen=True)
-class InPlaceRule:
-    reason: str
-    kind: str  # VIEW (read-only), STREAMING or CHANNELWISE (the output overwrites a dying input)
-    sources: Callable[[Node, Graph], tuple[int, ...]]  # input positions whose bytes the output may take
+def rule_kind(rule: BufferShare) -> str:
+    """VIEW, STREAMING or CHANNELWISE (see the module doc)."""
+    return STREAMING if rule.in_place and rule.streams else CHANNELWISE if rule.in_place else VIEW
 
 
-def row_wise(graph: Graph, node: Node) -> bool:
-    """Whether the firmware may run ``node`` one output row at a time, reading and writing rows of
-    bigger buffers in place: elementwise add, and conv2d with a 1x1 kernel, stride 1, no padding."""
-    if node.op == "add":
-        return True
-    if node.op == "conv2d":
-        attrs = node.attrs
-        return (tuple(graph.tensors[node.inputs[1]].shape[1:3]) == (1, 1) and tuple(attrs.stride) == (1, 1)
-                and tuple(attrs.padding) == (0, 0, 0, 0))
-    return False
-
-
-RULES = {
-    "reshape": InPlaceRule("reshape view", VIEW, lambda node, graph: (0,)),
-    "add": InPlaceRule("in-place add", STREAMING, lambda node, graph: (0, 1)),
-    "conv2d": InPlaceRule("in-place 1x1 conv by rows", STREAMING,
-                    lambda node, graph: (0,) if row_wise(graph, node) else ()),
-    "depthwise_conv2d": InPlaceRule("in-place depthwise", CHANNELWISE,
-                              lambda node, graph: (0,) if node.attrs.depth_multiplier == 1 else ()),
-}
-_FLAGS = {"add": "inplace_add", "conv2d": "inplace_rows", "depthwise_conv2d": "inplace_depthwise"}
-
-
-def channelwise_scratch_bytes(in_shape: tuple, out_shape: tuple) -> int:
-    """Scratch of a channel-by-channel in-place write: one input and one output channel plane."""
-    return in_shape[1] * in_shape[2] + out_shape[1] * out_shape[2]
+def buffer_rule(graph: Graph, node: Node, extra_rules: dict[str, BufferShare] | None = None) -> BufferShare | None:
+    """The in-place or view rule of ``node``: its op's ``buffer_share`` (a streaming rule only when the
+    op runs the node row by row), or one of ``extra_rules`` for the planner's own steps."""
+    if extra_rules and node.op in extra_rules:
+        return extra_rules[node.op]
+    op = OPS.get(node.op)  # None for the planner's own steps (patch_stage, patch_crop): they share nothing
+    rule = op.buffer_share if op is not None else None
+    if rule is not None and rule.in_place and rule.streams and not op.row_wise(node, graph):
+        return None
+    return rule
 
 
 def scratch_bytes(graph: Graph, aliases: dict[str, Alias]) -> int:
-    """The scratch the in-place writes of a plan need outside the arena (the largest of them)."""
-    return max((channelwise_scratch_bytes(graph.tensors[a.source].shape, graph.tensors[a.tensor].shape)
+    """The scratch the in-place writes of a plan need outside the arena (the largest of them): the
+    channel planes of channel-by-channel ops (``OpDef.inplace_scratch_bytes``)."""
+    nodes = {node.name: node for node in graph.nodes}
+    return max((OPS[nodes[a.node].op].inplace_scratch_bytes(graph.tensors[a.source].shape, graph.tensors[a.tensor].shape)
                 for a in aliases.values() if a.kind == CHANNELWISE), default=0)
 
 
@@ -156,7 +139,7 @@ def stream_shift(accesses: AccessMap, node: Node, source: str, alignment: int) -
 def share_buffers(graph: Graph, ranges: dict[str, LiveRange], *, inplace_add: bool = True,
                   inplace_depthwise: bool = False, inplace_rows: bool = False, alignment: int = 1,
                   accesses: AccessMap | None = None,
-                  extra_rules: dict[str, InPlaceRule] | None = None) -> tuple[dict[str, Alias], list[Buffer]]:
+                  extra_rules: dict[str, BufferShare] | None = None) -> tuple[dict[str, Alias], list[Buffer]]:
     """The aliases chosen (by aliased tensor) and the groups they form (every tensor of ``ranges``).
     ``accesses`` describes streaming nodes' calls (default: ``layer_accesses``); ``extra_rules``
     adds rules for pseudo-ops of a schedule (the patch stage).
@@ -166,39 +149,38 @@ def share_buffers(graph: Graph, ranges: dict[str, LiveRange], *, inplace_add: bo
     bytes they save (the two tensors' sizes minus the span of the pair): in a chain of in-place
     writes each fixes the next one's position, so the writes at the steps that make the peak choose
     first, and a write elsewhere that would drift the group too far is left out."""
-    enabled = {"inplace_add": inplace_add, "inplace_depthwise": inplace_depthwise, "inplace_rows": inplace_rows}
-    rules = {**RULES, **(extra_rules or {})}
+    enabled = {None: True, "inplace_add": inplace_add, "inplace_depthwise": inplace_depthwise,
+               "inplace_rows": inplace_rows}
     accesses = accesses or layer_accesses(graph)
     groups = _Groups(graph, ranges)
     busy = _busy_bytes(groups.sizes, ranges, len(graph.nodes))
     aliases = {}
     streaming = []
     for step, node in enumerate(graph.nodes):
-        rule = rules.get(node.op)
-        if rule is None or not enabled.get(_FLAGS.get(node.op, ""), True):
+        rule = buffer_rule(graph, node, extra_rules)
+        if rule is None or not enabled[rule.option]:
             continue
-        for position in rule.sources(node, graph):
+        kind = rule_kind(rule)
+        for position in rule.sources(node):
             source = node.inputs[position]
             if source not in ranges or graph.tensors[node.output].dtype != graph.tensors[source].dtype:
                 continue
-            if rule.kind == STREAMING:
+            if kind == STREAMING:
                 shift = stream_shift(accesses, node, source, alignment)
                 streaming.append((-busy[step], -groups.saving(source, node.output, shift), step, position, node, rule,
                                   shift))
-            elif node.output not in aliases and groups.may_join(step, node, source, rule.kind):
-                shift = 0
-                groups.join(source, node.output, shift)
-                aliases[node.output] = Alias(node.output, source, node.name, rule.reason, rule.kind != VIEW, shift,
-                                             rule.kind)
+            elif node.output not in aliases and groups.may_join(step, node, source, kind):
+                groups.join(source, node.output, 0)
+                aliases[node.output] = Alias(node.output, source, node.name, rule.reason, kind != VIEW, 0, kind)
     for _, _, step, position, node, rule, shift in sorted(streaming, key=lambda item: item[:4]):
         source = node.inputs[position]
-        if node.output in aliases or not groups.may_join(step, node, source, rule.kind):
+        if node.output in aliases or not groups.may_join(step, node, source, STREAMING):
             continue
         if groups.span_joined(source, node.output, shift) > (graph.tensors[source].nbytes
                                                                + graph.tensors[node.output].nbytes):
             continue  # a chain of shifts drifted: the rigid group would outgrow two separate buffers
         groups.join(source, node.output, shift)
-        aliases[node.output] = Alias(node.output, source, node.name, rule.reason, True, shift, rule.kind)
+        aliases[node.output] = Alias(node.output, source, node.name, rule.reason, True, shift, STREAMING)
     return aliases, groups.buffers()
 
 

@@ -6,7 +6,7 @@ patch region at a time (a camera callback), so there is no frame buffer. On top 
 working buffers of one patch, each at the size of its largest region over all patches: every
 stage tensor other than the split tensor, the input region included (copied out of the frame, or
 filled by the callback), plus the copies the firmware's kernels need because they read and write
-whole contiguous buffers of a static shape (``row_wise`` ops are the exception):
+whole contiguous buffers of a static shape (``row_wise`` nodes, see ``OpDef.row_wise``, are the exception):
 
 - a crop: a node whose input window is smaller than the region its input holds (the expand conv
   and the residual add of a block read different windows of the block input) reads a compact copy
@@ -34,16 +34,20 @@ stage's bytes (frame + split + working) and the rest's largest step.
 from dataclasses import dataclass, field, replace
 
 from edgekit.ir import Graph, Node, Tensor
-from edgekit.memory.buffer_sharing import STREAMING, AccessMap, InPlaceRule, layer_accesses, row_wise
+from edgekit.memory.buffer_sharing import AccessMap, layer_accesses
 from edgekit.memory.patch_stage import PatchStage, activation_inputs, stage_nodes
 from edgekit.memory.patch_window import Region
 from edgekit.memory.plan import MemoryPlan, plan_memory
 from edgekit.memory.streaming import Access, RowCalls
+from edgekit.ops import get_op
+from edgekit.ops.base import BufferShare
 
 CROP_OP = "patch_crop"
 STAGE_OP = "patch_stage"
-#: the split tensor may take frame bytes that no later patch reads (the frame as working memory)
-STAGE_RULE = InPlaceRule("split tensor over dead frame rows", STREAMING, lambda node, graph: (0,) if node.inputs else ())
+#: the split tensor may take frame bytes that no later patch reads (the frame as working memory): the
+#: stage reads the frame and writes the split tensor patch by patch (``frame_accesses``)
+STAGE_RULE = BufferShare("split tensor over dead frame rows", True, lambda node: (0,) if node.inputs else (),
+                         streams=True)
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,12 @@ class PatchMemory:
     def peak_step(self) -> PatchStep:
         """The step with the most live bytes (the tensors that make the peak)."""
         return max(self.steps, key=lambda step: step.live_bytes)
+
+
+def row_wise(graph: Graph, node: Node) -> bool:
+    """Whether the firmware runs ``node`` one output row at a time (its op's ``row_wise``), so that it
+    reads and writes rows of bigger buffers in place."""
+    return get_op(node.op, node).row_wise(node, graph)
 
 
 def crop_windows(stage: PatchStage) -> dict[tuple[str, str], Region]:

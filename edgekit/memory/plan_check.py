@@ -35,20 +35,19 @@ def _view_root(plan: MemoryPlan, name: str) -> str:
 
 
 class _Prover:
-    """Proves in-place writes from the op rules (``buffer_sharing.RULES``) and the nodes' calls."""
+    """Proves in-place writes from the ops' rules (``OpDef.buffer_share``) and the nodes' calls."""
 
     def __init__(self, plan: MemoryPlan, graph: Graph | None, accesses, extra_rules):
-        from edgekit.memory.buffer_sharing import RULES, layer_accesses
+        from edgekit.memory.buffer_sharing import layer_accesses
 
-        self.plan = plan
+        self.plan, self.graph, self.extra_rules = plan, graph, extra_rules
         self.nodes = {node.name: node for node in graph.nodes} if graph is not None else {}
-        self.rules = {**RULES, **(extra_rules or {})}
         self.accesses = accesses or (layer_accesses(graph) if graph is not None else None)
 
     def handover(self, a: TensorPlacement, b: TensorPlacement) -> bool:
-        """Whether the later tensor is an in-place write over the earlier one, at the one step where
-        the earlier dies; PlanError when it is, but its op cannot write there without overwriting
-        bytes it still reads."""
+        """Whether one tensor is an in-place write over the other, at the one step where the other
+        dies; PlanError when it is, but its op cannot write there without overwriting bytes it
+        still reads."""
         for earlier, later in ((a, b), (b, a)):
             alias = self.plan.aliases.get(later.tensor)
             if (alias is not None and alias.in_place and earlier.live.last == later.live.first
@@ -58,16 +57,17 @@ class _Prover:
         return False
 
     def _prove(self, alias, source: TensorPlacement, output: TensorPlacement) -> None:
-        from edgekit.memory.buffer_sharing import CHANNELWISE, STREAMING
+        from edgekit.memory.buffer_sharing import CHANNELWISE, STREAMING, buffer_rule, rule_kind
         from edgekit.memory.streaming import max_shift
 
         node = self.nodes.get(alias.node)
-        rule = self.rules.get(node.op) if node is not None else None
+        rule = buffer_rule(self.graph, node, self.extra_rules) if node is not None else None
+        kind = rule_kind(rule) if rule is not None else None
         shift = output.offset - source.offset
         where = f"{alias.node} writes {_describe(output)} over {_describe(source)}"
-        if rule is None or rule.kind not in (CHANNELWISE, STREAMING):
+        if kind not in (CHANNELWISE, STREAMING):
             raise PlanError(f"{where}, but no in-place rule of its op allows it (check the plan with its graph)")
-        if rule.kind == CHANNELWISE:
+        if kind == CHANNELWISE:
             if shift != 0 or output.size > source.size:
                 raise PlanError(f"{where}: a channel-by-channel write must start at its source and be no larger")
             return
