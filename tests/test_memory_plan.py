@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from edgekit.ir import Graph, Node, Tensor
-from edgekit.memory import (ALLOCATORS, Buffer, LiveRange, PlanError, greedy_by_size, live_ranges, plan_memory,
-                            render_timeline, verify_plan)
+from edgekit.memory import (ALLOCATORS, Buffer, LiveRange, PlanError, first_fit_by_first_use, greedy_by_size,
+                            live_ranges, plan_memory, render_timeline, verify_plan)
+from edgekit.memory.greedy_allocation import arena_end, move_top_first
 from edgekit.ops.add import AddAttrs
 from edgekit.ops.conv2d import Conv2dAttrs
 from edgekit.ops.depthwise_conv2d import DepthwiseConv2dAttrs
@@ -253,6 +254,23 @@ def test_allocators_on_synthetic_live_ranges(method, seed):
                 assert offsets[a.name] + a.size <= offsets[b.name] or offsets[b.name] + b.size <= offsets[a.name]
     lower_bound = max(sum(b.size for b in buffers if step in b.live) for step in range(27))
     assert max(offsets[b.name] + b.size for b in buffers) >= lower_bound
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_moving_the_top_buffers_first_never_makes_the_arena_larger_or_clash(seed):
+    rng = random.Random(seed)
+    specs = []
+    for _ in range(rng.randint(2, 30)):
+        first = rng.randint(0, 20)
+        specs.append((rng.randint(1, 5000), first, first + rng.randint(0, 6)))
+    buffers = _buffers(specs)
+    start = first_fit_by_first_use(buffers, 16)
+    moved = move_top_first(buffers, start, 16)
+    assert arena_end(buffers, moved) <= arena_end(buffers, start)
+    for i, a in enumerate(buffers):
+        for b in buffers[i + 1:]:
+            if a.live.overlaps(b.live):
+                assert moved[a.name] + a.size <= moved[b.name] or moved[b.name] + b.size <= moved[a.name]
 
 
 @pytest.mark.parametrize("seed", range(40))
