@@ -41,13 +41,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("targets", help="list the targets (CPU + board memory budget + emulator)")
     _json_option(p)
 
+    p = sub.add_parser("ops", help="list the supported ops and their constraints (from the op definitions)")
+    _json_option(p)
+
     p = sub.add_parser("inspect", help="ops, shapes, MACs, parameters and activation sizes per layer")
     _model_options(p)
     _json_option(p)
 
     p = sub.add_parser("quantize", help="post-training int8 quantization calibrated on real samples")
     _model_options(p)
-    p.add_argument("--calib", required=True, help="folder of calibration images or .npy inputs")
+    p.add_argument("--calib", help="folder of calibration images or .npy inputs (default for image models: sample "
+                                   "photographs shipped with scikit-image and matplotlib)")
     p.add_argument("--scheme", default="int8", help="quantization scheme: quant/NAME.toml or a path "
                                                     "(default int8: per-channel weights)")
     p.add_argument("-o", "--output", required=True, help="where to write the quantized model (.ek)")
@@ -69,10 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compile", help="quantize, plan memory, generate C with TVM kernels, and link firmware")
     _model_options(p)
     p.add_argument("--target", required=True, help="target name (see `edgekit targets`)")
-    p.add_argument("--calib", help="folder of calibration images or .npy inputs (float models)")
+    p.add_argument("--calib", help="folder of calibration images or .npy inputs (float models; default for image "
+                                   "models: sample photographs shipped with scikit-image and matplotlib)")
     p.add_argument("--scheme", default="int8", help="quantization scheme (default int8)")
-    p.add_argument("--patch", default="off", help="patch-based inference: off, auto, SPLIT:N or SPLIT:N:ORDER "
-                        "(ORDER: row-major, serpentine, column-major)")
+    p.add_argument("--patch", default="fit",
+                   help="schedule: fit (default: layer by layer if it fits the target, else the patched plan that "
+                        "fits with the fewest recomputed MACs), off (layer by layer), auto (smallest peak within "
+                        "--max-patch-overhead), or SPLIT:N[:ORDER] (ORDER: row-major, serpentine, column-major)")
     p.add_argument("--max-patch-overhead", type=float, default=0.20,
                    help="bound on recomputed MACs for --patch auto (fraction, default 0.20)")
     p.add_argument("--input-by-patch", action="store_true",
