@@ -236,41 +236,43 @@ def test_greedy_by_size_matches_tflite_micro_overlap_case():
     assert max(offsets[b.name] + b.size for b in buffers) == 120
 
 
-@pytest.mark.parametrize("seed", range(20))
-@pytest.mark.parametrize("method", ALLOCATORS)
-def test_allocators_on_synthetic_live_ranges(method, seed):
-    rng = random.Random(seed)
+def _random_buffers(rng: random.Random) -> list[Buffer]:
+    """1-30 buffers of 1-5000 bytes, each live for up to 7 of 27 steps."""
     specs = []
     for _ in range(rng.randint(1, 30)):
         first = rng.randint(0, 20)
         specs.append((rng.randint(1, 5000), first, first + rng.randint(0, 6)))
-    buffers = _buffers(specs)
+    return _buffers(specs)
+
+
+def _assert_no_clash(buffers: list[Buffer], offsets: dict[str, int]) -> None:
+    """Brute force: no two buffers live at one step share a byte."""
+    for i, a in enumerate(buffers):
+        for b in buffers[i + 1:]:
+            if a.live.overlaps(b.live):
+                assert offsets[a.name] + a.size <= offsets[b.name] or offsets[b.name] + b.size <= offsets[a.name]
+
+
+@pytest.mark.parametrize("seed", range(20))
+@pytest.mark.parametrize("method", ALLOCATORS)
+def test_allocators_on_synthetic_live_ranges(method, seed):
+    rng = random.Random(seed)
+    buffers = _random_buffers(rng)
     alignment = rng.choice((1, 4, 16))
     offsets = ALLOCATORS[method](buffers, alignment)
-    for i, a in enumerate(buffers):
-        assert offsets[a.name] % alignment == 0
-        for b in buffers[i + 1:]:
-            if a.live.overlaps(b.live):  # brute force: no shared byte
-                assert offsets[a.name] + a.size <= offsets[b.name] or offsets[b.name] + b.size <= offsets[a.name]
+    assert all(offsets[b.name] % alignment == 0 for b in buffers)
+    _assert_no_clash(buffers, offsets)
     lower_bound = max(sum(b.size for b in buffers if step in b.live) for step in range(27))
     assert max(offsets[b.name] + b.size for b in buffers) >= lower_bound
 
 
 @pytest.mark.parametrize("seed", range(20))
 def test_moving_the_top_buffers_first_never_makes_the_arena_larger_or_clash(seed):
-    rng = random.Random(seed)
-    specs = []
-    for _ in range(rng.randint(2, 30)):
-        first = rng.randint(0, 20)
-        specs.append((rng.randint(1, 5000), first, first + rng.randint(0, 6)))
-    buffers = _buffers(specs)
+    buffers = _random_buffers(random.Random(seed))
     start = first_fit_by_first_use(buffers, 16)
     moved = move_top_first(buffers, start, 16)
     assert arena_end(buffers, moved) <= arena_end(buffers, start)
-    for i, a in enumerate(buffers):
-        for b in buffers[i + 1:]:
-            if a.live.overlaps(b.live):
-                assert moved[a.name] + a.size <= moved[b.name] or moved[b.name] + b.size <= moved[a.name]
+    _assert_no_clash(buffers, moved)
 
 
 @pytest.mark.parametrize("seed", range(40))
