@@ -48,7 +48,8 @@ def _npy_writer(array):
 
 
 def _model(args):
-    return load_model(args.model, resolution=args.resolution, width=args.width, num_classes=args.num_classes)
+    return load_model(args.model, resolution=args.resolution, width=args.width, num_classes=args.num_classes,
+                      calib=getattr(args, "calib", None))
 
 
 def cmd_zoo(args):

@@ -131,7 +131,7 @@ def compile_model(source: str, target_name: str, *, resolution=None, width=None,
         raise EdgekitError("--input-by-patch needs a patched schedule: add --patch auto or --patch SPLIT:N")
     if output is not None:
         check_destination(output, force)
-    model = load_model(source, resolution=resolution, width=width, num_classes=num_classes)
+    model = load_model(source, resolution=resolution, width=width, num_classes=num_classes, calib=calib)
     quantization = None
     if not model.is_quantized:
         quantization = api.quantize(model, calib, scheme, progress=progress)

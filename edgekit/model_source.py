@@ -1,8 +1,9 @@
 """Turn what the user names (a zoo name or a model file) into a Graph plus how to feed it.
 
 Suffix decides the importer: .tflite, .onnx, .pt (a pickled torch module), .ek (a saved edgekit
-graph). Float graphs go through the float pass pipeline here, so every later step sees the same
-canonical form.
+graph); Keras files (.keras, .h5) and SavedModel folders are converted to int8 .tflite by
+TensorFlow's converter, calibrated on ``calib``, then imported. Float graphs go through the float
+pass pipeline here, so every later step sees the same canonical form.
 """
 
 from dataclasses import dataclass
@@ -11,7 +12,8 @@ from pathlib import Path
 from edgekit.errors import ModelFileError
 from edgekit.ir import Graph
 
-SUFFIXES = (".tflite", ".onnx", ".pt", ".pth", ".ek")
+SUFFIXES = (".tflite", ".onnx", ".pt", ".pth", ".ek", ".keras", ".h5", ".hdf5")
+SYNTHETIC_CALIBRATION_SAMPLES = 8
 
 
 @dataclass(frozen=True)
@@ -47,18 +49,24 @@ def _default_preprocess(graph: Graph) -> Preprocess | None:
 
 
 def load_model(source: str, resolution: int | None = None, width: float | None = None,
-               num_classes: int | None = None) -> LoadedModel:
+               num_classes: int | None = None, calib: str | None = None) -> LoadedModel:
+    """``calib`` (images or .npy) calibrates models that are quantized while loading (Keras, SavedModel)."""
+    from edgekit.frontend.keras import is_tensorflow_model
     from edgekit.passes import run_pipeline
 
     path = Path(source)
+    if path.is_dir() and is_tensorflow_model(path):
+        return _load_tensorflow(path, calib)
     if path.suffix.lower() not in SUFFIXES:
         if path.exists() or "/" in source:
-            raise ModelFileError(f"{source}: unknown model format; expected a zoo name or one of "
-                                 f"{', '.join(SUFFIXES)}")
+            raise ModelFileError(f"{source}: unknown model format; expected a zoo name, a SavedModel folder or one "
+                                 f"of {', '.join(SUFFIXES)}")
         return _load_zoo(source, resolution, width, num_classes)
     if not path.is_file():
         raise ModelFileError(f"model file {path} does not exist")
     suffix = path.suffix.lower()
+    if is_tensorflow_model(path):
+        return _load_tensorflow(path, calib)
     if suffix == ".tflite":
         from edgekit.frontend.tflite import import_tflite
 
@@ -94,3 +102,29 @@ def _load_zoo(name, resolution, width, num_classes) -> LoadedModel:
     graph.name = name
     label = f"{name}-{width or 1.0}-{size}"
     return LoadedModel(label, graph, Preprocess(size, size, zoo.mean, zoo.std, zoo.crop_fraction))
+
+
+def _load_tensorflow(path: Path, calib: str | None) -> LoadedModel:
+    """Keras or SavedModel: a float .tflite first (the float reference, and the input shape for the
+    calibration samples), then the int8 .tflite calibrated on them; both converted by TensorFlow."""
+    import tempfile
+
+    import numpy as np
+
+    from edgekit.frontend.keras import convert_to_tflite
+    from edgekit.frontend.tflite import import_tflite
+    from edgekit.passes import run_pipeline
+    from edgekit.samples import load_inputs
+
+    name = path.stem if path.is_file() else path.name
+    with tempfile.TemporaryDirectory(prefix="edgekit-tf-") as work:
+        float_graph = run_pipeline(import_tflite(convert_to_tflite(path, Path(work) / f"{name}.tflite")))
+        float_model = LoadedModel(name, float_graph, _default_preprocess(float_graph))
+        if calib:
+            samples = load_inputs(calib, float_model, for_float=True)
+        else:
+            rng = np.random.default_rng(0)
+            shape = float_graph.tensors[float_graph.inputs[0]].shape
+            samples = [rng.uniform(0, 1, shape).astype(np.float32) for _ in range(SYNTHETIC_CALIBRATION_SAMPLES)]
+        graph = import_tflite(convert_to_tflite(path, Path(work) / f"{name}.tflite", samples))
+    return LoadedModel(name, graph, float_model.preprocess, float_graph)

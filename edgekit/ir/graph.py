@@ -8,7 +8,7 @@ rewrite the graph without touching op code. ``lint()`` checks the invariants eve
 import copy
 from dataclasses import dataclass, field
 
-from edgekit.errors import GraphError
+from edgekit.errors import GraphError, UnsupportedOpError
 from edgekit.ir.tensor import Tensor
 
 
@@ -116,7 +116,10 @@ class Graph:
                     raise GraphError(f"node {node.name}: output {name!r} is not a tensor of the graph")
                 defined.add(name)
             op = get_op(node.op, node)
-            expected = op.infer_shapes(node.attrs, [self.tensors[n].shape for n in node.inputs])
+            try:
+                expected = op.infer_shapes(node.attrs, [self.tensors[n].shape for n in node.inputs])
+            except UnsupportedOpError as exc:
+                raise UnsupportedOpError(f"node {node.name} ({node.op}): {exc}") from None
             actual = [self.tensors[n].shape for n in node.outputs]
             if list(map(tuple, expected)) != actual:
                 raise GraphError(

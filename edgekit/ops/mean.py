@@ -1,8 +1,10 @@
-"""mean over the spatial axes (global average pooling), keeping dims [1, 1, 1, C] or not [1, C].
+"""mean over any axes (global average pooling over the spatial axes (1, 2) is the common case),
+keeping the reduced axes as 1 or dropping them.
 
 int8 follows TFLite's reference_ops::QuantizedMeanOrSum (what BUILTIN_REF and TFLite Micro run for
-int8 MEAN, with or without keep_dims): sum (x - zp_in) over H*W, then one fixed-point rescale by
-input_scale / output_scale with 1/(H*W) folded into the Q31 multiplier, add zp_out.
+int8 MEAN, for any axes, with or without keep_dims): sum (x - zp_in) over the reduced elements, then
+one fixed-point rescale by input_scale / output_scale with 1/count folded into the Q31 multiplier,
+add zp_out.
 """
 
 from dataclasses import dataclass
@@ -42,13 +44,17 @@ def fold_count(multiplier: int, shift: int, count: int) -> tuple[int, int]:
     return (multiplier << count_shift) // count, shift - count_shift
 
 
-def mean_int8(x, *, input_zero_point, output_zero_point, multiplier, shift, keep_dims):
-    """``multiplier``/``shift`` quantize input_scale / output_scale; 1/(H*W) is folded in here."""
-    mean_multiplier, mean_shift = fold_count(multiplier, shift, x.shape[1] * x.shape[2])
-    acc = (x.astype(np.int64) - input_zero_point).sum(axis=(1, 2))
+def reduced_count(shape, axes) -> int:
+    """How many input elements each output averages."""
+    return int(np.prod([shape[a] for a in axes], dtype=np.int64))
+
+
+def mean_int8(x, *, input_zero_point, output_zero_point, multiplier, shift, axes=(1, 2), keep_dims=True):
+    """``multiplier``/``shift`` quantize input_scale / output_scale; 1/count is folded in here."""
+    mean_multiplier, mean_shift = fold_count(multiplier, shift, reduced_count(x.shape, axes))
+    acc = (x.astype(np.int64) - input_zero_point).sum(axis=tuple(axes), keepdims=keep_dims)
     out = multiply_by_quantized_multiplier(acc, mean_multiplier, mean_shift) + output_zero_point
-    out = np.clip(out, -128, 127).astype(np.int8)
-    return out.reshape(1, 1, 1, -1) if keep_dims else out.reshape(1, -1)
+    return np.clip(out, -128, 127).astype(np.int8)
 
 
 class Mean(OpDef):
@@ -57,16 +63,18 @@ class Mean(OpDef):
 
     def infer_shapes(self, attrs, in_shapes):
         x = in_shapes[0]
-        if len(x) != 4 or tuple(sorted(attrs.axes)) != (1, 2):
-            raise UnsupportedOpError(f"mean over axes {attrs.axes} of a {len(x)}-D tensor: only the spatial "
-                                     "axes (1, 2) of NHWC tensors are supported")
-        return [(1, 1, 1, x[3]) if attrs.keep_dims else (1, x[3])]
+        if not attrs.axes or any(not 0 <= a < len(x) for a in attrs.axes):
+            raise UnsupportedOpError(f"mean over axes {attrs.axes} of a {len(x)}-D tensor: give axes in 0..{len(x) - 1}")
+        if attrs.keep_dims:
+            return [tuple(1 if a in attrs.axes else d for a, d in enumerate(x))]
+        return [tuple(d for a, d in enumerate(x) if a not in attrs.axes)]
 
     def run_float(self, attrs, inputs):
-        return [inputs[0].mean(axis=(1, 2), keepdims=attrs.keep_dims).astype(np.float32)]
+        return [inputs[0].mean(axis=tuple(attrs.axes), keepdims=attrs.keep_dims).astype(np.float32)]
 
     def run_int8(self, node, graph, inputs):
-        return [mean_int8(inputs[0], **mean_int8_params(node, graph).__dict__, keep_dims=node.attrs.keep_dims)]
+        return [mean_int8(inputs[0], **mean_int8_params(node, graph).__dict__, axes=node.attrs.axes,
+                          keep_dims=node.attrs.keep_dims)]
 
     def macs(self, attrs, in_shapes, out_shapes):
         return int(np.prod(in_shapes[0]))

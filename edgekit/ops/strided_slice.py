@@ -1,0 +1,54 @@
+"""strided_slice: a static box of every axis (start, stop, step, Python ``range`` semantics),
+dropping the axes listed in ``squeeze``.
+
+TFLite's STRIDED_SLICE (with its begin/end/shrink masks), SLICE and SPLIT/SPLIT_V all import as this
+op with resolved ranges: the data moves unchanged, so int8 keeps its quantization.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgekit.errors import UnsupportedOpError
+from edgekit.ops.base import OpDef
+
+
+@dataclass
+class StridedSliceAttrs:
+    ranges: tuple[tuple[int, int, int], ...] = ()  # per axis: range(start, stop, step) of kept indices
+    squeeze: tuple[int, ...] = ()  # axes of length 1 dropped from the result
+
+
+def kept_indices(attrs: StridedSliceAttrs, shape) -> list[np.ndarray]:
+    return [np.arange(*r) for r in attrs.ranges] + [np.arange(d) for d in shape[len(attrs.ranges):]]
+
+
+class StridedSlice(OpDef):
+    name = "strided_slice"
+    attrs_type = StridedSliceAttrs
+    same_quant_as_input = True
+
+    def infer_shapes(self, attrs, in_shapes):
+        shape = in_shapes[0]
+        if len(attrs.ranges) > len(shape):
+            raise UnsupportedOpError(f"strided_slice with {len(attrs.ranges)} ranges on a {len(shape)}-D tensor")
+        sliced = [len(range(*r)) for r in attrs.ranges] + list(shape[len(attrs.ranges):])
+        for index, (r, size) in enumerate(zip(attrs.ranges, shape)):
+            kept = range(*r)
+            if len(kept) == 0 or kept[0] < 0 or kept[-1] >= size:
+                raise UnsupportedOpError(f"strided_slice range {r} of axis {index} (size {size}) is empty or out of "
+                                         "bounds")
+        return [tuple(d for axis, d in enumerate(sliced) if axis not in attrs.squeeze)]
+
+    def _slice(self, attrs, x):
+        out = x[np.ix_(*kept_indices(attrs, x.shape))]
+        return np.ascontiguousarray(out.reshape(self.infer_shapes(attrs, [x.shape])[0]))
+
+    def run_float(self, attrs, inputs):
+        return [self._slice(attrs, inputs[0])]
+
+    def run_int8(self, node, graph, inputs):
+        return [self._slice(node.attrs, inputs[0])]
+
+
+OP = StridedSlice()

@@ -1,0 +1,40 @@
+"""tanh.
+
+int8 follows TFLite Micro's reference_integer_ops::Tanh: the same Q4.27 input rescaling and
+saturation radius as LOGISTIC (:func:`edgekit.ops.logistic.q4_input_params`), gemmlowp's
+fixed-point tanh, and rounding to the fixed output quantization (1/128, 0).
+"""
+
+import numpy as np
+
+from edgekit.ops.base import OpDef
+from edgekit.ops.logistic import INPUT_INTEGER_BITS, Q4InputParams, q4_input, q4_input_params
+from edgekit.ops.quantize import NoAttrs
+from edgekit.quantize.fixedpoint import rounding_divide_by_pot, tanh
+
+OUTPUT_SCALE = 1.0 / 128
+OUTPUT_ZERO_POINT = 0
+
+
+def tanh_int8(x, p: Q4InputParams) -> np.ndarray:
+    centred, in_q4 = q4_input(x, p)
+    out = np.clip(rounding_divide_by_pot(tanh(in_q4, INPUT_INTEGER_BITS), 31 - 7), -128, 127)
+    out = np.where(centred <= -p.input_range_radius, -128, np.where(centred >= p.input_range_radius, 127, out))
+    return out.astype(np.int8)
+
+
+class Tanh(OpDef):
+    name = "tanh"
+    attrs_type = NoAttrs
+
+    def infer_shapes(self, attrs, in_shapes):
+        return [tuple(in_shapes[0])]
+
+    def run_float(self, attrs, inputs):
+        return [np.tanh(inputs[0].astype(np.float64)).astype(np.float32)]
+
+    def run_int8(self, node, graph, inputs):
+        return [tanh_int8(inputs[0], q4_input_params(node, graph))]
+
+
+OP = Tanh()
