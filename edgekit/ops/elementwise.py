@@ -53,3 +53,44 @@ def lifted(x, offset: int, left_shift: int, multiplier: int, shift: int) -> np.n
     """TFLite's first step of ADD/SUB/SQUARED_DIFFERENCE: (x + offset) * 2**left_shift, rescaled to a
     common scale (MultiplyByQuantizedMultiplierSmallerThanOneExp)."""
     return multiply_by_quantized_multiplier((widened(x) + offset) << left_shift, multiplier, shift)
+
+
+def operand(graph, name: str, prefix: str, position: int, pointer):
+    """The C expression of input ``name`` of a node, and the flash constants it needs: an activation is
+    a pointer into the arena, a constant (a scalar, a per-channel vector) becomes an int8 array."""
+    from edgekit.codegen.layer_calls import ConstArray
+
+    tensor = graph.tensors[name]
+    if not tensor.is_constant:
+        return pointer(name), []
+    const = ConstArray(f"{prefix}_in{position}", "int8_t", np.ascontiguousarray(tensor.data, dtype=np.int8))
+    return const.name, [const]
+
+
+def lower_broadcast_binary(node, graph, prefix, pointer, element, params) -> object:
+    """The LayerCall of a binary node on the broadcast kernel: ``element`` is the op's TE arithmetic
+    (codegen/kernels/elementwise_arithmetic.py) and ``params`` its int8 parameters dataclass."""
+    from dataclasses import asdict
+
+    from edgekit.codegen.kernels.broadcast_binary import BroadcastBinarySpec, broadcast_binary_kernel
+    from edgekit.codegen.layer_calls import kernel_call
+
+    a, b, out = (graph.tensors[n] for n in (node.inputs[0], node.inputs[1], node.output))
+    scalars = asdict(params) if params is not None else {}
+    spec = BroadcastBinarySpec.of(node.op, out.shape, a.shape, b.shape, tuple(scalars))
+    a_expr, a_constants = operand(graph, node.inputs[0], prefix, 0, pointer)
+    b_expr, b_constants = operand(graph, node.inputs[1], prefix, 1, pointer)
+    values = {"a": a_expr, "b": b_expr, "output": pointer(node.output), **scalars}
+    return kernel_call(node, broadcast_binary_kernel(spec, element), values, a_constants + b_constants)
+
+
+def lower_lookup_table(node, graph, prefix, pointer, function) -> object:
+    """The LayerCall of a unary int8 node as a 256-entry table: ``function`` is the op's exact int8
+    reference for this node's parameters (int8 array -> int8 array)."""
+    from edgekit.codegen.kernels.lookup_table import LookupTableSpec, int8_table, lookup_table_kernel
+    from edgekit.codegen.layer_calls import ConstArray, kernel_call
+
+    table = ConstArray(f"{prefix}_table", "int8_t", int8_table(function))
+    values = {"input": pointer(node.inputs[0]), "table": table.name, "output": pointer(node.output)}
+    kernel = lookup_table_kernel(LookupTableSpec(graph.tensors[node.output].size))
+    return kernel_call(node, kernel, values, [table])

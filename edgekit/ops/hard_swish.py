@@ -13,7 +13,7 @@ import numpy as np
 
 from edgekit.errors import UnsupportedOpError
 from edgekit.ops.base import OpDef, quant_of
-from edgekit.ops.elementwise import widened
+from edgekit.ops.elementwise import lower_lookup_table, widened
 from edgekit.ops.quantize import NoAttrs
 from edgekit.quantize.fixedpoint import quantize_multiplier, rounding_divide_by_pot
 
@@ -102,6 +102,10 @@ class HardSwish(OpDef):
 
     def run_int8(self, node, graph, inputs):
         return [hard_swish_int8(inputs[0], hard_swish_int8_params(node, graph))]
+
+    def lower(self, node, graph, prefix, pointer, in_place=False):
+        p = hard_swish_int8_params(node, graph)
+        return lower_lookup_table(node, graph, prefix, pointer, lambda x: hard_swish_int8(x, p))
 
 
 OP = HardSwish()

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgekit.ops.base import OpDef, quant_of
-from edgekit.ops.elementwise import widened
+from edgekit.ops.elementwise import lower_lookup_table, widened
 from edgekit.quantize.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 
 
@@ -62,6 +62,10 @@ class LeakyRelu(OpDef):
 
     def run_int8(self, node, graph, inputs):
         return [leaky_relu_int8(inputs[0], leaky_relu_int8_params(node, graph))]
+
+    def lower(self, node, graph, prefix, pointer, in_place=False):
+        p = leaky_relu_int8_params(node, graph)
+        return lower_lookup_table(node, graph, prefix, pointer, lambda x: leaky_relu_int8(x, p))
 
 
 OP = LeakyRelu()

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgekit.ops.base import activation_range, quant_of
-from edgekit.ops.elementwise import BinaryOp, widened
+from edgekit.ops.elementwise import BinaryOp, lower_broadcast_binary, widened
 from edgekit.quantize.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 
 
@@ -49,6 +49,11 @@ class Mul(BinaryOp):
 
     def macs(self, attrs, in_shapes, out_shapes):
         return int(np.prod(out_shapes[0]))
+
+    def lower(self, node, graph, prefix, pointer, in_place=False):
+        from edgekit.codegen.kernels.elementwise_arithmetic import mul_element
+
+        return lower_broadcast_binary(node, graph, prefix, pointer, mul_element, mul_int8_params(node, graph))
 
 
 OP = Mul()

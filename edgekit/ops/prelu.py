@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgekit.ops.base import quant_of
-from edgekit.ops.elementwise import BinaryOp, widened
+from edgekit.ops.elementwise import BinaryOp, lower_broadcast_binary, widened
 from edgekit.quantize.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 
 
@@ -52,6 +52,11 @@ class Prelu(BinaryOp):
 
     def run_int8(self, node, graph, inputs):
         return [prelu_int8(inputs[0], inputs[1], prelu_int8_params(node, graph))]
+
+    def lower(self, node, graph, prefix, pointer, in_place=False):
+        from edgekit.codegen.kernels.elementwise_arithmetic import prelu_element
+
+        return lower_broadcast_binary(node, graph, prefix, pointer, prelu_element, prelu_int8_params(node, graph))
 
 
 OP = Prelu()

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgekit.errors import UnsupportedOpError
 from edgekit.ops.base import OpDef
 
 
@@ -90,6 +91,14 @@ def _resize_float_bilinear(x, attrs: ResizeAttrs) -> np.ndarray:
     return out[np.newaxis].astype(np.float32)
 
 
+def _resize_spec(x, attrs: ResizeAttrs):
+    from edgekit.codegen.kernels.resize import ResizeSpec
+
+    if x.shape[0] != 1:
+        raise UnsupportedOpError(f"resize of a batch of {x.shape[0]}: edgekit compiles batch 1")
+    return ResizeSpec(tuple(int(d) for d in x.shape[1:]), tuple(int(d) for d in attrs.size))
+
+
 class _Resize(OpDef):
     attrs_type = ResizeAttrs
     same_quant_as_input = True
@@ -101,6 +110,19 @@ class _Resize(OpDef):
 
 class ResizeNearest(_Resize):
     name = "resize_nearest"
+
+    def lower(self, node, graph, prefix, pointer, in_place=False):
+        """The source rows and columns as int32 tables in flash (see codegen/kernels/resize.py)."""
+        from edgekit.codegen.kernels.resize import resize_nearest_kernel
+        from edgekit.codegen.layer_calls import ConstArray, kernel_call
+
+        a, x = node.attrs, graph.tensors[node.inputs[0]]
+        tables = {axis: ConstArray(f"{prefix}_{axis}", "int32_t", nearest_indices(
+            x.shape[dim], a.size[dim - 1], a.align_corners, a.half_pixel_centers).astype(np.int32))
+            for axis, dim in (("rows", 1), ("cols", 2))}
+        values = {"input": pointer(node.inputs[0]), "output": pointer(node.output),
+                  **{axis: const.name for axis, const in tables.items()}}
+        return kernel_call(node, resize_nearest_kernel(_resize_spec(x, a)), values, tables.values())
 
     def _gather(self, attrs, x):
         rows = nearest_indices(x.shape[1], attrs.size[0], attrs.align_corners, attrs.half_pixel_centers)
@@ -125,6 +147,21 @@ class ResizeBilinear(_Resize):
 
     def macs(self, attrs, in_shapes, out_shapes):
         return 4 * int(np.prod(out_shapes[0]))
+
+    def lower(self, node, graph, prefix, pointer, in_place=False):
+        """The two source indices and the upper weight per output row and column as int32 tables."""
+        from edgekit.codegen.kernels.resize import resize_bilinear_kernel
+        from edgekit.codegen.layer_calls import ConstArray, kernel_call
+
+        a, x = node.attrs, graph.tensors[node.inputs[0]]
+        tables = {}
+        for axis, dim in (("row", 1), ("col", 2)):
+            taps = bilinear_taps(x.shape[dim], a.size[dim - 1], a.align_corners, a.half_pixel_centers)
+            for part, values in zip(("lo", "hi", "frac"), taps):
+                tables[f"{axis}_{part}"] = ConstArray(f"{prefix}_{axis}_{part}", "int32_t", values.astype(np.int32))
+        values = {"input": pointer(node.inputs[0]), "output": pointer(node.output),
+                  **{name: const.name for name, const in tables.items()}}
+        return kernel_call(node, resize_bilinear_kernel(_resize_spec(x, a)), values, tables.values())
 
 
 NEAREST = ResizeNearest()

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgekit.ops.base import quant_of
-from edgekit.ops.elementwise import BinaryOp, lifted
+from edgekit.ops.elementwise import BinaryOp, lifted, lower_broadcast_binary
 from edgekit.quantize.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 
 LEFT_SHIFT = 7
@@ -56,6 +56,12 @@ class SquaredDifference(BinaryOp):
 
     def run_int8(self, node, graph, inputs):
         return [squared_difference_int8(inputs[0], inputs[1], **squared_difference_int8_params(node, graph).__dict__)]
+
+    def lower(self, node, graph, prefix, pointer, in_place=False):
+        from edgekit.codegen.kernels.elementwise_arithmetic import squared_difference_element
+
+        return lower_broadcast_binary(node, graph, prefix, pointer, squared_difference_element,
+                                      squared_difference_int8_params(node, graph))
 
 
 OP = SquaredDifference()

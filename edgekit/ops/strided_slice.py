@@ -50,5 +50,15 @@ class StridedSlice(OpDef):
     def run_int8(self, node, graph, inputs):
         return [self._slice(node.attrs, inputs[0])]
 
+    def lower(self, node, graph, prefix, pointer, in_place=False):
+        from edgekit.codegen.kernels.strided_slice import StridedSliceSpec, strided_slice_kernel
+        from edgekit.codegen.layer_calls import kernel_call
+
+        shape = graph.tensors[node.inputs[0]].shape
+        ranges = tuple(range(*r) for r in node.attrs.ranges) + tuple(range(d) for d in shape[len(node.attrs.ranges):])
+        spec = StridedSliceSpec(tuple(int(d) for d in shape), tuple((r.start, r.stop, r.step) for r in ranges))
+        values = {"input": pointer(node.inputs[0]), "output": pointer(node.output)}
+        return kernel_call(node, strided_slice_kernel(spec), values)
+
 
 OP = StridedSlice()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgekit.ops.base import activation_range, quant_of
-from edgekit.ops.elementwise import BinaryOp, lifted
+from edgekit.ops.elementwise import BinaryOp, lifted, lower_broadcast_binary
 from edgekit.quantize.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 
 LEFT_SHIFT = 20
@@ -58,6 +58,11 @@ class Sub(BinaryOp):
 
     def run_int8(self, node, graph, inputs):
         return [sub_int8(inputs[0], inputs[1], **sub_int8_params(node, graph).__dict__)]
+
+    def lower(self, node, graph, prefix, pointer, in_place=False):
+        from edgekit.codegen.kernels.elementwise_arithmetic import sub_element
+
+        return lower_broadcast_binary(node, graph, prefix, pointer, sub_element, sub_int8_params(node, graph))
 
 
 OP = Sub()

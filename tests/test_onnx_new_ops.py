@@ -1,0 +1,46 @@
+"""ONNX mappings of the new ops (Mul, Sub, Max, Min, PRelu, Sigmoid, Tanh, HardSwish, LeakyRelu), through
+torch's exporter: edgekit's float graph computes what torch computes, with NCHW constants (PReLU slopes,
+per-channel scales) brought to NHWC."""
+
+import numpy as np
+import torch
+from test_import_torch_onnx import torch_logits
+from torch import nn
+
+from edgekit.frontend.torch import import_torch_module
+from edgekit.ir.interpreter import run_graph
+from edgekit.passes import run_pipeline
+
+
+class SqueezeExciteBlock(nn.Module):
+    """MobileNetV3-style: hard-swish, squeeze-and-excite gate, and the other new elementwise ops."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.reduce = nn.Conv2d(8, 4, 1)
+        self.expand = nn.Conv2d(4, 8, 1)
+        self.prelu = nn.PReLU(8)
+        self.register_buffer("scale", torch.linspace(0.5, 1.5, 8).reshape(1, 8, 1, 1))
+
+    def forward(self, x):
+        y = nn.functional.hardswish(self.conv(x))
+        gate = torch.sigmoid(self.expand(torch.relu(self.reduce(y.mean(dim=(2, 3), keepdim=True)))))
+        y = y * gate
+        z = torch.tanh(y) - nn.functional.leaky_relu(y * self.scale, 0.2)
+        z = torch.maximum(torch.minimum(z, y), y * 0.5)
+        return self.prelu(z)
+
+
+def test_new_onnx_ops_match_torch():
+    torch.manual_seed(0)
+    module = SqueezeExciteBlock().eval()
+    with torch.no_grad():
+        module.prelu.weight.copy_(torch.linspace(0.05, 0.4, 8))
+    graph = run_pipeline(import_torch_module(module, (1, 3, 12, 12)))
+    ops = {node.op for node in graph.nodes}
+    assert {"hard_swish", "logistic", "mul", "tanh", "sub", "leaky_relu", "maximum", "minimum", "prelu"} <= ops
+    x = np.random.default_rng(3).uniform(-2, 2, size=(1, 12, 12, 3)).astype(np.float32)
+    ours = run_graph(graph, [x], mode="float")[graph.outputs[0]]
+    want = torch_logits(module, x).transpose(0, 2, 3, 1)
+    np.testing.assert_allclose(ours, want, atol=1e-5)
