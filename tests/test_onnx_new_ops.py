@@ -3,10 +3,13 @@ torch's exporter: edgekit's float graph computes what torch computes, with NCHW 
 per-channel scales) brought to NHWC."""
 
 import numpy as np
+import pytest
 import torch
 from test_import_torch_onnx import torch_logits
 from torch import nn
 
+from edgekit.api import quantize
+from edgekit.errors import UnsupportedOpError
 from edgekit.frontend.torch import import_torch_module
 from edgekit.ir.interpreter import run_graph
 from edgekit.passes import run_pipeline
@@ -15,8 +18,9 @@ from edgekit.passes import run_pipeline
 class SqueezeExciteBlock(nn.Module):
     """MobileNetV3-style: hard-swish, squeeze-and-excite gate, and the other new elementwise ops."""
 
-    def __init__(self):
+    def __init__(self, minmax: bool = True):
         super().__init__()
+        self.minmax = minmax
         self.conv = nn.Conv2d(3, 8, 3, padding=1)
         self.reduce = nn.Conv2d(8, 4, 1)
         self.expand = nn.Conv2d(4, 8, 1)
@@ -28,7 +32,8 @@ class SqueezeExciteBlock(nn.Module):
         gate = torch.sigmoid(self.expand(torch.relu(self.reduce(y.mean(dim=(2, 3), keepdim=True)))))
         y = y * gate
         z = torch.tanh(y) - nn.functional.leaky_relu(y * self.scale, 0.2)
-        z = torch.maximum(torch.minimum(z, y), y * 0.5)
+        if self.minmax:
+            z = torch.maximum(torch.minimum(z, y), y * 0.5)
         return self.prelu(z)
 
 
@@ -44,3 +49,31 @@ def test_new_onnx_ops_match_torch():
     ours = run_graph(graph, [x], mode="float")[graph.outputs[0]]
     want = torch_logits(module, x).transpose(0, 2, 3, 1)
     np.testing.assert_allclose(ours, want, atol=1e-5)
+
+
+def _loaded(module):
+    from edgekit.model_source import LoadedModel, _default_preprocess
+
+    graph = run_pipeline(import_torch_module(module.eval(), (1, 3, 12, 12)))
+    return LoadedModel("se", graph, _default_preprocess(graph))
+
+
+def test_float_model_with_new_ops_quantizes_close_to_float(data_dir):
+    """edgekit's own quantizer on the new ops: constant operands become int8, logistic gets TFLite's
+    fixed output parameters, and the int8 graph stays close to the float one on photos."""
+    torch.manual_seed(0)
+    result = quantize(_loaded(SqueezeExciteBlock(minmax=False)), str(data_dir / "images"))
+    int8 = result.model.graph
+    constants = [t for t in int8.tensors.values() if t.is_constant and t.dtype == "int8" and t.data.size == 8
+                 and t.data.ndim == 4]
+    assert len(constants) == 2, "the per-channel scale and the PReLU slopes should be int8 constants"
+    logistic_out = next(int8.tensors[n.output] for n in int8.nodes if n.op == "logistic")
+    assert (logistic_out.quant.scalar_scale, logistic_out.quant.scalar_zero_point) == (1 / 256, -128)
+    assert min(e.cosine for e in result.layer_errors) > 0.98
+
+
+def test_quantizing_minimum_names_the_node_and_the_way_out(data_dir):
+    torch.manual_seed(0)
+    with pytest.raises(UnsupportedOpError, match=r"^minimum node node_minimum needs both inputs quantized like its output.*"
+                                                 "TFLite converter"):
+        quantize(_loaded(SqueezeExciteBlock()), str(data_dir / "images"))

@@ -32,18 +32,18 @@ def _models():
         swished = (lambda t: t * tf.nn.relu6(t + 3.0) * (1.0 / 6.0))(clipped * 4.0)
         gated = tf.sigmoid(swished)
         bent = prelu(tf.nn.leaky_relu(tf.tanh(y * 2.0), 0.15))
-        return tf.concat([gated, bent, y * z], axis=3)
+        return gated + bent + y * z
 
     def geometry(x):
-        y = tf.nn.conv2d(x, w, 1, "SAME")
-        up = tf.image.resize(y, (32, 24), "nearest")[:, 1:31:4, ::-2, 2:7]
-        left, right = tf.split(y, 2, axis=3)
+        """Slices of one tensor share its quantization, so the concat needs no requantizing QUANTIZE."""
+        left, right = tf.split(tf.nn.conv2d(x, w, 1, "SAME"), 2, axis=3)
         down = tf.image.resize(left - right, (8, 12), "bilinear")
-        joined = tf.pad(tf.concat([up, down], axis=3), [[0, 0], [1, 1], [0, 2], [0, 0]], constant_values=0.5)
-        return tf.reduce_mean(joined, axis=[2])
+        up = tf.image.resize(down, (16, 24), "nearest")
+        joined = tf.concat([up[:, 1::2, ::-2, 1:], up[:, ::2, :12, :]], axis=3)
+        return tf.reduce_mean(tf.pad(joined, [[0, 0], [1, 1], [0, 2], [0, 0]], constant_values=0.5), axis=[2])
 
     return {"elementwise": (elementwise, {"MUL", "SUB", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", "HARD_SWISH",
-                                          "LOGISTIC", "TANH", "LEAKY_RELU", "PRELU", "CONCATENATION"}),
+                                          "LOGISTIC", "TANH", "LEAKY_RELU", "PRELU"}),
             "geometry": (geometry, {"RESIZE_NEAREST_NEIGHBOR", "STRIDED_SLICE", "SPLIT", "SUB", "RESIZE_BILINEAR",
                                     "CONCATENATION", "PADV2", "MEAN"})}
 

@@ -28,5 +28,11 @@ class Clamp(OpDef):
         clamp = activation_range(node.attrs.activation, quant_of(graph, node.outputs[0]))
         return [np.clip(inputs[0], clamp.act_min, clamp.act_max).astype(np.int8)]
 
+    def lower(self, node, graph, prefix, pointer, in_place=False):
+        """A 256-entry table, like the other unary int8 ops (codegen/kernels/lookup_table.py)."""
+        from edgekit.ops.elementwise import lower_lookup_table
+
+        return lower_lookup_table(node, graph, prefix, pointer, lambda x: self.run_int8(node, graph, [x])[0])
+
 
 OP = Clamp()

@@ -11,7 +11,7 @@ import numpy as np
 
 from edgekit.errors import UnsupportedOpError
 from edgekit.ops.base import OpDef, apply_activation
-from edgekit.quantize.fixedpoint import multiply_by_quantized_multiplier
+from edgekit.fixedpoint import multiply_by_quantized_multiplier
 
 
 @dataclass

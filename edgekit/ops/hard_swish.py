@@ -15,7 +15,7 @@ from edgekit.errors import UnsupportedOpError
 from edgekit.ops.base import OpDef, quant_of
 from edgekit.ops.elementwise import lower_lookup_table, widened
 from edgekit.ops.quantize import NoAttrs
-from edgekit.quantize.fixedpoint import quantize_multiplier, rounding_divide_by_pot
+from edgekit.fixedpoint import quantize_multiplier, rounding_divide_by_pot
 
 INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1
 INT32_MAX_MINUS_ROUNDING = (1 << 31) - 1 - (1 << 15)  # Q31 multipliers at or above this round to INT16_MAX

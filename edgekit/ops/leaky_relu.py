@@ -11,7 +11,7 @@ import numpy as np
 
 from edgekit.ops.base import OpDef, quant_of
 from edgekit.ops.elementwise import lower_lookup_table, widened
-from edgekit.quantize.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
+from edgekit.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 
 
 @dataclass

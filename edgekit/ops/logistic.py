@@ -14,7 +14,7 @@ import numpy as np
 from edgekit.ops.base import OpDef, quant_of
 from edgekit.ops.quantize import NoAttrs
 from edgekit.ops.elementwise import lower_lookup_table, widened
-from edgekit.quantize.fixedpoint import logistic, multiply_by_quantized_multiplier, round_half_away, rounding_divide_by_pot
+from edgekit.fixedpoint import logistic, multiply_by_quantized_multiplier, round_half_away, rounding_divide_by_pot
 
 INPUT_INTEGER_BITS = 4
 OUTPUT_SCALE = 1.0 / 256

@@ -81,16 +81,17 @@ class Mean(OpDef):
         return int(np.prod(in_shapes[0]))
 
     def lower(self, node, graph, prefix, pointer, in_place=False):
-        """Spatial mean of an NHWC tensor; 1/(H*W) is folded into the multiplier here, as TFLite does."""
+        """Mean over the node's axes; 1/count is folded into the multiplier here, as TFLite does."""
         from edgekit.codegen.kernels.mean import MeanSpec, mean_kernel
         from edgekit.codegen.layer_calls import kernel_call
 
         x = graph.tensors[node.inputs[0]]
         p = mean_int8_params(node, graph)
-        multiplier, shift = fold_count(p.multiplier, p.shift, x.shape[1] * x.shape[2])
+        multiplier, shift = fold_count(p.multiplier, p.shift, reduced_count(x.shape, node.attrs.axes))
         values = {"input": pointer(node.inputs[0]), "output": pointer(node.output),
                   **asdict(replace(p, multiplier=multiplier, shift=shift))}
-        return kernel_call(node, mean_kernel(MeanSpec(tuple(int(d) for d in x.shape[1:]))), values)
+        spec = MeanSpec(tuple(int(d) for d in x.shape), tuple(sorted(node.attrs.axes)))
+        return kernel_call(node, mean_kernel(spec), values)
 
 
 OP = Mean()

@@ -11,7 +11,7 @@ import numpy as np
 
 from edgekit.ops.base import quant_of
 from edgekit.ops.elementwise import BinaryOp, lower_broadcast_binary, widened
-from edgekit.quantize.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
+from edgekit.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import numpy as np
 
 from edgekit.ops.base import activation_range, quant_of
 from edgekit.ops.elementwise import BinaryOp, lifted, lower_broadcast_binary
-from edgekit.quantize.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
+from edgekit.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 
 LEFT_SHIFT = 20
 

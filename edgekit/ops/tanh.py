@@ -11,7 +11,7 @@ from edgekit.ops.base import OpDef
 from edgekit.ops.elementwise import lower_lookup_table
 from edgekit.ops.logistic import INPUT_INTEGER_BITS, Q4InputParams, q4_input, q4_input_params
 from edgekit.ops.quantize import NoAttrs
-from edgekit.quantize.fixedpoint import rounding_divide_by_pot, tanh
+from edgekit.fixedpoint import rounding_divide_by_pot, tanh
 
 OUTPUT_SCALE = 1.0 / 128
 OUTPUT_ZERO_POINT = 0
