@@ -4,7 +4,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgekit.ops.base import OpDef, activation_range, apply_activation, quant_of
+from edgekit.ops.base import activation_range, apply_activation, quant_of
+from edgekit.ops.elementwise import UnaryOp
 
 
 @dataclass
@@ -12,14 +13,11 @@ class ClampAttrs:
     activation: str = "relu"
 
 
-class Clamp(OpDef):
+class Clamp(UnaryOp):
     name = "clamp"
     attrs_type = ClampAttrs
     same_quant_as_input = True
     patchable = True  # pointwise
-
-    def infer_shapes(self, attrs, in_shapes):
-        return [tuple(in_shapes[0])]
 
     def run_float(self, attrs, inputs):
         return [apply_activation(inputs[0], attrs.activation).astype(np.float32)]
@@ -27,12 +25,6 @@ class Clamp(OpDef):
     def run_int8(self, node, graph, inputs):
         clamp = activation_range(node.attrs.activation, quant_of(graph, node.outputs[0]))
         return [np.clip(inputs[0], clamp.act_min, clamp.act_max).astype(np.int8)]
-
-    def lower(self, node, graph, prefix, pointer, in_place=False):
-        """A 256-entry table, like the other unary int8 ops (codegen/kernels/lookup_table.py)."""
-        from edgekit.ops.elementwise import lower_lookup_table
-
-        return lower_lookup_table(node, graph, prefix, pointer, lambda x: self.run_int8(node, graph, [x])[0])
 
 
 OP = Clamp()

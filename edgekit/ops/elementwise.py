@@ -1,11 +1,14 @@
-"""What binary elementwise ops (mul, sub, squared_difference, maximum, minimum, prelu) share.
+"""What elementwise ops share: the binary ones (mul, sub, squared_difference, maximum, minimum,
+prelu) and the unary int8 -> int8 ones (logistic, tanh, hard_swish, leaky_relu, clamp).
 
-TFLite broadcasts their operands NumPy-style (BroadcastBinaryOpSimple: a dimension of 1 repeats),
+TFLite broadcasts binary operands NumPy-style (BroadcastBinaryOpSimple: a dimension of 1 repeats),
 so shape inference and the float references broadcast; the int8 references are written on
 broadcast NumPy arrays and therefore compute the same element as TFLite for every output index.
+Binary ops lower to one broadcast kernel (codegen/kernels/broadcast_binary.py) with their own
+per-element arithmetic; unary ops lower to a 256-entry table made from their int8 reference.
 """
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -35,18 +38,62 @@ def widened(x) -> np.ndarray:
 class BinaryOp(OpDef):
     """A two-input elementwise op with NumPy broadcasting and an optional fused activation.
 
-    Subclasses set ``name`` and ``float_fn`` (the real-valued function of the two operands).
+    Subclasses set ``name``, ``float_fn`` (the real function of the two operands), ``int8_params``
+    (node, graph -> its int8 parameters dataclass, or None when it has none) and ``int8_reference``
+    (a, b, **parameters -> int8, TFLite's arithmetic). The kernel's per-element arithmetic is
+    ``<name>_element`` in codegen/kernels/elementwise_arithmetic.py, on the same parameters.
     """
 
     attrs_type = ElementwiseAttrs
     float_fn = None
+    int8_params = None
+    int8_reference = None
 
     def infer_shapes(self, attrs, in_shapes):
         return [broadcast_shape(self.name, in_shapes[0], in_shapes[1])]
 
     def run_float(self, attrs, inputs):
         a, b = (np.asarray(x, dtype=np.float32) for x in inputs)
-        return [apply_activation(type(self).float_fn(a, b), getattr(attrs, "activation", None)).astype(np.float32)]
+        return [apply_activation(type(self).float_fn(a, b), attrs.activation).astype(np.float32)]
+
+    def _params(self, node, graph) -> dict:
+        make = type(self).int8_params
+        return asdict(make(node, graph)) if make is not None else {}
+
+    def run_int8(self, node, graph, inputs):
+        return [type(self).int8_reference(inputs[0], inputs[1], **self._params(node, graph))]
+
+    def lower(self, node, graph, prefix, pointer, in_place=False):
+        from edgekit.codegen.kernels import elementwise_arithmetic
+        from edgekit.codegen.kernels.broadcast_binary import BroadcastBinarySpec, broadcast_binary_kernel
+        from edgekit.codegen.layer_calls import kernel_call
+
+        a, b, out = (graph.tensors[n] for n in (node.inputs[0], node.inputs[1], node.output))
+        scalars = self._params(node, graph)
+        spec = BroadcastBinarySpec.of(node.op, out.shape, a.shape, b.shape, tuple(scalars))
+        element = getattr(elementwise_arithmetic, f"{self.name}_element")
+        a_expr, a_constants = operand(graph, node.inputs[0], prefix, 0, pointer)
+        b_expr, b_constants = operand(graph, node.inputs[1], prefix, 1, pointer)
+        values = {"a": a_expr, "b": b_expr, "output": pointer(node.output), **scalars}
+        return kernel_call(node, broadcast_binary_kernel(spec, element), values, a_constants + b_constants)
+
+
+class UnaryOp(OpDef):
+    """A one-input elementwise op (same shape out). Its int8 output depends on one int8 input value
+    and the node's fixed parameters, so the firmware looks it up in a 256-entry table made by running
+    ``run_int8`` on every int8 value at compile time (codegen/kernels/lookup_table.py)."""
+
+    def infer_shapes(self, attrs, in_shapes):
+        return [tuple(in_shapes[0])]
+
+    def lower(self, node, graph, prefix, pointer, in_place=False):
+        from edgekit.codegen.kernels.lookup_table import LookupTableSpec, int8_table, lookup_table_kernel
+        from edgekit.codegen.layer_calls import ConstArray, kernel_call
+
+        table = ConstArray(f"{prefix}_table", "int8_t", int8_table(lambda x: self.run_int8(node, graph, [x])[0]))
+        values = {"input": pointer(node.inputs[0]), "table": table.name, "output": pointer(node.output)}
+        kernel = lookup_table_kernel(LookupTableSpec(graph.tensors[node.output].size))
+        return kernel_call(node, kernel, values, [table])
 
 
 def lifted(x, offset: int, left_shift: int, multiplier: int, shift: int) -> np.ndarray:
@@ -65,32 +112,3 @@ def operand(graph, name: str, prefix: str, position: int, pointer):
         return pointer(name), []
     const = ConstArray(f"{prefix}_in{position}", "int8_t", np.ascontiguousarray(tensor.data, dtype=np.int8))
     return const.name, [const]
-
-
-def lower_broadcast_binary(node, graph, prefix, pointer, element, params) -> object:
-    """The LayerCall of a binary node on the broadcast kernel: ``element`` is the op's TE arithmetic
-    (codegen/kernels/elementwise_arithmetic.py) and ``params`` its int8 parameters dataclass."""
-    from dataclasses import asdict
-
-    from edgekit.codegen.kernels.broadcast_binary import BroadcastBinarySpec, broadcast_binary_kernel
-    from edgekit.codegen.layer_calls import kernel_call
-
-    a, b, out = (graph.tensors[n] for n in (node.inputs[0], node.inputs[1], node.output))
-    scalars = asdict(params) if params is not None else {}
-    spec = BroadcastBinarySpec.of(node.op, out.shape, a.shape, b.shape, tuple(scalars))
-    a_expr, a_constants = operand(graph, node.inputs[0], prefix, 0, pointer)
-    b_expr, b_constants = operand(graph, node.inputs[1], prefix, 1, pointer)
-    values = {"a": a_expr, "b": b_expr, "output": pointer(node.output), **scalars}
-    return kernel_call(node, broadcast_binary_kernel(spec, element), values, a_constants + b_constants)
-
-
-def lower_lookup_table(node, graph, prefix, pointer, function) -> object:
-    """The LayerCall of a unary int8 node as a 256-entry table: ``function`` is the op's exact int8
-    reference for this node's parameters (int8 array -> int8 array)."""
-    from edgekit.codegen.kernels.lookup_table import LookupTableSpec, int8_table, lookup_table_kernel
-    from edgekit.codegen.layer_calls import ConstArray, kernel_call
-
-    table = ConstArray(f"{prefix}_table", "int8_t", int8_table(function))
-    values = {"input": pointer(node.inputs[0]), "table": table.name, "output": pointer(node.output)}
-    kernel = lookup_table_kernel(LookupTableSpec(graph.tensors[node.output].size))
-    return kernel_call(node, kernel, values, [table])

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgekit.errors import UnsupportedOpError
-from edgekit.ops.base import OpDef, quant_of
-from edgekit.ops.elementwise import lower_lookup_table, widened
+from edgekit.ops.base import quant_of
+from edgekit.ops.elementwise import UnaryOp, widened
 from edgekit.ops.quantize import NoAttrs
 from edgekit.fixedpoint import quantize_multiplier, rounding_divide_by_pot
 
@@ -89,12 +89,9 @@ def hard_swish_int8(x, p: HardSwishInt8Params) -> np.ndarray:
     return np.clip(out, -128, 127).astype(np.int8)
 
 
-class HardSwish(OpDef):
+class HardSwish(UnaryOp):
     name = "hard_swish"
     attrs_type = NoAttrs
-
-    def infer_shapes(self, attrs, in_shapes):
-        return [tuple(in_shapes[0])]
 
     def run_float(self, attrs, inputs):
         x = inputs[0].astype(np.float32)
@@ -102,10 +99,6 @@ class HardSwish(OpDef):
 
     def run_int8(self, node, graph, inputs):
         return [hard_swish_int8(inputs[0], hard_swish_int8_params(node, graph))]
-
-    def lower(self, node, graph, prefix, pointer, in_place=False):
-        p = hard_swish_int8_params(node, graph)
-        return lower_lookup_table(node, graph, prefix, pointer, lambda x: hard_swish_int8(x, p))
 
 
 OP = HardSwish()

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgekit.ops.base import OpDef, quant_of
-from edgekit.ops.elementwise import lower_lookup_table, widened
+from edgekit.ops.base import quant_of
+from edgekit.ops.elementwise import UnaryOp, widened
 from edgekit.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 
 
@@ -49,12 +49,9 @@ def leaky_relu_int8(x, p: LeakyReluInt8Params) -> np.ndarray:
     return np.clip(out, -128, 127).astype(np.int8)
 
 
-class LeakyRelu(OpDef):
+class LeakyRelu(UnaryOp):
     name = "leaky_relu"
     attrs_type = LeakyReluAttrs
-
-    def infer_shapes(self, attrs, in_shapes):
-        return [tuple(in_shapes[0])]
 
     def run_float(self, attrs, inputs):
         x = inputs[0].astype(np.float32)
@@ -62,10 +59,6 @@ class LeakyRelu(OpDef):
 
     def run_int8(self, node, graph, inputs):
         return [leaky_relu_int8(inputs[0], leaky_relu_int8_params(node, graph))]
-
-    def lower(self, node, graph, prefix, pointer, in_place=False):
-        p = leaky_relu_int8_params(node, graph)
-        return lower_lookup_table(node, graph, prefix, pointer, lambda x: leaky_relu_int8(x, p))
 
 
 OP = LeakyRelu()

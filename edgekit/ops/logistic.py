@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgekit.ops.base import OpDef, quant_of
+from edgekit.ops.base import quant_of
 from edgekit.ops.quantize import NoAttrs
-from edgekit.ops.elementwise import lower_lookup_table, widened
+from edgekit.ops.elementwise import UnaryOp, widened
 from edgekit.fixedpoint import logistic, multiply_by_quantized_multiplier, round_half_away, rounding_divide_by_pot
 
 INPUT_INTEGER_BITS = 4
@@ -53,23 +53,16 @@ def logistic_int8(x, p: Q4InputParams) -> np.ndarray:
     return out.astype(np.int8)
 
 
-class Logistic(OpDef):
+class Logistic(UnaryOp):
     name = "logistic"
     attrs_type = NoAttrs
     fixed_output_quant = (OUTPUT_SCALE, OUTPUT_ZERO_POINT)
-
-    def infer_shapes(self, attrs, in_shapes):
-        return [tuple(in_shapes[0])]
 
     def run_float(self, attrs, inputs):
         return [(1.0 / (1.0 + np.exp(-inputs[0].astype(np.float64)))).astype(np.float32)]
 
     def run_int8(self, node, graph, inputs):
         return [logistic_int8(inputs[0], q4_input_params(node, graph))]
-
-    def lower(self, node, graph, prefix, pointer, in_place=False):
-        p = q4_input_params(node, graph)
-        return lower_lookup_table(node, graph, prefix, pointer, lambda x: logistic_int8(x, p))
 
 
 OP = Logistic()

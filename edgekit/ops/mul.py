@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgekit.ops.base import activation_range, quant_of
-from edgekit.ops.elementwise import BinaryOp, lower_broadcast_binary, widened
+from edgekit.ops.elementwise import BinaryOp, widened
 from edgekit.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 
 
@@ -43,17 +43,11 @@ def mul_int8(a, b, *, a_offset, b_offset, out_offset, out_mult, out_shift, act_m
 class Mul(BinaryOp):
     name = "mul"
     float_fn = staticmethod(np.multiply)
-
-    def run_int8(self, node, graph, inputs):
-        return [mul_int8(inputs[0], inputs[1], **mul_int8_params(node, graph).__dict__)]
+    int8_params = staticmethod(mul_int8_params)
+    int8_reference = staticmethod(mul_int8)
 
     def macs(self, attrs, in_shapes, out_shapes):
         return int(np.prod(out_shapes[0]))
-
-    def lower(self, node, graph, prefix, pointer, in_place=False):
-        from edgekit.codegen.kernels.elementwise_arithmetic import mul_element
-
-        return lower_broadcast_binary(node, graph, prefix, pointer, mul_element, mul_int8_params(node, graph))
 
 
 OP = Mul()

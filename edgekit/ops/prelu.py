@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgekit.ops.base import quant_of
-from edgekit.ops.elementwise import BinaryOp, lower_broadcast_binary, widened
+from edgekit.ops.elementwise import BinaryOp, widened
 from edgekit.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 
 
@@ -34,29 +34,23 @@ def prelu_int8_params(node, graph) -> PreluInt8Params:
                            identity_multiplier, identity_shift, alpha_multiplier, alpha_shift)
 
 
-def prelu_int8(x, alpha, p: PreluInt8Params) -> np.ndarray:
-    centred = widened(x) + p.input_offset
-    identity = multiply_by_quantized_multiplier(centred, p.identity_multiplier, p.identity_shift)
-    scaled = multiply_by_quantized_multiplier(centred * (widened(alpha) + p.alpha_offset), p.alpha_multiplier,
-                                              p.alpha_shift)
-    out = np.where(centred >= 0, identity, scaled) + p.output_offset
+def prelu_int8(x, alpha, *, input_offset, alpha_offset, output_offset, identity_multiplier, identity_shift,
+               alpha_multiplier, alpha_shift) -> np.ndarray:
+    centred = widened(x) + input_offset
+    identity = multiply_by_quantized_multiplier(centred, identity_multiplier, identity_shift)
+    scaled = multiply_by_quantized_multiplier(centred * (widened(alpha) + alpha_offset), alpha_multiplier, alpha_shift)
+    out = np.where(centred >= 0, identity, scaled) + output_offset
     return np.clip(out, -128, 127).astype(np.int8)
 
 
 class Prelu(BinaryOp):
     name = "prelu"
+    int8_params = staticmethod(prelu_int8_params)
+    int8_reference = staticmethod(prelu_int8)
 
     @staticmethod
     def float_fn(x, alpha):
         return np.where(x >= 0, x, x * alpha)
-
-    def run_int8(self, node, graph, inputs):
-        return [prelu_int8(inputs[0], inputs[1], prelu_int8_params(node, graph))]
-
-    def lower(self, node, graph, prefix, pointer, in_place=False):
-        from edgekit.codegen.kernels.elementwise_arithmetic import prelu_element
-
-        return lower_broadcast_binary(node, graph, prefix, pointer, prelu_element, prelu_int8_params(node, graph))
 
 
 OP = Prelu()

@@ -7,8 +7,7 @@ fixed-point tanh, and rounding to the fixed output quantization (1/128, 0).
 
 import numpy as np
 
-from edgekit.ops.base import OpDef
-from edgekit.ops.elementwise import lower_lookup_table
+from edgekit.ops.elementwise import UnaryOp
 from edgekit.ops.logistic import INPUT_INTEGER_BITS, Q4InputParams, q4_input, q4_input_params
 from edgekit.ops.quantize import NoAttrs
 from edgekit.fixedpoint import rounding_divide_by_pot, tanh
@@ -24,23 +23,16 @@ def tanh_int8(x, p: Q4InputParams) -> np.ndarray:
     return out.astype(np.int8)
 
 
-class Tanh(OpDef):
+class Tanh(UnaryOp):
     name = "tanh"
     attrs_type = NoAttrs
     fixed_output_quant = (OUTPUT_SCALE, OUTPUT_ZERO_POINT)
-
-    def infer_shapes(self, attrs, in_shapes):
-        return [tuple(in_shapes[0])]
 
     def run_float(self, attrs, inputs):
         return [np.tanh(inputs[0].astype(np.float64)).astype(np.float32)]
 
     def run_int8(self, node, graph, inputs):
         return [tanh_int8(inputs[0], q4_input_params(node, graph))]
-
-    def lower(self, node, graph, prefix, pointer, in_place=False):
-        p = q4_input_params(node, graph)
-        return lower_lookup_table(node, graph, prefix, pointer, lambda x: tanh_int8(x, p))
 
 
 OP = Tanh()

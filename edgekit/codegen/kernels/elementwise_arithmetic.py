@@ -44,7 +44,7 @@ def squared_difference_element(a, b, s):
 
     def squared(difference):
         scaled = multiply_by_quantized_multiplier(difference * difference, s["out_mult"], s["out_shift"])
-        return clamp_to_int8(scaled + s["out_offset"], -128, 127)
+        return clamp_to_int8(scaled + s["out_offset"], s["act_min"], s["act_max"])
 
     return let("difference", _difference(a, b, s, LEFT_SHIFT), squared)
 
