@@ -45,12 +45,18 @@ def q4_input(x, p: Q4InputParams) -> tuple[np.ndarray, np.ndarray]:
     return centred, multiply_by_quantized_multiplier(centred, p.input_multiplier, p.input_left_shift)
 
 
-def logistic_int8(x, p: Q4InputParams) -> np.ndarray:
+def q4_output(x, p: Q4InputParams, function, output_bits: int, output_zero_point: int) -> np.ndarray:
+    """``function`` (gemmlowp's Q4 -> Q0 logistic or tanh) of the rescaled input, rounded to an output
+    with ``output_bits`` fractional bits, clamped; -128 and 127 beyond the saturation radius."""
     centred, in_q4 = q4_input(x, p)
-    out = rounding_divide_by_pot(logistic(in_q4, INPUT_INTEGER_BITS), 31 - 8) + OUTPUT_ZERO_POINT
-    out = np.clip(out, -128, 127)
+    out = np.clip(rounding_divide_by_pot(function(in_q4, INPUT_INTEGER_BITS), 31 - output_bits) + output_zero_point,
+                  -128, 127)
     out = np.where(centred <= -p.input_range_radius, -128, np.where(centred >= p.input_range_radius, 127, out))
     return out.astype(np.int8)
+
+
+def logistic_int8(x, p: Q4InputParams) -> np.ndarray:
+    return q4_output(x, p, logistic, 8, OUTPUT_ZERO_POINT)
 
 
 class Logistic(UnaryOp):

@@ -8,19 +8,16 @@ fixed-point tanh, and rounding to the fixed output quantization (1/128, 0).
 import numpy as np
 
 from edgekit.ops.elementwise import UnaryOp
-from edgekit.ops.logistic import INPUT_INTEGER_BITS, Q4InputParams, q4_input, q4_input_params
+from edgekit.ops.logistic import Q4InputParams, q4_input_params, q4_output
 from edgekit.ops.quantize import NoAttrs
-from edgekit.fixedpoint import rounding_divide_by_pot, tanh
+from edgekit.fixedpoint import tanh
 
 OUTPUT_SCALE = 1.0 / 128
 OUTPUT_ZERO_POINT = 0
 
 
 def tanh_int8(x, p: Q4InputParams) -> np.ndarray:
-    centred, in_q4 = q4_input(x, p)
-    out = np.clip(rounding_divide_by_pot(tanh(in_q4, INPUT_INTEGER_BITS), 31 - 7), -128, 127)
-    out = np.where(centred <= -p.input_range_radius, -128, np.where(centred >= p.input_range_radius, 127, out))
-    return out.astype(np.int8)
+    return q4_output(x, p, tanh, 7, OUTPUT_ZERO_POINT)
 
 
 class Tanh(UnaryOp):
