@@ -12,7 +12,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from edgekit.errors import UnsupportedOpError
 from edgekit.ops.base import OpDef, apply_activation
 from edgekit.fixedpoint import multiply_by_quantized_multiplier
 
@@ -22,12 +21,14 @@ class ElementwiseAttrs:
     activation: str | None = None
 
 
-def broadcast_shape(op_name: str, a: tuple, b: tuple) -> tuple:
-    """The NumPy broadcast of two shapes, or an error naming both."""
+def constraint_operands_broadcast(attrs, in_shapes) -> tuple[bool, str]:
+    """The two operands' shapes must broadcast (NumPy's rules: a dimension of 1 repeats, missing
+    leading dimensions count as 1)."""
     try:
-        return tuple(int(d) for d in np.broadcast_shapes(tuple(a), tuple(b)))
+        np.broadcast_shapes(tuple(in_shapes[0]), tuple(in_shapes[1]))
     except ValueError:
-        raise UnsupportedOpError(f"{op_name} of shapes {tuple(a)} and {tuple(b)}: the shapes do not broadcast") from None
+        return False, f"shapes {tuple(in_shapes[0])} and {tuple(in_shapes[1])}"
+    return True, ""
 
 
 def widened(x) -> np.ndarray:
@@ -45,12 +46,13 @@ class BinaryOp(OpDef):
     """
 
     attrs_type = ElementwiseAttrs
+    constraints = (constraint_operands_broadcast,)
     float_fn = None
     int8_params = None
     int8_reference = None
 
     def infer_shapes(self, attrs, in_shapes):
-        return [broadcast_shape(self.name, in_shapes[0], in_shapes[1])]
+        return [tuple(int(d) for d in np.broadcast_shapes(tuple(in_shapes[0]), tuple(in_shapes[1])))]
 
     def run_float(self, attrs, inputs):
         a, b = (np.asarray(x, dtype=np.float32) for x in inputs)

@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from edgekit.errors import UnsupportedOpError
 from edgekit.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 from edgekit.ops.base import OpDef, quant_of
 
@@ -58,14 +57,20 @@ def mean_int8(x, *, input_zero_point, output_zero_point, multiplier, shift, axes
     return np.clip(out, -128, 127).astype(np.int8)
 
 
+def constraint_axes_of_the_input(attrs, in_shapes) -> tuple[bool, str]:
+    """The mean must be over one or more distinct axes of the input (any axes; axes counted from 0)."""
+    rank = len(in_shapes[0])
+    ok = len(attrs.axes) > 0 and len(set(attrs.axes)) == len(attrs.axes) and all(0 <= a < rank for a in attrs.axes)
+    return ok, f"axes {attrs.axes} of a {rank}-D tensor"
+
+
 class Mean(OpDef):
     name = "mean"
     attrs_type = MeanAttrs
+    constraints = (constraint_axes_of_the_input,)
 
     def infer_shapes(self, attrs, in_shapes):
         x = in_shapes[0]
-        if not attrs.axes or any(not 0 <= a < len(x) for a in attrs.axes):
-            raise UnsupportedOpError(f"mean over axes {attrs.axes} of a {len(x)}-D tensor: give axes in 0..{len(x) - 1}")
         if attrs.keep_dims:
             return [tuple(1 if a in attrs.axes else d for a, d in enumerate(x))]
         return [tuple(d for a, d in enumerate(x) if a not in attrs.axes)]

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgekit.errors import UnsupportedOpError
 from edgekit.ops.base import OpDef
 
 
@@ -23,21 +22,27 @@ def kept_indices(attrs: StridedSliceAttrs, shape) -> list[np.ndarray]:
     return [np.arange(*r) for r in attrs.ranges] + [np.arange(d) for d in shape[len(attrs.ranges):]]
 
 
+def constraint_ranges_inside_the_input(attrs, in_shapes) -> tuple[bool, str]:
+    """Every axis's range must keep at least one index, all inside the input; squeezed axes must keep one."""
+    shape = in_shapes[0]
+    if len(attrs.ranges) > len(shape):
+        return False, f"{len(attrs.ranges)} ranges for a {len(shape)}-D input"
+    for axis, (r, size) in enumerate(zip(attrs.ranges, shape)):
+        kept = range(*r)
+        if len(kept) == 0 or kept[0] < 0 or kept[-1] >= size or (axis in attrs.squeeze and len(kept) != 1):
+            return False, f"range {r} of axis {axis} (size {size})"
+    return True, ""
+
+
 class StridedSlice(OpDef):
     name = "strided_slice"
     attrs_type = StridedSliceAttrs
+    constraints = (constraint_ranges_inside_the_input,)
     same_quant_as_input = True
 
     def infer_shapes(self, attrs, in_shapes):
         shape = in_shapes[0]
-        if len(attrs.ranges) > len(shape):
-            raise UnsupportedOpError(f"strided_slice with {len(attrs.ranges)} ranges on a {len(shape)}-D tensor")
         sliced = [len(range(*r)) for r in attrs.ranges] + list(shape[len(attrs.ranges):])
-        for index, (r, size) in enumerate(zip(attrs.ranges, shape)):
-            kept = range(*r)
-            if len(kept) == 0 or kept[0] < 0 or kept[-1] >= size:
-                raise UnsupportedOpError(f"strided_slice range {r} of axis {index} (size {size}) is empty or out of "
-                                         "bounds")
         return [tuple(d for axis, d in enumerate(sliced) if axis not in attrs.squeeze)]
 
     def _slice(self, attrs, x):
