@@ -74,6 +74,6 @@ def test_float_model_with_new_ops_quantizes_close_to_float(data_dir):
 
 def test_quantizing_minimum_names_the_node_and_the_way_out(data_dir):
     torch.manual_seed(0)
-    with pytest.raises(UnsupportedOpError, match=r"^minimum node node_minimum needs both inputs quantized like its output.*"
+    with pytest.raises(UnsupportedOpError, match=r"^node node_minimum \(minimum\): needs both inputs quantized like its output.*"
                                                  "TFLite converter"):
         quantize(_loaded(SqueezeExciteBlock()), str(data_dir / "images"))
