@@ -13,7 +13,6 @@ from edgekit.errors import ModelFileError
 from edgekit.ir import Graph
 
 SUFFIXES = (".tflite", ".onnx", ".pt", ".pth", ".ek", ".keras", ".h5", ".hdf5")
-SYNTHETIC_CALIBRATION_SAMPLES = 8
 
 
 @dataclass(frozen=True)
@@ -109,8 +108,7 @@ def _load_tensorflow(path: Path, calib: str | None) -> LoadedModel:
     calibration samples), then the int8 .tflite calibrated on them; both converted by TensorFlow."""
     import tempfile
 
-    import numpy as np
-
+    from edgekit.api import SYNTHETIC_CALIBRATION_SAMPLES, default_calibration, synthetic_samples
     from edgekit.frontend.keras import convert_to_tflite
     from edgekit.frontend.tflite import import_tflite
     from edgekit.passes import run_pipeline
@@ -120,11 +118,8 @@ def _load_tensorflow(path: Path, calib: str | None) -> LoadedModel:
     with tempfile.TemporaryDirectory(prefix="edgekit-tf-") as work:
         float_graph = run_pipeline(import_tflite(convert_to_tflite(path, Path(work) / f"{name}.tflite")))
         float_model = LoadedModel(name, float_graph, _default_preprocess(float_graph))
-        if calib:
-            samples = load_inputs(calib, float_model, for_float=True)
-        else:
-            rng = np.random.default_rng(0)
-            shape = float_graph.tensors[float_graph.inputs[0]].shape
-            samples = [rng.uniform(0, 1, shape).astype(np.float32) for _ in range(SYNTHETIC_CALIBRATION_SAMPLES)]
+        source, _ = default_calibration(float_model, calib)  # --calib, else sample photographs for image models
+        samples = load_inputs(source, float_model, for_float=True) if source is not None else synthetic_samples(
+            float_graph, SYNTHETIC_CALIBRATION_SAMPLES)
         graph = import_tflite(convert_to_tflite(path, Path(work) / f"{name}.tflite", samples))
     return LoadedModel(name, graph, float_model.preprocess, float_graph)
