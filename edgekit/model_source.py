@@ -36,7 +36,14 @@ class LoadedModel:
 
     @property
     def is_quantized(self) -> bool:
-        return self.graph.tensors[self.graph.inputs[0]].dtype == "int8"
+        """Whether the graph computes in int8: an int8 input, or int8 inside a float interface (TFLite's
+        converter default: QUANTIZE first, DEQUANTIZE last), which keeps its own quantization."""
+        return is_int8_graph(self.graph)
+
+
+def is_int8_graph(graph: Graph) -> bool:
+    """Whether any activation of ``graph`` is int8 (see ``LoadedModel.is_quantized``)."""
+    return any(tensor.dtype == "int8" and not tensor.is_constant for tensor in graph.tensors.values())
 
 
 def _default_preprocess(graph: Graph) -> Preprocess | None:
@@ -51,7 +58,7 @@ def load_model(source: str, resolution: int | None = None, width: float | None =
                num_classes: int | None = None, calib: str | None = None) -> LoadedModel:
     """``calib`` (images or .npy) calibrates models that are quantized while loading (Keras, SavedModel)."""
     from edgekit.frontend.keras import is_tensorflow_model
-    from edgekit.passes import run_pipeline
+    from edgekit.passes import FLOAT_PIPELINE, INT8_PIPELINE, run_pipeline
 
     path = Path(source)
     if path.is_dir() and is_tensorflow_model(path):
@@ -70,8 +77,7 @@ def load_model(source: str, resolution: int | None = None, width: float | None =
         from edgekit.frontend.tflite import import_tflite
 
         graph = import_tflite(path)
-        if graph.tensors[graph.inputs[0]].dtype != "int8":
-            graph = run_pipeline(graph)
+        graph = run_pipeline(graph, INT8_PIPELINE if is_int8_graph(graph) else FLOAT_PIPELINE)
         return LoadedModel(path.stem, graph, _default_preprocess(graph))
     if suffix == ".ek":
         from edgekit.ir.serialize import load_graph
@@ -111,15 +117,15 @@ def _load_tensorflow(path: Path, calib: str | None) -> LoadedModel:
     from edgekit.api import SYNTHETIC_CALIBRATION_SAMPLES, default_calibration, synthetic_samples
     from edgekit.frontend.keras import convert_to_tflite
     from edgekit.frontend.tflite import import_tflite
-    from edgekit.passes import run_pipeline
+    from edgekit.passes import FLOAT_PIPELINE, INT8_PIPELINE, run_pipeline
     from edgekit.samples import load_inputs
 
     name = path.stem if path.is_file() else path.name
     with tempfile.TemporaryDirectory(prefix="edgekit-tf-") as work:
-        float_graph = run_pipeline(import_tflite(convert_to_tflite(path, Path(work) / f"{name}.tflite")))
+        float_graph = run_pipeline(import_tflite(convert_to_tflite(path, Path(work) / f"{name}.tflite")), FLOAT_PIPELINE)
         float_model = LoadedModel(name, float_graph, _default_preprocess(float_graph))
         source, _ = default_calibration(float_model, calib)  # --calib, else sample photographs for image models
         samples = load_inputs(source, float_model, for_float=True) if source is not None else synthetic_samples(
             float_graph, SYNTHETIC_CALIBRATION_SAMPLES)
-        graph = import_tflite(convert_to_tflite(path, Path(work) / f"{name}.tflite", samples))
+        graph = run_pipeline(import_tflite(convert_to_tflite(path, Path(work) / f"{name}.tflite", samples)), INT8_PIPELINE)
     return LoadedModel(name, graph, float_model.preprocess, float_graph)
