@@ -8,7 +8,7 @@ from tflite_models import photos, tensorflow
 
 from edgekit.errors import EdgekitError, ModelFileError, UnsupportedOpError
 from edgekit.ir.interpreter import run_graph
-from edgekit.model_source import load_model
+from edgekit.model_source import load_model, model_label
 
 SIZE = 24
 
@@ -59,6 +59,7 @@ def test_saved_model_folder_is_converted(keras_model, data_dir, tmp_path):
     folder = tmp_path / "exported"
     keras_model.export(folder)
     loaded = load_model(str(folder), calib=str(data_dir / "images"))
+    assert model_label(str(folder)) == loaded.name == "exported"
     _int8_matches_keras(loaded, keras_model, photos(data_dir, (1, SIZE, SIZE, 3)))
 
 
