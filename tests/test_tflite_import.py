@@ -303,10 +303,20 @@ def test_unsupported_op_names_the_op_and_its_output(tmp_path):
 
 
 def test_unsupported_tensor_type_names_the_tensor(tmp_path):
-    path = tmp_path / "uint8.tflite"
+    path = tmp_path / "int16.tflite"
     path.write_bytes(_single_op_model(BuiltinOperator.QUANTIZE, [
-        ("x", (1, 8), TensorType.FLOAT32, None), ("x_uint8", (1, 8), TensorType.UINT8, (0.1, 128))]))
-    with pytest.raises(UnsupportedOpError, match="tensor 'x_uint8' has type UINT8") as info:
+        ("x", (1, 8), TensorType.FLOAT32, None), ("x_int16", (1, 8), TensorType.INT16, (0.1, 0))]))
+    with pytest.raises(UnsupportedOpError, match="tensor 'x_int16' has type INT16") as info:
+        import_tflite(path)
+    _assert_one_line(info.value)
+
+
+def test_uint8_inside_the_model_names_the_file_node_and_tensor(tmp_path):
+    """uint8 is taken at the interface (QUANTIZE/DEQUANTIZE) only: a uint8 RELU is refused by name."""
+    path = tmp_path / "uint8_relu.tflite"
+    path.write_bytes(_single_op_model(BuiltinOperator.RELU, [
+        ("x", (1, 8), TensorType.UINT8, (0.1, 128)), ("y", (1, 8), TensorType.UINT8, (0.1, 128))]))
+    with pytest.raises(UnsupportedOpError, match=r"uint8_relu\.tflite: node .* \(clamp\) uses uint8 tensor") as info:
         import_tflite(path)
     _assert_one_line(info.value)
 
