@@ -7,6 +7,8 @@ stack overflowed, or a kernel returned an error status).
 
 import argparse
 import json
+import os
+import signal
 import sys
 
 from edgekit import __version__
@@ -74,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compile", help="quantize, plan memory, generate C with TVM kernels, and link firmware")
     _model_options(p)
-    p.add_argument("--target", required=True, help="target name (see `edgekit targets`)")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--target", help="target name (see `edgekit targets`)")
+    target.add_argument("--target-file", help="your own target TOML (same keys as targets/cortex-m4.toml)")
     p.add_argument("--calib", help="folder of calibration images or .npy inputs (float models; default for image "
                                    "models: sample photographs shipped with scikit-image and matplotlib)")
     p.add_argument("--scheme", default="int8", help="quantization scheme (default int8)")
@@ -109,12 +113,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that staging folders and temporary files are removed on the
+    way out (a BaseException like KeyboardInterrupt: no ``except Exception`` swallows it)."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
 def main(argv=None) -> int:
     from edgekit import commands
 
     args = build_parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return getattr(commands, f"cmd_{args.command}")(args) or 0
+    except BrokenPipeError:  # `edgekit targets --json | head`: the reader has gone, which is not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except Terminated:
+        print("edgekit: terminated; temporary files removed", file=sys.stderr)
+        return 143
     except EdgekitError as error:
         if getattr(args, "json", False):
             doc = {"error": str(error), "exit_code": error.exit_code}
@@ -126,6 +146,8 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("edgekit: interrupted", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

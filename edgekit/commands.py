@@ -173,7 +173,8 @@ def cmd_compile(args):
 
     try:
         with progress_bar("calibrating", not args.json) as step:
-            result = compile_model(args.model, args.target, resolution=args.resolution, width=args.width,
+            result = compile_model(args.model, args.target, target_file=args.target_file,
+                                   resolution=args.resolution, width=args.width,
                                    num_classes=args.num_classes, calib=args.calib, scheme=args.scheme,
                                    patch=args.patch, max_patch_overhead=args.max_patch_overhead,
                                    input_by_patch=args.input_by_patch, output=args.output, force=args.force,
