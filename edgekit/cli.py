@@ -95,6 +95,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace an existing build folder")
     _json_option(p)
 
+    p = sub.add_parser("compress", help="depth compression: merge convolutions by dynamic programming against "
+                                        "a latency table measured on the target; writes a float ONNX model")
+    _model_options(p)
+    p.add_argument("--target", required=True, help="target name (see `edgekit targets`)")
+    p.add_argument("--budget", type=float, required=True,
+                   help="instructions of the result as a fraction of the original's (e.g. 0.7)")
+    p.add_argument("--data", required=True, help="image folder with one subfolder per class, or an .npz with "
+                                                 "x (N,H,W,C float or uint8) and y (N labels)")
+    p.add_argument("--mode", default="dp", choices=["dp", "layermerge"],
+                   help="dp: ICML'23 two-stage DP (merge only); layermerge: ICML'24 (merge and drop convolutions)")
+    p.add_argument("--epochs", type=int, default=1, help="distillation fine-tuning epochs (0: none; default 1)")
+    p.add_argument("--max-kernel", type=int, default=7,
+                   help="largest merged kernel size considered (default 7; cost grows with it)")
+    p.add_argument("--estimate", action="store_true",
+                   help="estimate latency from MACs instead of measuring every candidate in QEMU")
+    p.add_argument("--no-measure", dest="measure", action="store_false",
+                   help="skip compiling and running both models in QEMU at the end")
+    p.add_argument("-o", "--output", required=True, help="where to write the compressed float model (.onnx)")
+    p.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
+    _json_option(p)
+
     p = sub.add_parser("run", help="run a build in QEMU and compare with the integer and float references")
     p.add_argument("build", help="build folder written by `edgekit compile`")
     p.add_argument("--inputs", help=".npy of N stacked inputs (model input dtype) or a folder of images "
