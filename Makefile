@@ -30,7 +30,7 @@ $(VENV)/.installed: pyproject.toml
 	@[ -x $(PY) ] || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[torch,test]'
+	$(PY) -m pip install -q -e '.[torch,test,tf]'
 	@touch $@
 
 weights: $(WEIGHTS)

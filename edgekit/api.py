@@ -36,7 +36,7 @@ class QuantizeResult:
     calibration_source: str = ""  # the same, in words, for the report
 
 
-def _synthetic_samples(graph, count: int) -> list[np.ndarray]:
+def synthetic_samples(graph, count: int) -> list[np.ndarray]:
     rng = np.random.default_rng(0)
     shape = graph.tensors[graph.inputs[0]].shape
     return [rng.standard_normal(shape).astype(np.float32) for _ in range(count)]
@@ -70,7 +70,7 @@ def quantize(model: LoadedModel, calib: str | None, scheme_name: str = "int8", p
     scheme = load_scheme(scheme_name)
     float_graph = model.graph
     source, description = default_calibration(model, calib)
-    samples = load_inputs(source, model, for_float=True) if source is not None else _synthetic_samples(
+    samples = load_inputs(source, model, for_float=True) if source is not None else synthetic_samples(
         float_graph, SYNTHETIC_CALIBRATION_SAMPLES)
     ranges = calibrate(float_graph, samples, scheme, progress=progress)
     int8_graph = quantize_graph(float_graph, ranges, scheme)

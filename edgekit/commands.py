@@ -40,7 +40,8 @@ def progress_bar(description: str, enabled: bool = True):
 
 
 def _model(args):
-    return load_model(args.model, resolution=args.resolution, width=args.width, num_classes=args.num_classes)
+    return load_model(args.model, resolution=args.resolution, width=args.width, num_classes=args.num_classes,
+                      calib=getattr(args, "calib", None))
 
 
 def cmd_zoo(args):

@@ -210,7 +210,7 @@ def _compile(source: str, target, *, target_file, output: Path, force: bool, res
                            "and the number of patches per side)")
     if input_by_patch and patch == "off":
         raise EdgekitError("--input-by-patch needs a patched schedule: add --patch auto or --patch SPLIT:N")
-    model = load_model(source, resolution=resolution, width=width, num_classes=num_classes)
+    model = load_model(source, resolution=resolution, width=width, num_classes=num_classes, calib=calib)
     quantization = None
     if not model.is_quantized:
         quantization = api.quantize(model, calib, scheme, progress=progress)
