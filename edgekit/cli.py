@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patch", default="fit",
                    help="schedule: fit (default: layer by layer if it fits the target, else the patched plan that "
                         "fits with the fewest recomputed MACs), off (layer by layer), auto (smallest peak within "
-                        "--max-patch-overhead), or SPLIT:N")
+                        "--max-patch-overhead), or SPLIT:N[:ORDER] (ORDER: row-major, serpentine, column-major)")
     p.add_argument("--max-patch-overhead", type=float, default=0.20,
                    help="bound on recomputed MACs for --patch auto (fraction, default 0.20)")
     p.add_argument("--input-by-patch", action="store_true",

@@ -31,7 +31,7 @@ from edgekit.model_source import LoadedModel, load_model
 
 TEST_INPUTS = 4
 FLOAT_TEST_INPUTS = "test_inputs_float.npy"
-PATCH_MODE = re.compile(r"off|auto|fit|.+:[0-9]+")
+PATCH_MODE = re.compile(r"off|auto|fit|.+:[0-9]+(:row-major|:serpentine|:column-major)?")
 OWN_TARGET = "target.toml"  # a copy of --target-file
 # What --patch fit leaves of the SRAM for everything but the arena: the linker's stack reserve, plus
 # the runtime's and the harness's static data and the in-place depthwise planes (1.6 KB and 2 KB for
@@ -71,6 +71,26 @@ class Schedule:
         for step in self.patches.memory.steps:
             by_node[step.node] = max(by_node.get(step.node, 0), step.live_bytes)
         return [by_node[node.name] for node in graph.nodes]
+
+    def peak(self) -> dict:
+        """The step that makes the activation peak and the tensors live there with their bytes (for a
+        patched step, the frame, the split tensor and one patch's working buffers)."""
+        if self.patches is None:
+            step = self.plan.peak_step
+            phase, node, live = "layer", step.node, step.live_bytes
+            tensors = [(name, self.plan.tensors[name].size) for name in step.tensors]
+        else:
+            memory = self.patches.memory
+            step = memory.peak_step
+            phase, node, live = step.phase, step.node, step.live_bytes
+            if step.phase == "patch":  # the frame and the split tensor, then one patch's working buffers
+                whole = [name for name in memory.arena.steps[0].tensors if name != memory.working_block]
+                tensors = [(name, memory.arena.tensors[name].size) for name in whole] + [
+                    (f"{name} (patch)", memory.working.tensors[name].size) for name in step.tensors[len(whole):]]
+            else:
+                tensors = [(name, memory.arena.tensors[name].size) for name in step.tensors]
+        return {"phase": phase, "node": node, "live_bytes": live,
+                "tensors": [{"tensor": name, "bytes": size} for name, size in tensors]}
 
     def layer_rows(self, graph) -> list[dict]:
         """Per node: its inspect summary plus the live bytes of this schedule and of layer by layer."""
@@ -138,7 +158,7 @@ def _search_reason(search, layer_plan) -> str:
     """Why the search's plan was chosen, in words."""
     chosen, baseline = search.chosen, search.baseline.arena_bytes
     layer = f"layer by layer needs {layer_plan.arena_bytes:,} B" + (
-        f" ({baseline:,} B with in-place depthwise)" if baseline < layer_plan.arena_bytes else "")
+        f" ({baseline:,} B with in-place writes)" if baseline < layer_plan.arena_bytes else "")
     what = (f"split {chosen.stage.split} on {chosen.stage.n}x{chosen.stage.n} patches ({chosen.memory.peak_bytes:,} B, "
             f"{chosen.mac_overhead:.1%} more MACs)" if chosen else f"layer by layer ({baseline:,} B)")
     if search.fit_bytes is None:
@@ -149,7 +169,7 @@ def _search_reason(search, layer_plan) -> str:
     if not search.fits:
         return f"{what}: nothing fits {budget}; this is the smallest peak ({layer})"
     if chosen is None:
-        return f"{what}: fits {budget} with in-place depthwise and recomputes nothing"
+        return f"{what}: fits {budget} with in-place writes and recomputes nothing"
     fitting = sum(candidate.feasible for candidate in search.candidates)
     return f"{what}: {layer}, more than {budget}; of {fitting} patched plans that fit, it recomputes the fewest MACs"
 
@@ -206,8 +226,8 @@ def _compile(source: str, target, *, target_file, output: Path, force: bool, res
 
     started = time.perf_counter()
     if not PATCH_MODE.fullmatch(patch):
-        raise EdgekitError(f"--patch {patch!r}: expected off, auto, or SPLIT:N (a tensor name or node index, "
-                           "and the number of patches per side)")
+        raise EdgekitError(f"--patch {patch!r}: expected fit, off, auto, SPLIT:N or SPLIT:N:ORDER (a tensor name or node "
+                           "index, the number of patches per side, and row-major, serpentine or column-major)")
     if input_by_patch and patch == "off":
         raise EdgekitError("--input-by-patch needs a patched schedule: add --patch auto or --patch SPLIT:N")
     model = load_model(source, resolution=resolution, width=width, num_classes=num_classes, calib=calib)
@@ -246,7 +266,8 @@ def _compile(source: str, target, *, target_file, output: Path, force: bool, res
                             "source": quantization.calibration_source,
                             "top1_agreement": quantization.top1_agreement} if quantization else None,
             "arena_bytes": plan.arena_bytes, "plan_method": plan.method, "plan_lower_bound": plan.lower_bound,
-            "scratch_bytes": program.scratch_bytes, "schedule": schedule.summary(), "patch": patching,
+            "scratch_bytes": program.scratch_bytes, "peak": schedule.peak(), "schedule": schedule.summary(),
+            "patch": patching,
             "mark_nodes": program.mark_nodes,
             "kernels": program.kernel_names,
             "weights": {"internal_bytes": program.internal_weight_bytes,

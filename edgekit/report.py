@@ -71,6 +71,7 @@ def build_report(build_dir) -> dict:
                    for i, layer in enumerate(manifest["layers"])],
         "compile_seconds": manifest.get("compile_seconds"),
         "scratch_bytes": manifest.get("scratch_bytes", 0),
+        "peak": manifest.get("peak"),
         "patch": _patch_report(manifest.get("patch"), run),
         "schedule": manifest.get("schedule"),
     }
@@ -92,6 +93,20 @@ def _patch_report(patch: dict | None, run: dict) -> dict | None:
 
 def _kib(value) -> str:
     return "-" if value is None else f"{value:,} B ({value / 1024:.1f} KiB)"
+
+
+def _static_bytes(report: dict):
+    other = report["other_static_ram_bytes"]
+    return None if other is None else other - (report.get("scratch_bytes") or 0)
+
+
+def _peak_lines(report: dict) -> list[str]:
+    """Where the activation peak is and which tensors make it up."""
+    peak = report.get("peak")
+    if not peak:
+        return []
+    parts = ", ".join(f"{t['tensor'][:40]} {t['bytes']:,} B" for t in peak["tensors"])
+    return [f"    peak at the {peak['phase']} step {peak['node']}: {peak['live_bytes']:,} B live ({parts})"]
 
 
 def _other_flash(report: dict):
@@ -129,11 +144,12 @@ def render_text(report: dict) -> str:
     lines += [
         f"peak SRAM      {_kib(peak)} of {ram:,} B budget" + (f" ({peak / ram:.0%})" if peak else
                                                               " (run `edgekit run` to measure the stack)"),
-        f"  arena        {_kib(report['arena_bytes'])} (planner {report['plan_method']}, lower bound "
+        f"  activations  {_kib(report['arena_bytes'])} arena (planner {report['plan_method']}, lower bound "
         f"{report['plan_lower_bound']:,} B)",
+        *_peak_lines(report),
+        f"  scratch      {_kib(report.get('scratch_bytes') or 0)} (in-place depthwise channel planes, outside the arena)",
         f"  stack        {_kib(report['stack_bytes'])} (high-water mark measured in QEMU)",
-        f"  other static {_kib(report['other_static_ram_bytes'])} (runtime, harness" +
-        (f"; in-place depthwise scratch {report['scratch_bytes']:,} B)" if report.get("scratch_bytes") else ")"),
+        f"  static       {_kib(_static_bytes(report))} (runtime and harness: other static RAM less the scratch)",
         *([f"  input        {patch['input']}"] if chosen else []),
         f"flash          {_kib(report['flash_bytes'])} of {flash:,} B internal "
         f"(code {_kib(report['code_bytes'])}, weights {_kib(report['internal_weight_bytes'])}, other constants and "
@@ -176,13 +192,16 @@ def render_patch_text(report: dict) -> str:
         f"  split          after node {chosen['split_node']} ({chosen['split']}, {split_shape}), {n}x{n} patches; "
         f"nodes 0-{chosen['split_node']} run patch by patch, the rest layer by layer",
         f"  activations    layer by layer {layer_arena:,} B" +
-        (f" ({search['baseline_bytes']:,} B with in-place depthwise)" if search else "") +
+        (f" ({search['baseline_bytes']:,} B with in-place writes)" if search else "") +
         f" -> patched {peak:,} B ({peak / layer_arena - 1:+.0%})",
         f"  patched peak   {chosen['peak_step']['phase']} step {chosen['peak_step']['node']}: "
         f"{chosen['peak_step']['live_bytes']:,} B live ({', '.join(chosen['peak_step']['tensors'][:6])})",
         f"  stage          frame + split + working block {chosen['stage_bytes']:,} B (working block "
         f"{chosen['patch_working_bytes']:,} B; {patch['crops']} crop copies, "
         f"{'tile copy' if patch['tile_copy'] else 'last node writes the split rows'}); rest {chosen['rest_bytes']:,} B",
+        f"  in place       patches {chosen.get('order', 'row-major')}; split tensor over "
+        f"{chosen.get('frame_reuse_bytes', 0):,} B of dead frame rows; 1x1 convs over their inputs by rows: "
+        f"{'yes' if chosen.get('inplace_rows') else 'no'}",
         f"  MAC overhead   {chosen['mac_overhead']:.1%} of the network's {chosen['network_macs']:,} MACs "
         f"(+{chosen['extra_macs']:,}; the stage itself +{chosen['stage_mac_overhead']:.1%})",
         f"  input          {patch['input']}",
@@ -239,6 +258,7 @@ def plot_memory(report: dict, path: Path) -> None:
         ax.set_ylim(0, max(max(layer_live), report["ram_budget_bytes"] / 1024) * 1.08)
     else:
         ax.bar(range(len(live)), live, color="#4c78a8", label="live activations")
+    _mark_peak(ax, report, live)
     ax.axhline(report["arena_bytes"] / 1024, color="#f58518", linestyle="--", label="arena")
     ax.axhline(report["ram_budget_bytes"] / 1024, color="#e45756", label="SRAM budget")
     if report["peak_sram_bytes"]:
@@ -250,6 +270,22 @@ def plot_memory(report: dict, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _mark_peak(ax, report: dict, live: list[float]) -> None:
+    """An arrow at the layer whose step makes the activation peak, labelled with its tensors."""
+    peak = report.get("peak")
+    names = [layer["node"] for layer in report["layers"]]
+    if not peak or peak["node"] not in names:
+        return
+    index = names.index(peak["node"])
+    parts = sorted(peak["tensors"], key=lambda t: -t["bytes"])
+    label = f"peak {peak['live_bytes'] / 1024:.1f} KiB at {peak['node'][:30]} ({peak['phase']} step):\n" + "\n".join(
+        f"  {t['tensor'][:34]} {t['bytes'] / 1024:.1f} KiB" for t in parts[:6])
+    top = max(live[index], peak["live_bytes"] / 1024)
+    ax.annotate(label, xy=(index, top), xytext=(0.02, 0.97), textcoords="axes fraction", va="top", fontsize=7,
+                arrowprops={"arrowstyle": "->", "color": "#222222"},
+                bbox={"boxstyle": "round", "fc": "white", "ec": "#888888", "alpha": 0.9})
 
 
 def write_report(build_dir) -> dict:

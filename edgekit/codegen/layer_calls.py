@@ -99,3 +99,40 @@ def overwrites_input(plan, tensor: str) -> bool:
     """Whether ``plan`` placed ``tensor`` over an input of its node that the node overwrites."""
     alias = plan.aliases.get(tensor)
     return alias is not None and alias.in_place
+
+
+def graph_view(graph, shapes: dict[str, tuple]):
+    """``graph`` with some activation shapes replaced (what a kernel sees on a window of them)."""
+    from dataclasses import replace
+
+    from edgekit.ir import Graph
+
+    tensors = dict(graph.tensors)
+    for name, shape in shapes.items():
+        tensors[name] = replace(graph.tensors[name], shape=tuple(shape))
+    return Graph(graph.name, tensors, [], list(graph.inputs), list(graph.outputs))
+
+
+def row_loop_call(node, graph, prefix: str, row0: dict[str, str], strides: dict[str, int], rows: int,
+                  width: int) -> LayerCall:
+    """A row-wise ``node`` (``OpDef.row_wise``: add, 1x1 conv) run one output row per kernel call, in
+    increasing row order: call r reads row r of every activation input and writes output row r, each
+    at ``row0[name] + r * strides[name]``. The kernel depends on the row width only. This is the call
+    sequence the streaming in-place rule assumes (``memory.buffer_sharing``), and it lets the
+    operands be rows of bigger buffers (patch regions, the split tensor)."""
+    names = [name for name in node.inputs if not graph.tensors[name].is_constant] + [node.output]
+    shapes = {name: (1, 1, width, graph.tensors[name].shape[3]) for name in names}
+    pointers = {name: f"({row0[name]} + r * {strides[name]})" for name in names}
+    call = layer_call(node, graph_view(graph, shapes), prefix, pointers.__getitem__)
+    call.body = (f"for (int32_t r = 0; r < {rows}; ++r) {{ /* {node.name}: row by row */\n"
+                 f"        {call.c_statement()}\n    }}")
+    return call
+
+
+def whole_rows_call(node, graph, prefix: str, pointer) -> LayerCall:
+    """``row_loop_call`` over whole tensors: how a row-wise node runs when the plan wrote its output
+    over its input by the streaming rule."""
+    _, height, width, _ = graph.tensors[node.output].shape
+    names = [name for name in node.inputs if not graph.tensors[name].is_constant] + [node.output]
+    strides = {name: width * graph.tensors[name].shape[3] for name in names}
+    return row_loop_call(node, graph, prefix, {name: pointer(name) for name in names}, strides, height, width)

@@ -4,8 +4,9 @@ int8 follows TFLite's ADD: both inputs are lifted by 2**20 and rescaled to a com
 twice the larger input scale, summed, then rescaled to the output.
 
 In place (``buffer_share``, on by default): out[k] depends only on a[k] and b[k], and the kernel
-reads both before it writes out[k], so the output may overwrite an input that dies here. For the
-same reason it runs row by row on patches (``row_wise``).
+reads both before it writes out[k], so the output may overwrite an input that dies here (a
+streaming rule of one elementwise call; the planner proves the shift, 0). For the same reason it
+runs row by row on patches (``row_wise``).
 """
 
 from dataclasses import asdict, dataclass
@@ -71,7 +72,7 @@ class Add(OpDef):
     name = "add"
     attrs_type = AddAttrs
     fuses_activation = True
-    buffer_share = BufferShare("in-place add", True, lambda node: (0, 1), "inplace_add")
+    buffer_share = BufferShare("in-place add", True, lambda node: (0, 1), "inplace_add", streams=True)
     patchable = True
     constraints = (constraint_same_shapes,)
 

@@ -82,6 +82,10 @@ class DepthwiseConv2d(SpatialMacOp):
         multiplier = weight_error.shape[3] // input_mean.size
         return weight_error[0].sum(axis=(0, 1)) * np.repeat(input_mean, multiplier)
 
+    def inplace_scratch_bytes(self, in_shape, out_shape):
+        """One input and one output channel plane (see the module doc)."""
+        return in_shape[1] * in_shape[2] + out_shape[1] * out_shape[2]
+
     def lower(self, node, graph, prefix, pointer, in_place=False):
         """The plain kernel; in place, the one-channel kernel run channel by channel (see the module doc)."""
         from edgekit.codegen.kernels.depthwise_conv2d import (DepthwiseConv2dSpec, channel_by_channel,
