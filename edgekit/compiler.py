@@ -181,8 +181,9 @@ def _test_inputs(model: LoadedModel, calib) -> np.ndarray:
     if calib:
         return np.stack(load_inputs(calib, model, limit=TEST_INPUTS))
     rng = np.random.default_rng(0)
-    if tensor.dtype == "int8":
-        return rng.integers(-128, 128, size=(2,) + tensor.shape, dtype=np.int8)
+    if tensor.dtype in ("int8", "uint8"):
+        info = np.iinfo(tensor.dtype)
+        return rng.integers(info.min, info.max + 1, size=(2,) + tensor.shape, dtype=tensor.dtype)
     consumer = next(node for node in graph.nodes if tensor.name in node.inputs)
     quant = graph.tensors[consumer.output].quant
     low, high = quant.dequantize(np.array([-128, 127], np.int8)) if quant is not None else (-1.0, 1.0)

@@ -44,7 +44,8 @@ from edgekit.ops.window import same_padding
 
 _OP_NAMES = {code: name for name, code in vars(BuiltinOperator).items() if not name.startswith("_")}
 _TYPE_NAMES = {code: name for name, code in vars(TensorType).items() if not name.startswith("_")}
-_DTYPES = {TensorType.FLOAT32: np.float32, TensorType.INT32: np.int32, TensorType.INT8: np.int8}  # graph tensors
+_DTYPES = {TensorType.FLOAT32: np.float32, TensorType.INT32: np.int32, TensorType.INT8: np.int8,  # graph tensors
+           TensorType.UINT8: np.uint8}  # uint8 only at the interface: see _check_uint8_interface
 _CONSTANT_DTYPES = {**_DTYPES, TensorType.INT64: np.int64}  # int64 only for attributes (paddings, axes)
 _ACTIVATIONS = {ActivationFunctionType.NONE: None, ActivationFunctionType.RELU: "relu",
                 ActivationFunctionType.RELU6: "relu6"}
@@ -121,10 +122,24 @@ def import_tflite(path) -> Graph:
         graph = converter.graph
         graph.inputs = [converter.tensor(i) for i in model.inputs]
         graph.outputs = [converter.tensor(i) for i in model.outputs]
+        _check_uint8_interface(graph)
         graph.lint()
     except UnsupportedOpError as exc:
         raise UnsupportedOpError(f"{path.name}: {exc}") from None
     return graph
+
+
+def _check_uint8_interface(graph: Graph) -> None:
+    """uint8 tensors may only be read or written by QUANTIZE and DEQUANTIZE (a uint8 model interface
+    around int8 inside, as TFLite's converter writes it); the int8 kernels cannot run on them."""
+    for node in graph.nodes:
+        if node.op in ("quantize", "dequantize"):
+            continue
+        for name in node.inputs + node.outputs:
+            if graph.tensors[name].dtype == "uint8":
+                raise UnsupportedOpError(
+                    f"node {node.name} ({node.op}) uses uint8 tensor {name!r}; edgekit runs uint8 only "
+                    "at the model interface (QUANTIZE/DEQUANTIZE): convert the model to full-integer int8")
 
 
 # --- reading --------------------------------------------------------------------------------------
@@ -227,7 +242,8 @@ class _Converter:
             if info.type not in _DTYPES:
                 raise UnsupportedOpError(
                     f"tensor {info.name!r} has type {_TYPE_NAMES.get(info.type, info.type)}; edgekit supports "
-                    "float32, int8 and int32 tensors: export the model as float32 or full-integer int8"
+                    "float32, int8, int32 and (at the interface) uint8 tensors: export the model as float32 or "
+                    "full-integer int8"
                 )
             name = self.graph.unique_name(info.name)
             quant = info.quant if info.type != TensorType.FLOAT32 else None
