@@ -1,0 +1,227 @@
+"""DSP-extension kernels (cortex-m4, -m7, -m55) for conv2d, depthwise_conv2d and fully_connected.
+
+TVM 0.27 has no Cortex-M schedules and cannot print SXTB16/SMLAD register blocking itself, so these
+kernels are C written by edgekit: a short function per static shape that calls the always-inline
+micro-kernels of ``ek_mac_dsp.h`` with compile-time constants (gcc specialises every loop). They
+keep the MAC kernels' C signature (:mod:`edgekit.codegen.kernels.mac`), plus ``int8_t* scratch``
+after ``output`` where they need one, and compute exactly what the TVM kernels compute, with two
+differences in their inputs (``KernelSource.input_offset_in_bias``): the bias array holds
+``bias + input_offset * sum(weights of the channel)``, and padding reads the input zero point.
+
+- conv2d: two output pixels at a time times two output channels (2x2 register blocking). A 1x1
+  unpadded convolution reads its pixels in place; any other window first copies the two pixels'
+  receptive fields into an int8 ``scratch`` (im2col of two pixels, ``2 * KH * KW * Cin`` bytes).
+- fully_connected: one row times two output channels.
+- depthwise_conv2d (depth multiplier 1): channel by channel, the channel's taps, bias and
+  requantization held in registers; interior pixels run unrolled taps with constant offsets, border
+  pixels test each tap.
+"""
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.codegen.kernels.kernel_source import KernelSource, kernel_name
+
+HEADER_NAME = "ek_mac_dsp.h"
+HEADER_TEXT = (Path(__file__).with_name(HEADER_NAME)).read_text()
+VARIANT = "dsp"
+
+_PARAMS = ("const int8_t* input, const int8_t* filter, const int32_t* bias, const int32_t* multiplier, "
+           "const int32_t* shift, int8_t* output")
+_SCALARS = "int32_t input_offset, int32_t output_offset, int32_t act_min, int32_t act_max"
+_REQUANT = "const ek_requant_t q = {bias, multiplier, shift, output_offset, act_min, act_max};"
+
+
+def _kernel(family: str, spec, body: str, scratch_bytes: int = 0) -> KernelSource:
+    name = kernel_name(family, spec, VARIANT)
+    scratch = ", int8_t* scratch" if scratch_bytes else ""
+    prototype = f"int32_t {name}({_PARAMS}{scratch}, {_SCALARS})"
+    code = f'#include "{HEADER_NAME}"\n\n/* {family} {spec} */\n{prototype}\n{{\n{body}\n    return 0;\n}}\n'
+    return KernelSource(name, code, prototype, scratch_bytes, input_offset_in_bias=True, variant=VARIANT)
+
+
+def conv2d_supported(spec) -> bool:
+    """Any conv2d: the im2col handles every window, stride, dilation and padding."""
+    return True
+
+
+@lru_cache(maxsize=None)
+def conv2d_dsp_kernel(spec) -> KernelSource:
+    """2x2-blocked conv2d for ``spec`` (a ``Conv2dSpec``); see the module docstring."""
+    height, width, channels = spec.input_shape
+    out_h, out_w, out_c = spec.output_shape
+    depth = spec.kernel[0] * spec.kernel[1] * channels
+    pixels = out_h * out_w
+    direct = spec.kernel == (1, 1) and not any(spec.padding)
+    if direct:
+        row = (f"input + ((p{{i}} / {out_w}) * {spec.stride[0] * width} + (p{{i}} % {out_w}) * {spec.stride[1]})"
+               f" * {channels}")
+        prologue, scratch = "    (void)input_offset;", 0
+    else:
+        row = f"scratch + {{i}} * {depth}"
+        prologue = "    const int8_t pad = (int8_t)(-input_offset);"
+        scratch = 2 * depth
+    gather = "" if direct else "        column(input, p{i}, pad, scratch + {i} * %d);\n" % depth
+    pair = (f"        const int32_t p0 = p, p1 = p + 1;\n{gather.format(i=0)}{gather.format(i=1)}"
+            f"        ek_gemm_rows_s8({row.format(i=0)}, {row.format(i=1)}, filter, {depth}, {out_c}, &q, "
+            f"output + p0 * {out_c}, output + p1 * {out_c});")
+    single = (f"        const int32_t p0 = p;\n{gather.format(i=0)}"
+              f"        ek_gemm_rows_s8({row.format(i=0)}, 0, filter, {depth}, {out_c}, &q, output + p0 * {out_c}, 0);")
+    body = f"""    {_REQUANT}
+{prologue}
+    int32_t p = 0;
+    for (; p + 2 <= {pixels}; p += 2) {{
+{pair}
+    }}
+    if (p < {pixels}) {{
+{single}
+    }}"""
+    kernel = _kernel("conv2d", spec, body, scratch)
+    return kernel if direct else _with_helper(kernel, _column_function(spec))
+
+
+def _column_function(spec) -> str:
+    """C of ``column()``: the receptive field of output pixel p, (KH, KW, Cin) bytes, padding = ``pad``."""
+    height, width, channels = spec.input_shape
+    out_w = spec.output_shape[1]
+    kernel_h, kernel_w = spec.kernel
+    (stride_h, stride_w), (dilation_h, dilation_w) = spec.stride, spec.dilation
+    top, left = spec.padding[0], spec.padding[1]
+    run = kernel_w * channels
+    contiguous_row = "" if dilation_w != 1 else f"""        if (x0 >= 0 && x0 + {kernel_w} <= {width}) {{
+            memcpy(dst, src + x0 * {channels}, {run});
+            continue;
+        }}
+"""
+    return f"""/* The receptive field of output pixel p into dst, (KH, KW, Cin) as the filter; padding reads `pad`. */
+static void column(const int8_t *input, int32_t p, int8_t pad, int8_t *dst)
+{{
+    const int32_t y0 = (p / {out_w}) * {stride_h} - {top}, x0 = (p % {out_w}) * {stride_w} - {left};
+    for (int32_t ky = 0; ky < {kernel_h}; ++ky, dst += {run}) {{
+        const int32_t y = y0 + ky * {dilation_h};
+        if (y < 0 || y >= {height}) {{
+            memset(dst, pad, {run});
+            continue;
+        }}
+        const int8_t *src = input + y * {width * channels};
+{contiguous_row}        for (int32_t kx = 0; kx < {kernel_w}; ++kx) {{
+            const int32_t x = x0 + kx * {dilation_w};
+            if (x < 0 || x >= {width}) {{
+                memset(dst + kx * {channels}, pad, {channels});
+            }} else {{
+                memcpy(dst + kx * {channels}, src + x * {channels}, {channels});
+            }}
+        }}
+    }}
+}}
+"""
+
+
+@lru_cache(maxsize=None)
+def fully_connected_dsp_kernel(spec) -> KernelSource:
+    """One row times two output channels at a time, for ``spec`` (a ``FullyConnectedSpec``)."""
+    body = f"""    {_REQUANT}
+    (void)input_offset;
+    ek_gemm_rows_s8(input, 0, filter, {spec.in_features}, {spec.out_features}, &q, output, 0);"""
+    return _kernel("fully_connected", spec, body)
+
+
+def depthwise_supported(spec) -> bool:
+    """Depth multiplier 1 (the other multipliers keep the portable kernel)."""
+    return spec.depth_multiplier == 1
+
+
+def _interior(spec) -> tuple[int, int, int, int]:
+    """Output rows [y0, y1) and columns [x0, x1) whose whole window lies inside the input."""
+    (height, width, _), (out_h, out_w, _) = spec.input_shape, spec.output_shape
+    bounds = []
+    for size, out, k, s, d, before in ((height, out_h, spec.kernel[0], spec.stride[0], spec.dilation[0],
+                                        spec.padding[0]),
+                                       (width, out_w, spec.kernel[1], spec.stride[1], spec.dilation[1],
+                                        spec.padding[1])):
+        first = -(-before // s)  # smallest o with o * s - before >= 0
+        last = (size - 1 - (k - 1) * d + before) // s + 1  # o * s - before + (k - 1) * d <= size - 1
+        first, last = min(max(first, 0), out), min(max(last, 0), out)
+        bounds.append((first, max(first, last)))
+    (y0, y1), (x0, x1) = bounds
+    return y0, y1, x0, x1
+
+
+@lru_cache(maxsize=None)
+def depthwise_conv2d_dsp_kernel(spec) -> KernelSource:
+    """Channel-by-channel depthwise conv2d for ``spec`` (a ``DepthwiseConv2dSpec``, multiplier 1)."""
+    if not depthwise_supported(spec):
+        raise ValueError(f"the DSP depthwise kernel needs depth multiplier 1, got {spec.depth_multiplier}")
+    height, width, channels = spec.input_shape
+    out_h, out_w, _ = spec.output_shape
+    kernel_h, kernel_w = spec.kernel
+    (stride_h, stride_w), (dilation_h, dilation_w) = spec.stride, spec.dilation
+    top, left = spec.padding[0], spec.padding[1]
+    taps = [(ky, kx) for ky in range(kernel_h) for kx in range(kernel_w)]
+    weights = "\n".join(f"        const int32_t w{t} = w[{t * channels}];" for t in range(len(taps)))
+    interior_taps = "\n".join(
+        f"                acc += src[{(ky * dilation_h * width + kx * dilation_w) * channels}] * w{t};"
+        for t, (ky, kx) in enumerate(taps))
+    y0, y1, x0, x1 = _interior(spec)
+    requantize = "ek_requantize(acc, m, s, output_offset, act_min, act_max)"
+    border = f"""            for (; ox < last; ++ox) {{
+                const int32_t acc = b + border(in, w, oy * {stride_h} - {top}, ox * {stride_w} - {left}, pad);
+                out[(oy * {out_w} + ox) * {channels}] = {requantize};
+            }}"""
+    body = f"""    const int32_t pad = (int8_t)(-input_offset);
+    for (int32_t c = 0; c < {channels}; ++c) {{
+        const int8_t *in = input + c, *w = filter + c;
+        int8_t *out = output + c;
+{weights}
+        const int32_t b = bias[c], m = multiplier[c], s = shift[c];
+        for (int32_t oy = 0; oy < {out_h}; ++oy) {{
+            const int32_t inside = oy >= {y0} && oy < {y1};
+            int32_t ox = 0, last = inside ? {x0} : {out_w};
+{border}
+            const int8_t *src = in + ((oy * {stride_h} - {top}) * {width} + ox * {stride_w} - {left}) * {channels};
+            for (last = inside ? {x1} : {out_w}; ox < last; ++ox, src += {stride_w * channels}) {{
+                int32_t acc = b;
+{interior_taps}
+                out[(oy * {out_w} + ox) * {channels}] = {requantize};
+            }}
+            last = {out_w};
+{border}
+        }}
+    }}"""
+    kernel = _kernel("depthwise_conv2d", spec, body)
+    return _with_helper(kernel, _border_function(spec))
+
+
+def _border_function(spec) -> str:
+    """C of ``border()``: one border pixel's window sum; taps outside the input read ``pad``."""
+    height, width, channels = spec.input_shape
+    return f"""/* The window sum of the pixel whose window starts at (y0, x0); taps outside the input read `pad`. */
+static int32_t border(const int8_t *in, const int8_t *w, int32_t y0, int32_t x0, int32_t pad)
+{{
+    int32_t acc = 0;
+    for (int32_t ky = 0; ky < {spec.kernel[0]}; ++ky) {{
+        const int32_t y = y0 + ky * {spec.dilation[0]};
+        for (int32_t kx = 0; kx < {spec.kernel[1]}; ++kx) {{
+            const int32_t x = x0 + kx * {spec.dilation[1]};
+            const int32_t value = (y >= 0 && y < {height} && x >= 0 && x < {width}) ? in[(y * {width} + x) * {channels}] : pad;
+            acc += value * w[(ky * {spec.kernel[1]} + kx) * {channels}];
+        }}
+    }}
+    return acc;
+}}
+"""
+
+
+def _with_helper(kernel: KernelSource, helper: str) -> KernelSource:
+    """``kernel`` with a static helper function defined in front of it."""
+    code = kernel.c_code.replace("\n/* ", f"\n{helper}\n/* ", 1)
+    return KernelSource(kernel.name, code, kernel.prototype, kernel.scratch_bytes, True, VARIANT)
+
+
+def fold_input_offset(bias: np.ndarray, weight: np.ndarray, channel_axis: int, input_offset: int) -> np.ndarray:
+    """``bias + input_offset * sum(weights of each output channel)`` as int32, wrapping like the kernels' sums."""
+    axes = tuple(axis for axis in range(weight.ndim) if axis != channel_axis)
+    folded = bias.astype(np.int64) + np.int64(input_offset) * weight.astype(np.int64).sum(axis=axes)
+    return ((folded + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
