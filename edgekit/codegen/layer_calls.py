@@ -51,39 +51,58 @@ class LayerCall:
         return f"EK_CHECK({self.kernel.name}({', '.join(self.args)}));"
 
 
-def _mac_call(node, graph, kernel, prefix: str, pointer, out_channels: int) -> LayerCall:
+def _mac_call(node, graph, kernel, prefix: str, pointer, out_channels: int, channel_axis: int = 0) -> LayerCall:
+    from edgekit.codegen.kernels.mac_dsp import fold_input_offset
+
     p = mac_int8_params(node, graph, out_channels)
     weight = graph.tensors[node.inputs[1]].data
+    bias = bias_or_zeros(graph, node, out_channels, np.int32)
+    if kernel.input_offset_in_bias:
+        bias = fold_input_offset(bias, weight, channel_axis, p.input_offset)
     constants = [
         ConstArray(f"{prefix}_w", "int8_t", weight),
-        ConstArray(f"{prefix}_b", "int32_t", bias_or_zeros(graph, node, out_channels, np.int32)),
+        ConstArray(f"{prefix}_b", "int32_t", bias),
         ConstArray(f"{prefix}_m", "int32_t", p.multiplier),
         ConstArray(f"{prefix}_s", "int32_t", p.shift),
     ]
-    args = [pointer(node.inputs[0])] + [c.name for c in constants] + [
-        pointer(node.output), str(p.input_offset), str(p.output_offset), str(p.act_min), str(p.act_max)]
-    return LayerCall(node.name, node.op, kernel, args, constants)
+    scratch = ["ek_scratch"] if kernel.scratch_bytes else []
+    args = [pointer(node.inputs[0])] + [c.name for c in constants] + [pointer(node.output)] + scratch + [
+        str(p.input_offset), str(p.output_offset), str(p.act_min), str(p.act_max)]
+    return LayerCall(node.name, node.op, kernel, args, constants, scratch_bytes=kernel.scratch_bytes)
 
 
-def _conv2d(node, graph, prefix, pointer):
-    from edgekit.codegen.kernels.conv2d import Conv2dSpec, conv2d_kernel
+def _select(family, spec, target):
+    from edgekit.codegen.kernels.variants import select_kernel
+
+    return select_kernel(family, spec, target)
+
+
+def _conv2d(node, graph, prefix, pointer, target):
+    from edgekit.codegen.kernels.conv2d import Conv2dSpec
 
     a, x, w = node.attrs, graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
     spec = Conv2dSpec(x.shape[1:], w.shape[0], w.shape[1:3], a.stride, a.dilation, a.padding)
-    return _mac_call(node, graph, conv2d_kernel(spec), prefix, pointer, w.shape[0])
+    return _mac_call(node, graph, _select("conv2d", spec, target), prefix, pointer, w.shape[0])
 
 
-def _depthwise_conv2d(node, graph, prefix, pointer):
-    from edgekit.codegen.kernels.depthwise_conv2d import DepthwiseConv2dSpec, depthwise_conv2d_kernel
+def _depthwise_conv2d(node, graph, prefix, pointer, target):
+    from edgekit.codegen.kernels.depthwise_conv2d import DepthwiseConv2dSpec
 
     a, x, w = node.attrs, graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
     spec = DepthwiseConv2dSpec(x.shape[1:], w.shape[1:3], a.depth_multiplier, a.stride, a.dilation, a.padding)
-    return _mac_call(node, graph, depthwise_conv2d_kernel(spec), prefix, pointer, w.shape[3])
+    return _mac_call(node, graph, _select("depthwise_conv2d", spec, target), prefix, pointer, w.shape[3], 3)
 
 
-def _inplace_depthwise_conv2d(node, graph, prefix, pointer):
-    """Channel by channel through two scratch planes (see the module doc); needs depth multiplier 1."""
-    from edgekit.codegen.kernels.depthwise_conv2d import DepthwiseConv2dSpec, depthwise_conv2d_kernel
+def _inplace_depthwise_conv2d(node, graph, prefix, pointer, target):
+    """Channel by channel through two scratch planes (see the module doc); needs depth multiplier 1.
+    The DSP kernel copies each input channel into its own plane before writing that output channel,
+    so it runs in place as it is."""
+    from edgekit.codegen.kernels.depthwise_conv2d import DepthwiseConv2dSpec
+    from edgekit.codegen.kernels.variants import DSP
+
+    call = _depthwise_conv2d(node, graph, prefix, pointer, target)
+    if call.kernel.variant == DSP:
+        return call
 
     a, x, w = node.attrs, graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
     if a.depth_multiplier != 1:
@@ -92,7 +111,7 @@ def _inplace_depthwise_conv2d(node, graph, prefix, pointer):
     (_, height, width, channels), kernel = x.shape, tuple(w.shape[1:3])
     spec = DepthwiseConv2dSpec((height, width, 1), kernel, 1, a.stride, a.dilation, a.padding)
     out_h, out_w, _ = spec.output_shape
-    call = _mac_call(node, graph, depthwise_conv2d_kernel(spec), prefix, pointer, channels)
+    call = _mac_call(node, graph, _select("depthwise_conv2d", spec, target), prefix, pointer, channels, 3)
     planar = ConstArray(f"{prefix}_wc", "int8_t", np.ascontiguousarray(np.moveaxis(w.data.reshape(kernel + (channels,)),
                                                                                    -1, 0)))
     call.constants = [planar] + call.constants[1:]
@@ -111,12 +130,12 @@ def _inplace_depthwise_conv2d(node, graph, prefix, pointer):
     return call
 
 
-def _fully_connected(node, graph, prefix, pointer):
-    from edgekit.codegen.kernels.fully_connected import FullyConnectedSpec, fully_connected_kernel
+def _fully_connected(node, graph, prefix, pointer, target):
+    from edgekit.codegen.kernels.fully_connected import FullyConnectedSpec
 
     w = graph.tensors[node.inputs[1]]
     spec = FullyConnectedSpec(w.shape[1], w.shape[0])
-    return _mac_call(node, graph, fully_connected_kernel(spec), prefix, pointer, w.shape[0])
+    return _mac_call(node, graph, _select("fully_connected", spec, target), prefix, pointer, w.shape[0])
 
 
 def _add(node, graph, prefix, pointer):
@@ -212,14 +231,19 @@ def constraint_op_has_kernel(node) -> tuple[bool, str]:
                    f"{', '.join(sorted(EMITTERS))}")
 
 
-def layer_call(node, graph, prefix: str, pointer, in_place: bool = False) -> LayerCall:
+MAC_OPS = ("conv2d", "depthwise_conv2d", "fully_connected")
+
+
+def layer_call(node, graph, prefix: str, pointer, target, in_place: bool = False) -> LayerCall:
     """The schedule step for ``node``; ``pointer(tensor_name)`` gives the C expression of a buffer.
     ``in_place``: the memory plan put the output over the input (depthwise only needs to know)."""
     ok, detail = constraint_op_has_kernel(node)
     if not ok:
         raise UnsupportedOpError(detail)
     if in_place and node.op == "depthwise_conv2d":
-        return _inplace_depthwise_conv2d(node, graph, prefix, pointer)
+        return _inplace_depthwise_conv2d(node, graph, prefix, pointer, target)
+    if node.op in MAC_OPS:
+        return EMITTERS[node.op](node, graph, prefix, pointer, target)
     return EMITTERS[node.op](node, graph, prefix, pointer)
 
 

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.codegen.layer_calls import ConstArray, LayerCall, is_inplace_depthwise, layer_call
+from edgekit.codegen.kernels.mac_dsp import HEADER_NAME as MAC_DSP_HEADER_NAME
+from edgekit.codegen.kernels.mac_dsp import HEADER_TEXT as MAC_DSP_HEADER_TEXT
 from edgekit.codegen.tir_to_c import COMPAT_HEADER_NAME, COMPAT_HEADER_TEXT
 
 EXTFLASH_ATTRIBUTE = '__attribute__((section(".ek_extflash"), aligned(4)))'
@@ -84,9 +86,9 @@ def emit_program(graph, plan, target, out_dir: Path, patches=None) -> Program:
     if patches is not None:
         from edgekit.codegen.patch_program import emit_patch_loop
 
-        loop = emit_patch_loop(patches, prefixes)
+        loop = emit_patch_loop(patches, prefixes, target)
     first = len(patches.stage.nodes) if patches is not None else 0
-    rest = [layer_call(node, graph, prefixes[node.name], pointer, in_place=is_inplace_depthwise(plan, node.output))
+    rest = [layer_call(node, graph, prefixes[node.name], pointer, target, in_place=is_inplace_depthwise(plan, node.output))
             for node in graph.nodes[first:]]
     calls = (loop.calls if loop else []) + rest
     constants = list({c.name: c for call in calls for c in call.constants}.values())
@@ -94,8 +96,9 @@ def emit_program(graph, plan, target, out_dir: Path, patches=None) -> Program:
     kernels = {call.kernel.name: call.kernel for call in calls if call.kernel is not None}
     scratch = max((call.scratch_bytes for call in calls), default=0)
 
-    files = [COMPAT_HEADER_NAME, "weights.h", "weights.c", "model.h", "model.c"]
+    files = [COMPAT_HEADER_NAME, MAC_DSP_HEADER_NAME, "weights.h", "weights.c", "model.h", "model.c"]
     (out_dir / COMPAT_HEADER_NAME).write_text(COMPAT_HEADER_TEXT)
+    (out_dir / MAC_DSP_HEADER_NAME).write_text(MAC_DSP_HEADER_TEXT)
     (out_dir / "weights.h").write_text(_weights_header(constants))
     (out_dir / "weights.c").write_text(
         '#include "weights.h"\n\n' + "\n".join(

@@ -44,18 +44,27 @@ EK_INLINE int32_t ek_smlad(int32_t a, int32_t b, int32_t acc)
     __asm__("smlad %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
     return r;
 }
-#else
-EK_INLINE int32_t ek_pack16(int32_t lo, int32_t hi)
+/* acc + a.lo * b.lo, and acc + a.hi * b.lo (int16 halves). */
+EK_INLINE int32_t ek_smlabb(int32_t a, int32_t b, int32_t acc)
 {
-    return (int32_t)(((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi << 16));
+    int32_t r;
+    __asm__("smlabb %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
 }
+EK_INLINE int32_t ek_smlatb(int32_t a, int32_t b, int32_t acc)
+{
+    int32_t r;
+    __asm__("smlatb %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+#else
 EK_INLINE int32_t ek_sxtb16(int32_t x)
 {
-    return ek_pack16((int8_t)(x & 0xFF), (int8_t)((x >> 16) & 0xFF));
+    return (int32_t)(((uint32_t)(int32_t)(int8_t)(x & 0xFF) & 0xFFFFu) | ((uint32_t)(int8_t)((x >> 16) & 0xFF) << 16));
 }
 EK_INLINE int32_t ek_sxtb16_ror8(int32_t x)
 {
-    return ek_pack16((int8_t)((x >> 8) & 0xFF), (int8_t)((x >> 24) & 0xFF));
+    return ek_sxtb16((int32_t)(((uint32_t)x >> 8) | ((uint32_t)x << 24)));
 }
 EK_INLINE int32_t ek_smlad(int32_t a, int32_t b, int32_t acc)
 {
@@ -63,7 +72,21 @@ EK_INLINE int32_t ek_smlad(int32_t a, int32_t b, int32_t acc)
     int32_t hi = (a >> 16) * (b >> 16);
     return (int32_t)((uint32_t)acc + (uint32_t)lo + (uint32_t)hi);
 }
+EK_INLINE int32_t ek_smlabb(int32_t a, int32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)(int16_t)(a & 0xFFFF) * (int16_t)(b & 0xFFFF)));
+}
+EK_INLINE int32_t ek_smlatb(int32_t a, int32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)((a >> 16) * (int16_t)(b & 0xFFFF)));
+}
 #endif
+
+/* Two int16 values in one word: lo in bits 0-15, hi in bits 16-31 (SMLAD's operand pairs). */
+EK_INLINE int32_t ek_pack_s16x2(int32_t lo, int32_t hi)
+{
+    return (int32_t)(((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi << 16));
+}
 
 EK_INLINE int32_t ek_read_s8x4(const int8_t *p)
 {
@@ -79,12 +102,12 @@ EK_INLINE int32_t ek_read_s8x4(const int8_t *p)
 EK_INLINE int8_t ek_requantize(int32_t acc, int32_t multiplier, int32_t shift, int32_t output_offset,
                                int32_t act_min, int32_t act_max)
 {
-    int32_t left = shift > 0 ? shift : 0;
-    int32_t right = shift > 0 ? 0 : -shift;
-    int32_t x = (int32_t)((uint32_t)acc << left);
-    int32_t high = (int32_t)(((int64_t)x * multiplier + (1LL << 30)) >> 31);
-    int32_t mask = (int32_t)((1u << right) - 1u);
-    int32_t threshold = (mask >> 1) + (high < 0);
+    const int32_t left = shift & ~(shift >> 31); /* max(shift, 0) */
+    const int32_t right = left - shift;          /* max(-shift, 0) */
+    const int32_t x = (int32_t)((uint32_t)acc << left);
+    const int32_t high = (int32_t)(((int64_t)x * multiplier + (1LL << 30)) >> 31);
+    const int32_t mask = (int32_t)((1u << right) - 1u);
+    const int32_t threshold = (mask >> 1) - (high >> 31); /* + 1 when high < 0 */
     int32_t result = (high >> right) + ((high & mask) > threshold) + output_offset;
     result = result < act_min ? act_min : result;
     result = result > act_max ? act_max : result;

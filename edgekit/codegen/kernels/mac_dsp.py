@@ -12,9 +12,9 @@ differences in their inputs (``KernelSource.input_offset_in_bias``): the bias ar
   unpadded convolution reads its pixels in place; any other window first copies the two pixels'
   receptive fields into an int8 ``scratch`` (im2col of two pixels, ``2 * KH * KW * Cin`` bytes).
 - fully_connected: one row times two output channels.
-- depthwise_conv2d (depth multiplier 1): channel by channel, the channel's taps, bias and
-  requantization held in registers; interior pixels run unrolled taps with constant offsets, border
-  pixels test each tap.
+- depthwise_conv2d (depth multiplier 1): channel by channel through a padded plane in ``scratch``,
+  the channel's taps, bias and requantization held in registers (see
+  :func:`depthwise_conv2d_dsp_kernel`).
 """
 
 from functools import lru_cache
@@ -133,25 +133,45 @@ def depthwise_supported(spec) -> bool:
     return spec.depth_multiplier == 1
 
 
-def _interior(spec) -> tuple[int, int, int, int]:
-    """Output rows [y0, y1) and columns [x0, x1) whose whole window lies inside the input."""
+def _plane_shape(spec) -> tuple[int, int]:
+    """Rows and columns of one channel's padded plane: the input, its top/left padding, and what the
+    windows read beyond it (bottom/right padding that is read)."""
     (height, width, _), (out_h, out_w, _) = spec.input_shape, spec.output_shape
-    bounds = []
-    for size, out, k, s, d, before in ((height, out_h, spec.kernel[0], spec.stride[0], spec.dilation[0],
-                                        spec.padding[0]),
-                                       (width, out_w, spec.kernel[1], spec.stride[1], spec.dilation[1],
-                                        spec.padding[1])):
-        first = -(-before // s)  # smallest o with o * s - before >= 0
-        last = (size - 1 - (k - 1) * d + before) // s + 1  # o * s - before + (k - 1) * d <= size - 1
-        first, last = min(max(first, 0), out), min(max(last, 0), out)
-        bounds.append((first, max(first, last)))
-    (y0, y1), (x0, x1) = bounds
-    return y0, y1, x0, x1
+    rows = max(spec.padding[0] + height, (out_h - 1) * spec.stride[0] + (spec.kernel[0] - 1) * spec.dilation[0] + 1)
+    cols = max(spec.padding[1] + width, (out_w - 1) * spec.stride[1] + (spec.kernel[1] - 1) * spec.dilation[1] + 1)
+    return rows, cols
+
+
+def depthwise_scratch_bytes(spec) -> int:
+    """One padded plane, plus 4 bytes that a last 4-byte read may touch."""
+    rows, cols = _plane_shape(spec)
+    return rows * cols + 4
+
+
+def _row_taps_3x3_stride1(plane_cols: int) -> str:
+    """Two output pixels of a 3x3, stride-1 window from 4-byte reads: per kernel row, bytes x0..x3 give
+    pixel 0 = x0 w0 + x1 w1 + x2 w2 and pixel 1 = x1 w0 + x2 w1 + x3 w2 (SMLAD on (x0, x2) and (x1, x3))."""
+    lines = []
+    for ky in range(3):
+        lines.append(f"""                {{
+                    const int32_t v = ek_read_s8x4(src + {ky * plane_cols});
+                    const int32_t even = ek_sxtb16(v), odd = ek_sxtb16_ror8(v);
+                    acc0 = ek_smlad(even, w02_{ky}, acc0);
+                    acc0 = ek_smlabb(odd, w1_{ky}, acc0);
+                    acc1 = ek_smlad(odd, w02_{ky}, acc1);
+                    acc1 = ek_smlatb(even, w1_{ky}, acc1);
+                }}""")
+    return "\n".join(lines)
 
 
 @lru_cache(maxsize=None)
 def depthwise_conv2d_dsp_kernel(spec) -> KernelSource:
-    """Channel-by-channel depthwise conv2d for ``spec`` (a ``DepthwiseConv2dSpec``, multiplier 1)."""
+    """Channel-by-channel depthwise conv2d for ``spec`` (a ``DepthwiseConv2dSpec``, multiplier 1).
+
+    Each channel is first copied into a padded plane in ``scratch`` (padding = the input zero
+    point), so every window is interior and contiguous; 3x3 stride-1 windows then run two output
+    pixels per step with SXTB16/SMLAD, other windows unrolled taps with constant offsets.
+    """
     if not depthwise_supported(spec):
         raise ValueError(f"the DSP depthwise kernel needs depth multiplier 1, got {spec.depth_multiplier}")
     height, width, channels = spec.input_shape
@@ -159,59 +179,51 @@ def depthwise_conv2d_dsp_kernel(spec) -> KernelSource:
     kernel_h, kernel_w = spec.kernel
     (stride_h, stride_w), (dilation_h, dilation_w) = spec.stride, spec.dilation
     top, left = spec.padding[0], spec.padding[1]
+    plane_rows, plane_cols = _plane_shape(spec)
     taps = [(ky, kx) for ky in range(kernel_h) for kx in range(kernel_w)]
     weights = "\n".join(f"        const int32_t w{t} = w[{t * channels}];" for t in range(len(taps)))
-    interior_taps = "\n".join(
-        f"                acc += src[{(ky * dilation_h * width + kx * dilation_w) * channels}] * w{t};"
+    requantize = "ek_requantize({acc}, m, s, output_offset, act_min, act_max)"
+    single_taps = "\n".join(
+        f"                acc += src[{ky * dilation_h * plane_cols + kx * dilation_w}] * w{t};"
         for t, (ky, kx) in enumerate(taps))
-    y0, y1, x0, x1 = _interior(spec)
-    requantize = "ek_requantize(acc, m, s, output_offset, act_min, act_max)"
-    border = f"""            for (; ox < last; ++ox) {{
-                const int32_t acc = b + border(in, w, oy * {stride_h} - {top}, ox * {stride_w} - {left}, pad);
-                out[(oy * {out_w} + ox) * {channels}] = {requantize};
+    single = f"""            for (; ox < {out_w}; ++ox, src += {stride_w}, out += {channels}) {{
+                int32_t acc = b;
+{single_taps}
+                *out = {requantize.format(acc="acc")};
             }}"""
-    body = f"""    const int32_t pad = (int8_t)(-input_offset);
+    pairs = ""
+    if spec.kernel == (3, 3) and spec.stride[1] == 1 and spec.dilation == (1, 1):
+        weights += "\n" + "\n".join(
+            f"        const int32_t w02_{ky} = ek_pack_s16x2(w{3 * ky}, w{3 * ky + 2}), w1_{ky} = w{3 * ky + 1};"
+            for ky in range(3))
+        pairs = f"""            for (; ox + 2 <= {out_w}; ox += 2, src += 2, out += {2 * channels}) {{
+                int32_t acc0 = b, acc1 = b;
+{_row_taps_3x3_stride1(plane_cols)}
+                out[0] = {requantize.format(acc="acc0")};
+                out[{channels}] = {requantize.format(acc="acc1")};
+            }}
+"""
+    body = f"""    int8_t *plane = scratch;
+    memset(plane, (int8_t)(-input_offset), {plane_rows * plane_cols + 4});
     for (int32_t c = 0; c < {channels}; ++c) {{
-        const int8_t *in = input + c, *w = filter + c;
-        int8_t *out = output + c;
+        const int8_t *w = filter + c;
+        for (int32_t y = 0; y < {height}; ++y) {{
+            const int8_t *from = input + y * {width * channels} + c;
+            int8_t *to = plane + (y + {top}) * {plane_cols} + {left};
+            for (int32_t x = 0; x < {width}; ++x) {{
+                to[x] = from[x * {channels}];
+            }}
+        }}
 {weights}
         const int32_t b = bias[c], m = multiplier[c], s = shift[c];
+        int8_t *out = output + c;
         for (int32_t oy = 0; oy < {out_h}; ++oy) {{
-            const int32_t inside = oy >= {y0} && oy < {y1};
-            int32_t ox = 0, last = inside ? {x0} : {out_w};
-{border}
-            const int8_t *src = in + ((oy * {stride_h} - {top}) * {width} + ox * {stride_w} - {left}) * {channels};
-            for (last = inside ? {x1} : {out_w}; ox < last; ++ox, src += {stride_w * channels}) {{
-                int32_t acc = b;
-{interior_taps}
-                out[(oy * {out_w} + ox) * {channels}] = {requantize};
-            }}
-            last = {out_w};
-{border}
+            const int8_t *src = plane + oy * {stride_h * plane_cols};
+            int32_t ox = 0;
+{pairs}{single}
         }}
     }}"""
-    kernel = _kernel("depthwise_conv2d", spec, body)
-    return _with_helper(kernel, _border_function(spec))
-
-
-def _border_function(spec) -> str:
-    """C of ``border()``: one border pixel's window sum; taps outside the input read ``pad``."""
-    height, width, channels = spec.input_shape
-    return f"""/* The window sum of the pixel whose window starts at (y0, x0); taps outside the input read `pad`. */
-static int32_t border(const int8_t *in, const int8_t *w, int32_t y0, int32_t x0, int32_t pad)
-{{
-    int32_t acc = 0;
-    for (int32_t ky = 0; ky < {spec.kernel[0]}; ++ky) {{
-        const int32_t y = y0 + ky * {spec.dilation[0]};
-        for (int32_t kx = 0; kx < {spec.kernel[1]}; ++kx) {{
-            const int32_t x = x0 + kx * {spec.dilation[1]};
-            const int32_t value = (y >= 0 && y < {height} && x >= 0 && x < {width}) ? in[(y * {width} + x) * {channels}] : pad;
-            acc += value * w[(ky * {spec.kernel[1]} + kx) * {channels}];
-        }}
-    }}
-    return acc;
-}}
-"""
+    return _kernel("depthwise_conv2d", spec, body, depthwise_scratch_bytes(spec))
 
 
 def _with_helper(kernel: KernelSource, helper: str) -> KernelSource:
