@@ -20,7 +20,9 @@ from edgekit.codegen.kernels.fully_connected import FullyConnectedSpec
 from edgekit.codegen.kernels.variants import DSP, PORTABLE, candidate_variants, select_kernel
 from edgekit.codegen.tir_to_c import COMPAT_HEADER_NAME, COMPAT_HEADER_TEXT
 from edgekit.ops.conv2d import conv2d_int8
+from edgekit.ops.depthwise_conv2d import depthwise_conv2d_int8
 from edgekit.ops.fully_connected import fully_connected_int8
+from edgekit.quantize.fixedpoint import quantize_multipliers
 from edgekit.target import load_target
 
 
@@ -29,15 +31,30 @@ def _compile_dsp(kernel, tmp_path):
     return _compile(kernel, tmp_path)
 
 
-def _dsp_call(kernel, tmp_path, x, filt, channel_axis, bias, q, out_shape):
-    """Run a DSP kernel as the code generator calls it: folded bias, scratch after the output."""
-    assert kernel.input_offset_in_bias
+def _dsp_call(make, tmp_path, x, filt, channel_axis, bias, q, out_shape):
+    """Run the DSP kernel ``make(narrow)`` as the code generator calls it: folded bias, scratch after the
+    output, narrow requantization where the layer allows it."""
     folded = mac_dsp.fold_input_offset(bias, filt, channel_axis, q["input_offset"])
+    depth = filt.size // filt.shape[channel_axis]
+    kernel = make(mac_dsp.narrow_accumulators(folded, q["shift"], depth))
+    assert kernel.input_offset_in_bias
+    weights = mac_dsp.widen_weights(filt) if kernel.weights_int16 else filt
     out = np.zeros(out_shape, dtype=np.int8)
     scratch = [np.zeros(kernel.scratch_bytes, dtype=np.int8)] if kernel.scratch_bytes else []
-    _call(_compile_dsp(kernel, tmp_path), x, filt, folded, q["mult"], q["shift"], out, *scratch, q["input_offset"],
+    _call(_compile_dsp(kernel, tmp_path), x, weights, folded, q["mult"], q["shift"], out, *scratch, q["input_offset"],
           q["output_offset"], q["act_min"], q["act_max"])
     return out
+
+
+def _quantization(rng, channels, requant):
+    """``_requant``'s parameters; for "narrow", real scales below 1/2 (right shifts only), as conv layers have."""
+    q = _requant(rng, channels)
+    if requant == "narrow":
+        q["mult"], q["shift"] = quantize_multipliers(2.0 ** rng.uniform(-16, -1.2, size=channels))
+    return q
+
+
+REQUANT = ["general", "narrow"]
 
 
 DSP_CONV_CASES = CONV_CASES + [
@@ -49,8 +66,10 @@ DSP_CONV_CASES = CONV_CASES + [
 ]
 
 
+@pytest.mark.parametrize("requant", REQUANT)
+@pytest.mark.parametrize("weights16", [False, True], ids=["w8", "w16"])
 @pytest.mark.parametrize("case", DSP_CONV_CASES, ids=lambda c: "x".join(map(str, c[:4])) + f"_k{c[4][0]}s{c[5][0]}")
-def test_dsp_conv2d_matches_reference(case, tmp_path):
+def test_dsp_conv2d_matches_reference(case, weights16, requant, tmp_path):
     in_h, in_w, in_c, out_c, kernel, stride, dilation, mode = case
     rng = np.random.default_rng(zlib.crc32(repr(case).encode()))
     padding = _padding(mode, (in_h, in_w), kernel, stride, dilation)
@@ -58,8 +77,9 @@ def test_dsp_conv2d_matches_reference(case, tmp_path):
     x = _int8(rng, (1, in_h, in_w, in_c))
     filt = _int8(rng, (out_c, *kernel, in_c))
     bias = rng.integers(-5000, 5000, size=out_c, dtype=np.int32)
-    q = _requant(rng, out_c)
-    got = _dsp_call(mac_dsp.conv2d_dsp_kernel(spec), tmp_path, x, filt, 0, bias, q, (1, *spec.output_shape))
+    q = _quantization(rng, out_c, requant)
+    got = _dsp_call(lambda narrow: mac_dsp.conv2d_dsp_kernel(spec, weights16, narrow), tmp_path, x, filt, 0, bias, q,
+                    (1, *spec.output_shape))
     want = conv2d_int8(x, filt, bias, q["mult"], q["shift"], stride=stride, dilation=dilation, padding=padding,
                        **_reference_kwargs(q))
     np.testing.assert_array_equal(got, want)
@@ -72,22 +92,33 @@ DSP_DEPTHWISE_CASES = [c for c in DEPTHWISE_CASES if c[3] == 1] + [
 ]
 
 
+@pytest.mark.parametrize("requant", REQUANT)
 @pytest.mark.parametrize("case", DSP_DEPTHWISE_CASES, ids=_depthwise_id)
-def test_dsp_depthwise_conv2d_matches_reference(case, tmp_path):
+def test_dsp_depthwise_conv2d_matches_reference(case, requant, tmp_path):
     spec, x, filt, bias, q, want = _depthwise_case(case)
-    got = _dsp_call(mac_dsp.depthwise_conv2d_dsp_kernel(spec), tmp_path, x, filt, 3, bias, q, want.shape)
+    if requant == "narrow":
+        q = _quantization(np.random.default_rng(len(case)), filt.shape[3], requant) | {
+            k: q[k] for k in ("input_offset", "output_offset", "act_min", "act_max")}
+        want = depthwise_conv2d_int8(x, filt, bias, q["mult"], q["shift"], stride=spec.stride,
+                                     dilation=spec.dilation, padding=spec.padding, depth_multiplier=1,
+                                     **_reference_kwargs(q))
+    got = _dsp_call(lambda narrow: mac_dsp.depthwise_conv2d_dsp_kernel(spec, narrow), tmp_path, x, filt, 3, bias, q,
+                    want.shape)
     np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("requant", REQUANT)
+@pytest.mark.parametrize("weights16", [False, True], ids=["w8", "w16"])
 @pytest.mark.parametrize("in_features,out_features", [(1, 1), (10, 4), (64, 10), (37, 13), (256, 3)])
-def test_dsp_fully_connected_matches_reference(in_features, out_features, tmp_path):
+def test_dsp_fully_connected_matches_reference(in_features, out_features, weights16, requant, tmp_path):
     rng = np.random.default_rng(in_features * 1000 + out_features)
     x = _int8(rng, (1, in_features))
     filt = _int8(rng, (out_features, in_features))
     bias = rng.integers(-5000, 5000, size=out_features, dtype=np.int32)
-    q = _requant(rng, out_features)
-    kernel = mac_dsp.fully_connected_dsp_kernel(FullyConnectedSpec(in_features, out_features))
-    got = _dsp_call(kernel, tmp_path, x, filt, 0, bias, q, (1, out_features))
+    q = _quantization(rng, out_features, requant)
+    spec = FullyConnectedSpec(in_features, out_features)
+    got = _dsp_call(lambda narrow: mac_dsp.fully_connected_dsp_kernel(spec, weights16, narrow), tmp_path, x, filt, 0,
+                    bias, q, (1, out_features))
     want = fully_connected_int8(x, filt, bias, q["mult"], q["shift"], **_reference_kwargs(q))
     np.testing.assert_array_equal(got, want)
 
@@ -119,6 +150,36 @@ def test_requantization_matches_numpy_on_edge_values(tmp_path):
     np.testing.assert_array_equal(got, fixedpoint.requantize(x, mult, shift, 0))
 
 
+def test_narrow_requantization_matches_numpy_within_its_bounds(tmp_path):
+    """The narrow form (SMMULR, one rounding shift) equals TFLite's double rounding for accumulators within
+    +-2^30 and right shifts from 1 to 31, ties and extremes included; the check that grants it is strict."""
+    from edgekit.quantize import fixedpoint
+
+    edges = [-(1 << 30) + 1, -(1 << 29) - 1, -(1 << 20), -769, -3, -2, -1, 0, 1, 2, 3, 768, 1 << 20, (1 << 30) - 1]
+    ties = [k << r for r in range(1, 12) for k in (-3, -1, 1, 3)]
+    multipliers = [0, 1, 1 << 30, (1 << 30) + 12345, np.iinfo(np.int32).max]
+    grid = np.array(np.meshgrid(edges + ties, multipliers, range(-31, 0))).reshape(3, -1)
+    x, mult, shift = (np.ascontiguousarray(row, dtype=np.int32) for row in grid)
+    source = tmp_path / "narrow.c"
+    source.write_text(f'#define EK_NARROW_ACC 1\n#include "{mac_dsp.HEADER_NAME}"\n'
+                      "void requantize_all(const int32_t *x, const int32_t *m, const int32_t *s, int8_t *out, int32_t n)"
+                      "{ for (int32_t i = 0; i < n; ++i) out[i] = ek_requantize(x[i], m[i], s[i], 0, -128, 127); }\n")
+    (tmp_path / mac_dsp.HEADER_NAME).write_text(mac_dsp.HEADER_TEXT)
+    library = tmp_path / "narrow.so"
+    subprocess.run(["gcc", "-std=c99", "-O2", *WARNINGS, "-shared", "-fPIC", "-o", str(library), str(source)],
+                   check=True)
+    import ctypes
+
+    function = ctypes.CDLL(str(library)).requantize_all
+    function.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int32]
+    got = np.zeros(x.size, dtype=np.int8)
+    function(*(a.ctypes.data_as(ctypes.c_void_p) for a in (x, mult, shift, got)), x.size)
+    np.testing.assert_array_equal(got, fixedpoint.requantize(x, mult, shift, 0))
+    assert mac_dsp.narrow_accumulators(np.array([1000]), np.array([-1, -5]), 64)
+    assert not mac_dsp.narrow_accumulators(np.array([1000]), np.array([0, -5]), 64)
+    assert not mac_dsp.narrow_accumulators(np.array([(1 << 30) - 64 * 128 * 127]), np.array([-5]), 64)
+
+
 def test_fold_input_offset_wraps_like_int32():
     weight = np.full((2, 3), 127, dtype=np.int8)
     bias = np.array([np.iinfo(np.int32).max, -7], dtype=np.int32)
@@ -127,11 +188,18 @@ def test_fold_input_offset_wraps_like_int32():
     assert folded[0] == np.int32(np.int64(np.iinfo(np.int32).max) + 128 * 381 - (1 << 32))
 
 
+def test_widened_weights_are_in_smlad_order_and_padded():
+    weight = np.arange(1, 7, dtype=np.int8).reshape(1, 6)  # K = 6: one group of 4, a tail of 2
+    np.testing.assert_array_equal(mac_dsp.widen_weights(weight), [[1, 3, 2, 4, 5, 6, 0, 0]])
+
+
 def test_target_features_choose_the_variant():
-    """DSP targets get the DSP kernel; a target without DSP, and unsupported specs, get the portable one."""
+    """DSP targets get the DSP kernels (int16 weights first); a target without DSP, and unsupported specs,
+    get the portable one."""
     m7 = load_target("cortex-m7")
     conv = Conv2dSpec((6, 6, 8), 8, (1, 1))
-    assert select_kernel("conv2d", conv, m7).name.startswith("ek_conv2d_s8_dsp_")
+    assert select_kernel("conv2d", conv, m7).name.startswith("ek_conv2d_s8_dsp_w16_")
+    assert candidate_variants("conv2d", conv, m7, wide_weights=False) == [DSP, PORTABLE]
     assert select_kernel("conv2d", conv, m7, PORTABLE).name.startswith("ek_conv2d_s8_tvm_")
     no_dsp = type(m7)(**{**m7.__dict__, "dsp": False})
     assert candidate_variants("conv2d", conv, no_dsp) == [PORTABLE]
@@ -146,6 +214,8 @@ CROSS_KERNELS = [
     lambda: mac_dsp.conv2d_dsp_kernel(Conv2dSpec((8, 8, 16), 24, (1, 1))),
     lambda: mac_dsp.depthwise_conv2d_dsp_kernel(DepthwiseConv2dSpec((8, 8, 3), (3, 3), 1, padding=(1, 1, 1, 1))),
     lambda: mac_dsp.fully_connected_dsp_kernel(FullyConnectedSpec(64, 10)),
+    lambda: mac_dsp.conv2d_dsp_kernel(Conv2dSpec((8, 8, 16), 24, (3, 3), padding=(1, 1, 1, 1)), True),
+    lambda: mac_dsp.fully_connected_dsp_kernel(FullyConnectedSpec(37, 10), True),
 ]
 
 

@@ -51,17 +51,19 @@ class LayerCall:
         return f"EK_CHECK({self.kernel.name}({', '.join(self.args)}));"
 
 
-def _mac_call(node, graph, kernel, prefix: str, pointer, out_channels: int, channel_axis: int = 0) -> LayerCall:
-    from edgekit.codegen.kernels.mac_dsp import fold_input_offset
+def _mac_call(node, graph, family: str, spec, choice, prefix: str, pointer, out_channels: int,
+              channel_axis: int = 0) -> LayerCall:
+    from edgekit.codegen.kernels.mac_dsp import fold_input_offset, narrow_accumulators, widen_weights
 
     p = mac_int8_params(node, graph, out_channels)
     weight = graph.tensors[node.inputs[1]].data
     bias = bias_or_zeros(graph, node, out_channels, np.int32)
-    if kernel.input_offset_in_bias:
-        bias = fold_input_offset(bias, weight, channel_axis, p.input_offset)
+    folded = fold_input_offset(bias, weight, channel_axis, p.input_offset)
+    kernel = choice.kernel(family, spec, narrow_accumulators(folded, p.shift, weight.size // out_channels))
     constants = [
+        ConstArray(f"{prefix}_w", "int16_t", widen_weights(weight)) if kernel.weights_int16 else
         ConstArray(f"{prefix}_w", "int8_t", weight),
-        ConstArray(f"{prefix}_b", "int32_t", bias),
+        ConstArray(f"{prefix}_b", "int32_t", folded if kernel.input_offset_in_bias else bias),
         ConstArray(f"{prefix}_m", "int32_t", p.multiplier),
         ConstArray(f"{prefix}_s", "int32_t", p.shift),
     ]
@@ -71,36 +73,30 @@ def _mac_call(node, graph, kernel, prefix: str, pointer, out_channels: int, chan
     return LayerCall(node.name, node.op, kernel, args, constants, scratch_bytes=kernel.scratch_bytes)
 
 
-def _select(family, spec, target):
-    from edgekit.codegen.kernels.variants import select_kernel
-
-    return select_kernel(family, spec, target)
-
-
-def _conv2d(node, graph, prefix, pointer, target):
+def _conv2d(node, graph, prefix, pointer, choice):
     from edgekit.codegen.kernels.conv2d import Conv2dSpec
 
     a, x, w = node.attrs, graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
     spec = Conv2dSpec(x.shape[1:], w.shape[0], w.shape[1:3], a.stride, a.dilation, a.padding)
-    return _mac_call(node, graph, _select("conv2d", spec, target), prefix, pointer, w.shape[0])
+    return _mac_call(node, graph, "conv2d", spec, choice, prefix, pointer, w.shape[0])
 
 
-def _depthwise_conv2d(node, graph, prefix, pointer, target):
+def _depthwise_conv2d(node, graph, prefix, pointer, choice):
     from edgekit.codegen.kernels.depthwise_conv2d import DepthwiseConv2dSpec
 
     a, x, w = node.attrs, graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
     spec = DepthwiseConv2dSpec(x.shape[1:], w.shape[1:3], a.depth_multiplier, a.stride, a.dilation, a.padding)
-    return _mac_call(node, graph, _select("depthwise_conv2d", spec, target), prefix, pointer, w.shape[3], 3)
+    return _mac_call(node, graph, "depthwise_conv2d", spec, choice, prefix, pointer, w.shape[3], 3)
 
 
-def _inplace_depthwise_conv2d(node, graph, prefix, pointer, target):
+def _inplace_depthwise_conv2d(node, graph, prefix, pointer, choice):
     """Channel by channel through two scratch planes (see the module doc); needs depth multiplier 1.
     The DSP kernel copies each input channel into its own plane before writing that output channel,
     so it runs in place as it is."""
     from edgekit.codegen.kernels.depthwise_conv2d import DepthwiseConv2dSpec
     from edgekit.codegen.kernels.variants import DSP
 
-    call = _depthwise_conv2d(node, graph, prefix, pointer, target)
+    call = _depthwise_conv2d(node, graph, prefix, pointer, choice)
     if call.kernel.variant == DSP:
         return call
 
@@ -111,7 +107,7 @@ def _inplace_depthwise_conv2d(node, graph, prefix, pointer, target):
     (_, height, width, channels), kernel = x.shape, tuple(w.shape[1:3])
     spec = DepthwiseConv2dSpec((height, width, 1), kernel, 1, a.stride, a.dilation, a.padding)
     out_h, out_w, _ = spec.output_shape
-    call = _mac_call(node, graph, _select("depthwise_conv2d", spec, target), prefix, pointer, channels, 3)
+    call = _mac_call(node, graph, "depthwise_conv2d", spec, choice, prefix, pointer, channels, 3)
     planar = ConstArray(f"{prefix}_wc", "int8_t", np.ascontiguousarray(np.moveaxis(w.data.reshape(kernel + (channels,)),
                                                                                    -1, 0)))
     call.constants = [planar] + call.constants[1:]
@@ -130,12 +126,12 @@ def _inplace_depthwise_conv2d(node, graph, prefix, pointer, target):
     return call
 
 
-def _fully_connected(node, graph, prefix, pointer, target):
+def _fully_connected(node, graph, prefix, pointer, choice):
     from edgekit.codegen.kernels.fully_connected import FullyConnectedSpec
 
     w = graph.tensors[node.inputs[1]]
     spec = FullyConnectedSpec(w.shape[1], w.shape[0])
-    return _mac_call(node, graph, _select("fully_connected", spec, target), prefix, pointer, w.shape[0])
+    return _mac_call(node, graph, "fully_connected", spec, choice, prefix, pointer, w.shape[0])
 
 
 def _add(node, graph, prefix, pointer):
@@ -234,16 +230,16 @@ def constraint_op_has_kernel(node) -> tuple[bool, str]:
 MAC_OPS = ("conv2d", "depthwise_conv2d", "fully_connected")
 
 
-def layer_call(node, graph, prefix: str, pointer, target, in_place: bool = False) -> LayerCall:
+def layer_call(node, graph, prefix: str, pointer, choice, in_place: bool = False) -> LayerCall:
     """The schedule step for ``node``; ``pointer(tensor_name)`` gives the C expression of a buffer.
     ``in_place``: the memory plan put the output over the input (depthwise only needs to know)."""
     ok, detail = constraint_op_has_kernel(node)
     if not ok:
         raise UnsupportedOpError(detail)
     if in_place and node.op == "depthwise_conv2d":
-        return _inplace_depthwise_conv2d(node, graph, prefix, pointer, target)
+        return _inplace_depthwise_conv2d(node, graph, prefix, pointer, choice)
     if node.op in MAC_OPS:
-        return EMITTERS[node.op](node, graph, prefix, pointer, target)
+        return EMITTERS[node.op](node, graph, prefix, pointer, choice)
     return EMITTERS[node.op](node, graph, prefix, pointer)
 
 

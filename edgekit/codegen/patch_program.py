@@ -73,7 +73,7 @@ def _copy_rows(dst: str, dst_stride: int, src: str, src_stride: int, rows: int, 
     return f"ek_copy_rows({dst}, {dst_stride}, {src}, {src_stride}, {rows}, {row_bytes});"
 
 
-def emit_patch_loop(schedule, prefixes: dict[str, str], target) -> PatchLoop:
+def emit_patch_loop(schedule, prefixes: dict[str, str], choice) -> PatchLoop:
     """C statements of ``schedule``'s stage (a ``PatchSchedule``); ``prefixes`` names each node's constants."""
     stage, memory = schedule.stage, schedule.memory
     graph = stage.graph
@@ -134,7 +134,7 @@ def emit_patch_loop(schedule, prefixes: dict[str, str], target) -> PatchLoop:
                 else:
                     out = split_buffer
                 held[node.output] = out
-                call, code = _node_call(stage, patch, node, node_held, out, prefixes[node.name], memory, target)
+                call, code = _node_call(stage, patch, node, node_held, out, prefixes[node.name], memory, choice)
                 calls.append(call)
                 lines.append(code)
                 if node is last and memory.tile is not None:
@@ -146,7 +146,7 @@ def emit_patch_loop(schedule, prefixes: dict[str, str], target) -> PatchLoop:
 
 
 def _node_call(stage, patch, node, held: dict[str, _Buffer], out: _Buffer, prefix: str, memory,
-               target) -> tuple[LayerCall, str]:
+               choice) -> tuple[LayerCall, str]:
     """The kernel call of ``node`` on ``patch`` and its C text."""
     graph = stage.graph
     window = patch.windows[node.name]
@@ -161,7 +161,7 @@ def _node_call(stage, patch, node, held: dict[str, _Buffer], out: _Buffer, prefi
         shapes = {name: (1, 1, width, channels[name]) for name in inputs + [node.output]}
         pointers = {name: f"({held[name].at(window.input)} + r * {held[name].row_stride})" for name in inputs}
         pointers[node.output] = f"({out.at(window.output)} + r * {out.row_stride})"
-        call = layer_call(patch_node, _view(graph, shapes), prefix, pointers.__getitem__, target)
+        call = layer_call(patch_node, _view(graph, shapes), prefix, pointers.__getitem__, choice)
         code = (f"for (int32_t r = 0; r < {window.output.height}; ++r) {{ /* {node.name}: row by row */\n"
                 f"        {call.c_statement()}\n    }}")
         return call, code
@@ -175,5 +175,5 @@ def _node_call(stage, patch, node, held: dict[str, _Buffer], out: _Buffer, prefi
     in_place = is_inplace_depthwise(memory.working, produced)
     if in_place and window.output.area > window.input.area:
         raise AssertionError(f"{node.name} on patch {patch.index}: in-place output larger than its input")
-    call = layer_call(patch_node, _view(graph, shapes), prefix, pointers.__getitem__, target, in_place=in_place)
+    call = layer_call(patch_node, _view(graph, shapes), prefix, pointers.__getitem__, choice, in_place=in_place)
     return call, call.c_statement()

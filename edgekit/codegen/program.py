@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.codegen.layer_calls import ConstArray, LayerCall, is_inplace_depthwise, layer_call
+from edgekit.codegen.kernels.variants import KernelChoice
 from edgekit.codegen.kernels.mac_dsp import HEADER_NAME as MAC_DSP_HEADER_NAME
 from edgekit.codegen.kernels.mac_dsp import HEADER_TEXT as MAC_DSP_HEADER_TEXT
 from edgekit.codegen.tir_to_c import COMPAT_HEADER_NAME, COMPAT_HEADER_TEXT
@@ -70,13 +71,24 @@ def _placement(constants: list[ConstArray], target) -> set[str]:
     return moved
 
 
-def emit_program(graph, plan, target, out_dir: Path, patches=None) -> Program:
+def wide_weights_fit(graph, target) -> bool:
+    """Whether the int16-weight kernels fit: every constant plus a second copy of the conv and fully
+    connected weights within the internal flash left after the code reserve."""
+    constants = sum(t.data.nbytes for t in graph.tensors.values() if t.data is not None)
+    mac_weights = sum(graph.tensors[n.inputs[1]].data.nbytes for n in graph.nodes
+                      if n.op in ("conv2d", "fully_connected"))
+    return constants + mac_weights <= target.flash.length - CODE_RESERVE_BYTES
+
+
+def emit_program(graph, plan, target, out_dir: Path, patches=None, tuned=None) -> Program:
     """Write the C sources of ``graph`` under ``plan`` for ``target`` into ``out_dir``.
 
     ``patches`` (a ``PatchSchedule``) runs its stage patch by patch; ``plan`` is then its
     ``memory.arena``, which places the frame, the split tensor, the working block and the rest.
+    ``tuned`` maps ``variants.tuning_key`` to the variant ``--tune`` measured best.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
+    choice = KernelChoice(target, wide_weights_fit(graph, target), dict(tuned or {}))
 
     def pointer(tensor_name: str) -> str:
         return f"(ek_arena + {plan.offset(tensor_name)})"
@@ -86,9 +98,9 @@ def emit_program(graph, plan, target, out_dir: Path, patches=None) -> Program:
     if patches is not None:
         from edgekit.codegen.patch_program import emit_patch_loop
 
-        loop = emit_patch_loop(patches, prefixes, target)
+        loop = emit_patch_loop(patches, prefixes, choice)
     first = len(patches.stage.nodes) if patches is not None else 0
-    rest = [layer_call(node, graph, prefixes[node.name], pointer, target, in_place=is_inplace_depthwise(plan, node.output))
+    rest = [layer_call(node, graph, prefixes[node.name], pointer, choice, in_place=is_inplace_depthwise(plan, node.output))
             for node in graph.nodes[first:]]
     calls = (loop.calls if loop else []) + rest
     constants = list({c.name: c for call in calls for c in call.constants}.values())

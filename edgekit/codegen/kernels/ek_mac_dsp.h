@@ -18,6 +18,9 @@
  */
 #ifndef EK_MAC_DSP_H
 #define EK_MAC_DSP_H
+#ifndef EK_NARROW_ACC
+#define EK_NARROW_ACC 0
+#endif
 #include <stdint.h>
 #include <string.h>
 
@@ -42,6 +45,13 @@ EK_INLINE int32_t ek_smlad(int32_t a, int32_t b, int32_t acc)
 {
     int32_t r;
     __asm__("smlad %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+/* (a * b + 2^31) >> 32: the rounded high word of the int64 product. */
+EK_INLINE int32_t ek_smmulr(int32_t a, int32_t b)
+{
+    int32_t r;
+    __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
     return r;
 }
 /* acc + a.lo * b.lo, and acc + a.hi * b.lo (int16 halves). */
@@ -72,6 +82,10 @@ EK_INLINE int32_t ek_smlad(int32_t a, int32_t b, int32_t acc)
     int32_t hi = (a >> 16) * (b >> 16);
     return (int32_t)((uint32_t)acc + (uint32_t)lo + (uint32_t)hi);
 }
+EK_INLINE int32_t ek_smmulr(int32_t a, int32_t b)
+{
+    return (int32_t)(((int64_t)a * b + (1LL << 31)) >> 32);
+}
 EK_INLINE int32_t ek_smlabb(int32_t a, int32_t b, int32_t acc)
 {
     return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)(int16_t)(a & 0xFFFF) * (int16_t)(b & 0xFFFF)));
@@ -95,23 +109,81 @@ EK_INLINE int32_t ek_read_s8x4(const int8_t *p)
     return v;
 }
 
-/* TFLite's MultiplyByQuantizedMultiplier (multiplier >= 0), output offset and clamp.
- * (int64 product + 2^30) >> 31 equals gemmlowp's SaturatingRoundingDoublingHighMul for every
- * multiplier >= 0 (its truncating division with a sign-dependent nudge rounds the same way; the
- * only saturating case needs multiplier INT32_MIN). */
+/* TFLite's MultiplyByQuantizedMultiplier (multiplier >= 0) of one output channel, decoded once for
+ * all the outputs that share it.
+ *
+ * General form: left shift, then (int64 product + 2^30) >> 31, which equals gemmlowp's
+ * SaturatingRoundingDoublingHighMul for every multiplier >= 0 (its truncating division with a
+ * sign-dependent nudge rounds the same way; the only saturating case needs multiplier INT32_MIN),
+ * then gemmlowp's RoundingDivideByPOT (round half away from zero).
+ *
+ * Narrow form (the kernel defines EK_NARROW_ACC to 1 before including this header): the code
+ * generator checked that every accumulator, bias included, stays within +-2^30 and that every shift
+ * is a right shift of at least 1. Then SMMULR(2 acc, m) = (2 acc m + 2^31) >> 32 is the same high
+ * product; it stays within +-2^30, so h - (h < 0) cannot overflow, and rounding half away from zero
+ * by 2^r is (((h - (h < 0)) >> (r - 1)) + 1) >> 1. */
+#if EK_NARROW_ACC
+typedef struct {
+    int32_t multiplier, right_minus_one;
+} ek_scale_t;
+
+EK_INLINE ek_scale_t ek_scale(int32_t multiplier, int32_t shift)
+{
+    ek_scale_t scale;
+    scale.multiplier = multiplier;
+    scale.right_minus_one = -shift - 1;
+    return scale;
+}
+
+EK_INLINE int32_t ek_rescale(int32_t acc, ek_scale_t scale)
+{
+    const int32_t high = ek_smmulr(acc * 2, scale.multiplier);
+    return (((high + (high >> 31)) >> scale.right_minus_one) + 1) >> 1;
+}
+#else
+typedef struct {
+    int32_t multiplier, left, right, mask;
+} ek_scale_t;
+
+EK_INLINE ek_scale_t ek_scale(int32_t multiplier, int32_t shift)
+{
+    ek_scale_t scale;
+    scale.multiplier = multiplier;
+    scale.left = shift & ~(shift >> 31); /* max(shift, 0) */
+    scale.right = scale.left - shift;    /* max(-shift, 0) */
+    scale.mask = (int32_t)((1u << scale.right) - 1u);
+    return scale;
+}
+
+EK_INLINE int32_t ek_rescale(int32_t acc, ek_scale_t scale)
+{
+    const int32_t x = (int32_t)((uint32_t)acc << scale.left);
+    const int32_t high = (int32_t)(((int64_t)x * scale.multiplier + (1LL << 30)) >> 31);
+    const int32_t threshold = (scale.mask >> 1) - (high >> 31); /* + 1 when high < 0 */
+    return (high >> scale.right) + ((high & scale.mask) > threshold);
+}
+#endif
+
+/* The layer's output offset and fused activation clamp. */
+typedef struct {
+    int32_t output_offset, act_min, act_max;
+} ek_clamp_t;
+
+/* acc -> int8: rescale, add the output offset, clamp. */
+EK_INLINE int8_t ek_output(int32_t acc, ek_scale_t scale, ek_clamp_t clamp)
+{
+    int32_t result = ek_rescale(acc, scale) + clamp.output_offset;
+    result = result < clamp.act_min ? clamp.act_min : result;
+    result = result > clamp.act_max ? clamp.act_max : result;
+    return (int8_t)result;
+}
+
+/* One output: TFLite's requantization of acc with (multiplier, shift), output offset and clamp. */
 EK_INLINE int8_t ek_requantize(int32_t acc, int32_t multiplier, int32_t shift, int32_t output_offset,
                                int32_t act_min, int32_t act_max)
 {
-    const int32_t left = shift & ~(shift >> 31); /* max(shift, 0) */
-    const int32_t right = left - shift;          /* max(-shift, 0) */
-    const int32_t x = (int32_t)((uint32_t)acc << left);
-    const int32_t high = (int32_t)(((int64_t)x * multiplier + (1LL << 30)) >> 31);
-    const int32_t mask = (int32_t)((1u << right) - 1u);
-    const int32_t threshold = (mask >> 1) - (high >> 31); /* + 1 when high < 0 */
-    int32_t result = (high >> right) + ((high & mask) > threshold) + output_offset;
-    result = result < act_min ? act_min : result;
-    result = result > act_max ? act_max : result;
-    return (int8_t)result;
+    const ek_clamp_t clamp = {output_offset, act_min, act_max};
+    return ek_output(acc, ek_scale(multiplier, shift), clamp);
 }
 
 /* The quantization of one MAC layer's output channels. */
@@ -119,20 +191,21 @@ typedef struct {
     const int32_t *bias; /* with the input offset folded in */
     const int32_t *multiplier;
     const int32_t *shift;
-    int32_t output_offset, act_min, act_max;
+    ek_clamp_t clamp;
 } ek_requant_t;
 
-/* Two rows a, b of k int8 values times filter rows n and n + 1 (k apart): four int32 sums on top of
- * the bias, K in steps of 4 with SXTB16/SMLAD, the rest one by one. */
-EK_INLINE void ek_dot_2x2(const int8_t *a, const int8_t *b, const int8_t *w0, int32_t k, int32_t acc[4])
+/* Rows a and b = a + k of k int8 values times filter rows w0 and w1 ([k] each): acc = {a.w0, a.w1, b.w0,
+ * b.w1} added to their initial values; K in steps of 4 with SXTB16/SMLAD, the rest one by one. Row b
+ * at a constant offset from row a saves a register in the loop. */
+EK_INLINE void ek_dot_2x2(const int8_t *a, const int8_t *w0, const int8_t *w1, int32_t k, int32_t acc[4])
 {
-    const int8_t *w1 = w0 + k;
+    const int8_t *b = a + k;
     int32_t a0 = acc[0], a1 = acc[1], b0 = acc[2], b1 = acc[3];
     int32_t i = 0;
     for (; i + 4 <= k; i += 4) {
-        int32_t xa = ek_read_s8x4(a + i), xb = ek_read_s8x4(b + i);
-        int32_t xa_even = ek_sxtb16(xa), xa_odd = ek_sxtb16_ror8(xa);
-        int32_t xb_even = ek_sxtb16(xb), xb_odd = ek_sxtb16_ror8(xb);
+        const int32_t xa = ek_read_s8x4(a + i), xb = ek_read_s8x4(b + i);
+        const int32_t xa_even = ek_sxtb16(xa), xa_odd = ek_sxtb16_ror8(xa);
+        const int32_t xb_even = ek_sxtb16(xb), xb_odd = ek_sxtb16_ror8(xb);
         int32_t w = ek_read_s8x4(w0 + i);
         int32_t w_even = ek_sxtb16(w), w_odd = ek_sxtb16_ror8(w);
         a0 = ek_smlad(xa_even, w_even, a0);
@@ -159,36 +232,12 @@ EK_INLINE void ek_dot_2x2(const int8_t *a, const int8_t *b, const int8_t *w0, in
     acc[3] = b1;
 }
 
-/* One row a of k int8 values times filter rows n and n + 1 (k apart). */
-EK_INLINE void ek_dot_1x2(const int8_t *a, const int8_t *w0, int32_t k, int32_t acc[2])
-{
-    const int8_t *w1 = w0 + k;
-    int32_t a0 = acc[0], a1 = acc[1];
-    int32_t i = 0;
-    for (; i + 4 <= k; i += 4) {
-        int32_t x = ek_read_s8x4(a + i);
-        int32_t x_even = ek_sxtb16(x), x_odd = ek_sxtb16_ror8(x);
-        int32_t w = ek_read_s8x4(w0 + i);
-        a0 = ek_smlad(x_even, ek_sxtb16(w), a0);
-        a0 = ek_smlad(x_odd, ek_sxtb16_ror8(w), a0);
-        w = ek_read_s8x4(w1 + i);
-        a1 = ek_smlad(x_even, ek_sxtb16(w), a1);
-        a1 = ek_smlad(x_odd, ek_sxtb16_ror8(w), a1);
-    }
-    for (; i < k; ++i) {
-        a0 += a[i] * w0[i];
-        a1 += a[i] * w1[i];
-    }
-    acc[0] = a0;
-    acc[1] = a1;
-}
-
-/* One row a of k int8 values times one filter row. */
+/* One row a of k int8 values times one filter row w, added to acc. */
 EK_INLINE int32_t ek_dot_1x1(const int8_t *a, const int8_t *w, int32_t k, int32_t acc)
 {
     int32_t i = 0;
     for (; i + 4 <= k; i += 4) {
-        int32_t x = ek_read_s8x4(a + i), y = ek_read_s8x4(w + i);
+        const int32_t x = ek_read_s8x4(a + i), y = ek_read_s8x4(w + i);
         acc = ek_smlad(ek_sxtb16(x), ek_sxtb16(y), acc);
         acc = ek_smlad(ek_sxtb16_ror8(x), ek_sxtb16_ror8(y), acc);
     }
@@ -198,35 +247,131 @@ EK_INLINE int32_t ek_dot_1x1(const int8_t *a, const int8_t *w, int32_t k, int32_
     return acc;
 }
 
-/* Rows a and b (k int8 values each; b may be 0: one row) times every filter row ([n][k]): writes the
- * n requantized outputs of row a to out_a and of row b to out_b. Output channels go two at a time. */
-EK_INLINE void ek_gemm_rows_s8(const int8_t *a, const int8_t *b, const int8_t *filter, int32_t k, int32_t n,
-                               const ek_requant_t *q, int8_t *out_a, int8_t *out_b)
+/* Int16 weights (the _w16 kernels): each filter row holds k rounded up to a multiple of 4 int16 values,
+ * whole groups of 4 in SMLAD order (w0, w2, w1, w3: the halves of SXTB16 and SXTB16 ror 8 of the
+ * input bytes x0..x3), the rest in order, zero-padded; rows are word aligned, so one LDRD reads a
+ * group. Twice the weight flash, no SXTB16 on the weights. */
+EK_INLINE int32_t ek_row16(int32_t k)
 {
+    return (k + 3) & ~3;
+}
+
+EK_INLINE void ek_dot_2x2_w16(const int8_t *a, const int16_t *w0, const int16_t *w1, int32_t k, int32_t acc[4])
+{
+    const int8_t *b = a + k;
+    int32_t a0 = acc[0], a1 = acc[1], b0 = acc[2], b1 = acc[3];
+    const int32_t *v0 = (const int32_t *)(const void *)w0, *v1 = (const int32_t *)(const void *)w1;
+    int32_t i = 0;
+    for (; i + 4 <= k; i += 4, v0 += 2, v1 += 2) {
+        const int32_t xa = ek_read_s8x4(a + i), xb = ek_read_s8x4(b + i);
+        const int32_t xa_even = ek_sxtb16(xa), xa_odd = ek_sxtb16_ror8(xa);
+        const int32_t xb_even = ek_sxtb16(xb), xb_odd = ek_sxtb16_ror8(xb);
+        const int32_t w0_even = v0[0], w0_odd = v0[1], w1_even = v1[0], w1_odd = v1[1];
+        a0 = ek_smlad(xa_even, w0_even, a0);
+        a0 = ek_smlad(xa_odd, w0_odd, a0);
+        b0 = ek_smlad(xb_even, w0_even, b0);
+        b0 = ek_smlad(xb_odd, w0_odd, b0);
+        a1 = ek_smlad(xa_even, w1_even, a1);
+        a1 = ek_smlad(xa_odd, w1_odd, a1);
+        b1 = ek_smlad(xb_even, w1_even, b1);
+        b1 = ek_smlad(xb_odd, w1_odd, b1);
+    }
+    for (; i < k; ++i) {
+        a0 += a[i] * w0[i];
+        a1 += a[i] * w1[i];
+        b0 += b[i] * w0[i];
+        b1 += b[i] * w1[i];
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = b0;
+    acc[3] = b1;
+}
+
+EK_INLINE int32_t ek_dot_1x1_w16(const int8_t *a, const int16_t *w, int32_t k, int32_t acc)
+{
+    const int32_t *v = (const int32_t *)(const void *)w;
+    int32_t i = 0;
+    for (; i + 4 <= k; i += 4, v += 2) {
+        const int32_t x = ek_read_s8x4(a + i);
+        acc = ek_smlad(ek_sxtb16(x), v[0], acc);
+        acc = ek_smlad(ek_sxtb16_ror8(x), v[1], acc);
+    }
+    for (; i < k; ++i) {
+        acc += a[i] * w[i];
+    }
+    return acc;
+}
+
+/* ek_gemm_2rows_s8 and ek_gemm_1row_s8 with int16 weights. */
+EK_INLINE void ek_gemm_2rows_w16(const int8_t *a, const int16_t *filter, int32_t k, int32_t n,
+                                 const ek_requant_t *q, int8_t *out_a, int8_t *out_b)
+{
+    const int8_t *b = a + k;
+    const int32_t row = ek_row16(k);
+    int32_t c = 0;
+    for (; c + 2 <= n; c += 2) {
+        const int16_t *w = filter + c * row;
+        int32_t acc[4] = {q->bias[c], q->bias[c + 1], q->bias[c], q->bias[c + 1]};
+        ek_dot_2x2_w16(a, w, w + row, k, acc);
+        ek_scale_t scale = ek_scale(q->multiplier[c], q->shift[c]);
+        out_a[c] = ek_output(acc[0], scale, q->clamp);
+        out_b[c] = ek_output(acc[2], scale, q->clamp);
+        scale = ek_scale(q->multiplier[c + 1], q->shift[c + 1]);
+        out_a[c + 1] = ek_output(acc[1], scale, q->clamp);
+        out_b[c + 1] = ek_output(acc[3], scale, q->clamp);
+    }
+    if (c < n) {
+        const int16_t *w = filter + c * row;
+        const ek_scale_t scale = ek_scale(q->multiplier[c], q->shift[c]);
+        out_a[c] = ek_output(ek_dot_1x1_w16(a, w, k, q->bias[c]), scale, q->clamp);
+        out_b[c] = ek_output(ek_dot_1x1_w16(b, w, k, q->bias[c]), scale, q->clamp);
+    }
+}
+
+EK_INLINE void ek_gemm_1row_w16(const int8_t *a, const int16_t *filter, int32_t k, int32_t n,
+                                const ek_requant_t *q, int8_t *out)
+{
+    for (int32_t c = 0; c < n; ++c) {
+        out[c] = ek_output(ek_dot_1x1_w16(a, filter + c * ek_row16(k), k, q->bias[c]),
+                           ek_scale(q->multiplier[c], q->shift[c]), q->clamp);
+    }
+}
+
+/* Rows a and b = a + k (k int8 values each) times every filter row ([n][k]): the n requantized outputs of
+ * row a go to out_a and those of row b to out_b. Output channels go two at a time (2x2 register
+ * blocking). */
+EK_INLINE void ek_gemm_2rows_s8(const int8_t *a, const int8_t *filter, int32_t k, int32_t n,
+                                const ek_requant_t *q, int8_t *out_a, int8_t *out_b)
+{
+    const int8_t *b = a + k;
     int32_t c = 0;
     for (; c + 2 <= n; c += 2) {
         const int8_t *w = filter + c * k;
         int32_t acc[4] = {q->bias[c], q->bias[c + 1], q->bias[c], q->bias[c + 1]};
-        if (b != 0) {
-            ek_dot_2x2(a, b, w, k, acc);
-            out_b[c] = ek_requantize(acc[2], q->multiplier[c], q->shift[c], q->output_offset, q->act_min, q->act_max);
-            out_b[c + 1] = ek_requantize(acc[3], q->multiplier[c + 1], q->shift[c + 1], q->output_offset,
-                                         q->act_min, q->act_max);
-        } else {
-            ek_dot_1x2(a, w, k, acc);
-        }
-        out_a[c] = ek_requantize(acc[0], q->multiplier[c], q->shift[c], q->output_offset, q->act_min, q->act_max);
-        out_a[c + 1] = ek_requantize(acc[1], q->multiplier[c + 1], q->shift[c + 1], q->output_offset,
-                                     q->act_min, q->act_max);
+        ek_dot_2x2(a, w, w + k, k, acc);
+        ek_scale_t scale = ek_scale(q->multiplier[c], q->shift[c]);
+        out_a[c] = ek_output(acc[0], scale, q->clamp);
+        out_b[c] = ek_output(acc[2], scale, q->clamp);
+        scale = ek_scale(q->multiplier[c + 1], q->shift[c + 1]);
+        out_a[c + 1] = ek_output(acc[1], scale, q->clamp);
+        out_b[c + 1] = ek_output(acc[3], scale, q->clamp);
     }
     if (c < n) {
         const int8_t *w = filter + c * k;
-        out_a[c] = ek_requantize(ek_dot_1x1(a, w, k, q->bias[c]), q->multiplier[c], q->shift[c], q->output_offset,
-                                 q->act_min, q->act_max);
-        if (b != 0) {
-            out_b[c] = ek_requantize(ek_dot_1x1(b, w, k, q->bias[c]), q->multiplier[c], q->shift[c],
-                                     q->output_offset, q->act_min, q->act_max);
-        }
+        const ek_scale_t scale = ek_scale(q->multiplier[c], q->shift[c]);
+        out_a[c] = ek_output(ek_dot_1x1(a, w, k, q->bias[c]), scale, q->clamp);
+        out_b[c] = ek_output(ek_dot_1x1(b, w, k, q->bias[c]), scale, q->clamp);
+    }
+}
+
+/* One row a (k int8 values) times every filter row ([n][k]): the n requantized outputs go to out. */
+EK_INLINE void ek_gemm_1row_s8(const int8_t *a, const int8_t *filter, int32_t k, int32_t n, const ek_requant_t *q,
+                               int8_t *out)
+{
+    for (int32_t c = 0; c < n; ++c) {
+        out[c] = ek_output(ek_dot_1x1(a, filter + c * k, k, q->bias[c]), ek_scale(q->multiplier[c], q->shift[c]),
+                           q->clamp);
     }
 }
 

@@ -27,7 +27,8 @@ class KernelSource:
 
     ``scratch_bytes`` is the size of the ``int8_t* scratch`` buffer the caller passes (0: none).
     ``input_offset_in_bias``: the caller passes ``bias + input_offset * sum(channel weights)`` as the
-    bias (see :mod:`edgekit.codegen.kernels.mac_dsp`). ``variant`` names the schedule.
+    bias (see :mod:`edgekit.codegen.kernels.mac_dsp`); ``weights_int16``: the caller passes the weights
+    widened to int16 (``mac_dsp.widen_weights``). ``variant`` names the schedule.
     """
 
     name: str
@@ -35,6 +36,7 @@ class KernelSource:
     prototype: str
     scratch_bytes: int = 0
     input_offset_in_bias: bool = False
+    weights_int16: bool = False
     variant: str = "tvm"
 
 

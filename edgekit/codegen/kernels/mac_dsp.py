@@ -9,9 +9,12 @@ differences in their inputs (``KernelSource.input_offset_in_bias``): the bias ar
 ``bias + input_offset * sum(weights of the channel)``, and padding reads the input zero point.
 
 - conv2d: two output pixels at a time times two output channels (2x2 register blocking). A 1x1
-  unpadded convolution reads its pixels in place; any other window first copies the two pixels'
-  receptive fields into an int8 ``scratch`` (im2col of two pixels, ``2 * KH * KW * Cin`` bytes).
-- fully_connected: one row times two output channels.
+  unpadded stride-1 convolution reads its pixels in place; any other window first copies the two
+  pixels' receptive fields into an int8 ``scratch`` (im2col of two pixels, ``2 * KH * KW * Cin`` bytes).
+- fully_connected: one row at a time.
+- conv2d and fully_connected come in two variants: ``dsp`` reads int8 weights; ``dsp_w16`` reads
+  weights widened to int16 at compile time in SMLAD order (:func:`widen_weights`), which saves the
+  SXTB16s on the weights for twice the weight flash.
 - depthwise_conv2d (depth multiplier 1): channel by channel through a padded plane in ``scratch``,
   the channel's taps, bias and requantization held in registers (see
   :func:`depthwise_conv2d_dsp_kernel`).
@@ -27,19 +30,26 @@ from edgekit.codegen.kernels.kernel_source import KernelSource, kernel_name
 HEADER_NAME = "ek_mac_dsp.h"
 HEADER_TEXT = (Path(__file__).with_name(HEADER_NAME)).read_text()
 VARIANT = "dsp"
+VARIANT_W16 = "dsp_w16"
 
-_PARAMS = ("const int8_t* input, const int8_t* filter, const int32_t* bias, const int32_t* multiplier, "
+_PARAMS = ("const int8_t* input, const {weight}* filter, const int32_t* bias, const int32_t* multiplier, "
            "const int32_t* shift, int8_t* output")
 _SCALARS = "int32_t input_offset, int32_t output_offset, int32_t act_min, int32_t act_max"
-_REQUANT = "const ek_requant_t q = {bias, multiplier, shift, output_offset, act_min, act_max};"
+_REQUANT = "const ek_requant_t q = {bias, multiplier, shift, {output_offset, act_min, act_max}};"
 
 
-def _kernel(family: str, spec, body: str, scratch_bytes: int = 0) -> KernelSource:
-    name = kernel_name(family, spec, VARIANT)
+def _kernel(family: str, spec, narrow: bool, body: str, scratch_bytes: int = 0, weights16: bool = False,
+            helper: str = "") -> KernelSource:
+    """The kernel's C: the header, ``helper`` (static functions), then the kernel function around ``body``."""
+    variant = VARIANT_W16 if weights16 else VARIANT
+    name = kernel_name(family, (spec, "narrow") if narrow else spec, f"{variant}_narrow" if narrow else variant)
     scratch = ", int8_t* scratch" if scratch_bytes else ""
-    prototype = f"int32_t {name}({_PARAMS}{scratch}, {_SCALARS})"
-    code = f'#include "{HEADER_NAME}"\n\n/* {family} {spec} */\n{prototype}\n{{\n{body}\n    return 0;\n}}\n'
-    return KernelSource(name, code, prototype, scratch_bytes, input_offset_in_bias=True, variant=VARIANT)
+    params = _PARAMS.format(weight="int16_t" if weights16 else "int8_t")
+    prototype = f"int32_t {name}({params}{scratch}, {_SCALARS})"
+    code = (f'#define EK_NARROW_ACC {int(narrow)}\n#include "{HEADER_NAME}"\n\n{helper}/* {family} {spec} */\n{prototype}\n{{\n{body}\n'
+            "    return 0;\n}\n")
+    return KernelSource(name, code, prototype, scratch_bytes, input_offset_in_bias=True, variant=variant,
+                        weights_int16=weights16)
 
 
 def conv2d_supported(spec) -> bool:
@@ -47,39 +57,42 @@ def conv2d_supported(spec) -> bool:
     return True
 
 
+def narrow_accumulators(folded_bias: np.ndarray, shift: np.ndarray, depth: int) -> bool:
+    """Whether a layer may use the narrow requantization of ek_mac_dsp.h: every shift is a right shift
+    of at least 1, and |bias| + depth * 128 * 127 < 2^30 bounds every accumulator (``depth``: the
+    products summed per output; padding reads the zero point, an int8 like any input)."""
+    bound = int(np.abs(folded_bias.astype(np.int64)).max(initial=0)) + depth * 128 * 127
+    return bool(np.all(shift <= -1)) and bound < (1 << 30)
+
+
 @lru_cache(maxsize=None)
-def conv2d_dsp_kernel(spec) -> KernelSource:
-    """2x2-blocked conv2d for ``spec`` (a ``Conv2dSpec``); see the module docstring."""
+def conv2d_dsp_kernel(spec, weights16: bool = False, narrow: bool = False) -> KernelSource:
+    """2x2-blocked conv2d for ``spec`` (a ``Conv2dSpec``); see the module docstring. ``narrow``: the layer
+    passed :func:`narrow_accumulators`."""
+    gemm = "w16" if weights16 else "s8"
     height, width, channels = spec.input_shape
     out_h, out_w, out_c = spec.output_shape
     depth = spec.kernel[0] * spec.kernel[1] * channels
     pixels = out_h * out_w
-    direct = spec.kernel == (1, 1) and not any(spec.padding)
-    if direct:
-        row = (f"input + ((p{{i}} / {out_w}) * {spec.stride[0] * width} + (p{{i}} % {out_w}) * {spec.stride[1]})"
-               f" * {channels}")
-        prologue, scratch = "    (void)input_offset;", 0
-    else:
-        row = f"scratch + {{i}} * {depth}"
+    direct = spec.kernel == (1, 1) and spec.stride == (1, 1) and not any(spec.padding)
+    if direct:  # consecutive pixels are consecutive rows
+        prologue, scratch, row = "    (void)input_offset;", 0, f"input + p * {depth}"
+        gather_one = gather_two = ""
+    else:  # the two pixels' receptive fields, one after the other in scratch
         prologue = "    const int8_t pad = (int8_t)(-input_offset);"
-        scratch = 2 * depth
-    gather = "" if direct else "        column(input, p{i}, pad, scratch + {i} * %d);\n" % depth
-    pair = (f"        const int32_t p0 = p, p1 = p + 1;\n{gather.format(i=0)}{gather.format(i=1)}"
-            f"        ek_gemm_rows_s8({row.format(i=0)}, {row.format(i=1)}, filter, {depth}, {out_c}, &q, "
-            f"output + p0 * {out_c}, output + p1 * {out_c});")
-    single = (f"        const int32_t p0 = p;\n{gather.format(i=0)}"
-              f"        ek_gemm_rows_s8({row.format(i=0)}, 0, filter, {depth}, {out_c}, &q, output + p0 * {out_c}, 0);")
+        scratch, row = 2 * depth, "scratch"
+        gather_one = "        column(input, p, pad, scratch);\n"
+        gather_two = f"{gather_one}        column(input, p + 1, pad, scratch + {depth});\n"
     body = f"""    {_REQUANT}
 {prologue}
     int32_t p = 0;
     for (; p + 2 <= {pixels}; p += 2) {{
-{pair}
+{gather_two}        ek_gemm_2rows_{gemm}({row}, filter, {depth}, {out_c}, &q, output + p * {out_c}, output + (p + 1) * {out_c});
     }}
     if (p < {pixels}) {{
-{single}
+{gather_one}        ek_gemm_1row_{gemm}({row}, filter, {depth}, {out_c}, &q, output + p * {out_c});
     }}"""
-    kernel = _kernel("conv2d", spec, body, scratch)
-    return kernel if direct else _with_helper(kernel, _column_function(spec))
+    return _kernel("conv2d", spec, narrow, body, scratch, weights16, "" if direct else _column_function(spec))
 
 
 def _column_function(spec) -> str:
@@ -120,12 +133,26 @@ static void column(const int8_t *input, int32_t p, int8_t pad, int8_t *dst)
 
 
 @lru_cache(maxsize=None)
-def fully_connected_dsp_kernel(spec) -> KernelSource:
-    """One row times two output channels at a time, for ``spec`` (a ``FullyConnectedSpec``)."""
+def fully_connected_dsp_kernel(spec, weights16: bool = False, narrow: bool = False) -> KernelSource:
+    """fully_connected for ``spec`` (a ``FullyConnectedSpec``), one output at a time."""
     body = f"""    {_REQUANT}
     (void)input_offset;
-    ek_gemm_rows_s8(input, 0, filter, {spec.in_features}, {spec.out_features}, &q, output, 0);"""
-    return _kernel("fully_connected", spec, body)
+    ek_gemm_1row_{"w16" if weights16 else "s8"}(input, filter, {spec.in_features}, {spec.out_features}, &q, output);"""
+    return _kernel("fully_connected", spec, narrow, body, weights16=weights16)
+
+
+def widen_weights(weight: np.ndarray) -> np.ndarray:
+    """int8 weights [N, ...] as the _w16 kernels read them: per output channel, the K = prod(...) values as
+    int16, each whole group of 4 in SMLAD order (w0, w2, w1, w3), the rest in order, zero-padded to a
+    multiple of 4 (see ek_mac_dsp.h)."""
+    rows = weight.reshape(weight.shape[0], -1).astype(np.int16)
+    depth = rows.shape[1]
+    widened = np.zeros((rows.shape[0], (depth + 3) // 4 * 4), dtype=np.int16)
+    widened[:, :depth] = rows
+    whole = depth // 4 * 4
+    groups = widened[:, :whole].reshape(rows.shape[0], -1, 4)
+    widened[:, :whole] = groups[:, :, [0, 2, 1, 3]].reshape(rows.shape[0], whole)
+    return widened
 
 
 def depthwise_supported(spec) -> bool:
@@ -165,7 +192,7 @@ def _row_taps_3x3_stride1(plane_cols: int) -> str:
 
 
 @lru_cache(maxsize=None)
-def depthwise_conv2d_dsp_kernel(spec) -> KernelSource:
+def depthwise_conv2d_dsp_kernel(spec, narrow: bool = False) -> KernelSource:
     """Channel-by-channel depthwise conv2d for ``spec`` (a ``DepthwiseConv2dSpec``, multiplier 1).
 
     Each channel is first copied into a padded plane in ``scratch`` (padding = the input zero
@@ -182,7 +209,7 @@ def depthwise_conv2d_dsp_kernel(spec) -> KernelSource:
     plane_rows, plane_cols = _plane_shape(spec)
     taps = [(ky, kx) for ky in range(kernel_h) for kx in range(kernel_w)]
     weights = "\n".join(f"        const int32_t w{t} = w[{t * channels}];" for t in range(len(taps)))
-    requantize = "ek_requantize({acc}, m, s, output_offset, act_min, act_max)"
+    requantize = "ek_output({acc}, scale, clamp)"
     single_taps = "\n".join(
         f"                acc += src[{ky * dilation_h * plane_cols + kx * dilation_w}] * w{t};"
         for t, (ky, kx) in enumerate(taps))
@@ -203,7 +230,8 @@ def depthwise_conv2d_dsp_kernel(spec) -> KernelSource:
                 out[{channels}] = {requantize.format(acc="acc1")};
             }}
 """
-    body = f"""    int8_t *plane = scratch;
+    body = f"""    const ek_clamp_t clamp = {{output_offset, act_min, act_max}};
+    int8_t *plane = scratch;
     memset(plane, (int8_t)(-input_offset), {plane_rows * plane_cols + 4});
     for (int32_t c = 0; c < {channels}; ++c) {{
         const int8_t *w = filter + c;
@@ -215,7 +243,8 @@ def depthwise_conv2d_dsp_kernel(spec) -> KernelSource:
             }}
         }}
 {weights}
-        const int32_t b = bias[c], m = multiplier[c], s = shift[c];
+        const int32_t b = bias[c];
+        const ek_scale_t scale = ek_scale(multiplier[c], shift[c]);
         int8_t *out = output + c;
         for (int32_t oy = 0; oy < {out_h}; ++oy) {{
             const int8_t *src = plane + oy * {stride_h * plane_cols};
@@ -223,13 +252,7 @@ def depthwise_conv2d_dsp_kernel(spec) -> KernelSource:
 {pairs}{single}
         }}
     }}"""
-    return _kernel("depthwise_conv2d", spec, body, depthwise_scratch_bytes(spec))
-
-
-def _with_helper(kernel: KernelSource, helper: str) -> KernelSource:
-    """``kernel`` with a static helper function defined in front of it."""
-    code = kernel.c_code.replace("\n/* ", f"\n{helper}\n/* ", 1)
-    return KernelSource(kernel.name, code, kernel.prototype, kernel.scratch_bytes, True, VARIANT)
+    return _kernel("depthwise_conv2d", spec, narrow, body, depthwise_scratch_bytes(spec))
 
 
 def fold_input_offset(bias: np.ndarray, weight: np.ndarray, channel_axis: int, input_offset: int) -> np.ndarray:

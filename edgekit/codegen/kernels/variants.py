@@ -2,10 +2,13 @@
 
 Each MAC family has one compute definition (its op's int8 reference) and several variants:
 ``tvm``, the portable TVM schedule (:mod:`edgekit.codegen.kernels.conv2d` ...), which runs on any
-Cortex-M; ``dsp``, SXTB16/SMLAD register blocking (:mod:`edgekit.codegen.kernels.mac_dsp`) for CPUs
-with the DSP extension. A variant may support only some specs (the DSP depthwise kernel needs depth
+Cortex-M; ``dsp`` and ``dsp_w16``, SXTB16/SMLAD register blocking with int8 or int16 weights
+(:mod:`edgekit.codegen.kernels.mac_dsp`) for CPUs with the DSP extension. A variant may support only some specs (the DSP depthwise kernel needs depth
 multiplier 1). The variant is part of the kernel's name, so it is part of the kernel cache key too.
 """
+
+from dataclasses import dataclass, field
+from functools import partial
 
 from edgekit.codegen.kernels import mac_dsp
 from edgekit.codegen.kernels.conv2d import conv2d_kernel
@@ -14,6 +17,7 @@ from edgekit.codegen.kernels.fully_connected import fully_connected_kernel
 
 PORTABLE = "tvm"
 DSP = mac_dsp.VARIANT
+DSP_W16 = mac_dsp.VARIANT_W16
 
 
 def _always(spec) -> bool:
@@ -22,22 +26,58 @@ def _always(spec) -> bool:
 
 # family -> variant -> (kernel maker, spec check); the most specialised variant first
 FAMILIES = {
-    "conv2d": {DSP: (mac_dsp.conv2d_dsp_kernel, mac_dsp.conv2d_supported), PORTABLE: (conv2d_kernel, _always)},
+    "conv2d": {DSP_W16: (partial(mac_dsp.conv2d_dsp_kernel, weights16=True), _always),
+               DSP: (mac_dsp.conv2d_dsp_kernel, _always), PORTABLE: (conv2d_kernel, _always)},
     "depthwise_conv2d": {DSP: (mac_dsp.depthwise_conv2d_dsp_kernel, mac_dsp.depthwise_supported),
                          PORTABLE: (depthwise_conv2d_kernel, _always)},
-    "fully_connected": {DSP: (mac_dsp.fully_connected_dsp_kernel, _always), PORTABLE: (fully_connected_kernel, _always)},
+    "fully_connected": {DSP_W16: (partial(mac_dsp.fully_connected_dsp_kernel, weights16=True), _always),
+                        DSP: (mac_dsp.fully_connected_dsp_kernel, _always),
+                        PORTABLE: (fully_connected_kernel, _always)},
 }
 
 
 def target_variants(target) -> tuple[str, ...]:
     """The variants ``target``'s CPU can run, the most specialised first."""
-    return (DSP, PORTABLE) if target.dsp else (PORTABLE,)
+    return (DSP_W16, DSP, PORTABLE) if target.dsp else (PORTABLE,)
 
 
-def candidate_variants(family: str, spec, target) -> list[str]:
-    """The variants of ``family`` that run ``spec`` on ``target``, the default first."""
+def candidate_variants(family: str, spec, target, wide_weights: bool = True) -> list[str]:
+    """The variants of ``family`` that run ``spec`` on ``target``, the default first; ``wide_weights``
+    False leaves out the int16-weight variants (they would not fit the flash)."""
     available = FAMILIES[family]
-    return [v for v in target_variants(target) if v in available and available[v][1](spec)]
+    return [v for v in target_variants(target) if v in available and available[v][1](spec)
+            and (wide_weights or v != DSP_W16)]
+
+
+def make_kernel(family: str, spec, variant: str, narrow: bool = False):
+    """The kernel of ``family`` for ``spec`` in ``variant``; ``narrow``: the layer passed
+    ``mac_dsp.narrow_accumulators`` (the DSP kernels then requantize faster)."""
+    maker = FAMILIES[family][variant][0]
+    return maker(spec) if variant == PORTABLE else maker(spec, narrow=narrow)
+
+
+@dataclass(frozen=True)
+class KernelChoice:
+    """How the code generator picks each MAC layer's variant.
+
+    ``target``: its CPU features decide what may run. ``wide_weights``: whether int16 weights fit
+    the flash (the program decides from the model's weight bytes). ``tuned``: variants measured
+    best by ``--tune``, keyed by :func:`tuning_key`; other layers get the first candidate.
+    """
+
+    target: object
+    wide_weights: bool = True
+    tuned: dict = field(default_factory=dict)
+
+    def kernel(self, family: str, spec, narrow: bool = False):
+        candidates = candidate_variants(family, spec, self.target, self.wide_weights)
+        variant = self.tuned.get(tuning_key(family, spec))
+        return make_kernel(family, spec, variant if variant in candidates else candidates[0], narrow)
+
+
+def tuning_key(family: str, spec) -> str:
+    """What a tuning result is keyed by (with the target): the family and the static spec."""
+    return f"{family} {spec!r}"
 
 
 def select_kernel(family: str, spec, target, variant: str | None = None):
@@ -48,4 +88,4 @@ def select_kernel(family: str, spec, target, variant: str | None = None):
     elif variant not in candidates:
         raise ValueError(f"{family} variant {variant!r} cannot run {spec} on {target.name}; "
                          f"choose one of {', '.join(candidates)}")
-    return FAMILIES[family][variant][0](spec)
+    return make_kernel(family, spec, variant)
