@@ -10,11 +10,13 @@ connected layer.
 
 import dataclasses
 
+import numpy as np
 import pytest
 from test_kernels_qemu import Builder, check_firmware_equals_reference, same
 
 from edgekit.codegen.kernels.variants import candidate_variants
-from edgekit.codegen.program import emit_program
+from edgekit.codegen.program import CODE_RESERVE_BYTES, emit_program
+from edgekit.ir.tensor import QuantParams
 from edgekit.memory import plan_memory
 from edgekit.target import load_target
 
@@ -45,7 +47,30 @@ def depthwise_5x5_fully_connected(seed):
     return b.finish(b.fully_connected(b.reshape(y, (1, 144)), 7))
 
 
-CASES = [pointwise_tails, first_layer_stride2, depthwise_stride1_then_stride2, depthwise_5x5_fully_connected]
+def general_requantization(seed):
+    """Real multipliers 0.9 and 0.6 (shift 0) beside 0.004 and 0.002: the layer cannot use the narrow
+    requantization; small biases keep the outputs off the clamp."""
+    b = Builder(seed, (1, 6, 6, 1))
+    y = b.conv2d("x", 4, (1, 1))
+    node = b.graph.nodes[-1]
+    weight, bias = b.graph.tensors[node.inputs[1]], b.graph.tensors[node.inputs[2]]
+    in_scale, out_scale = b.quant("x").scalar_scale, b.quant(y).scalar_scale
+    w_scale = np.array([0.9, 0.004, 0.002, 0.6], dtype=np.float32) * out_scale / in_scale
+    weight.quant = QuantParams(w_scale, np.zeros(4), 0)
+    bias.quant = QuantParams((in_scale * w_scale).astype(np.float32), np.zeros(4), 0)
+    bias.data = np.array([30, -2000, 5000, -40], dtype=np.int32)
+    return b.finish(y)
+
+
+CASES = [pointwise_tails, first_layer_stride2, depthwise_stride1_then_stride2, depthwise_5x5_fully_connected,
+         general_requantization]
+
+
+def small_flash(target):
+    """``target`` with a flash that leaves no room for a second, int16 copy of the weights."""
+    regions = tuple(dataclasses.replace(r, length=CODE_RESERVE_BYTES + 1) if r.role == "code" else r
+                    for r in target.regions)
+    return dataclasses.replace(target, regions=regions)
 
 
 @pytest.mark.parametrize("target_name", TARGETS)
@@ -55,14 +80,28 @@ def test_dsp_kernels_are_bit_exact_in_qemu(case, target_name, tmp_path):
     check_firmware_equals_reference(case(seed), target_name, tmp_path, seed)
 
 
-def test_the_cases_get_dsp_kernels(tmp_path):
-    """The firmware above really runs DSP kernels: every MAC kernel of the cases is a dsp variant."""
-    target = load_target("cortex-m7")
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.__name__)
+def test_int8_weight_dsp_kernels_are_bit_exact_in_qemu(case, tmp_path):
+    seed = 100 + CASES.index(case)
+    check_firmware_equals_reference(case(seed), small_flash(load_target("cortex-m7")), tmp_path, seed)
+
+
+def _mac_kernels(target, tmp_path) -> list[str]:
+    names = []
     for i, case in enumerate(CASES):
         graph = case(100 + i)
         program = emit_program(graph, plan_memory(graph), target, tmp_path / f"src{i}")
-        mac = [name for name in program.kernel_names if "conv2d" in name or "fully_connected" in name]
-        assert mac and all("_s8_dsp_" in name for name in mac), program.kernel_names
+        names += [name for name in program.kernel_names if "conv2d" in name or "fully_connected" in name]
+    return names
+
+
+def test_the_cases_get_every_dsp_kernel(tmp_path):
+    """The firmware above really runs DSP kernels, int8 and int16 weights, narrow and general requantization."""
+    wide, small = _mac_kernels(load_target("cortex-m7"), tmp_path), _mac_kernels(small_flash(load_target("cortex-m7")),
+                                                                                    tmp_path / "small")
+    assert all("_s8_dsp_" in name for name in wide + small), wide + small
+    assert any("_dsp_w16_" in name for name in wide) and not any("_w16_" in name for name in small)
+    assert any("_narrow_" in name for name in wide) and any("_narrow_" not in name for name in wide)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.__name__)
