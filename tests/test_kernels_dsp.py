@@ -22,7 +22,8 @@ from edgekit.codegen.tir_to_c import COMPAT_HEADER_NAME, COMPAT_HEADER_TEXT
 from edgekit.ops.conv2d import conv2d_int8
 from edgekit.ops.depthwise_conv2d import depthwise_conv2d_int8
 from edgekit.ops.fully_connected import fully_connected_int8
-from edgekit.quantize.fixedpoint import quantize_multipliers
+from edgekit.ops.window import Window
+from edgekit.fixedpoint import quantize_multipliers
 from edgekit.target import load_target
 
 
@@ -73,7 +74,7 @@ def test_dsp_conv2d_matches_reference(case, weights16, requant, tmp_path):
     in_h, in_w, in_c, out_c, kernel, stride, dilation, mode = case
     rng = np.random.default_rng(zlib.crc32(repr(case).encode()))
     padding = _padding(mode, (in_h, in_w), kernel, stride, dilation)
-    spec = Conv2dSpec((in_h, in_w, in_c), out_c, kernel, stride, dilation, padding)
+    spec = Conv2dSpec((in_h, in_w, in_c), out_c, Window(kernel, stride, dilation, padding))
     x = _int8(rng, (1, in_h, in_w, in_c))
     filt = _int8(rng, (out_c, *kernel, in_c))
     bias = rng.integers(-5000, 5000, size=out_c, dtype=np.int32)
@@ -99,8 +100,9 @@ def test_dsp_depthwise_conv2d_matches_reference(case, requant, tmp_path):
     if requant == "narrow":
         q = _quantization(np.random.default_rng(len(case)), filt.shape[3], requant) | {
             k: q[k] for k in ("input_offset", "output_offset", "act_min", "act_max")}
-        want = depthwise_conv2d_int8(x, filt, bias, q["mult"], q["shift"], stride=spec.stride,
-                                     dilation=spec.dilation, padding=spec.padding, depth_multiplier=1,
+        window = spec.window
+        want = depthwise_conv2d_int8(x, filt, bias, q["mult"], q["shift"], stride=window.stride,
+                                     dilation=window.dilation, padding=window.padding, depth_multiplier=1,
                                      **_reference_kwargs(q))
     got = _dsp_call(lambda narrow: mac_dsp.depthwise_conv2d_dsp_kernel(spec, narrow), tmp_path, x, filt, 3, bias, q,
                     want.shape)
@@ -127,7 +129,7 @@ def test_requantization_matches_numpy_on_edge_values(tmp_path):
     """ek_requantize (one rounding of the int64 product) equals TFLite's double rounding, clamp included,
     on INT32 extremes, ties and shifts from -31 to +30 (output offset 0: adding one to a rescaled
     INT32_MAX overflows int32 in C and TFLite alike, not in NumPy)."""
-    from edgekit.quantize import fixedpoint
+    from edgekit import fixedpoint
 
     int32 = np.iinfo(np.int32)
     values = [int32.min, int32.min + 1, -(1 << 30), -(1 << 29) - 1, -3, -2, -1, 0, 1, 2, 3, 1 << 30, int32.max]
@@ -153,7 +155,7 @@ def test_requantization_matches_numpy_on_edge_values(tmp_path):
 def test_narrow_requantization_matches_numpy_within_its_bounds(tmp_path):
     """The narrow form (SMMULR, one rounding shift) equals TFLite's double rounding for accumulators within
     +-2^30 and right shifts from 1 to 31, ties and extremes included; the check that grants it is strict."""
-    from edgekit.quantize import fixedpoint
+    from edgekit import fixedpoint
 
     edges = [-(1 << 30) + 1, -(1 << 29) - 1, -(1 << 20), -769, -3, -2, -1, 0, 1, 2, 3, 768, 1 << 20, (1 << 30) - 1]
     ties = [k << r for r in range(1, 12) for k in (-3, -1, 1, 3)]
@@ -197,7 +199,7 @@ def test_target_features_choose_the_variant():
     """DSP targets get the DSP kernels (int16 weights first); a target without DSP, and unsupported specs,
     get the portable one."""
     m7 = load_target("cortex-m7")
-    conv = Conv2dSpec((6, 6, 8), 8, (1, 1))
+    conv = Conv2dSpec((6, 6, 8), 8, Window())
     assert select_kernel("conv2d", conv, m7).name.startswith("ek_conv2d_s8_dsp_w16_")
     assert candidate_variants("conv2d", conv, m7, wide_weights=False) == [DSP, PORTABLE]
     assert select_kernel("conv2d", conv, m7, PORTABLE).name.startswith("ek_conv2d_s8_tvm_")
@@ -205,16 +207,16 @@ def test_target_features_choose_the_variant():
     assert candidate_variants("conv2d", conv, no_dsp) == [PORTABLE]
     with pytest.raises(ValueError, match="cannot run"):
         select_kernel("conv2d", conv, no_dsp, DSP)
-    multiplier2 = DepthwiseConv2dSpec((6, 6, 4), (3, 3), 2)
+    multiplier2 = DepthwiseConv2dSpec((6, 6, 4), 2, Window((3, 3)))
     assert candidate_variants("depthwise_conv2d", multiplier2, m7) == [PORTABLE]
 
 
 CROSS_KERNELS = [
-    lambda: mac_dsp.conv2d_dsp_kernel(Conv2dSpec((9, 9, 3), 5, (3, 3), (2, 2), (1, 1), (0, 0, 1, 1))),
-    lambda: mac_dsp.conv2d_dsp_kernel(Conv2dSpec((8, 8, 16), 24, (1, 1))),
-    lambda: mac_dsp.depthwise_conv2d_dsp_kernel(DepthwiseConv2dSpec((8, 8, 3), (3, 3), 1, padding=(1, 1, 1, 1))),
+    lambda: mac_dsp.conv2d_dsp_kernel(Conv2dSpec((9, 9, 3), 5, Window((3, 3), (2, 2), (1, 1), (0, 0, 1, 1)))),
+    lambda: mac_dsp.conv2d_dsp_kernel(Conv2dSpec((8, 8, 16), 24, Window())),
+    lambda: mac_dsp.depthwise_conv2d_dsp_kernel(DepthwiseConv2dSpec((8, 8, 3), 1, Window((3, 3), padding=(1, 1, 1, 1)))),
     lambda: mac_dsp.fully_connected_dsp_kernel(FullyConnectedSpec(64, 10)),
-    lambda: mac_dsp.conv2d_dsp_kernel(Conv2dSpec((8, 8, 16), 24, (3, 3), padding=(1, 1, 1, 1)), True),
+    lambda: mac_dsp.conv2d_dsp_kernel(Conv2dSpec((8, 8, 16), 24, Window((3, 3), padding=(1, 1, 1, 1))), True),
     lambda: mac_dsp.fully_connected_dsp_kernel(FullyConnectedSpec(37, 10), True),
 ]
 

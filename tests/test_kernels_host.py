@@ -13,21 +13,20 @@ from tvm import te
 
 from edgekit.codegen.kernels.add import AddSpec, add_kernel
 from edgekit.codegen.kernels.conv2d import Conv2dSpec, conv2d_kernel
-from edgekit.codegen.kernels.depthwise_conv2d import (DepthwiseConv2dSpec, depthwise_conv2d_inplace_get_buffer_size,
-                                                      depthwise_conv2d_inplace_kernel, depthwise_conv2d_kernel)
+from edgekit.codegen.kernels.depthwise_conv2d import DepthwiseConv2dSpec, depthwise_conv2d_kernel
 from edgekit.codegen.kernels.fixed_point import multiply_by_quantized_multiplier
 from edgekit.codegen.kernels.fully_connected import FullyConnectedSpec, fully_connected_kernel
 from edgekit.codegen.kernels.kernel_source import build_kernel
 from edgekit.codegen.kernels.pool2d import Pool2dSpec, avg_pool2d_kernel, max_pool2d_kernel
 from edgekit.codegen.tir_to_c import COMPAT_HEADER_NAME, COMPAT_HEADER_TEXT
+from edgekit import fixedpoint
+from edgekit.fixedpoint import quantize_multiplier, quantize_multipliers
 from edgekit.ops.add import add_int8
 from edgekit.ops.conv2d import conv2d_int8
 from edgekit.ops.depthwise_conv2d import depthwise_conv2d_int8
 from edgekit.ops.fully_connected import fully_connected_int8
 from edgekit.ops.pool2d import avg_pool2d_int8, max_pool2d_int8
-from edgekit.ops.window import same_padding
-from edgekit.quantize import fixedpoint
-from edgekit.quantize.fixedpoint import quantize_multiplier, quantize_multipliers
+from edgekit.ops.window import Window, same_padding
 
 WARNINGS = ["-Wall", "-Wextra", "-Werror"]
 
@@ -107,7 +106,7 @@ def test_conv2d_matches_reference(case, tmp_path):
     in_h, in_w, in_c, out_c, kernel, stride, dilation, mode = case
     rng = np.random.default_rng(zlib.crc32(repr(case).encode()))
     padding = _padding(mode, (in_h, in_w), kernel, stride, dilation)
-    spec = Conv2dSpec((in_h, in_w, in_c), out_c, kernel, stride, dilation, padding)
+    spec = Conv2dSpec((in_h, in_w, in_c), out_c, Window(kernel, stride, dilation, padding))
     x = _int8(rng, (1, in_h, in_w, in_c))
     filt = _int8(rng, (out_c, *kernel, in_c))
     bias = rng.integers(-5000, 5000, size=out_c, dtype=np.int32)
@@ -135,7 +134,7 @@ def _depthwise_case(case):
     in_h, in_w, in_c, multiplier, kernel, stride, dilation, mode = case
     rng = np.random.default_rng(zlib.crc32(repr(case).encode()))
     padding = _padding(mode, (in_h, in_w), kernel, stride, dilation)
-    spec = DepthwiseConv2dSpec((in_h, in_w, in_c), kernel, multiplier, stride, dilation, padding)
+    spec = DepthwiseConv2dSpec((in_h, in_w, in_c), multiplier, Window(kernel, stride, dilation, padding))
     out_c = in_c * multiplier
     x = _int8(rng, (1, in_h, in_w, in_c))
     filt = _int8(rng, (1, *kernel, out_c))
@@ -155,19 +154,6 @@ def test_depthwise_conv2d_matches_reference(case, tmp_path):
     spec, x, filt, bias, q, want = _depthwise_case(case)
     got = _mac_call(_compile(depthwise_conv2d_kernel(spec), tmp_path), x, filt, bias, q, want.shape)
     np.testing.assert_array_equal(got, want)
-
-
-@pytest.mark.parametrize("case", [c for c in DEPTHWISE_CASES if c[3] == 1], ids=_depthwise_id)
-def test_inplace_depthwise_conv2d_writes_over_its_input(case, tmp_path):
-    """Output aliasing the input gives the reference result; scratch is one input plane."""
-    spec, x, filt, bias, q, want = _depthwise_case(case)
-    buffer = np.zeros(max(x.size, want.size), dtype=np.int8)
-    buffer[:x.size] = x.ravel()
-    scratch = np.zeros(depthwise_conv2d_inplace_get_buffer_size(spec), dtype=np.int8)
-    assert scratch.size == spec.input_shape[0] * spec.input_shape[1]
-    _call(_compile(depthwise_conv2d_inplace_kernel(spec), tmp_path), buffer, filt, bias, q["mult"], q["shift"], buffer,
-          scratch, q["input_offset"], q["output_offset"], q["act_min"], q["act_max"])
-    np.testing.assert_array_equal(buffer[:want.size].reshape(want.shape), want)
 
 
 @pytest.mark.parametrize("in_features,out_features", [(1, 1), (10, 4), (64, 10), (37, 13)])
@@ -220,7 +206,7 @@ def test_pool2d_matches_reference(pool, case, tmp_path):
     in_h, in_w, channels, kernel, stride, mode, act_min, act_max = case
     rng = np.random.default_rng(zlib.crc32(repr(case).encode()))
     padding = _padding(mode, (in_h, in_w), kernel, stride)
-    spec = Pool2dSpec((in_h, in_w, channels), kernel, stride, padding)
+    spec = Pool2dSpec((in_h, in_w, channels), Window(kernel, stride, padding=padding))
     generate, reference = POOLS[pool]
     x = _int8(rng, (1, in_h, in_w, channels))
     out = np.zeros((1, *spec.output_shape), dtype=np.int8)
@@ -260,21 +246,21 @@ def test_requant_cases_cover_both_shift_directions():
 
 
 def test_equal_specs_share_one_kernel_and_different_specs_do_not():
-    spec = Conv2dSpec((8, 8, 4), 8, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1))
-    same = Conv2dSpec((8, 8, 4), 8, (3, 3), padding=(1, 1, 1, 1))
-    other = Conv2dSpec((8, 8, 4), 8, (3, 3), (2, 2), (1, 1), (1, 1, 1, 1))
+    spec = Conv2dSpec((8, 8, 4), 8, Window((3, 3), (1, 1), (1, 1), (1, 1, 1, 1)))
+    same = Conv2dSpec((8, 8, 4), 8, Window([3, 3], padding=[1, 1, 1, 1]))
+    other = Conv2dSpec((8, 8, 4), 8, Window((3, 3), (2, 2), (1, 1), (1, 1, 1, 1)))
     assert conv2d_kernel(spec).name == conv2d_kernel(same).name
     assert conv2d_kernel(spec).name != conv2d_kernel(other).name
     assert conv2d_kernel(spec).name.startswith("ek_conv2d_s8_")
 
 
 CROSS_KERNELS = [
-    lambda: conv2d_kernel(Conv2dSpec((9, 9, 3), 5, (3, 3), (2, 2), (1, 1), (0, 0, 1, 1))),
-    lambda: depthwise_conv2d_kernel(DepthwiseConv2dSpec((8, 8, 3), (3, 3), 2, padding=(1, 1, 1, 1))),
+    lambda: conv2d_kernel(Conv2dSpec((9, 9, 3), 5, Window((3, 3), (2, 2), (1, 1), (0, 0, 1, 1)))),
+    lambda: depthwise_conv2d_kernel(DepthwiseConv2dSpec((8, 8, 3), 2, Window((3, 3), padding=(1, 1, 1, 1)))),
     lambda: fully_connected_kernel(FullyConnectedSpec(64, 10)),
     lambda: add_kernel(AddSpec(48)),
-    lambda: avg_pool2d_kernel(Pool2dSpec((7, 7, 4), (3, 3), (2, 2), (1, 1, 1, 1))),
-    lambda: max_pool2d_kernel(Pool2dSpec((7, 7, 4), (3, 3), (2, 2), (1, 1, 1, 1))),
+    lambda: avg_pool2d_kernel(Pool2dSpec((7, 7, 4), Window((3, 3), (2, 2), padding=(1, 1, 1, 1)))),
+    lambda: max_pool2d_kernel(Pool2dSpec((7, 7, 4), Window((3, 3), (2, 2), padding=(1, 1, 1, 1)))),
 ]
 
 

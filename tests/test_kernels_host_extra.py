@@ -22,8 +22,8 @@ from edgekit.ir.graph import Graph, Node
 from edgekit.ir.tensor import QuantParams, Tensor
 from edgekit.ops.mean import fold_count, mean_int8
 from edgekit.ops.softmax import OUTPUT_SCALE, OUTPUT_ZERO_POINT, SoftmaxAttrs, softmax_int8, softmax_int8_params
-from edgekit.quantize import fixedpoint
-from edgekit.quantize.fixedpoint import quantize_multiplier
+from edgekit import fixedpoint
+from edgekit.fixedpoint import quantize_multiplier
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 

@@ -23,7 +23,7 @@ from edgekit.ops.fully_connected import FullyConnectedAttrs
 from edgekit.ops.pool2d import Pool2dAttrs
 from edgekit.ops.reshape import ReshapeAttrs
 from edgekit.ops.softmax import SoftmaxAttrs
-from edgekit.quantize import fixedpoint as fp
+from edgekit import fixedpoint as fp
 from edgekit.quantize.calibrate import calibrate
 from edgekit.quantize.compare import cosine, sqnr_db
 from edgekit.quantize.convert import quantize_graph

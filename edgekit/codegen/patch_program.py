@@ -21,7 +21,7 @@ Buffers follow ``PatchMemory`` (memory/patch_memory.py), which counts every one 
 
 from dataclasses import dataclass, replace
 
-from edgekit.codegen.layer_calls import LayerCall, is_inplace_depthwise, layer_call
+from edgekit.codegen.layer_calls import LayerCall, layer_call, overwrites_input
 from edgekit.errors import UnsupportedOpError
 from edgekit.ir import Graph
 from edgekit.memory.patch_memory import row_wise
@@ -172,7 +172,7 @@ def _node_call(stage, patch, node, held: dict[str, _Buffer], out: _Buffer, prefi
     pointers = {name: held[name].base for name in inputs}
     pointers[node.output] = out.base
     produced = memory.tile if node is stage.nodes[-1] and memory.tile else node.output
-    in_place = is_inplace_depthwise(memory.working, produced)
+    in_place = overwrites_input(memory.working, produced)
     if in_place and window.output.area > window.input.area:
         raise AssertionError(f"{node.name} on patch {patch.index}: in-place output larger than its input")
     call = layer_call(patch_node, _view(graph, shapes), prefix, pointers.__getitem__, choice, in_place=in_place)

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.codegen.layer_calls import ConstArray, LayerCall, is_inplace_depthwise, layer_call
-from edgekit.codegen.kernels.variants import KernelChoice
 from edgekit.codegen.kernels.mac_dsp import HEADER_NAME as MAC_DSP_HEADER_NAME
 from edgekit.codegen.kernels.mac_dsp import HEADER_TEXT as MAC_DSP_HEADER_TEXT
+from edgekit.codegen.kernels.variants import KernelChoice
+from edgekit.codegen.layer_calls import ConstArray, LayerCall, layer_call, overwrites_input
 from edgekit.codegen.tir_to_c import COMPAT_HEADER_NAME, COMPAT_HEADER_TEXT
 
 EXTFLASH_ATTRIBUTE = '__attribute__((section(".ek_extflash"), aligned(4)))'
@@ -100,7 +100,7 @@ def emit_program(graph, plan, target, out_dir: Path, patches=None, tuned=None) -
 
         loop = emit_patch_loop(patches, prefixes, choice)
     first = len(patches.stage.nodes) if patches is not None else 0
-    rest = [layer_call(node, graph, prefixes[node.name], pointer, choice, in_place=is_inplace_depthwise(plan, node.output))
+    rest = [layer_call(node, graph, prefixes[node.name], pointer, choice, in_place=overwrites_input(plan, node.output))
             for node in graph.nodes[first:]]
     calls = (loop.calls if loop else []) + rest
     constants = list({c.name: c for call in calls for c in call.constants}.values())

@@ -9,8 +9,7 @@ TVM's C code generator then prints ``int32_t name(int8_t* input, ..., int32_t in
 What TVM 0.27 does here (checked against the real package): buffer parameters are ``Var``s of
 ``BufferType`` and a ``DeclBuffer(buffer_var, data=pointer)`` statement binds one to its storage, so
 binding a pointer is one ``DeclBuffer`` per parameter in front of the body. No device attributes
-are needed when the body allocates nothing but small local scalars. Allocations all end up as
-top-level ``AllocBuffer`` statements, so a named one can become a caller-provided scratch pointer.
+are needed when the body allocates nothing but small local scalars.
 
 TVM's C preamble includes TVM runtime headers and defines a library context; we keep only the
 function and include :data:`COMPAT_HEADER_NAME` (standard headers only) instead. The signature is
@@ -66,14 +65,9 @@ def _lowering_passes() -> list:
     ]
 
 
-def bind_pointer_params(func: tirx.PrimFunc, scratch_names=()) -> tuple[tirx.PrimFunc, int]:
-    """Pointer parameters for buffer parameters and named scratch allocations; return int32 0.
-
-    After lowering, every allocation is a top-level ``AllocBuffer``. Those named in ``scratch_names``
-    become caller-provided pointer parameters, placed after the last pointer parameter; the
-    second result is their total size in bytes.
-    """
-    params, decls, scratch_params, scratch_bytes, body = [], [], [], 0, []
+def bind_pointer_params(func: tirx.PrimFunc) -> tirx.PrimFunc:
+    """Pointer parameters for buffer parameters; return int32 0."""
+    params, decls = [], []
     for param in func.params:
         if isinstance(param.ty, tirx.buffer.BufferType):
             pointer = tirx.Var(param.name, ir.PointerType(param.ty.dtype))
@@ -81,28 +75,9 @@ def bind_pointer_params(func: tirx.PrimFunc, scratch_names=()) -> tuple[tirx.Pri
             decls.append(tirx.DeclBuffer(param, data=pointer))
         else:
             params.append(param)
-    for stmt in func.body.seq if isinstance(func.body, tirx.SeqStmt) else [func.body]:
-        if isinstance(stmt, tirx.AllocBuffer) and stmt.buffer.name in scratch_names:
-            buffer = stmt.buffer
-            pointer = tirx.Var(buffer.name, ir.PointerType(buffer.ty.dtype))
-            scratch_params.append(pointer)
-            decls.append(tirx.DeclBuffer(buffer, data=pointer))
-            scratch_bytes += _size(buffer.shape) * buffer.ty.dtype.dtype.bits // 8
-        else:
-            body.append(stmt)
-    if len(scratch_params) != len(scratch_names):
-        raise RuntimeError(f"expected scratch buffers {list(scratch_names)}, found {[p.name for p in scratch_params]}")
-    last_pointer = max((i for i, p in enumerate(params) if isinstance(p.ty, ir.PointerType)), default=-1)
-    params[last_pointer + 1:last_pointer + 1] = scratch_params
+    body = list(func.body.seq) if isinstance(func.body, tirx.SeqStmt) else [func.body]
     body = tirx.SeqStmt([*decls, *body, tirx.Return(tirx.IntImm("int32", 0))])
-    return tirx.PrimFunc(params, body, ret_type=ir.PrimType("int32"), attrs=func.attrs), scratch_bytes
-
-
-def _size(shape) -> int:
-    size = 1
-    for extent in shape:
-        size *= int(extent)
-    return size
+    return tirx.PrimFunc(params, body, ret_type=ir.PrimType("int32"), attrs=func.attrs)
 
 
 def _check_plain(body: str, name: str) -> None:
@@ -130,25 +105,23 @@ def _definition(source: str, name: str, const_params: frozenset[str]) -> tuple[s
 
 @dataclass(frozen=True)
 class LoweredC:
-    """A lowered kernel: its prototype, a C translation unit defining it, and its scratch size."""
+    """A lowered kernel: its prototype and a C translation unit defining it."""
 
     prototype: str
     c_code: str
-    scratch_bytes: int
 
 
-def lower_to_c(func: tirx.PrimFunc, name: str, const_params=(), scratch_names=()) -> LoweredC:
+def lower_to_c(func: tirx.PrimFunc, name: str, const_params=()) -> LoweredC:
     """Lower a scheduled PrimFunc to a C translation unit defining ``int32_t name(...)``.
 
     ``const_params`` names the pointer parameters the kernel only reads; they become ``const``.
-    ``scratch_names`` names intermediate buffers the caller provides (see :func:`bind_pointer_params`).
     """
     mod = tvm.IRModule({name: func.with_attr("global_symbol", name)})
     mod = tirx.transform.BindTarget(tvm.target.Target(_TARGET))(mod)
     mod = tvm.ir.transform.Sequential(_lowering_passes())(mod)
-    plain, scratch_bytes = bind_pointer_params(mod[name], scratch_names)
+    plain = bind_pointer_params(mod[name])
     mod = tirx.transform.LowerIntrin()(tvm.IRModule({name: plain}))
     source = tvm.get_global_func("target.build.c")(mod, tvm.target.Target(_TARGET)).inspect_source()
     prototype, body = _definition(source, name, frozenset(const_params))
     _check_plain(body, name)
-    return LoweredC(prototype, f'#include "{COMPAT_HEADER_NAME}"\n\n{prototype} {body}', scratch_bytes)
+    return LoweredC(prototype, f'#include "{COMPAT_HEADER_NAME}"\n\n{prototype} {body}')

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edgekit.fixedpoint import round_half_away
+
 DTYPES = ("float32", "int8", "int32")
 
 
@@ -46,8 +48,6 @@ class QuantParams:
 
     def quantize(self, real: np.ndarray, dtype=np.int8) -> np.ndarray:
         """Real values to integers with round-half-away-from-zero, clamped to ``dtype``."""
-        from edgekit.quantize.fixedpoint import round_half_away
-
         scale, zero_point = self._broadcast(np.ndim(real))
         info = np.iinfo(dtype)
         q = round_half_away(np.asarray(real, dtype=np.float64) / scale) + zero_point

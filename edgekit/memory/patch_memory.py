@@ -6,7 +6,7 @@ patch region at a time (a camera callback), so there is no frame buffer. On top 
 working buffers of one patch, each at the size of its largest region over all patches: every
 stage tensor other than the split tensor, the input region included (copied out of the frame, or
 filled by the callback), plus the copies the firmware's kernels need because they read and write
-whole contiguous buffers of a static shape (``row_wise`` ops are the exception):
+whole contiguous buffers of a static shape (``row_wise`` nodes, see ``OpDef.row_wise``, are the exception):
 
 - a crop: a node whose input window is smaller than the region its input holds (the expand conv
   and the residual add of a block read different windows of the block input) reads a compact copy
@@ -36,9 +36,10 @@ from dataclasses import dataclass, field, replace
 from edgekit.ir import Graph, Node, Tensor
 from edgekit.memory.patch_stage import PatchStage, activation_inputs, stage_nodes
 from edgekit.memory.patch_window import Region
+from edgekit.memory.plan import MemoryPlan, plan_memory
+from edgekit.ops import get_op
 
 CROP_OP = "patch_crop"
-from edgekit.memory.plan import MemoryPlan, plan_memory
 
 
 @dataclass(frozen=True)
@@ -95,15 +96,9 @@ class PatchMemory:
 
 
 def row_wise(graph: Graph, node: Node) -> bool:
-    """Whether the firmware runs ``node`` one output row at a time, so that it reads and writes rows
-    of bigger buffers in place: elementwise add, and conv2d with a 1x1 kernel, stride 1, no padding."""
-    if node.op == "add":
-        return True
-    if node.op == "conv2d":
-        attrs = node.attrs
-        return (tuple(graph.tensors[node.inputs[1]].shape[1:3]) == (1, 1) and tuple(attrs.stride) == (1, 1)
-                and tuple(attrs.padding) == (0, 0, 0, 0))
-    return False
+    """Whether the firmware runs ``node`` one output row at a time (its op's ``row_wise``), so that it
+    reads and writes rows of bigger buffers in place."""
+    return get_op(node.op, node).row_wise(node, graph)
 
 
 def crop_windows(stage: PatchStage) -> dict[tuple[str, str], Region]:

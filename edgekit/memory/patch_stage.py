@@ -11,8 +11,8 @@ Per patch, regions are propagated backwards over the stage in reverse schedule o
 consumer of a tensor is visited before its producer:
 
 1. The split tensor's region is the tile.
-2. A node computes all of its output's region. ``SpatialLayer.window`` (per axis, from kernel,
-   stride, dilation and padding) gives the input indices that this reads, padding included; the
+2. A node computes all of its output's region. ``SpatialLayer.window`` (per axis, from the kernel,
+   stride, dilation and padding of the op's ``window``) gives the input indices that this reads, padding included; the
    node's input region is that window clipped to the input tensor, and its per-side ``padding`` is
    how far the window reaches past the tensor (``LayerWindow``).
 3. A tensor's region is the bounding box, per axis, of the input regions of all its consumers: a
@@ -34,70 +34,16 @@ Pointwise and elementwise nodes (1x1 conv, add, clamp) pass regions through; nei
 overlap in the halos of 3x3 and strided layers, which is the recomputation ``mac_overhead`` counts.
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from edgekit.errors import EdgekitError
 from edgekit.ir import Graph, Node
 from edgekit.memory.patch_window import LayerWindow, Region, SpatialLayer, split_ranges
-from edgekit.ops import get_op
+from edgekit.ops import OPS, get_op
 
 
 class PatchStageError(EdgekitError):
     """A split tensor or patch count that patch-based inference cannot use."""
-
-
-Geometry = tuple[tuple[int, int], tuple[int, int], tuple[int, int], tuple[int, int, int, int]]
-
-
-@dataclass(frozen=True)
-class _SpatialOp:
-    """How the patch stage runs one op: its window geometry (kernel, stride, dilation, padding),
-    and its attrs for a patch whose cropped input needs ``padding`` (top, left, bottom, right)."""
-
-    geometry: Callable[[Node, Graph], Geometry]
-    with_padding: Callable[[object, tuple[int, int, int, int]], object]
-
-
-_POINTWISE = _SpatialOp(lambda node, graph: ((1, 1), (1, 1), (1, 1), (0, 0, 0, 0)), lambda attrs, padding: attrs)
-
-
-def _replace_padding(attrs, padding):
-    return replace(attrs, padding=padding)
-
-
-def _filter_geometry(node: Node, graph: Graph) -> Geometry:
-    """conv2d [O,KH,KW,I] and depthwise [1,KH,KW,C] filters both keep the kernel in dims 1:3."""
-    attrs = node.attrs
-    return tuple(graph.tensors[node.inputs[1]].shape[1:3]), attrs.stride, attrs.dilation, attrs.padding
-
-
-def _pool_geometry(node: Node, graph: Graph) -> Geometry:
-    attrs = node.attrs
-    return attrs.kernel, attrs.stride, (1, 1), attrs.padding
-
-
-def _pad_geometry(node: Node, graph: Graph) -> Geometry:
-    """A spatial pad is a 1x1 window with padding; channel pads need no window."""
-    (top, bottom), (left, right) = node.attrs.pads[1], node.attrs.pads[2]
-    return (1, 1), (1, 1), (1, 1), (top, left, bottom, right)
-
-
-def _pad_with_padding(attrs, padding):
-    top, left, bottom, right = padding
-    return replace(attrs, pads=((0, 0), (top, bottom), (left, right), attrs.pads[3]))
-
-
-#: The ops a patch stage may contain.
-SPATIAL_OPS: dict[str, _SpatialOp] = {
-    "conv2d": _SpatialOp(_filter_geometry, _replace_padding),
-    "depthwise_conv2d": _SpatialOp(_filter_geometry, _replace_padding),
-    "avg_pool2d": _SpatialOp(_pool_geometry, _replace_padding),
-    "max_pool2d": _SpatialOp(_pool_geometry, _replace_padding),
-    "pad": _SpatialOp(_pad_geometry, _pad_with_padding),
-    "add": _POINTWISE,
-    "clamp": _POINTWISE,
-}
 
 
 def activation_inputs(graph: Graph, node: Node) -> list[str]:
@@ -123,14 +69,16 @@ def constraint_split_is_produced(graph: Graph, split: str) -> tuple[bool, str]:
 
 
 def constraint_spatial_ops(graph: Graph, split: str) -> tuple[bool, str]:
-    """Every node of the patch stage must be conv2d, depthwise_conv2d, avg_pool2d, max_pool2d, add,
-    clamp, or a pad that leaves the batch axis alone; split earlier so that other ops run layer by
-    layer."""
+    """Every node of the patch stage must be an op that runs on spatial patches (``edgekit ops`` lists
+    them); split earlier so that other ops run layer by layer."""
     for node in _stage(graph, split):
-        if node.op not in SPATIAL_OPS:
-            return False, f"node {node.name} is a {node.op}"
-        if node.op == "pad" and (len(node.attrs.pads) != 4 or tuple(node.attrs.pads[0]) != (0, 0)):
-            return False, f"node {node.name} pads the batch axis: {node.attrs.pads}"
+        op = get_op(node.op, node)
+        if not op.patchable:
+            patchable = ", ".join(sorted(name for name, other in OPS.items() if other.patchable))
+            return False, f"node {node.name} is a {node.op}; ops that run on patches: {patchable}"
+        problem = op.patch_problem(node)
+        if problem is not None:
+            return False, problem
     return True, ""
 
 
@@ -192,11 +140,12 @@ def resolve_split(graph: Graph, spec: str | int) -> str:
 
 def spatial_layer(graph: Graph, node: Node) -> SpatialLayer:
     """The window geometry of a stage node; ``macs_per_pixel`` makes output area * it the op's MACs."""
-    kernel, stride, dilation, padding = SPATIAL_OPS[node.op].geometry(node, graph)
+    op = get_op(node.op, node)
+    window = op.window(node, graph)
     in_shape = graph.tensors[node.inputs[0]].shape
     out_shape = graph.tensors[node.output].shape
-    macs = get_op(node.op, node).macs(node.attrs, [graph.tensors[name].shape for name in node.inputs], [out_shape])
-    return SpatialLayer(tuple(in_shape[1:3]), tuple(kernel), tuple(stride), tuple(dilation), tuple(padding),
+    macs = op.macs(node.attrs, [graph.tensors[name].shape for name in node.inputs], [out_shape])
+    return SpatialLayer(tuple(in_shape[1:3]), window.kernel, window.stride, window.dilation, window.padding,
                         in_channels=in_shape[3], out_channels=out_shape[3],
                         macs_per_pixel=macs // (out_shape[1] * out_shape[2]), name=node.name)
 
@@ -239,7 +188,7 @@ class PatchStage:
 
     def patch_node(self, patch: StagePatch, node: Node) -> Node:
         """``node`` with the attrs it runs with on ``patch``: its padding replaced by the patch's."""
-        attrs = SPATIAL_OPS[node.op].with_padding(node.attrs, patch.windows[node.name].padding)
+        attrs = get_op(node.op, node).with_padding(node.attrs, patch.windows[node.name].padding)
         return replace(node, attrs=attrs)
 
     @property

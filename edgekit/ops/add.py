@@ -2,15 +2,19 @@
 
 int8 follows TFLite's ADD: both inputs are lifted by 2**20 and rescaled to a common scale of
 twice the larger input scale, summed, then rescaled to the output.
+
+In place (``buffer_share``, on by default): out[k] depends only on a[k] and b[k], and the kernel
+reads both before it writes out[k], so the output may overwrite an input that dies here. For the
+same reason it runs row by row on patches (``row_wise``).
 """
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from edgekit.errors import UnsupportedOpError
-from edgekit.ops.base import OpDef, activation_range, apply_activation, quant_of
-from edgekit.quantize.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
+from edgekit.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
+from edgekit.ops.base import BufferShare, OpDef, activation_range, apply_activation, quant_of
 
 LEFT_SHIFT = 20
 
@@ -22,6 +26,8 @@ class AddAttrs:
 
 @dataclass(frozen=True)
 class AddInt8Params:
+    """TFLite's ArithmeticParams for int8 ADD; the add kernel's C scalars, in this order."""
+
     a_offset: int
     a_mult: int
     a_shift: int
@@ -59,6 +65,9 @@ def add_int8(a, b, *, a_offset, a_mult, a_shift, b_offset, b_mult, b_shift, out_
 class Add(OpDef):
     name = "add"
     attrs_type = AddAttrs
+    fuses_activation = True
+    buffer_share = BufferShare("in-place add", True, lambda node: (0, 1), "inplace_add")
+    patchable = True
 
     def infer_shapes(self, attrs, in_shapes):
         if tuple(in_shapes[0]) != tuple(in_shapes[1]):
@@ -74,6 +83,18 @@ class Add(OpDef):
     def run_int8(self, node, graph, inputs):
         p = add_int8_params(node, graph)
         return [add_int8(inputs[0], inputs[1], **p.__dict__)]
+
+    def row_wise(self, node, graph):
+        return True
+
+    def lower(self, node, graph, prefix, pointer, in_place=False):
+        """One kernel for any aliasing of ``output`` with ``a`` or ``b`` (see the module doc)."""
+        from edgekit.codegen.kernels.add import AddSpec, add_kernel
+        from edgekit.codegen.layer_calls import kernel_call
+
+        values = {"a": pointer(node.inputs[0]), "b": pointer(node.inputs[1]), "output": pointer(node.output),
+                  **asdict(add_int8_params(node, graph))}
+        return kernel_call(node, add_kernel(AddSpec(graph.tensors[node.output].size)), values)
 
 
 OP = Add()

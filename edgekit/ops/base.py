@@ -1,26 +1,74 @@
 """What every op definition provides, and helpers shared by op families.
 
-An op is one object (``OpDef`` subclass instance) registered by name. The interpreter, the quantizer,
-the planner and the code generator all read the same definition, so an op's semantics live in one
-place: its float reference, its exact int8 reference (TFLite arithmetic) and its int8 parameters.
+An op is one object (``OpDef`` subclass instance) registered by name. Every stage asks it, never a
+table of op names of its own: the interpreter (``infer_shapes``, ``run_float``, ``run_int8``), the
+quantizer (``weight_channel_axis``, ``same_quant_as_input``, ``fixed_output_quant``), the passes
+(``folds_batch_norm``, ``fuses_activation``), bias correction (``expected_output_error``), the memory
+planner (``buffer_share``), the patch stage (``patchable``, ``window``, ``with_padding``, ``row_wise``)
+and the code generator (``lower``). A new op is its op file, its kernel file, its importer mapping
+and its tests; ``tests/test_op_definitions.py`` checks that every registered op answers every stage.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from edgekit.quantize.fixedpoint import round_half_away
+from edgekit.errors import UnsupportedOpError
+from edgekit.fixedpoint import round_half_away
+from edgekit.ops.window import Window
 
 ACTIVATIONS = (None, "relu", "relu6")
 
 
+@dataclass(frozen=True)
+class BufferShare:
+    """An op's in-place rule: its output may take the arena buffer of one of its inputs.
+
+    ``in_place``: the op overwrites that input, which must die at this node (an elementwise kernel
+    that reads each element before writing it); otherwise the output is a read-only view of the
+    input's bytes (reshape) and both may stay live. ``sources(node)`` gives the input positions that
+    may be taken, in order of preference. ``option`` names the ``plan_memory`` keyword that turns
+    the rule on (None: always on). ``reason`` labels the alias in plans and reports.
+    """
+
+    reason: str
+    in_place: bool
+    sources: Callable[[object], tuple[int, ...]]
+    option: str | None = None
+
+
 class OpDef:
-    """Base class of op definitions; subclasses set ``name`` and ``attrs_type``."""
+    """Base class of op definitions; subclasses set ``name`` and ``attrs_type`` and override what applies.
+
+    The defaults describe an op that no later stage treats specially: no weights, its own calibrated
+    output quantization, no in-place rule, not allowed in a patch stage, no C kernel.
+    """
 
     name: str = ""
     attrs_type: type | None = None
-    #: int8 inputs that must share the output's quantization (pass-through ops like reshape)
+    #: the int8 output must share the input's quantization (data movement: reshape, pooling, pad...)
     same_quant_as_input: bool = False
+    #: int8 output (scale, zero point) fixed by TFLite whatever the calibrated range (softmax)
+    fixed_output_quant: tuple[float, int] | None = None
+    #: input 1 is a weight quantized to int8 per output channel along this axis (input 2, if any,
+    #: is its int32 bias); None: the op has no weights
+    weight_channel_axis: int | None = None
+    #: a batch_norm reading only this op's output folds into its weights (passes.fold_batchnorm)
+    folds_batch_norm: bool = False
+    #: a relu/relu6 clamp reading only this op's output folds into ``attrs.activation``
+    #: (passes.fuse_activation)
+    fuses_activation: bool = False
+    #: why this op can never be quantized to int8 (None: it can)
+    int8_unsupported: str | None = None
+    #: the memory planner's in-place or view rule for this op (memory.buffer_sharing), or None
+    buffer_share: BufferShare | None = None
+    #: ``lower`` takes ``kernels`` (a ``codegen.kernels.variants.KernelChoice``): the op's kernel comes in
+    #: several variants (schedules), picked by the target's CPU features
+    kernel_variants: bool = False
+    #: the op may run on spatial patches (memory.patch_stage): it maps an output box to an input
+    #: box through ``window`` and runs on a cropped input with the padding ``with_padding`` gives
+    patchable: bool = False
 
     def infer_shapes(self, attrs, in_shapes: list[tuple]) -> list[tuple]:
         raise NotImplementedError
@@ -34,6 +82,43 @@ class OpDef:
     def macs(self, attrs, in_shapes: list[tuple], out_shapes: list[tuple]) -> int:
         """Multiply-accumulates of one inference (0 for data movement ops)."""
         return 0
+
+    def expected_output_error(self, weight_error: np.ndarray, input_mean: np.ndarray) -> np.ndarray:
+        """Per output channel, the output shift dW . E[x] caused by a weight error ``weight_error``
+        (in the weight's layout) on inputs of per-channel mean ``input_mean`` (bias correction).
+        Only ops with weights (``weight_channel_axis``) have one."""
+        raise NotImplementedError(f"op {self.name} has no weights")
+
+    def window(self, node, graph) -> Window:
+        """The spatial window geometry of ``node`` for patching: which input pixels each output
+        pixel reads. The default is pointwise (1x1 kernel, stride 1, no padding)."""
+        return Window()
+
+    def with_padding(self, attrs, padding: tuple[int, int, int, int]):
+        """``attrs`` for running on a patch whose cropped input is padded by ``padding`` (top, left,
+        bottom, right). Pointwise ops have no padding and keep their attrs."""
+        return attrs
+
+    def patch_problem(self, node) -> str | None:
+        """Why this ``patchable`` op's ``node`` cannot run on patches after all (None: it can)."""
+        return None
+
+    def row_wise(self, node, graph) -> bool:
+        """Whether the firmware may run ``node`` one output row per call, reading and writing rows
+        of bigger buffers in place (its kernel sees one row; elementwise ops, 1x1 convolutions)."""
+        return False
+
+    @property
+    def has_kernel(self) -> bool:
+        """Whether the code generator can emit this op (it overrides ``lower``)."""
+        return type(self).lower is not OpDef.lower
+
+    def lower(self, node, graph, prefix: str, pointer, in_place: bool = False):
+        """The ``LayerCall`` (codegen/layer_calls.py) that runs int8 ``node`` in the firmware: its kernel,
+        constants and C arguments. ``pointer(tensor)`` is the C expression of a buffer, ``prefix`` names
+        the node's constants, and ``in_place`` says the memory plan put the output over the input
+        that ``buffer_share`` allows. Kernel modules are imported here, lazily: only codegen needs TVM."""
+        raise UnsupportedOpError(f"op {self.name!r} (node {node.name}) has no C kernel yet")
 
 
 @dataclass(frozen=True)

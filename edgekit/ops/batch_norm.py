@@ -16,6 +16,7 @@ class BatchNormAttrs:
 class BatchNorm(OpDef):
     name = "batch_norm"
     attrs_type = BatchNormAttrs
+    int8_unsupported = "could not be folded into a convolution; edgekit cannot quantize it"
 
     def infer_shapes(self, attrs, in_shapes):
         return [tuple(in_shapes[0])]

@@ -16,6 +16,7 @@ class Clamp(OpDef):
     name = "clamp"
     attrs_type = ClampAttrs
     same_quant_as_input = True
+    patchable = True  # pointwise
 
     def infer_shapes(self, attrs, in_shapes):
         return [tuple(in_shapes[0])]

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgekit.ops.base import OpDef
-from edgekit.ops.conv_params import bias_or_zeros, finish_float, finish_int8, mac_int8_params
+from edgekit.ops.conv_params import SpatialMacOp, bias_or_zeros, finish_float, finish_int8, mac_int8_params
 from edgekit.ops.window import output_hw, pad_hw, windows
 
 
@@ -38,9 +37,11 @@ def conv2d_int8(x, filt, bias, mult, shift, *, stride, dilation, padding, input_
     return finish_int8(acc, bias, mult, shift, output_offset, act_min, act_max)
 
 
-class Conv2d(OpDef):
+class Conv2d(SpatialMacOp):
     name = "conv2d"
     attrs_type = Conv2dAttrs
+    weight_channel_axis = 0  # OHWI
+    kernel_variants = True
 
     def infer_shapes(self, attrs, in_shapes):
         x, w = in_shapes[0], in_shapes[1]
@@ -64,6 +65,22 @@ class Conv2d(OpDef):
     def macs(self, attrs, in_shapes, out_shapes):
         out_c, kh, kw, in_c = in_shapes[1]
         return int(np.prod(out_shapes[0][1:3])) * out_c * kh * kw * in_c
+
+    def expected_output_error(self, weight_error, input_mean):
+        return np.einsum("ohwi,i->o", weight_error, input_mean)
+
+    def row_wise(self, node, graph):
+        """A 1x1 convolution with stride 1 and no padding maps each output row to one input row."""
+        window = self.window(node, graph)
+        return window.kernel == (1, 1) and window.stride == (1, 1) and window.padding == (0, 0, 0, 0)
+
+    def lower(self, node, graph, prefix, pointer, in_place=False, *, kernels):
+        from edgekit.codegen.kernels.conv2d import Conv2dSpec
+        from edgekit.codegen.layer_calls import mac_call
+
+        x, w = graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
+        spec = Conv2dSpec(tuple(x.shape[1:]), w.shape[0], self.window(node, graph))
+        return mac_call(node, graph, "conv2d", spec, kernels, prefix, pointer, w.shape[0])
 
 
 OP = Conv2d()

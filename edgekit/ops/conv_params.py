@@ -1,4 +1,5 @@
-"""Integer parameters shared by the multiply-accumulate ops (conv2d, depthwise_conv2d, fully_connected).
+"""What the multiply-accumulate ops (conv2d, depthwise_conv2d, fully_connected) share: their base
+classes and their integer parameters.
 
 TFLite derives one multiplier per output channel as input_scale * filter_scale[c] / output_scale,
 computed in double from the float32 scales, then splits it into a Q31 multiplier and a shift.
@@ -6,12 +7,35 @@ The interpreter and the code generator both call :func:`mac_int8_params`, so the
 reference can never disagree about these numbers.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from edgekit.ops.base import activation_range, quant_of
-from edgekit.quantize.fixedpoint import quantize_multipliers, requantize
+from edgekit.fixedpoint import quantize_multipliers, requantize
+from edgekit.ops.base import OpDef, activation_range, apply_activation, quant_of
+from edgekit.ops.window import Window
+
+
+class MacOp(OpDef):
+    """An op with int8 weights (input 1, per output channel along ``weight_channel_axis``), an optional
+    int32 bias (input 2) and a fused activation; a following ReLU/ReLU6 fuses into it."""
+
+    fuses_activation = True
+
+
+class SpatialMacOp(MacOp):
+    """A convolution (conv2d, depthwise_conv2d): its filter keeps the kernel in dims 1:3, its attrs hold
+    stride, dilation and padding. A following batch norm folds into it, and it runs on patches."""
+
+    folds_batch_norm = True
+    patchable = True
+
+    def window(self, node, graph) -> Window:
+        attrs = node.attrs
+        return Window(graph.tensors[node.inputs[1]].shape[1:3], attrs.stride, attrs.dilation, attrs.padding)
+
+    def with_padding(self, attrs, padding):
+        return replace(attrs, padding=padding)
 
 
 @dataclass(frozen=True)
@@ -53,8 +77,6 @@ def bias_or_zeros(graph, node, out_channels: int, dtype) -> np.ndarray:
 
 def finish_float(acc: np.ndarray, inputs: list, activation) -> np.ndarray:
     """Float accumulators + the optional bias input -> fused activation, as float32."""
-    from edgekit.ops.base import apply_activation
-
     if len(inputs) > 2:
         acc = acc + inputs[2]
     return apply_activation(acc, activation).astype(np.float32)

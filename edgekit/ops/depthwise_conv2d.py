@@ -1,11 +1,21 @@
-"""depthwise_conv2d: filter [1, KH, KW, C*M]; output channel c*M+m reads input channel c."""
+"""depthwise_conv2d: filter [1, KH, KW, C*M]; output channel c*M+m reads input channel c.
+
+In place (``buffer_share``, on with ``plan_memory(inplace_depthwise=True)``): with one output channel
+per input channel (M = 1), a kernel that works channel by channel (copy input channel c into a
+scratch plane, then write output channel c) overwrites only elements of input channel c, because
+output element (y, x, c) sits at (y * W_out + x) * C + c, an element of input channel c. The output
+may therefore start at the input's offset for any stride and padding, as long as it is no larger
+than the input. Off by default for the planner because the plain kernel reads neighbouring pixels
+of all channels after it has written some outputs; ``lower`` then runs the channel-by-channel form.
+"""
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from edgekit.ops.base import OpDef
-from edgekit.ops.conv_params import bias_or_zeros, finish_float, finish_int8, mac_int8_params
+from edgekit.errors import UnsupportedOpError
+from edgekit.ops.base import BufferShare
+from edgekit.ops.conv_params import SpatialMacOp, bias_or_zeros, finish_float, finish_int8, mac_int8_params
 from edgekit.ops.window import output_hw, pad_hw, windows
 
 
@@ -36,9 +46,13 @@ def depthwise_conv2d_int8(x, filt, bias, mult, shift, *, depth_multiplier, strid
     return finish_int8(acc, bias, mult, shift, output_offset, act_min, act_max)
 
 
-class DepthwiseConv2d(OpDef):
+class DepthwiseConv2d(SpatialMacOp):
     name = "depthwise_conv2d"
     attrs_type = DepthwiseConv2dAttrs
+    weight_channel_axis = 3  # 1HWC
+    kernel_variants = True
+    buffer_share = BufferShare("in-place depthwise", True,
+                               lambda node: (0,) if node.attrs.depth_multiplier == 1 else (), "inplace_depthwise")
 
     def infer_shapes(self, attrs, in_shapes):
         x, w = in_shapes[0], in_shapes[1]
@@ -64,6 +78,30 @@ class DepthwiseConv2d(OpDef):
     def macs(self, attrs, in_shapes, out_shapes):
         _, kh, kw, out_c = in_shapes[1]
         return int(np.prod(out_shapes[0][1:3])) * out_c * kh * kw
+
+    def expected_output_error(self, weight_error, input_mean):
+        multiplier = weight_error.shape[3] // input_mean.size
+        return weight_error[0].sum(axis=(0, 1)) * np.repeat(input_mean, multiplier)
+
+    def lower(self, node, graph, prefix, pointer, in_place=False, *, kernels):
+        """The plain kernel. In place: the DSP kernel as it is (it copies each input channel into its
+        plane before writing that output channel), or the portable one-channel kernel run channel by
+        channel (see the module doc)."""
+        from edgekit.codegen.kernels.depthwise_conv2d import DepthwiseConv2dSpec, channel_by_channel
+        from edgekit.codegen.kernels.variants import PORTABLE
+        from edgekit.codegen.layer_calls import mac_call
+
+        x, w = graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
+        multiplier = node.attrs.depth_multiplier
+        spec = DepthwiseConv2dSpec(tuple(x.shape[1:]), multiplier, self.window(node, graph))
+        call = mac_call(node, graph, "depthwise_conv2d", spec, kernels, prefix, pointer, w.shape[3])
+        if not in_place or call.kernel.variant != PORTABLE:
+            return call
+        if multiplier != 1:
+            raise UnsupportedOpError(f"node {node.name}: in-place depthwise needs depth multiplier 1, got {multiplier}")
+        spec = DepthwiseConv2dSpec((x.shape[1], x.shape[2], 1), 1, self.window(node, graph))
+        call = mac_call(node, graph, "depthwise_conv2d", spec, kernels.portable(), prefix, pointer, w.shape[3])
+        return channel_by_channel(call, node, w.data, prefix, pointer, spec)
 
 
 OP = DepthwiseConv2d()

@@ -4,8 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgekit.ops.base import OpDef
-from edgekit.ops.conv_params import bias_or_zeros, finish_float, finish_int8, mac_int8_params
+from edgekit.ops.conv_params import MacOp, bias_or_zeros, finish_float, finish_int8, mac_int8_params
 
 
 @dataclass
@@ -19,9 +18,11 @@ def fully_connected_int8(x, filt, bias, mult, shift, *, input_offset, output_off
     return finish_int8(acc, bias, mult, shift, output_offset, act_min, act_max)
 
 
-class FullyConnected(OpDef):
+class FullyConnected(MacOp):
     name = "fully_connected"
     attrs_type = FullyConnectedAttrs
+    weight_channel_axis = 0  # NK
+    kernel_variants = True
 
     def infer_shapes(self, attrs, in_shapes):
         return [(1, in_shapes[1][0])]
@@ -40,6 +41,17 @@ class FullyConnected(OpDef):
 
     def macs(self, attrs, in_shapes, out_shapes):
         return int(in_shapes[1][0] * in_shapes[1][1])
+
+    def expected_output_error(self, weight_error, input_mean):
+        return weight_error @ input_mean
+
+    def lower(self, node, graph, prefix, pointer, in_place=False, *, kernels):
+        from edgekit.codegen.kernels.fully_connected import FullyConnectedSpec
+        from edgekit.codegen.layer_calls import mac_call
+
+        w = graph.tensors[node.inputs[1]]
+        spec = FullyConnectedSpec(w.shape[1], w.shape[0])
+        return mac_call(node, graph, "fully_connected", spec, kernels, prefix, pointer, w.shape[0])
 
 
 OP = FullyConnected()

@@ -5,13 +5,13 @@ int8 MEAN, with or without keep_dims): sum (x - zp_in) over H*W, then one fixed-
 input_scale / output_scale with 1/(H*W) folded into the Q31 multiplier, add zp_out.
 """
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
 from edgekit.errors import UnsupportedOpError
+from edgekit.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 from edgekit.ops.base import OpDef, quant_of
-from edgekit.quantize.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 
 
 @dataclass
@@ -22,7 +22,8 @@ class MeanAttrs:
 
 @dataclass(frozen=True)
 class MeanInt8Params:
-    """The integers an int8 spatial mean needs; ``multiplier``/``shift`` quantize input_scale / output_scale."""
+    """The integers an int8 spatial mean needs; ``multiplier``/``shift`` quantize input_scale / output_scale.
+    The mean kernel's C scalars, in this order (with 1/(H*W) folded into ``multiplier``/``shift``)."""
 
     input_zero_point: int
     output_zero_point: int
@@ -70,6 +71,18 @@ class Mean(OpDef):
 
     def macs(self, attrs, in_shapes, out_shapes):
         return int(np.prod(in_shapes[0]))
+
+    def lower(self, node, graph, prefix, pointer, in_place=False):
+        """Spatial mean of an NHWC tensor; 1/(H*W) is folded into the multiplier here, as TFLite does."""
+        from edgekit.codegen.kernels.mean import MeanSpec, mean_kernel
+        from edgekit.codegen.layer_calls import kernel_call
+
+        x = graph.tensors[node.inputs[0]]
+        p = mean_int8_params(node, graph)
+        multiplier, shift = fold_count(p.multiplier, p.shift, x.shape[1] * x.shape[2])
+        values = {"input": pointer(node.inputs[0]), "output": pointer(node.output),
+                  **asdict(replace(p, multiplier=multiplier, shift=shift))}
+        return kernel_call(node, mean_kernel(MeanSpec(tuple(int(d) for d in x.shape[1:]))), values)
 
 
 OP = Mean()

@@ -1,10 +1,11 @@
 """pad: constant padding of every axis; int8 pads with the zero point (the quantized 0.0)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from edgekit.ops.base import OpDef, quant_of
+from edgekit.ops.window import Window
 
 
 @dataclass
@@ -21,6 +22,7 @@ class Pad(OpDef):
     name = "pad"
     attrs_type = PadAttrs
     same_quant_as_input = True
+    patchable = True
 
     def infer_shapes(self, attrs, in_shapes):
         return [tuple(d + b + a for d, (b, a) in zip(in_shapes[0], attrs.pads))]
@@ -30,6 +32,32 @@ class Pad(OpDef):
 
     def run_int8(self, node, graph, inputs):
         return [np.pad(inputs[0], node.attrs.pads, constant_values=pad_int8_value(node, graph))]
+
+    def window(self, node, graph):
+        """A spatial pad is a 1x1 window with padding; channel pads need no window."""
+        (top, bottom), (left, right) = node.attrs.pads[1], node.attrs.pads[2]
+        return Window(padding=(top, left, bottom, right))
+
+    def with_padding(self, attrs, padding):
+        top, left, bottom, right = padding
+        return replace(attrs, pads=((0, 0), (top, bottom), (left, right), attrs.pads[3]))
+
+    def patch_problem(self, node):
+        pads = node.attrs.pads
+        if len(pads) != 4 or tuple(pads[0]) != (0, 0):
+            return f"node {node.name} pads the batch axis: {pads}"
+        return None
+
+    def lower(self, node, graph, prefix, pointer, in_place=False):
+        from edgekit.codegen.kernels.pad import PadSpec, pad_kernel
+        from edgekit.codegen.layer_calls import kernel_call
+
+        x = graph.tensors[node.inputs[0]]
+        pads = tuple((int(before), int(after)) for before, after in node.attrs.pads)
+        spec = PadSpec(tuple(int(d) for d in x.shape), pads)
+        values = {"input": pointer(node.inputs[0]), "output": pointer(node.output),
+                  "pad_value": pad_int8_value(node, graph)}
+        return kernel_call(node, pad_kernel(spec), values)
 
 
 OP = Pad()

@@ -4,12 +4,12 @@ int8 pooling keeps the input's quantization (TFLite requires equal input and out
 so no rescaling happens: averages round half away from zero with C integer division.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from edgekit.ops.base import OpDef, activation_range, apply_activation, quant_of
-from edgekit.ops.window import output_hw, pad_hw, windows
+from edgekit.ops.window import Window, output_hw, pad_hw, windows
 
 
 @dataclass
@@ -51,6 +51,8 @@ def max_pool2d_int8(x, *, kernel, stride, padding, act_min, act_max):
 class _Pool2d(OpDef):
     attrs_type = Pool2dAttrs
     same_quant_as_input = True
+    fuses_activation = True
+    patchable = True
     int8_kernel = None
 
     def infer_shapes(self, attrs, in_shapes):
@@ -64,10 +66,36 @@ class _Pool2d(OpDef):
         return [type(self).int8_kernel(inputs[0], kernel=a.kernel, stride=a.stride, padding=a.padding,
                                        act_min=clamp.act_min, act_max=clamp.act_max)]
 
+    def window(self, node, graph):
+        attrs = node.attrs
+        return Window(attrs.kernel, attrs.stride, (1, 1), attrs.padding)
+
+    def with_padding(self, attrs, padding):
+        return replace(attrs, padding=padding)
+
+    def lower(self, node, graph, prefix, pointer, in_place=False):
+        from edgekit.codegen.kernels.pool2d import Pool2dSpec
+        from edgekit.codegen.layer_calls import kernel_call
+
+        clamp = activation_range(node.attrs.activation, quant_of(graph, node.output))
+        spec = Pool2dSpec(tuple(graph.tensors[node.inputs[0]].shape[1:]), self.window(node, graph))
+        values = {"input": pointer(node.inputs[0]), "output": pointer(node.output), "act_min": clamp.act_min,
+                  "act_max": clamp.act_max}
+        return kernel_call(node, self.c_kernel(spec), values)
+
+    def c_kernel(self, spec):
+        """The TVM kernel of this pooling for ``spec`` (codegen/kernels/pool2d.py)."""
+        raise NotImplementedError
+
 
 class AvgPool2d(_Pool2d):
     name = "avg_pool2d"
     int8_kernel = staticmethod(avg_pool2d_int8)
+
+    def c_kernel(self, spec):
+        from edgekit.codegen.kernels.pool2d import avg_pool2d_kernel
+
+        return avg_pool2d_kernel(spec)
 
     def run_float(self, attrs, inputs):
         x = inputs[0].astype(np.float64)
@@ -82,6 +110,11 @@ class AvgPool2d(_Pool2d):
 class MaxPool2d(_Pool2d):
     name = "max_pool2d"
     int8_kernel = staticmethod(max_pool2d_int8)
+
+    def c_kernel(self, spec):
+        from edgekit.codegen.kernels.pool2d import max_pool2d_kernel
+
+        return max_pool2d_kernel(spec)
 
     def run_float(self, attrs, inputs):
         win, _ = _pool_windows(inputs[0].astype(np.float64), attrs, -np.inf)

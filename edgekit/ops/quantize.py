@@ -1,14 +1,15 @@
 """quantize (float -> int8, or int8 -> int8 with new parameters) and dequantize (int8 -> float).
 
-These sit at the model boundary of float-interface models.
+These sit at the model boundary of float-interface models. Both keep the shape and are the identity
+on float values; they differ only in their int8 arithmetic.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 
+from edgekit.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 from edgekit.ops.base import OpDef, quant_of
-from edgekit.quantize.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 
 
 @dataclass
@@ -16,8 +17,9 @@ class NoAttrs:
     pass
 
 
-class Quantize(OpDef):
-    name = "quantize"
+class _Conversion(OpDef):
+    """A change of representation: same shape, the identity on float values."""
+
     attrs_type = NoAttrs
 
     def infer_shapes(self, attrs, in_shapes):
@@ -25,6 +27,10 @@ class Quantize(OpDef):
 
     def run_float(self, attrs, inputs):
         return [inputs[0]]
+
+
+class Quantize(_Conversion):
+    name = "quantize"
 
     def run_int8(self, node, graph, inputs):
         q_out = quant_of(graph, node.outputs[0])
@@ -37,15 +43,8 @@ class Quantize(OpDef):
         return [q_out.quantize(x)]
 
 
-class Dequantize(OpDef):
+class Dequantize(_Conversion):
     name = "dequantize"
-    attrs_type = NoAttrs
-
-    def infer_shapes(self, attrs, in_shapes):
-        return [tuple(in_shapes[0])]
-
-    def run_float(self, attrs, inputs):
-        return [inputs[0]]
 
     def run_int8(self, node, graph, inputs):
         return [quant_of(graph, node.inputs[0]).dequantize(inputs[0])]

@@ -1,11 +1,14 @@
-"""reshape: same bytes, new shape (row-major, so NHWC flatten order)."""
+"""reshape: same bytes, new shape (row-major, so NHWC flatten order).
+
+The output is always a read-only view of the input's buffer (``buffer_share``): no code runs.
+"""
 
 from dataclasses import dataclass
 
 import numpy as np
 
 from edgekit.errors import GraphError
-from edgekit.ops.base import OpDef
+from edgekit.ops.base import BufferShare, OpDef
 
 
 @dataclass
@@ -17,6 +20,7 @@ class Reshape(OpDef):
     name = "reshape"
     attrs_type = ReshapeAttrs
     same_quant_as_input = True
+    buffer_share = BufferShare("reshape view", False, lambda node: (0,))
 
     def infer_shapes(self, attrs, in_shapes):
         if int(np.prod(attrs.shape)) != int(np.prod(in_shapes[0])):
@@ -28,6 +32,11 @@ class Reshape(OpDef):
 
     def run_int8(self, node, graph, inputs):
         return [inputs[0].reshape(node.attrs.shape)]
+
+    def lower(self, node, graph, prefix, pointer, in_place=False):
+        from edgekit.codegen.layer_calls import view_call
+
+        return view_call(node)
 
 
 OP = Reshape()

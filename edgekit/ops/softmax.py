@@ -7,15 +7,15 @@ reciprocal. The output quantization is fixed by TFLite at scale 1/256, zero poin
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from edgekit.errors import UnsupportedOpError
+from edgekit.fixedpoint import (exp_on_negative_values, get_reciprocal, multiply_by_quantized_multiplier,
+                                quantize_multiplier, rounding_divide_by_pot, saturating_rounding_doubling_high_mul,
+                                saturating_rounding_multiply_by_pot)
 from edgekit.ops.base import OpDef, quant_of
-from edgekit.quantize.fixedpoint import (exp_on_negative_values, get_reciprocal, multiply_by_quantized_multiplier,
-                                         quantize_multiplier, rounding_divide_by_pot,
-                                         saturating_rounding_doubling_high_mul, saturating_rounding_multiply_by_pot)
 
 SCALED_DIFF_INTEGER_BITS = 5  # exp() input format Q5.26
 ACCUMULATION_INTEGER_BITS = 12  # sum of exps format Q12.19
@@ -30,7 +30,7 @@ class SoftmaxAttrs:
 
 @dataclass(frozen=True)
 class SoftmaxInt8Params:
-    """The integers an int8 softmax kernel needs (TFLite's SoftmaxParams for int8)."""
+    """The integers an int8 softmax kernel needs (TFLite's SoftmaxParams for int8); its C scalars, in order."""
 
     input_multiplier: int  # Q31 multiplier of beta * input_scale * 2**26, with...
     input_left_shift: int  # ...this left shift (both from PreprocessSoftmaxScaling)
@@ -69,6 +69,7 @@ def softmax_int8(x, *, input_multiplier, input_left_shift, diff_min):
 class Softmax(OpDef):
     name = "softmax"
     attrs_type = SoftmaxAttrs
+    fixed_output_quant = (OUTPUT_SCALE, OUTPUT_ZERO_POINT)
 
     def infer_shapes(self, attrs, in_shapes):
         return [tuple(in_shapes[0])]
@@ -80,6 +81,17 @@ class Softmax(OpDef):
 
     def run_int8(self, node, graph, inputs):
         return [softmax_int8(inputs[0], **softmax_int8_params(node, graph).__dict__)]
+
+    def lower(self, node, graph, prefix, pointer, in_place=False):
+        """Over the last axis: every other axis is a row."""
+        from edgekit.codegen.kernels.softmax import SoftmaxSpec, softmax_kernel
+        from edgekit.codegen.layer_calls import kernel_call
+
+        x = graph.tensors[node.inputs[0]]
+        depth = x.shape[-1]
+        values = {"input": pointer(node.inputs[0]), "output": pointer(node.output),
+                  **asdict(softmax_int8_params(node, graph))}
+        return kernel_call(node, softmax_kernel(SoftmaxSpec(x.size // depth, depth)), values)
 
 
 OP = Softmax()

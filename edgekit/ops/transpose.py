@@ -26,5 +26,13 @@ class Transpose(OpDef):
     def run_int8(self, node, graph, inputs):
         return [np.ascontiguousarray(inputs[0].transpose(node.attrs.perm))]
 
+    def lower(self, node, graph, prefix, pointer, in_place=False):
+        from edgekit.codegen.kernels.transpose import TransposeSpec, transpose_kernel
+        from edgekit.codegen.layer_calls import kernel_call
+
+        x = graph.tensors[node.inputs[0]]
+        spec = TransposeSpec(tuple(int(d) for d in x.shape), tuple(int(p) for p in node.attrs.perm))
+        return kernel_call(node, transpose_kernel(spec), {"input": pointer(node.inputs[0]), "output": pointer(node.output)})
+
 
 OP = Transpose()

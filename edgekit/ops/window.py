@@ -1,5 +1,7 @@
 """Sliding-window geometry shared by convolutions and pooling (kernel, stride, dilation, padding)."""
 
+from dataclasses import dataclass
+
 import numpy as np
 
 
@@ -43,3 +45,24 @@ def windows(x_padded: np.ndarray, kernel, stride, dilation, out_hw) -> np.ndarra
     )  # [H', W', C, EKH, EKW]
     view = view[: (oh - 1) * sh + 1 : sh, : (ow - 1) * sw + 1 : sw, :, ::dh, ::dw]
     return view.transpose(0, 1, 3, 4, 2)
+
+
+@dataclass(frozen=True)
+class Window:
+    """The geometry of a sliding-window layer: kernel (KH, KW), stride, dilation and padding (top, left,
+    bottom, right). The op definitions derive it from their attrs (``OpDef.window``), kernel specs
+    hold it, and the patch planner propagates regions through it. A pointwise op is the default."""
+
+    kernel: tuple[int, int] = (1, 1)
+    stride: tuple[int, int] = (1, 1)
+    dilation: tuple[int, int] = (1, 1)
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+    def __post_init__(self):
+        """Plain int tuples whatever was given (lists, NumPy ints): kernel names hash the repr."""
+        for name in ("kernel", "stride", "dilation", "padding"):
+            object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
+
+    def output_hw(self, in_hw) -> tuple[int, int]:
+        """(out_h, out_w) of an (h, w) input."""
+        return output_hw(in_hw, self.kernel, self.stride, self.dilation, self.padding)

@@ -1,4 +1,5 @@
-"""fold_batchnorm: conv/depthwise conv followed by batch_norm -> one conv with scaled weights and bias.
+"""fold_batchnorm: conv/depthwise conv (an op that ``folds_batch_norm``) followed by batch_norm -> one conv
+with scaled weights and bias, along the filter's output-channel axis (``weight_channel_axis``).
 
 w' = w * gamma / sqrt(var + eps) per output channel; b' = (b - mean) * gamma / sqrt(var + eps) + beta.
 Guards: the conv's output must have no other reader (else both values are needed), and the conv
@@ -9,15 +10,15 @@ reads is copied before scaling, so the other reader keeps the original.
 import numpy as np
 
 from edgekit.ir import Tensor
+from edgekit.ops import get_op
 from edgekit.passes.rewrite import bypass_node, sole_consumer
-
-FOLDABLE = {"conv2d": 0, "depthwise_conv2d": 3}  # op -> output-channel axis of its filter
 
 
 def fold_batchnorm(graph):
     changed = False
     for conv in list(graph.nodes):
-        if conv.op not in FOLDABLE or conv.attrs.activation is not None:
+        op = get_op(conv.op, conv)
+        if not op.folds_batch_norm or conv.attrs.activation is not None:
             continue
         bn = sole_consumer(graph, conv.output)
         if bn is None or bn.op != "batch_norm":
@@ -30,7 +31,7 @@ def fold_batchnorm(graph):
                                              weight.dtype, weight.data))
             conv.inputs = [conv.inputs[0], weight.name] + conv.inputs[2:]
         shape = [1] * weight.data.ndim
-        shape[FOLDABLE[conv.op]] = -1
+        shape[op.weight_channel_axis] = -1
         weight.data = (weight.data * factor.reshape(shape)).astype(np.float32)
         bias = graph.tensors[conv.inputs[2]].data if len(conv.inputs) > 2 else np.zeros_like(factor)
         new_bias = ((bias - mean) * factor + beta).astype(np.float32)

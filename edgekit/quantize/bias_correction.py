@@ -9,41 +9,31 @@ with float on the photos from 8/9 to 9/9. Input means come from the same calibra
 import numpy as np
 
 from edgekit.ir.interpreter import run_graph
-
-MAC_OPS = ("conv2d", "depthwise_conv2d", "fully_connected")
+from edgekit.ops import get_op
 
 
 def input_channel_means(float_graph, samples) -> dict[str, np.ndarray]:
-    """Mean of every MAC node's input per channel (last axis) over ``samples``, by node name."""
+    """Mean of the input per channel (last axis) of every node with weights over ``samples``, by node name."""
     sums: dict[str, list] = {}
     for sample in samples:
         values = run_graph(float_graph, [sample], mode="float", keep_all=True)
         for node in float_graph.nodes:
-            if node.op in MAC_OPS:
+            if get_op(node.op, node).weight_channel_axis is not None:
                 x = values[node.inputs[0]]
                 sums.setdefault(node.name, []).append(x.reshape(-1, x.shape[-1]).mean(axis=0))
     return {name: np.mean(parts, axis=0) for name, parts in sums.items()}
 
 
-def _expected_error(op: str, weight_error: np.ndarray, mean: np.ndarray) -> np.ndarray:
-    """dW . E[x] per output channel, for each weight layout (OHWI, 1HWC, NK)."""
-    if op == "conv2d":
-        return np.einsum("ohwi,i->o", weight_error, mean)
-    if op == "depthwise_conv2d":
-        multiplier = weight_error.shape[3] // mean.size
-        return weight_error[0].sum(axis=(0, 1)) * np.repeat(mean, multiplier)
-    return weight_error @ mean
-
-
 def correct_bias(float_graph, int8_graph, means: dict[str, np.ndarray]) -> None:
-    """Shift the int32 bias of every MAC node of ``int8_graph`` (in place) by -dW . E[x]."""
+    """Shift the int32 bias of every node with weights of ``int8_graph`` (in place) by -dW . E[x]
+    (``OpDef.expected_output_error`` knows each weight layout)."""
     for node in int8_graph.nodes:
         if node.name not in means or len(node.inputs) < 3:
             continue
         weight = int8_graph.tensors[node.inputs[1]]
         weight_error = weight.quant.dequantize(weight.data).astype(np.float64) - \
             float_graph.tensors[node.inputs[1]].data.astype(np.float64)
-        error = _expected_error(node.op, weight_error, means[node.name])
+        error = get_op(node.op, node).expected_output_error(weight_error, means[node.name])
         bias = int8_graph.tensors[node.inputs[2]]
         corrected = bias.data.astype(np.int64) - np.round(error / bias.quant.scale.astype(np.float64))
         bias.data = np.clip(corrected, -(2**31 - 1), 2**31 - 1).astype(np.int32)

@@ -1,10 +1,11 @@
 """Float Graph + calibrated ranges -> int8 Graph following the TFLite int8 spec.
 
 - activations: per-tensor asymmetric int8, range widened to include 0 so that zero (padding, ReLU)
-  is exact; ops that move data (reshape, pooling, pad, transpose, clamp) reuse their input's
-  parameters as TFLite requires; softmax outputs use TFLite's fixed (1/256, -128).
-- weights: symmetric int8 in [-127, 127], per output channel (conv axis 0, depthwise axis 3,
-  fully connected axis 0) or per tensor, by scheme.
+  is exact; ops that move data (``same_quant_as_input``: reshape, pooling, pad, transpose, clamp)
+  reuse their input's parameters as TFLite requires; an op with a ``fixed_output_quant`` (softmax's
+  (1/256, -128)) gets that.
+- weights: symmetric int8 in [-127, 127], per output channel (the op's ``weight_channel_axis``) or
+  per tensor, by scheme.
 - biases: int32 with scale input_scale * weight_scale and zero point 0.
 Tensor and node names are kept, so the float and int8 graphs can be compared layer by layer.
 """
@@ -12,12 +13,10 @@ Tensor and node names are kept, so the float and int8 graphs can be compared lay
 import numpy as np
 
 from edgekit.errors import UnsupportedOpError
+from edgekit.fixedpoint import round_half_away
 from edgekit.ir import QuantParams
 from edgekit.ops import get_op
-from edgekit.quantize.fixedpoint import round_half_away
 
-WEIGHT_CHANNEL_AXIS = {"conv2d": 0, "depthwise_conv2d": 3, "fully_connected": 0}
-SOFTMAX_OUTPUT = QuantParams.per_tensor(1.0 / 256.0, -128)
 INT32_LIMIT = 2**31 - 1
 
 
@@ -41,15 +40,14 @@ def weight_params(weight: np.ndarray, axis: int | None) -> QuantParams:
     return QuantParams(scale, np.zeros_like(scale, dtype=np.int32), axis)
 
 
-def _quantize_weights(graph, node, granularity: str) -> None:
+def _quantize_weights(graph, node, axis: int, granularity: str) -> None:
     """int8 weights and int32 bias; the weight scale widens where the bias would overflow int32.
 
     The bias scale is input_scale * weight_scale, so a tiny input range with tiny weights can push
     b / (s_in * s_w) past int32; TFLite's quantizer then widens s_w until the bias fits, and so do we.
     """
     weight = graph.tensors[node.inputs[1]]
-    axis = WEIGHT_CHANNEL_AXIS[node.op] if granularity == "per_channel" else None
-    quant = weight_params(weight.data, axis)
+    quant = weight_params(weight.data, axis if granularity == "per_channel" else None)
     in_scale = np.float64(graph.tensors[node.inputs[0]].quant.scalar_scale)
     if len(node.inputs) > 2:
         bias_abs = np.abs(graph.tensors[node.inputs[2]].data.astype(np.float64))
@@ -77,18 +75,17 @@ def quantize_graph(float_graph, ranges: dict, scheme):
         graph.tensors[name].dtype = "int8"
     for node in graph.nodes:
         op = get_op(node.op, node)
-        if node.op == "batch_norm":
-            raise UnsupportedOpError(f"batch_norm node {node.name} could not be folded into a convolution; "
-                                     "edgekit cannot quantize it")
+        if op.int8_unsupported is not None:
+            raise UnsupportedOpError(f"{node.op} node {node.name} {op.int8_unsupported}")
         out = graph.tensors[node.output]
         if op.same_quant_as_input:
             out.quant = graph.tensors[node.inputs[0]].quant
-        elif node.op == "softmax":
-            out.quant = SOFTMAX_OUTPUT
+        elif op.fixed_output_quant is not None:
+            out.quant = QuantParams.per_tensor(*op.fixed_output_quant)
         else:
             out.quant = activation_params(*ranges[node.output])
         out.dtype = "int8"
-        if node.op in WEIGHT_CHANNEL_AXIS:
-            _quantize_weights(graph, node, scheme.weight_granularity)
+        if op.weight_channel_axis is not None:
+            _quantize_weights(graph, node, op.weight_channel_axis, scheme.weight_granularity)
     graph.lint()
     return graph

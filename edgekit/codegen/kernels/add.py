@@ -6,17 +6,16 @@ int32_t out_mult, int32_t out_shift, int32_t act_min, int32_t act_max)``. Each e
 it is written, so ``output`` may alias ``a`` or ``b`` (in-place add).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import lru_cache
 
 from tvm import te
 
 from edgekit.codegen.kernels.fixed_point import clamp_to_int8, multiply_by_quantized_multiplier
 from edgekit.codegen.kernels.kernel_source import KernelSource, build_kernel
-from edgekit.ops.add import LEFT_SHIFT
+from edgekit.ops.add import LEFT_SHIFT, AddInt8Params
 
-SCALARS = ("a_offset", "a_mult", "a_shift", "b_offset", "b_mult", "b_shift", "out_offset", "out_mult", "out_shift",
-           "act_min", "act_max")
+SCALARS = tuple(field.name for field in fields(AddInt8Params))  # the C scalars are the op's int8 parameters
 
 
 @dataclass(frozen=True)

@@ -14,24 +14,20 @@ from tvm import te
 from edgekit.codegen.kernels.kernel_source import ACC_STAGE, KernelSource
 from edgekit.codegen.kernels.mac import MacScalars, build_mac_kernel, offset_input
 from edgekit.codegen.kernels.window import PAD_STAGE, tap, window_axes
-from edgekit.ops.window import output_hw
+from edgekit.ops.window import Window
 
 
 @dataclass(frozen=True)
 class Conv2dSpec:
-    """Static shape of one conv2d: input (H, W, Cin), Cout, kernel (KH, KW), and window geometry."""
+    """Static shape of one conv2d: input (H, W, Cin), Cout, and the window (``Conv2d.window`` of the op)."""
 
     input_shape: tuple[int, int, int]
     out_channels: int
-    kernel: tuple[int, int]
-    stride: tuple[int, int] = (1, 1)
-    dilation: tuple[int, int] = (1, 1)
-    padding: tuple[int, int, int, int] = (0, 0, 0, 0)  # top, left, bottom, right
+    window: Window
 
     @property
     def output_shape(self) -> tuple[int, int, int]:
-        out_h, out_w = output_hw(self.input_shape[:2], self.kernel, self.stride, self.dilation, self.padding)
-        return out_h, out_w, self.out_channels
+        return (*self.window.output_hw(self.input_shape[:2]), self.out_channels)
 
 
 @lru_cache(maxsize=None)
@@ -40,14 +36,15 @@ def conv2d_kernel(spec: Conv2dSpec) -> KernelSource:
     in_channels = spec.input_shape[2]
     scalars = MacScalars()
     x = te.placeholder(spec.input_shape, "int8", name="input")
-    filt = te.placeholder((spec.out_channels, *spec.kernel, in_channels), "int8", name="filter")
-    x_padded = offset_input(x, spec.padding, scalars)
-    kh, kw = window_axes(spec.kernel)
+    window = spec.window
+    filt = te.placeholder((spec.out_channels, *window.kernel, in_channels), "int8", name="filter")
+    x_padded = offset_input(x, window.padding, scalars)
+    kh, kw = window_axes(window.kernel)
     ic = te.reduce_axis((0, in_channels), name="ic")
     acc = te.compute(
         spec.output_shape,
         lambda oh, ow, oc: te.sum(
-            tap(x_padded, spec.stride, spec.dilation, oh, ow, kh, kw, ic) * filt[oc, kh, kw, ic].astype("int32"),
+            tap(x_padded, window, oh, ow, kh, kw, ic) * filt[oc, kh, kw, ic].astype("int32"),
             axis=[kh, kw, ic],
         ),
         name=ACC_STAGE,

@@ -1,6 +1,6 @@
 """TFLite's fixed-point requantization as TE expressions, shared by every int8 kernel.
 
-The arithmetic mirrors :mod:`edgekit.quantize.fixedpoint` (the NumPy golden model) operation for
+The arithmetic mirrors :mod:`edgekit.fixedpoint` (the NumPy golden model) operation for
 operation: int64 intermediates where a product could overflow, C truncating division in the
 doubling high multiply, arithmetic right shifts with a rounding mask. Shifts are runtime values
 (per-channel arrays), so the left/right split happens in the expression, not in Python.
@@ -92,7 +92,7 @@ def requantize(acc, multiplier, shift, output_offset, act_min, act_max):
 
 
 # gemmlowp's fixed-point transcendental functions (TFLite's integer softmax), mirroring the NumPy
-# versions in edgekit.quantize.fixedpoint step for step. A value in format Qm has m integer bits and
+# versions in edgekit.fixedpoint step for step. A value in format Qm has m integer bits and
 # 31 - m fractional bits in an int32. Selections are sign-bit arithmetic in int64 (see above).
 #
 # These chain up to a dozen doubling high multiplies, and each ``Let`` is expanded at every use when

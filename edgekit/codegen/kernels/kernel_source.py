@@ -39,6 +39,13 @@ class KernelSource:
     weights_int16: bool = False
     variant: str = "tvm"
 
+    @property
+    def params(self) -> tuple[str, ...]:
+        """The C parameter names in order: the TE tensor and variable names the kernel was defined with.
+        Callers pass arguments by these names (``codegen.layer_calls.kernel_call``)."""
+        inside = self.prototype[self.prototype.index("(") + 1:self.prototype.rindex(")")]
+        return tuple(param.rsplit(" ", 1)[-1].lstrip("*") for param in inside.split(", ") if param)
+
 
 def kernel_name(family: str, spec, variant: str = "tvm") -> str:
     """``ek_<family>_s8_<variant>_<hash of spec and variant>``; the spec's repr lists every static parameter."""
@@ -46,11 +53,11 @@ def kernel_name(family: str, spec, variant: str = "tvm") -> str:
     return f"ek_{family}_s8_{variant}_{digest}"
 
 
-def build_kernel(family: str, spec, args: list, schedule, const_params, scratch_names=()) -> KernelSource:
+def build_kernel(family: str, spec, args: list, schedule, const_params) -> KernelSource:
     """Create the PrimFunc of ``args`` (TE tensors and vars, in C parameter order), schedule, lower to C.
 
-    ``schedule`` takes an ``s_tir.Schedule`` and rewrites it in place; ``scratch_names`` names stages
-    whose per-iteration buffer the caller provides (see :func:`edgekit.codegen.tir_to_c.lower_to_c`).
+    ``schedule`` takes an ``s_tir.Schedule`` and rewrites it in place. The names of ``args`` become the
+    C parameter names (:attr:`KernelSource.params`), by which callers pass their values.
     """
     name = kernel_name(family, spec)
     cached = _cache_path(name)
@@ -58,9 +65,9 @@ def build_kernel(family: str, spec, args: list, schedule, const_params, scratch_
         return KernelSource(name, **json.loads(cached.read_text()))
     sch = s_tir.Schedule(te.create_prim_func(args))
     schedule(sch)
-    lowered = lower_to_c(sch.mod["main"], name, const_params, scratch_names)
-    kernel = KernelSource(name, lowered.c_code, lowered.prototype, lowered.scratch_bytes)
-    _store(cached, {"c_code": kernel.c_code, "prototype": kernel.prototype, "scratch_bytes": kernel.scratch_bytes})
+    lowered = lower_to_c(sch.mod["main"], name, const_params)
+    kernel = KernelSource(name, lowered.c_code, lowered.prototype)
+    _store(cached, {"c_code": kernel.c_code, "prototype": kernel.prototype})
     return kernel
 
 

@@ -7,6 +7,7 @@ int32_t output_offset, int32_t act_min, int32_t act_max)``, and output channel `
 ``requantize(acc + bias[oc], multiplier[oc], shift[oc])``. Each family defines only its
 accumulator stage (named :data:`ACC_STAGE`) and its loop order; :func:`build_mac_kernel` adds the
 epilogue and fuses it into the accumulation loop nest, so no int32 tensor is ever stored.
+``codegen.layer_calls.mac_call`` passes the arguments by these parameter names.
 """
 
 from tvm import te
@@ -37,7 +38,7 @@ def offset_input(x: te.Tensor, padding, scalars: MacScalars) -> te.Tensor:
 
 
 def build_mac_kernel(family: str, spec, x: te.Tensor, filt: te.Tensor, acc: te.Tensor, scalars: MacScalars,
-                     schedule_acc, const_params=CONST_PARAMS, scratch_names=()) -> KernelSource:
+                     schedule_acc) -> KernelSource:
     """Add bias + requantization after ``acc`` (channels last), schedule, and lower to C.
 
     ``schedule_acc(sch, acc_block)`` orders the accumulator's loops and returns the innermost loop
@@ -61,4 +62,4 @@ def build_mac_kernel(family: str, spec, x: te.Tensor, filt: te.Tensor, acc: te.T
         sch.reverse_compute_at(sch.get_sblock(OUTPUT_STAGE), channel_loop)
 
     args = [x, filt, bias, multiplier, shift, output, *scalars.in_order()]
-    return build_kernel(family, spec, args, schedule, const_params, scratch_names)
+    return build_kernel(family, spec, args, schedule, CONST_PARAMS)

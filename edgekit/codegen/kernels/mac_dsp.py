@@ -72,9 +72,9 @@ def conv2d_dsp_kernel(spec, weights16: bool = False, narrow: bool = False) -> Ke
     gemm = "w16" if weights16 else "s8"
     height, width, channels = spec.input_shape
     out_h, out_w, out_c = spec.output_shape
-    depth = spec.kernel[0] * spec.kernel[1] * channels
+    depth = spec.window.kernel[0] * spec.window.kernel[1] * channels
     pixels = out_h * out_w
-    direct = spec.kernel == (1, 1) and spec.stride == (1, 1) and not any(spec.padding)
+    direct = spec.window.kernel == (1, 1) and spec.window.stride == (1, 1) and not any(spec.window.padding)
     if direct:  # consecutive pixels are consecutive rows
         prologue, scratch, row = "    (void)input_offset;", 0, f"input + p * {depth}"
         gather_one = gather_two = ""
@@ -99,9 +99,9 @@ def _column_function(spec) -> str:
     """C of ``column()``: the receptive field of output pixel p, (KH, KW, Cin) bytes, padding = ``pad``."""
     height, width, channels = spec.input_shape
     out_w = spec.output_shape[1]
-    kernel_h, kernel_w = spec.kernel
-    (stride_h, stride_w), (dilation_h, dilation_w) = spec.stride, spec.dilation
-    top, left = spec.padding[0], spec.padding[1]
+    kernel_h, kernel_w = spec.window.kernel
+    (stride_h, stride_w), (dilation_h, dilation_w) = spec.window.stride, spec.window.dilation
+    top, left = spec.window.padding[0], spec.window.padding[1]
     run = kernel_w * channels
     contiguous_row = "" if dilation_w != 1 else f"""        if (x0 >= 0 && x0 + {kernel_w} <= {width}) {{
             memcpy(dst, src + x0 * {channels}, {run});
@@ -164,8 +164,9 @@ def _plane_shape(spec) -> tuple[int, int]:
     """Rows and columns of one channel's padded plane: the input, its top/left padding, and what the
     windows read beyond it (bottom/right padding that is read)."""
     (height, width, _), (out_h, out_w, _) = spec.input_shape, spec.output_shape
-    rows = max(spec.padding[0] + height, (out_h - 1) * spec.stride[0] + (spec.kernel[0] - 1) * spec.dilation[0] + 1)
-    cols = max(spec.padding[1] + width, (out_w - 1) * spec.stride[1] + (spec.kernel[1] - 1) * spec.dilation[1] + 1)
+    window = spec.window
+    rows = max(window.padding[0] + height, (out_h - 1) * window.stride[0] + (window.kernel[0] - 1) * window.dilation[0] + 1)
+    cols = max(window.padding[1] + width, (out_w - 1) * window.stride[1] + (window.kernel[1] - 1) * window.dilation[1] + 1)
     return rows, cols
 
 
@@ -175,18 +176,20 @@ def depthwise_scratch_bytes(spec) -> int:
     return rows * cols + 4
 
 
-def _row_taps_3x3_stride1(plane_cols: int) -> str:
-    """Two output pixels of a 3x3, stride-1 window from 4-byte reads: per kernel row, bytes x0..x3 give
-    pixel 0 = x0 w0 + x1 w1 + x2 w2 and pixel 1 = x1 w0 + x2 w1 + x3 w2 (SMLAD on (x0, x2) and (x1, x3))."""
+def _taps_3x3(plane_cols: int, pair: bool) -> str:
+    """A 3x3 window (two adjacent ones if ``pair``) from one 4-byte read per kernel row: bytes x0..x3 give
+    x0 w0 + x1 w1 + x2 w2 (SMLAD of (x0, x2) with (w0, w2), then SMLABB of x1), and the pixel to its
+    right x1 w0 + x2 w1 + x3 w2 (SMLAD of (x1, x3), then SMLATB of x2)."""
     lines = []
     for ky in range(3):
+        right = """
+                    acc1 = ek_smlad(odd, w02_{ky}, acc1);
+                    acc1 = ek_smlatb(even, w1_{ky}, acc1);""".format(ky=ky) if pair else ""
         lines.append(f"""                {{
                     const int32_t v = ek_read_s8x4(src + {ky * plane_cols});
                     const int32_t even = ek_sxtb16(v), odd = ek_sxtb16_ror8(v);
                     acc0 = ek_smlad(even, w02_{ky}, acc0);
-                    acc0 = ek_smlabb(odd, w1_{ky}, acc0);
-                    acc1 = ek_smlad(odd, w02_{ky}, acc1);
-                    acc1 = ek_smlatb(even, w1_{ky}, acc1);
+                    acc0 = ek_smlabb(odd, w1_{ky}, acc0);{right}
                 }}""")
     return "\n".join(lines)
 
@@ -196,40 +199,44 @@ def depthwise_conv2d_dsp_kernel(spec, narrow: bool = False) -> KernelSource:
     """Channel-by-channel depthwise conv2d for ``spec`` (a ``DepthwiseConv2dSpec``, multiplier 1).
 
     Each channel is first copied into a padded plane in ``scratch`` (padding = the input zero
-    point), so every window is interior and contiguous; 3x3 stride-1 windows then run two output
-    pixels per step with SXTB16/SMLAD, other windows unrolled taps with constant offsets.
+    point), so every window is interior and contiguous. 3x3 windows (dilation 1) then read each
+    kernel row with one 4-byte load and SXTB16/SMLAD, two output pixels per step at stride 1; other
+    windows run unrolled taps with constant offsets.
     """
     if not depthwise_supported(spec):
         raise ValueError(f"the DSP depthwise kernel needs depth multiplier 1, got {spec.depth_multiplier}")
     height, width, channels = spec.input_shape
     out_h, out_w, _ = spec.output_shape
-    kernel_h, kernel_w = spec.kernel
-    (stride_h, stride_w), (dilation_h, dilation_w) = spec.stride, spec.dilation
-    top, left = spec.padding[0], spec.padding[1]
+    kernel_h, kernel_w = spec.window.kernel
+    (stride_h, stride_w), (dilation_h, dilation_w) = spec.window.stride, spec.window.dilation
+    top, left = spec.window.padding[0], spec.window.padding[1]
     plane_rows, plane_cols = _plane_shape(spec)
-    taps = [(ky, kx) for ky in range(kernel_h) for kx in range(kernel_w)]
-    weights = "\n".join(f"        const int32_t w{t} = w[{t * channels}];" for t in range(len(taps)))
     requantize = "ek_output({acc}, scale, clamp)"
-    single_taps = "\n".join(
-        f"                acc += src[{ky * dilation_h * plane_cols + kx * dilation_w}] * w{t};"
-        for t, (ky, kx) in enumerate(taps))
-    single = f"""            for (; ox < {out_w}; ++ox, src += {stride_w}, out += {channels}) {{
-                int32_t acc = b;
-{single_taps}
-                *out = {requantize.format(acc="acc")};
-            }}"""
     pairs = ""
-    if spec.kernel == (3, 3) and spec.stride[1] == 1 and spec.dilation == (1, 1):
-        weights += "\n" + "\n".join(
-            f"        const int32_t w02_{ky} = ek_pack_s16x2(w{3 * ky}, w{3 * ky + 2}), w1_{ky} = w{3 * ky + 1};"
-            for ky in range(3))
-        pairs = f"""            for (; ox + 2 <= {out_w}; ox += 2, src += 2, out += {2 * channels}) {{
+    if spec.window.kernel == (3, 3) and spec.window.dilation == (1, 1):
+        weights = "\n".join(
+            f"        const int32_t w02_{ky} = ek_pack_s16x2(w[{3 * ky * channels}], w[{(3 * ky + 2) * channels}]), "
+            f"w1_{ky} = w[{(3 * ky + 1) * channels}];" for ky in range(3))
+        single_taps = _taps_3x3(plane_cols, pair=False)
+        if spec.window.stride[1] == 1:
+            pairs = f"""            for (; ox + 2 <= {out_w}; ox += 2, src += 2, out += {2 * channels}) {{
                 int32_t acc0 = b, acc1 = b;
-{_row_taps_3x3_stride1(plane_cols)}
+{_taps_3x3(plane_cols, pair=True)}
                 out[0] = {requantize.format(acc="acc0")};
                 out[{channels}] = {requantize.format(acc="acc1")};
             }}
 """
+    else:
+        taps = [(ky, kx) for ky in range(kernel_h) for kx in range(kernel_w)]
+        weights = "\n".join(f"        const int32_t w{t} = w[{t * channels}];" for t in range(len(taps)))
+        single_taps = "\n".join(
+            f"                acc0 += src[{ky * dilation_h * plane_cols + kx * dilation_w}] * w{t};"
+            for t, (ky, kx) in enumerate(taps))
+    single = f"""            for (; ox < {out_w}; ++ox, src += {stride_w}, out += {channels}) {{
+                int32_t acc0 = b;
+{single_taps}
+                *out = {requantize.format(acc="acc0")};
+            }}"""
     body = f"""    const ek_clamp_t clamp = {{output_offset, act_min, act_max}};
     int8_t *plane = scratch;
     memset(plane, (int8_t)(-input_offset), {plane_rows * plane_cols + 4});
@@ -238,7 +245,7 @@ def depthwise_conv2d_dsp_kernel(spec, narrow: bool = False) -> KernelSource:
         for (int32_t y = 0; y < {height}; ++y) {{
             const int8_t *from = input + y * {width * channels} + c;
             int8_t *to = plane + (y + {top}) * {plane_cols} + {left};
-            for (int32_t x = 0; x < {width}; ++x) {{
+            EK_UNROLL4 for (int32_t x = 0; x < {width}; ++x) {{
                 to[x] = from[x * {channels}];
             }}
         }}

@@ -9,15 +9,16 @@ Loop order: channel, then the H*W reduction (strided by C, as TFLite's loop); th
 scalar computed under the channel loop and requantized right after.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import lru_cache
 
 from tvm import te
 
 from edgekit.codegen.kernels.fixed_point import clamp_to_int8, multiply_by_quantized_multiplier
 from edgekit.codegen.kernels.kernel_source import ACC_STAGE, OUTPUT_STAGE, KernelSource, build_kernel
+from edgekit.ops.mean import MeanInt8Params
 
-SCALARS = ("input_zero_point", "output_zero_point", "multiplier", "shift")
+SCALARS = tuple(field.name for field in fields(MeanInt8Params))  # the C scalars are the op's int8 parameters
 
 
 @dataclass(frozen=True)

@@ -17,31 +17,28 @@ from tvm import te, tirx
 from edgekit.codegen.kernels.fixed_point import clamp_to_int8, let
 from edgekit.codegen.kernels.kernel_source import ACC_STAGE, OUTPUT_STAGE, KernelSource, build_kernel
 from edgekit.codegen.kernels.window import PAD_STAGE, padded, tap, window_axes
-from edgekit.ops.window import output_hw
+from edgekit.ops.window import Window
 
 CONST_PARAMS = ("input",)
 
 
 @dataclass(frozen=True)
 class Pool2dSpec:
-    """Static shape of one pooling layer: input (H, W, C) and window geometry."""
+    """Static shape of one pooling layer: input (H, W, C) and the window (``window`` of the op, dilation 1)."""
 
     input_shape: tuple[int, int, int]
-    kernel: tuple[int, int]
-    stride: tuple[int, int] = (1, 1)
-    padding: tuple[int, int, int, int] = (0, 0, 0, 0)  # top, left, bottom, right
+    window: Window
 
     @property
     def output_shape(self) -> tuple[int, int, int]:
-        out_h, out_w = output_hw(self.input_shape[:2], self.kernel, self.stride, (1, 1), self.padding)
-        return out_h, out_w, self.input_shape[2]
+        return (*self.window.output_hw(self.input_shape[:2]), self.input_shape[2])
 
 
 def _window_reduce(spec: Pool2dSpec, x_padded: te.Tensor, reducer, dtype: str, name: str) -> te.Tensor:
-    kh, kw = window_axes(spec.kernel)
+    kh, kw = window_axes(spec.window.kernel)
     return te.compute(
         spec.output_shape,
-        lambda oh, ow, c: reducer(tap(x_padded, spec.stride, (1, 1), oh, ow, kh, kw, c).astype(dtype), axis=[kh, kw]),
+        lambda oh, ow, c: reducer(tap(x_padded, spec.window, oh, ow, kh, kw, c).astype(dtype), axis=[kh, kw]),
         name=name,
     )
 
@@ -49,11 +46,12 @@ def _window_reduce(spec: Pool2dSpec, x_padded: te.Tensor, reducer, dtype: str, n
 def _in_bounds_count(spec: Pool2dSpec, oh, ow):
     """Number of window elements inside the image for output (oh, ow)."""
     in_h, in_w, _ = spec.input_shape
-    top, left, _, _ = spec.padding
-    row0 = oh * spec.stride[0] - top
-    col0 = ow * spec.stride[1] - left
-    rows = tirx.min(row0 + spec.kernel[0], in_h) - tirx.max(row0, 0)
-    cols = tirx.min(col0 + spec.kernel[1], in_w) - tirx.max(col0, 0)
+    window = spec.window
+    top, left, _, _ = window.padding
+    row0 = oh * window.stride[0] - top
+    col0 = ow * window.stride[1] - left
+    rows = tirx.min(row0 + window.kernel[0], in_h) - tirx.max(row0, 0)
+    cols = tirx.min(col0 + window.kernel[1], in_w) - tirx.max(col0, 0)
     return rows * cols
 
 
@@ -62,7 +60,7 @@ def avg_pool2d_kernel(spec: Pool2dSpec) -> KernelSource:
     """The C kernel ``ek_avg_pool2d_s8_<hash>`` for ``spec``."""
     act_min, act_max = te.var("act_min", "int32"), te.var("act_max", "int32")
     x = te.placeholder(spec.input_shape, "int8", name="input")
-    acc = _window_reduce(spec, padded(x, spec.padding, 0), te.sum, "int32", ACC_STAGE)
+    acc = _window_reduce(spec, padded(x, spec.window.padding, 0), te.sum, "int32", ACC_STAGE)
 
     def average(oh, ow, c):
         total = acc[oh, ow, c]
@@ -90,7 +88,7 @@ def max_pool2d_kernel(spec: Pool2dSpec) -> KernelSource:
     """The C kernel ``ek_max_pool2d_s8_<hash>`` for ``spec``."""
     act_min, act_max = te.var("act_min", "int32"), te.var("act_max", "int32")
     x = te.placeholder(spec.input_shape, "int8", name="input")
-    clamped = padded(x, spec.padding, tirx.const(-128, "int8"),
+    clamped = padded(x, spec.window.padding, tirx.const(-128, "int8"),
                      lambda element: clamp_to_int8(element.astype("int32"), act_min, act_max))
     output = _window_reduce(spec, clamped, te.max, "int8", OUTPUT_STAGE)
 

@@ -12,7 +12,7 @@ the fixed-point intermediates are scalar stages (:mod:`~edgekit.codegen.kernels.
 computed inside the loop that uses them, so the C keeps only scalars.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import lru_cache
 
 from tvm import te, tirx
@@ -23,9 +23,10 @@ from edgekit.codegen.kernels.fixed_point import (exp_on_negative_values, get_rec
                                                  saturating_rounding_multiply_by_pot)
 from edgekit.codegen.kernels.kernel_source import OUTPUT_STAGE, KernelSource, build_kernel
 from edgekit.codegen.kernels.scalar_stages import ScalarStages
-from edgekit.ops.softmax import ACCUMULATION_INTEGER_BITS, OUTPUT_ZERO_POINT, SCALED_DIFF_INTEGER_BITS
+from edgekit.ops.softmax import (ACCUMULATION_INTEGER_BITS, OUTPUT_ZERO_POINT, SCALED_DIFF_INTEGER_BITS,
+                                 SoftmaxInt8Params)
 
-SCALARS = ("input_multiplier", "input_left_shift", "diff_min")
+SCALARS = tuple(field.name for field in fields(SoftmaxInt8Params))  # the C scalars are the op's int8 parameters
 ROW_MAX_STAGE = "row_max"
 SUM_STAGE = "sum_of_exps"
 

@@ -7,7 +7,7 @@ Cortex-M; ``dsp`` and ``dsp_w16``, SXTB16/SMLAD register blocking with int8 or i
 multiplier 1). The variant is part of the kernel's name, so it is part of the kernel cache key too.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 from edgekit.codegen.kernels import mac_dsp
@@ -68,11 +68,18 @@ class KernelChoice:
     target: object
     wide_weights: bool = True
     tuned: dict = field(default_factory=dict)
+    only: str | None = None  # a variant every layer must use (None: any)
 
     def kernel(self, family: str, spec, narrow: bool = False):
         candidates = candidate_variants(family, spec, self.target, self.wide_weights)
+        if self.only is not None:
+            candidates = [self.only]
         variant = self.tuned.get(tuning_key(family, spec))
         return make_kernel(family, spec, variant if variant in candidates else candidates[0], narrow)
+
+    def portable(self) -> "KernelChoice":
+        """This choice restricted to the portable kernels."""
+        return replace(self, only=PORTABLE)
 
 
 def tuning_key(family: str, spec) -> str:

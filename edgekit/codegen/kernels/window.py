@@ -26,6 +26,7 @@ def window_axes(kernel) -> tuple[tirx.IterVar, tirx.IterVar]:
     return te.reduce_axis((0, kernel[0]), name="kh"), te.reduce_axis((0, kernel[1]), name="kw")
 
 
-def tap(x_padded: te.Tensor, stride, dilation, oh, ow, kh, kw, c):
-    """The element under kernel tap (kh, kw) of output (oh, ow)'s window, channel c."""
+def tap(x_padded: te.Tensor, window, oh, ow, kh, kw, c):
+    """The element under kernel tap (kh, kw) of output (oh, ow)'s ``window`` (an ``ops.window.Window``), channel c."""
+    stride, dilation = window.stride, window.dilation
     return x_padded[oh * stride[0] + kh * dilation[0], ow * stride[1] + kw * dilation[1], c]
