@@ -111,7 +111,7 @@ def _test_inputs(model: LoadedModel, calib: str | None) -> np.ndarray:
 
 def compile_model(source: str, target_name: str, *, resolution=None, width=None, num_classes=None, calib=None,
                   scheme="int8", patch="off", max_patch_overhead=0.20, input_by_patch=False, output=None,
-                  force=False, progress=None) -> CompileResult:
+                  force=False, progress=None, tune=False) -> CompileResult:
     from edgekit import api
     from edgekit.build import build_firmware
     from edgekit.codegen.program import emit_program
@@ -146,6 +146,14 @@ def compile_model(source: str, target_name: str, *, resolution=None, width=None,
     output = Path(output or f"build/{model.name}-{target.name}")
     with staged_folder(output, force) as folder:
         program = emit_program(graph, plan, target, folder / "src", schedule.patches)
+        tuning = None
+        if tune:
+            from edgekit.tuning import tune as tune_kernels
+
+            tuning = tune_kernels(graph, plan, target, schedule.patches, program)
+            program = emit_program(graph, plan, target, folder / "src", schedule.patches, tuned=tuning.variants)
+        for layer, variant in zip(layers, layer_variants(graph, program)):
+            layer["kernel_variant"] = variant
         (folder / TIMELINE).write_text(render_timeline(plan))
         save_graph(graph, folder / "model.ek")
         if model.float_graph is not None:
@@ -163,6 +171,7 @@ def compile_model(source: str, target_name: str, *, resolution=None, width=None,
             "arena_bytes": plan.arena_bytes, "plan_method": plan.method, "plan_lower_bound": plan.lower_bound,
             "scratch_bytes": program.scratch_bytes, "patch": patching, "mark_nodes": program.mark_nodes,
             "kernels": program.kernel_names,
+            "tuning": {"runs": tuning.runs, "instructions": tuning.instructions} if tuning else None,
             "weights": {"internal_bytes": program.internal_weight_bytes,
                         "external_bytes": program.external_weight_bytes},
             "layers": layers,
@@ -180,6 +189,15 @@ def compile_model(source: str, target_name: str, *, resolution=None, width=None,
         write_manifest(folder, manifest)
         write_report(folder)
     return CompileResult(output, manifest)
+
+
+def layer_variants(graph, program) -> list[str | None]:
+    """Per graph node, the variant of the kernel(s) it runs ("dsp_w16", "tvm"...; None: no kernel)."""
+    variants: dict[str, set] = {}
+    for call in program.calls:
+        if call.kernel is not None:
+            variants.setdefault(call.node, set()).add(call.kernel.variant)
+    return ["+".join(sorted(variants[node.name])) if node.name in variants else None for node in graph.nodes]
 
 
 def _check_arena_fits(schedule: Schedule, layers: list[dict], target) -> None:

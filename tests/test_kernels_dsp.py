@@ -4,14 +4,15 @@ on the same shapes as the portable kernels, plus the shapes that exercise their 
 channel counts, K not a multiple of 4, borders); they cross-compile for Cortex-M4/M7/M55 with the real
 SXTB16/SMLAD without warnings. (test_kernels_dsp_qemu.py runs them in QEMU.)"""
 
+import ctypes
 import shutil
 import subprocess
 import zlib
 
 import numpy as np
 import pytest
-from test_kernels_host import (CONV_CASES, DEPTHWISE_CASES, WARNINGS, _call, _compile, _depthwise_case, _depthwise_id,
-                               _int8, _padding, _reference_kwargs, _requant)
+from test_kernels_host import (CONV_CASES, DEPTHWISE_CASES, WARNINGS, _call, _compile, _conv_case, _depthwise_case,
+                               _depthwise_id, _int8, _reference_kwargs, _requant)
 
 from edgekit.codegen.kernels import mac_dsp
 from edgekit.codegen.kernels.conv2d import Conv2dSpec
@@ -23,6 +24,7 @@ from edgekit.ops.conv2d import conv2d_int8
 from edgekit.ops.depthwise_conv2d import depthwise_conv2d_int8
 from edgekit.ops.fully_connected import fully_connected_int8
 from edgekit.ops.window import Window
+from edgekit import fixedpoint
 from edgekit.fixedpoint import quantize_multipliers
 from edgekit.target import load_target
 
@@ -47,12 +49,13 @@ def _dsp_call(make, tmp_path, x, filt, channel_axis, bias, q, out_shape):
     return out
 
 
-def _quantization(rng, channels, requant):
-    """``_requant``'s parameters; for "narrow", real scales below 1/2 (right shifts only), as conv layers have."""
-    q = _requant(rng, channels)
-    if requant == "narrow":
-        q["mult"], q["shift"] = quantize_multipliers(2.0 ** rng.uniform(-16, -1.2, size=channels))
-    return q
+def _narrowed(q, requant, seed):
+    """``q`` for "general"; for "narrow", real scales below 1/2 (right shifts only), as conv layers have."""
+    if requant == "general":
+        return q
+    rng = np.random.default_rng(seed)
+    mult, shift = quantize_multipliers(2.0 ** rng.uniform(-16, -1.2, size=len(q["mult"])))
+    return q | {"mult": mult, "shift": shift}
 
 
 REQUANT = ["general", "narrow"]
@@ -71,18 +74,13 @@ DSP_CONV_CASES = CONV_CASES + [
 @pytest.mark.parametrize("weights16", [False, True], ids=["w8", "w16"])
 @pytest.mark.parametrize("case", DSP_CONV_CASES, ids=lambda c: "x".join(map(str, c[:4])) + f"_k{c[4][0]}s{c[5][0]}")
 def test_dsp_conv2d_matches_reference(case, weights16, requant, tmp_path):
-    in_h, in_w, in_c, out_c, kernel, stride, dilation, mode = case
-    rng = np.random.default_rng(zlib.crc32(repr(case).encode()))
-    padding = _padding(mode, (in_h, in_w), kernel, stride, dilation)
-    spec = Conv2dSpec((in_h, in_w, in_c), out_c, Window(kernel, stride, dilation, padding))
-    x = _int8(rng, (1, in_h, in_w, in_c))
-    filt = _int8(rng, (out_c, *kernel, in_c))
-    bias = rng.integers(-5000, 5000, size=out_c, dtype=np.int32)
-    q = _quantization(rng, out_c, requant)
+    spec, x, filt, bias, q, _ = _conv_case(case)
+    q = _narrowed(q, requant, len(case))
+    window = spec.window
     got = _dsp_call(lambda narrow: mac_dsp.conv2d_dsp_kernel(spec, weights16, narrow), tmp_path, x, filt, 0, bias, q,
                     (1, *spec.output_shape))
-    want = conv2d_int8(x, filt, bias, q["mult"], q["shift"], stride=stride, dilation=dilation, padding=padding,
-                       **_reference_kwargs(q))
+    want = conv2d_int8(x, filt, bias, q["mult"], q["shift"], stride=window.stride, dilation=window.dilation,
+                       padding=window.padding, **_reference_kwargs(q))
     np.testing.assert_array_equal(got, want)
 
 
@@ -96,14 +94,11 @@ DSP_DEPTHWISE_CASES = [c for c in DEPTHWISE_CASES if c[3] == 1] + [
 @pytest.mark.parametrize("requant", REQUANT)
 @pytest.mark.parametrize("case", DSP_DEPTHWISE_CASES, ids=_depthwise_id)
 def test_dsp_depthwise_conv2d_matches_reference(case, requant, tmp_path):
-    spec, x, filt, bias, q, want = _depthwise_case(case)
-    if requant == "narrow":
-        q = _quantization(np.random.default_rng(len(case)), filt.shape[3], requant) | {
-            k: q[k] for k in ("input_offset", "output_offset", "act_min", "act_max")}
-        window = spec.window
-        want = depthwise_conv2d_int8(x, filt, bias, q["mult"], q["shift"], stride=window.stride,
-                                     dilation=window.dilation, padding=window.padding, depth_multiplier=1,
-                                     **_reference_kwargs(q))
+    spec, x, filt, bias, q, _ = _depthwise_case(case)
+    q = _narrowed(q, requant, len(case))
+    window = spec.window
+    want = depthwise_conv2d_int8(x, filt, bias, q["mult"], q["shift"], stride=window.stride, dilation=window.dilation,
+                                 padding=window.padding, depth_multiplier=1, **_reference_kwargs(q))
     got = _dsp_call(lambda narrow: mac_dsp.depthwise_conv2d_dsp_kernel(spec, narrow), tmp_path, x, filt, 3, bias, q,
                     want.shape)
     np.testing.assert_array_equal(got, want)
@@ -117,7 +112,7 @@ def test_dsp_fully_connected_matches_reference(in_features, out_features, weight
     x = _int8(rng, (1, in_features))
     filt = _int8(rng, (out_features, in_features))
     bias = rng.integers(-5000, 5000, size=out_features, dtype=np.int32)
-    q = _quantization(rng, out_features, requant)
+    q = _narrowed(_requant(rng, out_features), requant, in_features)
     spec = FullyConnectedSpec(in_features, out_features)
     got = _dsp_call(lambda narrow: mac_dsp.fully_connected_dsp_kernel(spec, weights16, narrow), tmp_path, x, filt, 0,
                     bias, q, (1, out_features))
@@ -125,58 +120,47 @@ def test_dsp_fully_connected_matches_reference(in_features, out_features, weight
     np.testing.assert_array_equal(got, want)
 
 
-def test_requantization_matches_numpy_on_edge_values(tmp_path):
-    """ek_requantize (one rounding of the int64 product) equals TFLite's double rounding, clamp included,
-    on INT32 extremes, ties and shifts from -31 to +30 (output offset 0: adding one to a rescaled
-    INT32_MAX overflows int32 in C and TFLite alike, not in NumPy)."""
-    from edgekit import fixedpoint
-
-    int32 = np.iinfo(np.int32)
-    values = [int32.min, int32.min + 1, -(1 << 30), -(1 << 29) - 1, -3, -2, -1, 0, 1, 2, 3, 1 << 30, int32.max]
-    grid = np.array(np.meshgrid(values, [0, 1, 1 << 30, (1 << 30) + 12345, int32.max], range(-31, 31))).reshape(3, -1)
-    x, mult, shift = (np.ascontiguousarray(row, dtype=np.int32) for row in grid)
+def _requantize_on_host(tmp_path, narrow: bool, x, mult, shift) -> np.ndarray:
+    """ek_requantize (output offset 0, no clamp) of every (x, mult, shift), built with the host gcc."""
     source = tmp_path / "requantize.c"
-    source.write_text(f'#include "{mac_dsp.HEADER_NAME}"\n'
+    source.write_text(f'#define EK_NARROW_ACC {int(narrow)}\n#include "{mac_dsp.HEADER_NAME}"\n'
                       "void requantize_all(const int32_t *x, const int32_t *m, const int32_t *s, int8_t *out, int32_t n)"
                       "{ for (int32_t i = 0; i < n; ++i) out[i] = ek_requantize(x[i], m[i], s[i], 0, -128, 127); }\n")
     (tmp_path / mac_dsp.HEADER_NAME).write_text(mac_dsp.HEADER_TEXT)
     library = tmp_path / "requantize.so"
     subprocess.run(["gcc", "-std=c99", "-O2", *WARNINGS, "-shared", "-fPIC", "-o", str(library), str(source)],
                    check=True)
-    import ctypes
-
     function = ctypes.CDLL(str(library)).requantize_all
     function.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int32]
     got = np.zeros(x.size, dtype=np.int8)
     function(*(a.ctypes.data_as(ctypes.c_void_p) for a in (x, mult, shift, got)), x.size)
-    np.testing.assert_array_equal(got, fixedpoint.requantize(x, mult, shift, 0))
+    return got
+
+
+def _grid(values, multipliers, shifts):
+    grid = np.array(np.meshgrid(values, multipliers, shifts)).reshape(3, -1)
+    return tuple(np.ascontiguousarray(row, dtype=np.int32) for row in grid)
+
+
+def test_requantization_matches_numpy_on_edge_values(tmp_path):
+    """ek_requantize (one rounding of the int64 product) equals TFLite's double rounding, clamp included,
+    on INT32 extremes, ties and shifts from -31 to +30 (output offset 0: adding one to a rescaled
+    INT32_MAX overflows int32 in C and TFLite alike, not in NumPy)."""
+    int32 = np.iinfo(np.int32)
+    values = [int32.min, int32.min + 1, -(1 << 30), -(1 << 29) - 1, -3, -2, -1, 0, 1, 2, 3, 1 << 30, int32.max]
+    x, mult, shift = _grid(values, [0, 1, 1 << 30, (1 << 30) + 12345, int32.max], range(-31, 31))
+    np.testing.assert_array_equal(_requantize_on_host(tmp_path, False, x, mult, shift),
+                                  fixedpoint.requantize(x, mult, shift, 0))
 
 
 def test_narrow_requantization_matches_numpy_within_its_bounds(tmp_path):
     """The narrow form (SMMULR, one rounding shift) equals TFLite's double rounding for accumulators within
     +-2^30 and right shifts from 1 to 31, ties and extremes included; the check that grants it is strict."""
-    from edgekit import fixedpoint
-
     edges = [-(1 << 30) + 1, -(1 << 29) - 1, -(1 << 20), -769, -3, -2, -1, 0, 1, 2, 3, 768, 1 << 20, (1 << 30) - 1]
     ties = [k << r for r in range(1, 12) for k in (-3, -1, 1, 3)]
-    multipliers = [0, 1, 1 << 30, (1 << 30) + 12345, np.iinfo(np.int32).max]
-    grid = np.array(np.meshgrid(edges + ties, multipliers, range(-31, 0))).reshape(3, -1)
-    x, mult, shift = (np.ascontiguousarray(row, dtype=np.int32) for row in grid)
-    source = tmp_path / "narrow.c"
-    source.write_text(f'#define EK_NARROW_ACC 1\n#include "{mac_dsp.HEADER_NAME}"\n'
-                      "void requantize_all(const int32_t *x, const int32_t *m, const int32_t *s, int8_t *out, int32_t n)"
-                      "{ for (int32_t i = 0; i < n; ++i) out[i] = ek_requantize(x[i], m[i], s[i], 0, -128, 127); }\n")
-    (tmp_path / mac_dsp.HEADER_NAME).write_text(mac_dsp.HEADER_TEXT)
-    library = tmp_path / "narrow.so"
-    subprocess.run(["gcc", "-std=c99", "-O2", *WARNINGS, "-shared", "-fPIC", "-o", str(library), str(source)],
-                   check=True)
-    import ctypes
-
-    function = ctypes.CDLL(str(library)).requantize_all
-    function.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int32]
-    got = np.zeros(x.size, dtype=np.int8)
-    function(*(a.ctypes.data_as(ctypes.c_void_p) for a in (x, mult, shift, got)), x.size)
-    np.testing.assert_array_equal(got, fixedpoint.requantize(x, mult, shift, 0))
+    x, mult, shift = _grid(edges + ties, [0, 1, 1 << 30, (1 << 30) + 12345, np.iinfo(np.int32).max], range(-31, 0))
+    np.testing.assert_array_equal(_requantize_on_host(tmp_path, True, x, mult, shift),
+                                  fixedpoint.requantize(x, mult, shift, 0))
     assert mac_dsp.narrow_accumulators(np.array([1000]), np.array([-1, -5]), 64)
     assert not mac_dsp.narrow_accumulators(np.array([1000]), np.array([0, -5]), 64)
     assert not mac_dsp.narrow_accumulators(np.array([(1 << 30) - 64 * 128 * 127]), np.array([-5]), 64)

@@ -101,8 +101,8 @@ CONV_CASES = [  # (H, W, Cin, Cout, kernel, stride, dilation, padding)
 ]
 
 
-@pytest.mark.parametrize("case", CONV_CASES, ids=lambda c: "x".join(map(str, c[:4])) + f"_k{c[4][0]}s{c[5][0]}")
-def test_conv2d_matches_reference(case, tmp_path):
+def _conv_case(case):
+    """(spec, x, filter, bias, requantization, reference output) for one CONV_CASES row."""
     in_h, in_w, in_c, out_c, kernel, stride, dilation, mode = case
     rng = np.random.default_rng(zlib.crc32(repr(case).encode()))
     padding = _padding(mode, (in_h, in_w), kernel, stride, dilation)
@@ -111,9 +111,15 @@ def test_conv2d_matches_reference(case, tmp_path):
     filt = _int8(rng, (out_c, *kernel, in_c))
     bias = rng.integers(-5000, 5000, size=out_c, dtype=np.int32)
     q = _requant(rng, out_c)
-    got = _mac_call(_compile(conv2d_kernel(spec), tmp_path), x, filt, bias, q, (1, *spec.output_shape))
     want = conv2d_int8(x, filt, bias, q["mult"], q["shift"], stride=stride, dilation=dilation, padding=padding,
                        **_reference_kwargs(q))
+    return spec, x, filt, bias, q, want
+
+
+@pytest.mark.parametrize("case", CONV_CASES, ids=lambda c: "x".join(map(str, c[:4])) + f"_k{c[4][0]}s{c[5][0]}")
+def test_conv2d_matches_reference(case, tmp_path):
+    spec, x, filt, bias, q, want = _conv_case(case)
+    got = _mac_call(_compile(conv2d_kernel(spec), tmp_path), x, filt, bias, q, want.shape)
     np.testing.assert_array_equal(got, want)
 
 

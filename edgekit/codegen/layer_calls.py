@@ -37,6 +37,8 @@ class LayerCall:
     constants: list[ConstArray] = field(default_factory=list)
     body: str | None = None  # C statements replacing the plain kernel call (in-place depthwise)
     scratch_bytes: int = 0  # bytes of ``ek_scratch`` the body uses
+    tuning_key: str | None = None  # MAC layers: what ``--tune`` keys this layer's variant by
+    variants: tuple[str, ...] = ()  # MAC layers: the kernel variants that could run it
 
     def c_statement(self) -> str:
         if self.body is not None:
@@ -67,12 +69,14 @@ def mac_call(node, graph, family: str, spec, kernels, prefix: str, pointer, out_
     as constants, offsets and clamp as scalars. The DSP variants take the input offset folded into the
     bias, maybe int16 weights, and a scratch buffer (``codegen/kernels/mac_dsp.py``)."""
     from edgekit.codegen.kernels.mac_dsp import fold_input_offset, narrow_accumulators, widen_weights
+    from edgekit.codegen.kernels.variants import tuning_key
 
     p = mac_int8_params(node, graph, out_channels)
     weight = graph.tensors[node.inputs[1]].data
     bias = bias_or_zeros(graph, node, out_channels, np.int32)
     folded = fold_input_offset(bias, weight, get_op(node.op, node).weight_channel_axis, p.input_offset)
-    kernel = kernels.kernel(family, spec, narrow_accumulators(folded, p.shift, weight.size // out_channels))
+    narrow = narrow_accumulators(folded, p.shift, weight.size // out_channels)
+    kernel = kernels.kernel(family, spec, narrow)
     weights = {
         "filter": ConstArray(f"{prefix}_w", "int16_t", widen_weights(weight)) if kernel.weights_int16 else
         ConstArray(f"{prefix}_w", "int8_t", weight),
@@ -88,6 +92,8 @@ def mac_call(node, graph, family: str, spec, kernels, prefix: str, pointer, out_
         values["scratch"] = "ek_scratch"
     call = kernel_call(node, kernel, values, weights.values())
     call.scratch_bytes = kernel.scratch_bytes
+    call.tuning_key = tuning_key(family, spec, narrow)
+    call.variants = tuple(kernels.variants(family, spec))
     return call
 
 

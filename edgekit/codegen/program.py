@@ -80,15 +80,16 @@ def wide_weights_fit(graph, target) -> bool:
     return constants + mac_weights <= target.flash.length - CODE_RESERVE_BYTES
 
 
-def emit_program(graph, plan, target, out_dir: Path, patches=None, tuned=None) -> Program:
+def emit_program(graph, plan, target, out_dir: Path, patches=None, tuned=None, prefer=None) -> Program:
     """Write the C sources of ``graph`` under ``plan`` for ``target`` into ``out_dir``.
 
     ``patches`` (a ``PatchSchedule``) runs its stage patch by patch; ``plan`` is then its
     ``memory.arena``, which places the frame, the split tensor, the working block and the rest.
-    ``tuned`` maps ``variants.tuning_key`` to the variant ``--tune`` measured best.
+    ``tuned`` maps ``variants.tuning_key`` to the variant ``--tune`` measured best; ``prefer`` gives one
+    variant to every layer that can run it (``edgekit/tuning.py`` measures each).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    choice = KernelChoice(target, wide_weights_fit(graph, target), dict(tuned or {}))
+    choice = KernelChoice(target, wide_weights_fit(graph, target), dict(tuned or {}), prefer)
 
     def pointer(tensor_name: str) -> str:
         return f"(ek_arena + {plan.offset(tensor_name)})"

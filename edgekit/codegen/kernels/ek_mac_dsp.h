@@ -21,6 +21,9 @@
 #ifndef EK_NARROW_ACC
 #define EK_NARROW_ACC 0
 #endif
+#ifndef EK_WEIGHTS_INT16
+#define EK_WEIGHTS_INT16 0
+#endif
 #include <stdint.h>
 #include <string.h>
 
@@ -196,10 +199,45 @@ typedef struct {
     ek_clamp_t clamp;
 } ek_requant_t;
 
-/* Rows a and b = a + k of k int8 values times filter rows w0 and w1 ([k] each): acc = {a.w0, a.w1, b.w0,
- * b.w1} added to their initial values; K in steps of 4 with SXTB16/SMLAD, the rest one by one. Row b
- * at a constant offset from row a saves a register in the loop. */
-EK_INLINE void ek_dot_2x2(const int8_t *a, const int8_t *w0, const int8_t *w1, int32_t k, int32_t acc[4])
+/* Weights: int8 by default; the _w16 kernels define EK_WEIGHTS_INT16 to 1 before including this header.
+ * Then each filter row holds k rounded up to a multiple of 4 int16 values, whole groups of 4 in SMLAD
+ * order (w0, w2, w1, w3: the halves of SXTB16 and SXTB16 ror 8 of the input bytes x0..x3), the rest in
+ * order, zero-padded; rows are word aligned, so two word loads (one LDRD) read a group. Twice the
+ * weight flash, no SXTB16 on the weights. ek_read_weights gives a group of 4 as (w0, w2), (w1, w3). */
+#if EK_WEIGHTS_INT16
+typedef int16_t ek_weight_t;
+
+EK_INLINE int32_t ek_row(int32_t k)
+{
+    return (k + 3) & ~3;
+}
+
+EK_INLINE void ek_read_weights(const ek_weight_t *w, int32_t *even, int32_t *odd)
+{
+    const int32_t *words = (const int32_t *)(const void *)w;
+    *even = words[0];
+    *odd = words[1];
+}
+#else
+typedef int8_t ek_weight_t;
+
+EK_INLINE int32_t ek_row(int32_t k)
+{
+    return k;
+}
+
+EK_INLINE void ek_read_weights(const ek_weight_t *w, int32_t *even, int32_t *odd)
+{
+    const int32_t bytes = ek_read_s8x4(w);
+    *even = ek_sxtb16(bytes);
+    *odd = ek_sxtb16_ror8(bytes);
+}
+#endif
+
+/* Rows a and b = a + k of k int8 values times filter rows w0 and w1: acc = {a.w0, a.w1, b.w0, b.w1}
+ * added to their initial values; K in steps of 4 with SXTB16/SMLAD, the rest one by one. Row b at a
+ * constant offset from row a saves a register in the loop. */
+EK_INLINE void ek_dot_2x2(const int8_t *a, const ek_weight_t *w0, const ek_weight_t *w1, int32_t k, int32_t acc[4])
 {
     const int8_t *b = a + k;
     int32_t a0 = acc[0], a1 = acc[1], b0 = acc[2], b1 = acc[3];
@@ -208,15 +246,13 @@ EK_INLINE void ek_dot_2x2(const int8_t *a, const int8_t *w0, const int8_t *w1, i
         const int32_t xa = ek_read_s8x4(a + i), xb = ek_read_s8x4(b + i);
         const int32_t xa_even = ek_sxtb16(xa), xa_odd = ek_sxtb16_ror8(xa);
         const int32_t xb_even = ek_sxtb16(xb), xb_odd = ek_sxtb16_ror8(xb);
-        int32_t w = ek_read_s8x4(w0 + i);
-        int32_t w_even = ek_sxtb16(w), w_odd = ek_sxtb16_ror8(w);
+        int32_t w_even, w_odd;
+        ek_read_weights(w0 + i, &w_even, &w_odd);
         a0 = ek_smlad(xa_even, w_even, a0);
         a0 = ek_smlad(xa_odd, w_odd, a0);
         b0 = ek_smlad(xb_even, w_even, b0);
         b0 = ek_smlad(xb_odd, w_odd, b0);
-        w = ek_read_s8x4(w1 + i);
-        w_even = ek_sxtb16(w);
-        w_odd = ek_sxtb16_ror8(w);
+        ek_read_weights(w1 + i, &w_even, &w_odd);
         a1 = ek_smlad(xa_even, w_even, a1);
         a1 = ek_smlad(xa_odd, w_odd, a1);
         b1 = ek_smlad(xb_even, w_even, b1);
@@ -235,69 +271,15 @@ EK_INLINE void ek_dot_2x2(const int8_t *a, const int8_t *w0, const int8_t *w1, i
 }
 
 /* One row a of k int8 values times one filter row w, added to acc. */
-EK_INLINE int32_t ek_dot_1x1(const int8_t *a, const int8_t *w, int32_t k, int32_t acc)
+EK_INLINE int32_t ek_dot_1x1(const int8_t *a, const ek_weight_t *w, int32_t k, int32_t acc)
 {
     int32_t i = 0;
     for (; i + 4 <= k; i += 4) {
-        const int32_t x = ek_read_s8x4(a + i), y = ek_read_s8x4(w + i);
-        acc = ek_smlad(ek_sxtb16(x), ek_sxtb16(y), acc);
-        acc = ek_smlad(ek_sxtb16_ror8(x), ek_sxtb16_ror8(y), acc);
-    }
-    for (; i < k; ++i) {
-        acc += a[i] * w[i];
-    }
-    return acc;
-}
-
-/* Int16 weights (the _w16 kernels): each filter row holds k rounded up to a multiple of 4 int16 values,
- * whole groups of 4 in SMLAD order (w0, w2, w1, w3: the halves of SXTB16 and SXTB16 ror 8 of the
- * input bytes x0..x3), the rest in order, zero-padded; rows are word aligned, so one LDRD reads a
- * group. Twice the weight flash, no SXTB16 on the weights. */
-EK_INLINE int32_t ek_row16(int32_t k)
-{
-    return (k + 3) & ~3;
-}
-
-EK_INLINE void ek_dot_2x2_w16(const int8_t *a, const int16_t *w0, const int16_t *w1, int32_t k, int32_t acc[4])
-{
-    const int8_t *b = a + k;
-    int32_t a0 = acc[0], a1 = acc[1], b0 = acc[2], b1 = acc[3];
-    const int32_t *v0 = (const int32_t *)(const void *)w0, *v1 = (const int32_t *)(const void *)w1;
-    int32_t i = 0;
-    for (; i + 4 <= k; i += 4, v0 += 2, v1 += 2) {
-        const int32_t xa = ek_read_s8x4(a + i), xb = ek_read_s8x4(b + i);
-        const int32_t xa_even = ek_sxtb16(xa), xa_odd = ek_sxtb16_ror8(xa);
-        const int32_t xb_even = ek_sxtb16(xb), xb_odd = ek_sxtb16_ror8(xb);
-        const int32_t w0_even = v0[0], w0_odd = v0[1], w1_even = v1[0], w1_odd = v1[1];
-        a0 = ek_smlad(xa_even, w0_even, a0);
-        a0 = ek_smlad(xa_odd, w0_odd, a0);
-        b0 = ek_smlad(xb_even, w0_even, b0);
-        b0 = ek_smlad(xb_odd, w0_odd, b0);
-        a1 = ek_smlad(xa_even, w1_even, a1);
-        a1 = ek_smlad(xa_odd, w1_odd, a1);
-        b1 = ek_smlad(xb_even, w1_even, b1);
-        b1 = ek_smlad(xb_odd, w1_odd, b1);
-    }
-    for (; i < k; ++i) {
-        a0 += a[i] * w0[i];
-        a1 += a[i] * w1[i];
-        b0 += b[i] * w0[i];
-        b1 += b[i] * w1[i];
-    }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = b0;
-    acc[3] = b1;
-}
-
-EK_INLINE int32_t ek_dot_1x1_w16(const int8_t *a, const int16_t *w, int32_t k, int32_t acc)
-{
-    const int32_t *v = (const int32_t *)(const void *)w;
-    int32_t i = 0;
-    for (; i + 4 <= k; i += 4, v += 2) {
         const int32_t x = ek_read_s8x4(a + i);
-        acc = ek_smlad(ek_sxtb16(x), v[0], acc);
-        acc = ek_smlad(ek_sxtb16_ror8(x), v[1], acc);
+        int32_t w_even, w_odd;
+        ek_read_weights(w + i, &w_even, &w_odd);
+        acc = ek_smlad(ek_sxtb16(x), w_even, acc);
+        acc = ek_smlad(ek_sxtb16_ror8(x), w_odd, acc);
     }
     for (; i < k; ++i) {
         acc += a[i] * w[i];
@@ -305,17 +287,19 @@ EK_INLINE int32_t ek_dot_1x1_w16(const int8_t *a, const int16_t *w, int32_t k, i
     return acc;
 }
 
-/* ek_gemm_2rows_s8 and ek_gemm_1row_s8 with int16 weights. */
-EK_INLINE void ek_gemm_2rows_w16(const int8_t *a, const int16_t *filter, int32_t k, int32_t n,
-                                 const ek_requant_t *q, int8_t *out_a, int8_t *out_b)
+/* Rows a and b = a + k (k int8 values each) times every filter row ([n][ek_row(k)]): the n requantized
+ * outputs of row a go to out_a and those of row b to out_b. Output channels go two at a time (2x2
+ * register blocking). */
+EK_INLINE void ek_gemm_2rows(const int8_t *a, const ek_weight_t *filter, int32_t k, int32_t n, const ek_requant_t *q,
+                             int8_t *out_a, int8_t *out_b)
 {
     const int8_t *b = a + k;
-    const int32_t row = ek_row16(k);
+    const int32_t row = ek_row(k);
     int32_t c = 0;
     for (; c + 2 <= n; c += 2) {
-        const int16_t *w = filter + c * row;
+        const ek_weight_t *w = filter + c * row;
         int32_t acc[4] = {q->bias[c], q->bias[c + 1], q->bias[c], q->bias[c + 1]};
-        ek_dot_2x2_w16(a, w, w + row, k, acc);
+        ek_dot_2x2(a, w, w + row, k, acc);
         ek_scale_t scale = ek_scale(q->multiplier[c], q->shift[c]);
         out_a[c] = ek_output(acc[0], scale, q->clamp);
         out_b[c] = ek_output(acc[2], scale, q->clamp);
@@ -324,56 +308,20 @@ EK_INLINE void ek_gemm_2rows_w16(const int8_t *a, const int16_t *filter, int32_t
         out_b[c + 1] = ek_output(acc[3], scale, q->clamp);
     }
     if (c < n) {
-        const int16_t *w = filter + c * row;
-        const ek_scale_t scale = ek_scale(q->multiplier[c], q->shift[c]);
-        out_a[c] = ek_output(ek_dot_1x1_w16(a, w, k, q->bias[c]), scale, q->clamp);
-        out_b[c] = ek_output(ek_dot_1x1_w16(b, w, k, q->bias[c]), scale, q->clamp);
-    }
-}
-
-EK_INLINE void ek_gemm_1row_w16(const int8_t *a, const int16_t *filter, int32_t k, int32_t n,
-                                const ek_requant_t *q, int8_t *out)
-{
-    for (int32_t c = 0; c < n; ++c) {
-        out[c] = ek_output(ek_dot_1x1_w16(a, filter + c * ek_row16(k), k, q->bias[c]),
-                           ek_scale(q->multiplier[c], q->shift[c]), q->clamp);
-    }
-}
-
-/* Rows a and b = a + k (k int8 values each) times every filter row ([n][k]): the n requantized outputs of
- * row a go to out_a and those of row b to out_b. Output channels go two at a time (2x2 register
- * blocking). */
-EK_INLINE void ek_gemm_2rows_s8(const int8_t *a, const int8_t *filter, int32_t k, int32_t n,
-                                const ek_requant_t *q, int8_t *out_a, int8_t *out_b)
-{
-    const int8_t *b = a + k;
-    int32_t c = 0;
-    for (; c + 2 <= n; c += 2) {
-        const int8_t *w = filter + c * k;
-        int32_t acc[4] = {q->bias[c], q->bias[c + 1], q->bias[c], q->bias[c + 1]};
-        ek_dot_2x2(a, w, w + k, k, acc);
-        ek_scale_t scale = ek_scale(q->multiplier[c], q->shift[c]);
-        out_a[c] = ek_output(acc[0], scale, q->clamp);
-        out_b[c] = ek_output(acc[2], scale, q->clamp);
-        scale = ek_scale(q->multiplier[c + 1], q->shift[c + 1]);
-        out_a[c + 1] = ek_output(acc[1], scale, q->clamp);
-        out_b[c + 1] = ek_output(acc[3], scale, q->clamp);
-    }
-    if (c < n) {
-        const int8_t *w = filter + c * k;
+        const ek_weight_t *w = filter + c * row;
         const ek_scale_t scale = ek_scale(q->multiplier[c], q->shift[c]);
         out_a[c] = ek_output(ek_dot_1x1(a, w, k, q->bias[c]), scale, q->clamp);
         out_b[c] = ek_output(ek_dot_1x1(b, w, k, q->bias[c]), scale, q->clamp);
     }
 }
 
-/* One row a (k int8 values) times every filter row ([n][k]): the n requantized outputs go to out. */
-EK_INLINE void ek_gemm_1row_s8(const int8_t *a, const int8_t *filter, int32_t k, int32_t n, const ek_requant_t *q,
-                               int8_t *out)
+/* One row a (k int8 values) times every filter row: the n requantized outputs go to out. */
+EK_INLINE void ek_gemm_1row(const int8_t *a, const ek_weight_t *filter, int32_t k, int32_t n, const ek_requant_t *q,
+                            int8_t *out)
 {
     for (int32_t c = 0; c < n; ++c) {
-        out[c] = ek_output(ek_dot_1x1(a, filter + c * k, k, q->bias[c]), ek_scale(q->multiplier[c], q->shift[c]),
-                           q->clamp);
+        out[c] = ek_output(ek_dot_1x1(a, filter + c * ek_row(k), k, q->bias[c]),
+                           ek_scale(q->multiplier[c], q->shift[c]), q->clamp);
     }
 }
 

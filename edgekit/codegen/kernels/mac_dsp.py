@@ -46,7 +46,8 @@ def _kernel(family: str, spec, narrow: bool, body: str, scratch_bytes: int = 0, 
     scratch = ", int8_t* scratch" if scratch_bytes else ""
     params = _PARAMS.format(weight="int16_t" if weights16 else "int8_t")
     prototype = f"int32_t {name}({params}{scratch}, {_SCALARS})"
-    code = (f'#define EK_NARROW_ACC {int(narrow)}\n#include "{HEADER_NAME}"\n\n{helper}/* {family} {spec} */\n{prototype}\n{{\n{body}\n'
+    code = (f'#define EK_NARROW_ACC {int(narrow)}\n#define EK_WEIGHTS_INT16 {int(weights16)}\n'
+            f'#include "{HEADER_NAME}"\n\n{helper}/* {family} {spec} */\n{prototype}\n{{\n{body}\n'
             "    return 0;\n}\n")
     return KernelSource(name, code, prototype, scratch_bytes, input_offset_in_bias=True, variant=variant,
                         weights_int16=weights16)
@@ -69,7 +70,6 @@ def narrow_accumulators(folded_bias: np.ndarray, shift: np.ndarray, depth: int) 
 def conv2d_dsp_kernel(spec, weights16: bool = False, narrow: bool = False) -> KernelSource:
     """2x2-blocked conv2d for ``spec`` (a ``Conv2dSpec``); see the module docstring. ``narrow``: the layer
     passed :func:`narrow_accumulators`."""
-    gemm = "w16" if weights16 else "s8"
     height, width, channels = spec.input_shape
     out_h, out_w, out_c = spec.output_shape
     depth = spec.window.kernel[0] * spec.window.kernel[1] * channels
@@ -87,10 +87,10 @@ def conv2d_dsp_kernel(spec, weights16: bool = False, narrow: bool = False) -> Ke
 {prologue}
     int32_t p = 0;
     for (; p + 2 <= {pixels}; p += 2) {{
-{gather_two}        ek_gemm_2rows_{gemm}({row}, filter, {depth}, {out_c}, &q, output + p * {out_c}, output + (p + 1) * {out_c});
+{gather_two}        ek_gemm_2rows({row}, filter, {depth}, {out_c}, &q, output + p * {out_c}, output + (p + 1) * {out_c});
     }}
     if (p < {pixels}) {{
-{gather_one}        ek_gemm_1row_{gemm}({row}, filter, {depth}, {out_c}, &q, output + p * {out_c});
+{gather_one}        ek_gemm_1row({row}, filter, {depth}, {out_c}, &q, output + p * {out_c});
     }}"""
     return _kernel("conv2d", spec, narrow, body, scratch, weights16, "" if direct else _column_function(spec))
 
@@ -137,7 +137,7 @@ def fully_connected_dsp_kernel(spec, weights16: bool = False, narrow: bool = Fal
     """fully_connected for ``spec`` (a ``FullyConnectedSpec``), one output at a time."""
     body = f"""    {_REQUANT}
     (void)input_offset;
-    ek_gemm_1row_{"w16" if weights16 else "s8"}(input, filter, {spec.in_features}, {spec.out_features}, &q, output);"""
+    ek_gemm_1row(input, filter, {spec.in_features}, {spec.out_features}, &q, output);"""
     return _kernel("fully_connected", spec, narrow, body, weights16=weights16)
 
 

@@ -68,23 +68,26 @@ class KernelChoice:
     target: object
     wide_weights: bool = True
     tuned: dict = field(default_factory=dict)
-    only: str | None = None  # a variant every layer must use (None: any)
+    prefer: str | None = None  # the variant every layer that can run it gets (tuning measures each)
+
+    def variants(self, family: str, spec) -> list[str]:
+        """The variants this choice may give ``spec``, the default first."""
+        return candidate_variants(family, spec, self.target, self.wide_weights)
 
     def kernel(self, family: str, spec, narrow: bool = False):
-        candidates = candidate_variants(family, spec, self.target, self.wide_weights)
-        if self.only is not None:
-            candidates = [self.only]
-        variant = self.tuned.get(tuning_key(family, spec))
-        return make_kernel(family, spec, variant if variant in candidates else candidates[0], narrow)
+        candidates = self.variants(family, spec)
+        wanted = self.prefer or self.tuned.get(tuning_key(family, spec, narrow))
+        return make_kernel(family, spec, wanted if wanted in candidates else candidates[0], narrow)
 
     def portable(self) -> "KernelChoice":
         """This choice restricted to the portable kernels."""
-        return replace(self, only=PORTABLE)
+        return replace(self, prefer=PORTABLE)
 
 
-def tuning_key(family: str, spec) -> str:
-    """What a tuning result is keyed by (with the target): the family and the static spec."""
-    return f"{family} {spec!r}"
+def tuning_key(family: str, spec, narrow: bool) -> str:
+    """What a tuning result is keyed by (with the target): the family, the static spec and whether the
+    layer requantizes narrow (``make_kernel``)."""
+    return f"{family} {spec!r}{' narrow' if narrow else ''}"
 
 
 def select_kernel(family: str, spec, target, variant: str | None = None):
