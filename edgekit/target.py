@@ -37,6 +37,7 @@ class Target:
     regions: tuple[MemoryRegion, ...]
     qemu_machine: str
     probe_target: str
+    mve: bool = False  # Helium, the M-profile vector extension
 
     def region(self, role: str) -> MemoryRegion | None:
         """The region with this role, or None (only "external-weights" is optional)."""
@@ -102,6 +103,7 @@ def _parse_target(data: dict) -> Target:
         description=data["description"],
         cpu_flags=tuple(data["cpu"]["flags"]),
         dsp=data["cpu"]["dsp"],
+        mve=data["cpu"].get("mve", False),
         clock_hz=data["cpu"]["clock_hz"],
         regions=regions,
         qemu_machine=data["qemu"]["machine"],

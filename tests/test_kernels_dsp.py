@@ -220,3 +220,18 @@ def test_dsp_kernels_cross_compile_without_warnings(cpu, tmp_path):
                                    str(source)], check=True, capture_output=True, text=True).stdout
         if "depthwise" not in kernel.name:
             assert "smlad" in assembly, kernel.name
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc is not installed")
+def test_mve_kernels_cross_compile_to_helium_without_warnings(tmp_path):
+    """The Helium variant compiles for cortex-m55 with VMLADAVA dot products (QEMU runs it:
+    test_kernels_dsp_qemu.py); the host has no MVE, so it has no host test."""
+    (tmp_path / mac_dsp.HEADER_NAME).write_text(mac_dsp.HEADER_TEXT)
+    flags = list(load_target("cortex-m55").cpu_flags)
+    for kernel in (mac_dsp.conv2d_dsp_kernel(Conv2dSpec((5, 7, 13), 9, Window()), mve=True),
+                   mac_dsp.fully_connected_dsp_kernel(FullyConnectedSpec(37, 10), mve=True)):
+        source = tmp_path / f"{kernel.name}.c"
+        source.write_text(kernel.c_code)
+        assembly = subprocess.run(["arm-none-eabi-gcc", "-std=c99", "-O2", *flags, *WARNINGS, "-S", "-o", "-",
+                                   str(source)], check=True, capture_output=True, text=True).stdout
+        assert "vmladava" in assembly, kernel.name

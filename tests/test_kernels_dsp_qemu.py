@@ -1,6 +1,7 @@
 """The DSP-extension kernels, selected by the target's features, emitted into real firmware and run in
-the real QEMU on cortex-m4, cortex-m7 and cortex-m55, equal the integer reference interpreter byte for
-byte; so do the portable TVM kernels that a CPU without the DSP extension gets.
+the real QEMU on cortex-m4, cortex-m7 and cortex-m55 (whose conv2d and fully_connected layers get the
+Helium kernels), equal the integer reference interpreter byte for byte; so do the portable TVM kernels
+that a CPU without the DSP extension gets.
 
 The cases exercise what the DSP kernels special-case: odd pixel and channel counts and K not a multiple
 of 4 (the 2x2 blocking's tails), a 3-channel first layer with stride 2 and padding (the im2col of two
@@ -102,6 +103,8 @@ def test_the_cases_get_every_dsp_kernel(tmp_path):
     assert all("_s8_dsp_" in name for name in wide + small), wide + small
     assert any("_dsp_w16_" in name for name in wide) and not any("_w16_" in name for name in small)
     assert any("_narrow_" in name for name in wide) and any("_narrow_" not in name for name in wide)
+    helium = _mac_kernels(load_target("cortex-m55"), tmp_path / "m55")
+    assert any("_s8_mve_" in name for name in helium) and not any("_mve_" in name for name in wide)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.__name__)

@@ -24,6 +24,9 @@
 #ifndef EK_WEIGHTS_INT16
 #define EK_WEIGHTS_INT16 0
 #endif
+#ifndef EK_MVE
+#define EK_MVE 0
+#endif
 #include <stdint.h>
 #include <string.h>
 
@@ -234,6 +237,39 @@ EK_INLINE void ek_read_weights(const ek_weight_t *w, int32_t *even, int32_t *odd
 }
 #endif
 
+#if EK_MVE
+/* Helium (the _mve kernels, cortex-m55): VMLADAVA multiplies 16 int8 pairs and adds them to a scalar
+ * accumulator; the K tail is a predicated load that reads zeros beyond k (and no memory). */
+#include <arm_mve.h>
+
+EK_INLINE void ek_dot_2x2(const int8_t *a, const ek_weight_t *w0, const ek_weight_t *w1, int32_t k, int32_t acc[4])
+{
+    const int8_t *b = a + k;
+    int32_t a0 = acc[0], a1 = acc[1], b0 = acc[2], b1 = acc[3];
+    for (int32_t i = 0; i < k; i += 16) {
+        const mve_pred16_t lanes = vctp8q((uint32_t)(k - i));
+        const int8x16_t xa = vldrbq_z_s8(a + i, lanes), xb = vldrbq_z_s8(b + i, lanes);
+        const int8x16_t v0 = vldrbq_z_s8(w0 + i, lanes), v1 = vldrbq_z_s8(w1 + i, lanes);
+        a0 = vmladavaq_s8(a0, xa, v0);
+        a1 = vmladavaq_s8(a1, xa, v1);
+        b0 = vmladavaq_s8(b0, xb, v0);
+        b1 = vmladavaq_s8(b1, xb, v1);
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = b0;
+    acc[3] = b1;
+}
+
+EK_INLINE int32_t ek_dot_1x1(const int8_t *a, const ek_weight_t *w, int32_t k, int32_t acc)
+{
+    for (int32_t i = 0; i < k; i += 16) {
+        const mve_pred16_t lanes = vctp8q((uint32_t)(k - i));
+        acc = vmladavaq_s8(acc, vldrbq_z_s8(a + i, lanes), vldrbq_z_s8(w + i, lanes));
+    }
+    return acc;
+}
+#else
 /* Rows a and b = a + k of k int8 values times filter rows w0 and w1: acc = {a.w0, a.w1, b.w0, b.w1}
  * added to their initial values; K in steps of 4 with SXTB16/SMLAD, the rest one by one. Row b at a
  * constant offset from row a saves a register in the loop. */
@@ -286,6 +322,8 @@ EK_INLINE int32_t ek_dot_1x1(const int8_t *a, const ek_weight_t *w, int32_t k, i
     }
     return acc;
 }
+
+#endif
 
 /* Rows a and b = a + k (k int8 values each) times every filter row ([n][ek_row(k)]): the n requantized
  * outputs of row a go to out_a and those of row b to out_b. Output channels go two at a time (2x2

@@ -12,9 +12,10 @@ differences in their inputs (``KernelSource.input_offset_in_bias``): the bias ar
   unpadded stride-1 convolution reads its pixels in place; any other window first copies the two
   pixels' receptive fields into an int8 ``scratch`` (im2col of two pixels, ``2 * KH * KW * Cin`` bytes).
 - fully_connected: one row at a time.
-- conv2d and fully_connected come in two variants: ``dsp`` reads int8 weights; ``dsp_w16`` reads
+- conv2d and fully_connected come in three variants: ``dsp`` reads int8 weights; ``dsp_w16`` reads
   weights widened to int16 at compile time in SMLAD order (:func:`widen_weights`), which saves the
-  SXTB16s on the weights for twice the weight flash.
+  SXTB16s on the weights for twice the weight flash; ``mve`` (CPUs with Helium, cortex-m55) makes the
+  dot products with VMLADAVA, 16 int8 MACs per instruction.
 - depthwise_conv2d (depth multiplier 1): channel by channel through a padded plane in ``scratch``,
   the channel's taps, bias and requantization held in registers (see
   :func:`depthwise_conv2d_dsp_kernel`).
@@ -31,6 +32,7 @@ HEADER_NAME = "ek_mac_dsp.h"
 HEADER_TEXT = (Path(__file__).with_name(HEADER_NAME)).read_text()
 VARIANT = "dsp"
 VARIANT_W16 = "dsp_w16"
+VARIANT_MVE = "mve"
 
 _PARAMS = ("const int8_t* input, const {weight}* filter, const int32_t* bias, const int32_t* multiplier, "
            "const int32_t* shift, int8_t* output")
@@ -39,14 +41,14 @@ _REQUANT = "const ek_requant_t q = {bias, multiplier, shift, {output_offset, act
 
 
 def _kernel(family: str, spec, narrow: bool, body: str, scratch_bytes: int = 0, weights16: bool = False,
-            helper: str = "") -> KernelSource:
+            helper: str = "", mve: bool = False) -> KernelSource:
     """The kernel's C: the header, ``helper`` (static functions), then the kernel function around ``body``."""
-    variant = VARIANT_W16 if weights16 else VARIANT
+    variant = VARIANT_MVE if mve else VARIANT_W16 if weights16 else VARIANT
     name = kernel_name(family, (spec, "narrow") if narrow else spec, f"{variant}_narrow" if narrow else variant)
     scratch = ", int8_t* scratch" if scratch_bytes else ""
     params = _PARAMS.format(weight="int16_t" if weights16 else "int8_t")
     prototype = f"int32_t {name}({params}{scratch}, {_SCALARS})"
-    code = (f'#define EK_NARROW_ACC {int(narrow)}\n#define EK_WEIGHTS_INT16 {int(weights16)}\n'
+    code = (f'#define EK_NARROW_ACC {int(narrow)}\n#define EK_WEIGHTS_INT16 {int(weights16)}\n#define EK_MVE {int(mve)}\n'
             f'#include "{HEADER_NAME}"\n\n{helper}/* {family} {spec} */\n{prototype}\n{{\n{body}\n'
             "    return 0;\n}\n")
     return KernelSource(name, code, prototype, scratch_bytes, input_offset_in_bias=True, variant=variant,
@@ -67,9 +69,9 @@ def narrow_accumulators(folded_bias: np.ndarray, shift: np.ndarray, depth: int) 
 
 
 @lru_cache(maxsize=None)
-def conv2d_dsp_kernel(spec, weights16: bool = False, narrow: bool = False) -> KernelSource:
+def conv2d_dsp_kernel(spec, weights16: bool = False, narrow: bool = False, mve: bool = False) -> KernelSource:
     """2x2-blocked conv2d for ``spec`` (a ``Conv2dSpec``); see the module docstring. ``narrow``: the layer
-    passed :func:`narrow_accumulators`."""
+    passed :func:`narrow_accumulators`; ``mve``: Helium dot products (int8 weights)."""
     height, width, channels = spec.input_shape
     out_h, out_w, out_c = spec.output_shape
     depth = spec.window.kernel[0] * spec.window.kernel[1] * channels
@@ -92,7 +94,7 @@ def conv2d_dsp_kernel(spec, weights16: bool = False, narrow: bool = False) -> Ke
     if (p < {pixels}) {{
 {gather_one}        ek_gemm_1row({row}, filter, {depth}, {out_c}, &q, output + p * {out_c});
     }}"""
-    return _kernel("conv2d", spec, narrow, body, scratch, weights16, "" if direct else _column_function(spec))
+    return _kernel("conv2d", spec, narrow, body, scratch, weights16, "" if direct else _column_function(spec), mve)
 
 
 def _column_function(spec) -> str:
@@ -133,12 +135,13 @@ static void column(const int8_t *input, int32_t p, int8_t pad, int8_t *dst)
 
 
 @lru_cache(maxsize=None)
-def fully_connected_dsp_kernel(spec, weights16: bool = False, narrow: bool = False) -> KernelSource:
+def fully_connected_dsp_kernel(spec, weights16: bool = False, narrow: bool = False,
+                               mve: bool = False) -> KernelSource:
     """fully_connected for ``spec`` (a ``FullyConnectedSpec``), one output at a time."""
     body = f"""    {_REQUANT}
     (void)input_offset;
     ek_gemm_1row(input, filter, {spec.in_features}, {spec.out_features}, &q, output);"""
-    return _kernel("fully_connected", spec, narrow, body, weights16=weights16)
+    return _kernel("fully_connected", spec, narrow, body, weights16=weights16, mve=mve)
 
 
 def widen_weights(weight: np.ndarray) -> np.ndarray:

@@ -3,7 +3,8 @@
 Each MAC family has one compute definition (its op's int8 reference) and several variants:
 ``tvm``, the portable TVM schedule (:mod:`edgekit.codegen.kernels.conv2d` ...), which runs on any
 Cortex-M; ``dsp`` and ``dsp_w16``, SXTB16/SMLAD register blocking with int8 or int16 weights
-(:mod:`edgekit.codegen.kernels.mac_dsp`) for CPUs with the DSP extension. A variant may support only some specs (the DSP depthwise kernel needs depth
+(:mod:`edgekit.codegen.kernels.mac_dsp`) for CPUs with the DSP extension; ``mve``, Helium dot products,
+for CPUs with MVE. A variant may support only some specs (the DSP depthwise kernel needs depth
 multiplier 1). The variant is part of the kernel's name, so it is part of the kernel cache key too.
 """
 
@@ -18,6 +19,7 @@ from edgekit.codegen.kernels.fully_connected import fully_connected_kernel
 PORTABLE = "tvm"
 DSP = mac_dsp.VARIANT
 DSP_W16 = mac_dsp.VARIANT_W16
+MVE = mac_dsp.VARIANT_MVE
 
 
 def _always(spec) -> bool:
@@ -26,11 +28,13 @@ def _always(spec) -> bool:
 
 # family -> variant -> (kernel maker, spec check); the most specialised variant first
 FAMILIES = {
-    "conv2d": {DSP_W16: (partial(mac_dsp.conv2d_dsp_kernel, weights16=True), _always),
+    "conv2d": {MVE: (partial(mac_dsp.conv2d_dsp_kernel, mve=True), _always),
+               DSP_W16: (partial(mac_dsp.conv2d_dsp_kernel, weights16=True), _always),
                DSP: (mac_dsp.conv2d_dsp_kernel, _always), PORTABLE: (conv2d_kernel, _always)},
     "depthwise_conv2d": {DSP: (mac_dsp.depthwise_conv2d_dsp_kernel, mac_dsp.depthwise_supported),
                          PORTABLE: (depthwise_conv2d_kernel, _always)},
-    "fully_connected": {DSP_W16: (partial(mac_dsp.fully_connected_dsp_kernel, weights16=True), _always),
+    "fully_connected": {MVE: (partial(mac_dsp.fully_connected_dsp_kernel, mve=True), _always),
+                        DSP_W16: (partial(mac_dsp.fully_connected_dsp_kernel, weights16=True), _always),
                         DSP: (mac_dsp.fully_connected_dsp_kernel, _always),
                         PORTABLE: (fully_connected_kernel, _always)},
 }
@@ -38,7 +42,8 @@ FAMILIES = {
 
 def target_variants(target) -> tuple[str, ...]:
     """The variants ``target``'s CPU can run, the most specialised first."""
-    return (DSP_W16, DSP, PORTABLE) if target.dsp else (PORTABLE,)
+    dsp = (DSP_W16, DSP, PORTABLE) if target.dsp else (PORTABLE,)
+    return (MVE,) + dsp if target.mve else dsp
 
 
 def candidate_variants(family: str, spec, target, wide_weights: bool = True) -> list[str]:
