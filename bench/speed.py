@@ -30,7 +30,7 @@ MODELS = {
     "vww": ("models/mlperf-tiny/vww_96_int8.tflite", "lcg", {}),
     "mobilenetv2_224": ("models/tflite-micro/mobilenet_v2_int8_224_nchw.tflite",
                         "data/samples/dog_bytes_as_int8_1x3x224x224.npy", {"patch": "auto"}),
-    "mobilenetv2_0.35_144": ("mobilenetv2", "lcg", {"width": 0.35, "resolution": 144}),
+    "mobilenetv2_0.35_144": ("mobilenetv2", "lcg", {"width": 0.35, "resolution": 144, "patch": "auto"}),
 }
 
 # TFLite Micro + CMSIS-NN on cortex-m7 (QEMU mps2-an500, arm-none-eabi-gcc 12.2 -O2, the same inputs and
