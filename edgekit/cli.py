@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("targets", help="list the targets (CPU + board memory budget + emulator)")
     _json_option(p)
 
+    p = sub.add_parser("ops", help="list the supported ops and their constraints (from the op definitions)")
+    _json_option(p)
+
     p = sub.add_parser("inspect", help="ops, shapes, MACs, parameters and activation sizes per layer")
     _model_options(p)
     _json_option(p)

@@ -62,6 +62,26 @@ def cmd_zoo(args):
     _console().print(table)
 
 
+def cmd_ops(args):
+    from edgekit.ops.support import supported_ops
+
+    ops = supported_ops()
+    if args.json:
+        return _print_json([op.__dict__ for op in ops])
+    table = Table("op", "int8", "firmware", "weights", "fuses ReLU", "memory sharing", "patches")
+    rules = []
+    for op in ops:
+        int8 = op.int8.split(":", 1)
+        table.add_row(op.name, int8[0], "yes" if op.firmware else "no", op.weights,
+                      "yes" if op.fuses_activation else "no", op.memory_sharing, "yes" if op.patches else "no")
+        rules += [f"{op.name} (int8): {int8[1].strip()}"] if len(int8) > 1 else []
+        rules += [f"{op.name}: {rule}" for rule in op.constraints]
+        rules += [f"{op.name} (on patches): {rule}" for rule in op.patch_constraints]
+    console = _console()
+    console.print(table)
+    console.print("Constraints:\n" + "\n".join(f"  {rule}" for rule in rules), highlight=False)
+
+
 def cmd_targets(args):
     from edgekit.target import list_targets, load_target
 

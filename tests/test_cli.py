@@ -59,7 +59,7 @@ def tiny_pt(tmp_path_factory):
 def test_help_lists_the_commands():
     result = edgekit("--help")
     assert result.returncode == 0
-    for command in ("zoo", "targets", "inspect", "quantize", "infer", "compile", "run", "report"):
+    for command in ("zoo", "targets", "ops", "inspect", "quantize", "infer", "compile", "run", "report"):
         assert command in result.stdout
 
 
@@ -78,6 +78,23 @@ def test_targets_lists_the_boards():
     assert {"cortex-m4", "cortex-m7", "cortex-m55"} <= set(names)
     for name in names:
         assert name in table.stdout
+
+
+def test_ops_lists_every_op_with_its_facts_and_rules():
+    """`edgekit ops` is generated from the op definitions: every op, what it supports, its rules."""
+    doc = {op["name"]: op for op in json.loads(edgekit("ops", "--json").stdout)}
+    assert {"conv2d", "depthwise_conv2d", "add", "softmax", "batch_norm"} <= set(doc)
+    assert doc["depthwise_conv2d"]["weights"] == "per channel, axis 3"
+    assert doc["conv2d"]["patches"] and not doc["softmax"]["patches"]
+    assert doc["batch_norm"]["int8"].startswith("no: ") and not doc["batch_norm"]["firmware"]
+    assert doc["reshape"]["memory_sharing"] == "reshape view"
+    assert any("same shape" in rule for rule in doc["add"]["constraints"])
+    table = edgekit("ops")
+    assert table.returncode == 0
+    for name, op in doc.items():
+        assert name in table.stdout
+        for rule in op["constraints"]:
+            assert rule[:40] in table.stdout
 
 
 def test_inspect_int8_tflite(models_dir):

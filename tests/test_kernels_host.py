@@ -21,9 +21,12 @@ from edgekit.codegen.kernels.pool2d import Pool2dSpec, avg_pool2d_kernel, max_po
 from edgekit.codegen.tir_to_c import COMPAT_HEADER_NAME, COMPAT_HEADER_TEXT
 from edgekit import fixedpoint
 from edgekit.fixedpoint import quantize_multiplier, quantize_multipliers
+from edgekit.ir import Graph, Node, QuantParams, Tensor
+from edgekit.ir.interpreter import run_graph
+from edgekit.ops import get_op
 from edgekit.ops.add import add_int8
 from edgekit.ops.conv2d import conv2d_int8
-from edgekit.ops.depthwise_conv2d import depthwise_conv2d_int8
+from edgekit.ops.depthwise_conv2d import DepthwiseConv2dAttrs, depthwise_conv2d_int8
 from edgekit.ops.fully_connected import fully_connected_int8
 from edgekit.ops.pool2d import avg_pool2d_int8, max_pool2d_int8
 from edgekit.ops.window import Window, same_padding
@@ -160,6 +163,51 @@ def test_depthwise_conv2d_matches_reference(case, tmp_path):
     spec, x, filt, bias, q, want = _depthwise_case(case)
     got = _mac_call(_compile(depthwise_conv2d_kernel(spec), tmp_path), x, filt, bias, q, want.shape)
     np.testing.assert_array_equal(got, want)
+
+
+def _depthwise_graph(case) -> Graph:
+    """One int8 depthwise node ``dw`` (x -> y) with seeded random weights and quantization."""
+    in_h, in_w, channels, _, kernel, stride, dilation, mode = case
+    rng = np.random.default_rng(zlib.crc32(repr(case).encode()) + 1)
+    attrs = DepthwiseConv2dAttrs(stride, dilation, _padding(mode, (in_h, in_w), kernel, stride, dilation))
+    w_scale = (10 ** rng.uniform(-3, -1.5, size=channels)).astype(np.float32)
+    graph = Graph("inplace")
+    graph.add_tensor(Tensor("x", (1, in_h, in_w, channels), "int8", quant=QuantParams.per_tensor(0.05, 3)))
+    graph.add_tensor(Tensor("w", (1, *kernel, channels), "int8", _int8(rng, (1, *kernel, channels)),
+                            QuantParams(w_scale, np.zeros(channels, np.int32), 3)))
+    graph.add_tensor(Tensor("b", (channels,), "int32", rng.integers(-5000, 5000, size=channels, dtype=np.int32)))
+    (out_shape,) = get_op("depthwise_conv2d").infer_shapes(attrs, [graph.tensors["x"].shape, graph.tensors["w"].shape])
+    graph.add_tensor(Tensor("y", out_shape, "int8", quant=QuantParams.per_tensor(0.02, -7)))
+    graph.nodes, graph.inputs, graph.outputs = [Node("dw", "depthwise_conv2d", ["x", "w", "b"], ["y"], attrs)], ["x"], ["y"]
+    return graph
+
+
+@pytest.mark.parametrize("case", [c for c in DEPTHWISE_CASES if c[3] == 1], ids=_depthwise_id)
+def test_inplace_depthwise_writes_over_its_input(case, tmp_path):
+    """The in-place call the code generator emits (the one-channel kernel run channel by channel through
+    ek_scratch) turns one buffer holding the input into the interpreter's output."""
+    graph = _depthwise_graph(case)
+    node = graph.nodes[0]
+    call = get_op("depthwise_conv2d").lower(node, graph, "dw", lambda name: "buffer", in_place=True)
+    x = _int8(np.random.default_rng(len(tmp_path.name)), graph.tensors["x"].shape)
+    (want,) = run_graph(graph, [x], mode="int8").values()
+    arrays = "".join(f"static const {c.ctype} {c.name}[] = {{{', '.join(map(str, np.ravel(c.values)))}}};\n"
+                     for c in call.constants)
+    (tmp_path / "driver.c").write_text(
+        f'#include "{COMPAT_HEADER_NAME}"\n{call.kernel.prototype};\n'
+        "#define EK_CHECK(call) do { int32_t status_ = (call); if (status_ != 0) return status_; } while (0)\n"
+        f"static int8_t ek_scratch[{call.scratch_bytes}];\n{arrays}"
+        f"int32_t run_inplace(int8_t *buffer) {{\n{call.c_statement()}\nreturn 0;\n}}\n")
+    (tmp_path / COMPAT_HEADER_NAME).write_text(COMPAT_HEADER_TEXT)
+    (tmp_path / "kernel.c").write_text(call.kernel.c_code)
+    library = tmp_path / "inplace.so"
+    subprocess.run(["gcc", "-std=c99", "-O2", *WARNINGS, "-shared", "-fPIC", "-o", str(library),
+                    str(tmp_path / "kernel.c"), str(tmp_path / "driver.c")], check=True)
+    buffer = np.zeros(max(x.size, want.size), dtype=np.int8)
+    buffer[:x.size] = x.ravel()
+    _call(getattr(ctypes.CDLL(str(library)), "run_inplace"), buffer)
+    assert call.scratch_bytes == x.shape[1] * x.shape[2] + want.shape[1] * want.shape[2]
+    np.testing.assert_array_equal(buffer[:want.size].reshape(want.shape), want)
 
 
 @pytest.mark.parametrize("in_features,out_features", [(1, 1), (10, 4), (64, 10), (37, 13)])

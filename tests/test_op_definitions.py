@@ -7,6 +7,7 @@ import inspect
 import numpy as np
 import pytest
 
+from edgekit.errors import UnsupportedOpError
 from edgekit.ir import Graph, Node, QuantParams, Tensor
 from edgekit.memory.buffer_sharing import share_buffers
 from edgekit.ops import OPS, get_op
@@ -85,8 +86,30 @@ def test_a_windowed_patch_op_can_take_patch_padding(name):
         assert op.patchable and op.has_kernel, f"op {name} is row-wise but cannot run on patches"
 
 
+@pytest.mark.parametrize("name", OP_NAMES)
+def test_constraints_state_their_rule(name):
+    """Every constraint has a docstring (the rule users read in errors and in `edgekit ops`) and is
+    named constraint_*, as the patch stage's and Vela's are."""
+    op = OPS[name]
+    for constraint in op.constraints + op.patch_constraints:
+        assert constraint.__name__.startswith("constraint_"), f"op {name}: {constraint.__name__}"
+        assert constraint.__doc__ and constraint.__doc__.strip().endswith("."), \
+            f"op {name}: {constraint.__name__} needs a docstring that states the rule"
+
+
+def test_lint_names_the_node_and_the_rule_it_breaks():
+    graph = Graph("g")
+    for name, shape in (("a", (1, 4, 4, 8)), ("b", (1, 1, 1, 8)), ("y", (1, 4, 4, 8))):
+        graph.add_tensor(Tensor(name, shape, "float32"))
+    graph.nodes = [Node("sum3", "add", ["a", "b"], ["y"], get_op("add").attrs_type())]
+    graph.inputs, graph.outputs = ["a", "b"], ["y"]
+    with pytest.raises(UnsupportedOpError, match=r"node sum3 \(add\): Both operands must have the same shape: "
+                                                 r".* \(shapes \(1, 4, 4, 8\) and \(1, 1, 1, 8\)\)"):
+        graph.lint()
+
+
 def test_get_op_names_the_node_and_lists_the_supported_ops():
-    with pytest.raises(Exception, match=r"op 'gelu' \(node n7\) is not supported; supported ops: add, "):
+    with pytest.raises(UnsupportedOpError, match=r"op 'gelu' \(node n7\) is not supported; supported ops: add, "):
         get_op("gelu", Node("n7", "gelu", [], []))
 
 
@@ -119,8 +142,10 @@ def test_pad_window_and_patch_padding_keep_the_channel_pads():
     node = Node("p", "pad", ["x"], ["y"], op.attrs_type(((0, 0), (1, 2), (3, 4), (0, 5))))
     assert op.window(node, None) == Window(padding=(1, 3, 2, 4))
     assert op.with_padding(node.attrs, (0, 1, 0, 0)).pads == ((0, 0), (0, 0), (1, 0), (0, 5))
-    batch = Node("b", "pad", ["x"], ["y"], op.attrs_type(((1, 0), (0, 0), (0, 0), (0, 0))))
-    assert "pads the batch axis" in op.patch_problem(batch)
+    (constraint,) = op.patch_constraints
+    assert constraint(node.attrs) == (True, "pads ((0, 0), (1, 2), (3, 4), (0, 5))")
+    assert not constraint(op.attrs_type(((1, 0), (0, 0), (0, 0), (0, 0))))[0]
+    assert not constraint(op.attrs_type(((0, 0), (1, 1))))[0]
 
 
 def test_only_pointwise_unpadded_convolutions_run_row_wise():

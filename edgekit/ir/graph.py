@@ -86,9 +86,10 @@ class Graph:
                 del self.tensors[name]
 
     def lint(self) -> None:
-        """Check topological order, unique names, known ops and consistent shapes.
+        """Check topological order, unique names, known ops, the ops' constraints and consistent shapes.
 
-        Raises GraphError naming the first offending node and what to do about it.
+        Raises GraphError (UnsupportedOpError for a broken op constraint) naming the first offending
+        node and what to do about it.
         """
         from edgekit.ops import get_op
 
@@ -116,7 +117,9 @@ class Graph:
                     raise GraphError(f"node {node.name}: output {name!r} is not a tensor of the graph")
                 defined.add(name)
             op = get_op(node.op, node)
-            expected = op.infer_shapes(node.attrs, [self.tensors[n].shape for n in node.inputs])
+            in_shapes = [self.tensors[n].shape for n in node.inputs]
+            op.check(node, in_shapes)
+            expected = op.infer_shapes(node.attrs, in_shapes)
             actual = [self.tensors[n].shape for n in node.outputs]
             if list(map(tuple, expected)) != actual:
                 raise GraphError(

@@ -40,6 +40,7 @@ from edgekit.errors import EdgekitError
 from edgekit.ir import Graph, Node
 from edgekit.memory.patch_window import LayerWindow, Region, SpatialLayer, split_ranges
 from edgekit.ops import OPS, get_op
+from edgekit.ops.base import rule_text
 
 
 class PatchStageError(EdgekitError):
@@ -76,9 +77,10 @@ def constraint_spatial_ops(graph: Graph, split: str) -> tuple[bool, str]:
         if not op.patchable:
             patchable = ", ".join(sorted(name for name, other in OPS.items() if other.patchable))
             return False, f"node {node.name} is a {node.op}; ops that run on patches: {patchable}"
-        problem = op.patch_problem(node)
-        if problem is not None:
-            return False, problem
+        for constraint in op.patch_constraints:
+            ok, detail = constraint(node.attrs)
+            if not ok:
+                return False, f"node {node.name}: {rule_text(constraint)} ({detail})"
     return True, ""
 
 
@@ -120,8 +122,7 @@ def stage_problem(graph: Graph, split: str) -> str | None:
     for constraint in CONSTRAINTS:
         ok, detail = constraint(graph, split)
         if not ok:
-            rule = " ".join(constraint.__doc__.split())
-            return f"cannot split at {split!r}: {rule} ({detail})"
+            return f"cannot split at {split!r}: {rule_text(constraint)} ({detail})"
     return None
 
 

@@ -12,7 +12,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from edgekit.errors import UnsupportedOpError
 from edgekit.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 from edgekit.ops.base import BufferShare, OpDef, activation_range, apply_activation, quant_of
 
@@ -62,19 +61,21 @@ def add_int8(a, b, *, a_offset, a_mult, a_shift, b_offset, b_mult, b_shift, out_
     return np.clip(out, act_min, act_max).astype(np.int8)
 
 
+def constraint_same_shapes(attrs, in_shapes) -> tuple[bool, str]:
+    """Both operands must have the same shape: broadcasting adds are not supported; make both operands
+    the same shape."""
+    return tuple(in_shapes[0]) == tuple(in_shapes[1]), f"shapes {in_shapes[0]} and {in_shapes[1]}"
+
+
 class Add(OpDef):
     name = "add"
     attrs_type = AddAttrs
     fuses_activation = True
     buffer_share = BufferShare("in-place add", True, lambda node: (0, 1), "inplace_add")
     patchable = True
+    constraints = (constraint_same_shapes,)
 
     def infer_shapes(self, attrs, in_shapes):
-        if tuple(in_shapes[0]) != tuple(in_shapes[1]):
-            raise UnsupportedOpError(
-                f"add of shapes {in_shapes[0]} and {in_shapes[1]}: broadcasting adds are not supported; "
-                "make both operands the same shape"
-            )
         return [tuple(in_shapes[0])]
 
     def run_float(self, attrs, inputs):

@@ -69,6 +69,12 @@ class OpDef:
     #: the op may run on spatial patches (memory.patch_stage): it maps an output box to an input
     #: box through ``window`` and runs on a cropped input with the padding ``with_padding`` gives
     patchable: bool = False
+    #: rules on attrs and input shapes, checked by ``Graph.lint`` (so by every importer) and listed by
+    #: ``edgekit ops``: each ``constraint_*(attrs, in_shapes) -> (ok, detail)`` has its rule as docstring
+    constraints: tuple = ()
+    #: further rules for running on patches, ``constraint_*(attrs) -> (ok, detail)``, checked by the
+    #: patch stage
+    patch_constraints: tuple = ()
 
     def infer_shapes(self, attrs, in_shapes: list[tuple]) -> list[tuple]:
         raise NotImplementedError
@@ -99,9 +105,12 @@ class OpDef:
         bottom, right). Pointwise ops have no padding and keep their attrs."""
         return attrs
 
-    def patch_problem(self, node) -> str | None:
-        """Why this ``patchable`` op's ``node`` cannot run on patches after all (None: it can)."""
-        return None
+    def check(self, node, in_shapes: list[tuple]) -> None:
+        """UnsupportedOpError naming ``node`` and the first of ``constraints`` it breaks, if any."""
+        for constraint in self.constraints:
+            ok, detail = constraint(node.attrs, in_shapes)
+            if not ok:
+                raise UnsupportedOpError(f"node {node.name} ({self.name}): {rule_text(constraint)} ({detail})")
 
     def row_wise(self, node, graph) -> bool:
         """Whether the firmware may run ``node`` one output row per call, reading and writing rows
@@ -119,6 +128,11 @@ class OpDef:
         the node's constants, and ``in_place`` says the memory plan put the output over the input
         that ``buffer_share`` allows. Kernel modules are imported here, lazily: only codegen needs TVM."""
         raise UnsupportedOpError(f"op {self.name!r} (node {node.name}) has no C kernel yet")
+
+
+def rule_text(constraint) -> str:
+    """A ``constraint_*`` function's docstring on one line: the rule the user sees."""
+    return " ".join(constraint.__doc__.split())
 
 
 @dataclass(frozen=True)

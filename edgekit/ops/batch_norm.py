@@ -16,7 +16,9 @@ class BatchNormAttrs:
 class BatchNorm(OpDef):
     name = "batch_norm"
     attrs_type = BatchNormAttrs
-    int8_unsupported = "could not be folded into a convolution; edgekit cannot quantize it"
+    int8_unsupported = ("a batch norm must directly follow a conv2d or depthwise_conv2d without an activation, "
+                        "whose output nothing else reads, to fold into it; edgekit cannot quantize a standalone "
+                        "batch norm")
 
     def infer_shapes(self, attrs, in_shapes):
         return [tuple(in_shapes[0])]
@@ -26,8 +28,7 @@ class BatchNorm(OpDef):
         return [((x - mean) / np.sqrt(var + attrs.epsilon) * gamma + beta).astype(np.float32)]
 
     def run_int8(self, node, graph, inputs):
-        raise UnsupportedOpError(f"batch_norm node {node.name} has no producer convolution to fold into; "
-                                 "edgekit cannot quantize a standalone batch norm")
+        raise UnsupportedOpError(f"node {node.name} ({self.name}): {self.int8_unsupported}")
 
 
 OP = BatchNorm()

@@ -9,7 +9,6 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from edgekit.errors import UnsupportedOpError
 from edgekit.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 from edgekit.ops.base import OpDef, quant_of
 
@@ -52,15 +51,19 @@ def mean_int8(x, *, input_zero_point, output_zero_point, multiplier, shift, keep
     return out.reshape(1, 1, 1, -1) if keep_dims else out.reshape(1, -1)
 
 
+def constraint_spatial_axes(attrs, in_shapes) -> tuple[bool, str]:
+    """The mean must be over the spatial axes (1, 2) of an NHWC tensor."""
+    return (len(in_shapes[0]) == 4 and tuple(sorted(attrs.axes)) == (1, 2),
+            f"axes {attrs.axes} of a {len(in_shapes[0])}-D tensor")
+
+
 class Mean(OpDef):
     name = "mean"
     attrs_type = MeanAttrs
+    constraints = (constraint_spatial_axes,)
 
     def infer_shapes(self, attrs, in_shapes):
         x = in_shapes[0]
-        if len(x) != 4 or tuple(sorted(attrs.axes)) != (1, 2):
-            raise UnsupportedOpError(f"mean over axes {attrs.axes} of a {len(x)}-D tensor: only the spatial "
-                                     "axes (1, 2) of NHWC tensors are supported")
         return [(1, 1, 1, x[3]) if attrs.keep_dims else (1, x[3])]
 
     def run_float(self, attrs, inputs):

@@ -18,11 +18,17 @@ def pad_int8_value(node, graph) -> int:
     return int(quant_of(graph, node.outputs[0]).scalar_zero_point)
 
 
+def constraint_spatial_pads(attrs) -> tuple[bool, str]:
+    """On patches, a pad must pad an NHWC tensor and leave its batch axis alone."""
+    return len(attrs.pads) == 4 and tuple(attrs.pads[0]) == (0, 0), f"pads {attrs.pads}"
+
+
 class Pad(OpDef):
     name = "pad"
     attrs_type = PadAttrs
     same_quant_as_input = True
     patchable = True
+    patch_constraints = (constraint_spatial_pads,)
 
     def infer_shapes(self, attrs, in_shapes):
         return [tuple(d + b + a for d, (b, a) in zip(in_shapes[0], attrs.pads))]
@@ -41,12 +47,6 @@ class Pad(OpDef):
     def with_padding(self, attrs, padding):
         top, left, bottom, right = padding
         return replace(attrs, pads=((0, 0), (top, bottom), (left, right), attrs.pads[3]))
-
-    def patch_problem(self, node):
-        pads = node.attrs.pads
-        if len(pads) != 4 or tuple(pads[0]) != (0, 0):
-            return f"node {node.name} pads the batch axis: {pads}"
-        return None
 
     def lower(self, node, graph, prefix, pointer, in_place=False):
         from edgekit.codegen.kernels.pad import PadSpec, pad_kernel

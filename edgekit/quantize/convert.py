@@ -76,7 +76,7 @@ def quantize_graph(float_graph, ranges: dict, scheme):
     for node in graph.nodes:
         op = get_op(node.op, node)
         if op.int8_unsupported is not None:
-            raise UnsupportedOpError(f"{node.op} node {node.name} {op.int8_unsupported}")
+            raise UnsupportedOpError(f"node {node.name} ({node.op}): {op.int8_unsupported}")
         out = graph.tensors[node.output]
         if op.same_quant_as_input:
             out.quant = graph.tensors[node.inputs[0]].quant
