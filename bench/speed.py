@@ -29,7 +29,7 @@ MODELS = {
     "resnet8": ("models/mlperf-tiny/resnet8_cifar10_int8.tflite", "lcg", {}),
     "vww": ("models/mlperf-tiny/vww_96_int8.tflite", "lcg", {}),
     "mobilenetv2_224": ("models/tflite-micro/mobilenet_v2_int8_224_nchw.tflite",
-                        "data/samples/dog_bytes_as_int8_1x3x224x224.npy", {"patch": "auto"}),
+                        "data/samples/dog_bytes_as_int8_1x3x224x224.npy", {}),
     "mobilenetv2_0.35_144": ("mobilenetv2", "lcg", {"width": 0.35, "resolution": 144, "patch": "auto"}),
 }
 
