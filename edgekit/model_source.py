@@ -1,7 +1,7 @@
 """Turn what the user names (a zoo name or a model file) into a Graph plus how to feed it.
 
-Suffix decides the importer: .tflite, .onnx, .pt (a pickled torch module), .ek (a saved edgekit
-graph). Float graphs go through the float pass pipeline here, so every later step sees the same
+Suffix decides the importer: .tflite, .onnx, .pt/.pth (a TorchScript module, or the state_dict of
+a zoo architecture; see frontend/torch.py), .ek (a saved edgekit graph). Float graphs go through the float pass pipeline here, so every later step sees the same
 canonical form.
 """
 
@@ -59,9 +59,7 @@ def load_model(source: str, resolution: int | None = None, width: float | None =
 
     path = Path(source)
     if path.suffix.lower() not in SUFFIXES:
-        if path.exists() or "/" in source:
-            raise ModelFileError(f"{source}: unknown model format; expected a zoo name or one of "
-                                 f"{', '.join(SUFFIXES)}")
+        _check_zoo_name(source)
         return _load_zoo(source, resolution, width, num_classes)
     if not path.is_file():
         raise ModelFileError(f"model file {path} does not exist")
@@ -83,20 +81,50 @@ def load_model(source: str, resolution: int | None = None, width: float | None =
         graph = run_pipeline(import_onnx(path))
         return LoadedModel(path.stem, graph, _default_preprocess(graph))
     from edgekit.frontend.torch import import_torch_module, load_torch_file
+    from edgekit.zoo import ZooModel
 
+    loaded = load_torch_file(path, resolution, width, num_classes)
+    if isinstance(loaded, ZooModel):
+        return _zoo_loaded(path.stem, loaded)
     size = resolution or 224
-    graph = run_pipeline(import_torch_module(load_torch_file(path), (1, 3, size, size)))
+    graph = run_pipeline(import_torch_module(loaded, (1, 3, size, size)))
     return LoadedModel(path.stem, graph, _default_preprocess(graph))
 
 
+def _check_zoo_name(source: str) -> None:
+    """A source without a model suffix must be a zoo name, not a file or path of another kind."""
+    from edgekit.zoo import zoo_entry
+
+    if Path(source).exists() or "/" in source:
+        raise ModelFileError(f"{source}: unknown model format; expected a zoo name or one of {', '.join(SUFFIXES)}")
+    zoo_entry(source)
+
+
+def model_label(source: str, resolution: int | None = None, width: float | None = None) -> str:
+    """The name a model's products get (the default build folder): a file's stem, or zoo name-width-resolution.
+    Cheap, and raises for a bad name as load_model would, so it can run before any work."""
+    from edgekit.zoo import zoo_entry
+
+    path = Path(source)
+    if path.suffix.lower() in SUFFIXES:
+        return path.stem
+    _check_zoo_name(source)
+    return f"{source}-{width or 1.0}-{resolution or zoo_entry(source).options['resolution']}"
+
+
 def _load_zoo(name, resolution, width, num_classes) -> LoadedModel:
-    from edgekit.frontend.torch import import_torch_module
-    from edgekit.passes import run_pipeline
     from edgekit.zoo import load_zoo_model
 
     zoo = load_zoo_model(name, resolution=resolution, width=width, num_classes=num_classes)
+    return _zoo_loaded(model_label(name, resolution, width), zoo)
+
+
+def _zoo_loaded(label: str, zoo) -> LoadedModel:
+    """A zoo architecture (built by name, or from a state_dict) with its preprocessing."""
+    from edgekit.frontend.torch import import_torch_module
+    from edgekit.passes import run_pipeline
+
     size = zoo.resolution
     graph = run_pipeline(import_torch_module(zoo.module, (1, 3, size, size)))
-    graph.name = name
-    label = f"{name}-{width or 1.0}-{size}"
+    graph.name = zoo.name
     return LoadedModel(label, graph, Preprocess(size, size, zoo.mean, zoo.std, zoo.crop_fraction))

@@ -14,11 +14,12 @@ marks are summed over patches.
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from edgekit.scratch import scratch_folder
 
 
 @dataclass
@@ -36,13 +37,13 @@ def _cache_path(target) -> Path:
     older kernels never count."""
     import hashlib
 
-    from edgekit.paths import cache_dir
+    from edgekit.paths import writable_cache_dir
 
     kernels = Path(__file__).resolve().parent / "codegen" / "kernels"
     digest = hashlib.sha256()
     for source in sorted(kernels.glob("*.py")) + sorted(kernels.glob("*.h")):
         digest.update(source.read_bytes())
-    return cache_dir() / "tuning" / digest.hexdigest()[:12] / f"{target.name}.json"
+    return writable_cache_dir() / "tuning" / digest.hexdigest()[:12] / f"{target.name}.json"
 
 
 def _load(path: Path) -> dict:
@@ -95,8 +96,8 @@ def tune(graph, plan, target, patches, default_program) -> Tuning:
     index = {node.name: i for i, node in enumerate(graph.nodes) if node.name not in stage}
     tuning = Tuning()
     for variant in missing:
-        with tempfile.TemporaryDirectory() as tmp:
-            measured_calls, per_node = _measure(graph, plan, target, patches, variant, Path(tmp))
+        with scratch_folder("tune") as folder:
+            measured_calls, per_node = _measure(graph, plan, target, patches, variant, folder)
         tuning.runs += 1
         for call in measured_calls:
             if call.tuning_key is not None and call.kernel.variant == variant and call.node in index:
