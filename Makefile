@@ -65,6 +65,7 @@ test-fast: setup
 
 bench: setup
 	$(PY) bench/run.py --out bench/results.json
+	$(PY) bench/run.py --section speed --out bench/results.json
 	$(PY) bench/depth.py --out bench/results.json
 
 clean:

@@ -148,7 +148,13 @@ def main(argv=None) -> int:
     parser.add_argument("--target", default="cortex-m7")
     parser.add_argument("--max-patch-overhead", type=float, default=0.20)
     parser.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--section", choices=["speed"],
+                        help="run only this section and update only its key of --out (bench/speed.py)")
     args = parser.parse_args(argv)
+    if args.section == "speed":
+        import speed
+
+        return write_section("speed", speed.speed_section(), args.out)
     with tempfile.TemporaryDirectory() as tmp:
         results = {"target": args.target,
                    "models": {name: bench_model(name, MODELS[name], args.target, Path(tmp), args.max_patch_overhead)
@@ -158,6 +164,17 @@ def main(argv=None) -> int:
     print(text)
     if args.out:
         Path(args.out).write_text(text + "\n")
+    return 0
+
+
+def write_section(key: str, section: dict, out) -> int:
+    """Print ``section`` and store it as ``key`` of the JSON file ``out``, keeping its other keys."""
+    print(json.dumps({key: section}, indent=2))
+    if out:
+        path = Path(out)
+        results = json.loads(path.read_text()) if path.is_file() else {}
+        results[key] = section
+        path.write_text(json.dumps(results, indent=2) + "\n")
     return 0
 
 

@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-by-patch", action="store_true",
                    help="no input frame in SRAM: the application hands over each patch's input window through "
                         "ek_model_input_window() (needs --patch)")
+    p.add_argument("--tune", action="store_true",
+                   help="measure every kernel variant of each layer in QEMU and keep the fastest (cached per "
+                        "shape and target, so a second compile measures nothing)")
     p.add_argument("-o", "--output", help="build folder (default build/MODEL-TARGET)")
     p.add_argument("--force", action="store_true", help="replace an existing build folder")
     _json_option(p)

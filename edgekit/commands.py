@@ -190,7 +190,8 @@ def cmd_compile(args):
                                  resolution=args.resolution, width=args.width, num_classes=args.num_classes,
                                  calib=args.calib, scheme=args.scheme, patch=args.patch,
                                  max_patch_overhead=args.max_patch_overhead, input_by_patch=args.input_by_patch,
-                                 output=args.output, force=args.force, progress=step)
+                                 output=args.output, force=args.force, progress=step,
+                                 tune=args.tune)
     except DoesNotFitError as error:
         if not args.json and getattr(error, "report", None):
             print(error.report)

@@ -211,7 +211,7 @@ def compile_model(source: str, target_name: str | None, *, target_file=None, out
 
 def _compile(source: str, target, *, target_file, output: Path, force: bool, resolution=None, width=None,
              num_classes=None, calib=None, scheme="int8", patch="fit", max_patch_overhead=0.20,
-             input_by_patch=False, progress=None) -> CompileResult:
+             input_by_patch=False, progress=None, tune=False) -> CompileResult:
     from edgekit import api
     from edgekit.board_runtime import embedded_inputs
     from edgekit.io_records import input_records
@@ -248,6 +248,16 @@ def _compile(source: str, target, *, target_file, output: Path, force: bool, res
                                    flash_reserve_bytes=embedded.nbytes if embedded is not None else 0)
         except UnsupportedOpError as error:  # name the file too: the op and node are in the message
             raise UnsupportedOpError(f"{source}: {error}") from None
+        tuning = None
+        if tune:
+            from edgekit.tuning import tune as tune_kernels
+
+            tuning = tune_kernels(graph, plan, target, schedule.patches, program)
+            program = emit_program(graph, plan, target, folder.sources, schedule.patches,
+                                   flash_reserve_bytes=embedded.nbytes if embedded is not None else 0,
+                                   tuned=tuning.variants)
+        for layer, variant in zip(layers, layer_variants(graph, program)):
+            layer["kernel_variant"] = variant
         folder.save_timeline(render_timeline(plan))
         if target_file:  # `edgekit run` emulates the same target without the user's file
             folder.save_own_target(target_file)
@@ -270,6 +280,7 @@ def _compile(source: str, target, *, target_file, output: Path, force: bool, res
             "patch": patching,
             "mark_nodes": program.mark_nodes,
             "kernels": program.kernel_names,
+            "tuning": {"runs": tuning.runs, "instructions": tuning.instructions} if tuning else None,
             "weights": {"internal_bytes": program.internal_weight_bytes,
                         "external_bytes": program.external_weight_bytes},
             "layers": layers,
@@ -287,6 +298,15 @@ def _compile(source: str, target, *, target_file, output: Path, force: bool, res
         folder.save_manifest(manifest)
         write_report(folder.path)
     return CompileResult(output, manifest)
+
+
+def layer_variants(graph, program) -> list[str | None]:
+    """Per graph node, the variant of the kernel(s) it runs ("dsp_w16", "tvm"...; None: no kernel)."""
+    variants: dict[str, set] = {}
+    for call in program.calls:
+        if call.kernel is not None:
+            variants.setdefault(call.node, set()).add(call.kernel.variant)
+    return ["+".join(sorted(variants[node.name])) if node.name in variants else None for node in graph.nodes]
 
 
 def _check_arena_fits(schedule: Schedule, layers: list[dict], target, graph) -> None:

@@ -22,20 +22,39 @@ def layer_rows_text(layers: list[dict], run: dict, stage_nodes: int = 0) -> str:
     instructions = run.get("layer_instructions") or []
     patched = stage_nodes > 0
     headers = ("#", "node", "op", "output", "MACs", "weights B") + (
-        ("layer-by-layer B", "patched live B") if patched else ("live arena B",)) + ("instructions",)
+        ("layer-by-layer B", "patched live B") if patched else ("live arena B",)) + (
+        "instructions", "instr/MAC", "kernel")
     rows = []
     for i, layer in enumerate(layers):
         name = layer["node"][:28] + ("*" if i < stage_nodes else "")
         live = ((f"{layer.get('layer_live_bytes', 0):,}",) if patched else ()) + (f"{layer['live_bytes']:,}",)
+        count = instructions[i] if i < len(instructions) else None
+        per_mac = f"{count / layer['macs']:.2f}" if count is not None and layer["macs"] else "-"
         rows.append((str(i), name, layer["op"], "x".join(map(str, layer["output_shape"])),
                      f"{layer['macs']:,}", f"{layer['weight_bytes']:,}") + live +
-                    (f"{instructions[i]:,}" if i < len(instructions) and instructions[i] is not None else "-",))
+                    ("-" if count is None else f"{count:,}", per_mac, layer.get("kernel_variant") or "-"))
     out = io.StringIO()
-    out.write(_table(headers, rows, indent="", left=(1, 2, 3)))
+    out.write(_table(headers, rows, indent="", left=(1, 2, 3, len(headers) - 1)))
     if patched:
         out.write(f"* runs patch by patch (nodes 0-{stage_nodes - 1}); its live bytes are those of one patch step plus "
                   "the split tensor and any frame, its instructions are summed over all patches\n")
+    if instructions:
+        out.write(op_kind_text(layers, instructions))
     return out.getvalue()
+
+
+def op_kind_text(layers: list[dict], instructions: list) -> str:
+    """Where the time goes: instructions, MACs and instructions per MAC summed by op kind, largest first."""
+    kinds: dict[str, list[int]] = {}
+    for layer, count in zip(layers, instructions):
+        totals = kinds.setdefault(layer["op"], [0, 0, 0])
+        totals[0] += 1
+        totals[1] += count or 0
+        totals[2] += layer["macs"]
+    total = sum(t[1] for t in kinds.values()) or 1
+    rows = [(op, str(n), f"{count:,}", f"{count / total:.0%}", f"{macs:,}", f"{count / macs:.2f}" if macs else "-")
+            for op, (n, count, macs) in sorted(kinds.items(), key=lambda item: -item[1][1])]
+    return "\nby op kind:\n" + _table(("op", "layers", "instructions", "share", "MACs", "instr/MAC"), rows)
 
 
 def _table(headers: tuple, rows: list[tuple], indent: str = "  ", left=(0,)) -> str:

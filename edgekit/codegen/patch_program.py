@@ -64,7 +64,7 @@ def _copy_rows(dst: str, dst_stride: int, src: str, src_stride: int, rows: int, 
     return f"ek_copy_rows({dst}, {dst_stride}, {src}, {src_stride}, {rows}, {row_bytes});"
 
 
-def emit_patch_loop(schedule, prefixes: dict[str, str]) -> PatchLoop:
+def emit_patch_loop(schedule, prefixes: dict[str, str], choice) -> PatchLoop:
     """C statements of ``schedule``'s stage (a ``PatchSchedule``); ``prefixes`` names each node's constants."""
     stage, memory = schedule.stage, schedule.memory
     graph = stage.graph
@@ -125,7 +125,7 @@ def emit_patch_loop(schedule, prefixes: dict[str, str]) -> PatchLoop:
                 else:
                     out = split_buffer
                 held[node.output] = out
-                call, code = _node_call(stage, patch, node, node_held, out, prefixes[node.name], memory)
+                call, code = _node_call(stage, patch, node, node_held, out, prefixes[node.name], memory, choice)
                 calls.append(call)
                 lines.append(code)
                 if node is last and memory.tile is not None:
@@ -136,7 +136,8 @@ def emit_patch_loop(schedule, prefixes: dict[str, str]) -> PatchLoop:
     return PatchLoop(calls, "\n".join(lines), marks)
 
 
-def _node_call(stage, patch, node, held: dict[str, _Buffer], out: _Buffer, prefix: str, memory) -> tuple[LayerCall, str]:
+def _node_call(stage, patch, node, held: dict[str, _Buffer], out: _Buffer, prefix: str, memory,
+               choice) -> tuple[LayerCall, str]:
     """The kernel call of ``node`` on ``patch`` and its C text."""
     graph = stage.graph
     window = patch.windows[node.name]
@@ -150,7 +151,8 @@ def _node_call(stage, patch, node, held: dict[str, _Buffer], out: _Buffer, prefi
         row0 = {name: held[name].at(window.input) for name in inputs}
         strides = {name: held[name].row_stride for name in inputs}
         row0[node.output], strides[node.output] = out.at(window.output), out.row_stride
-        call = row_loop_call(patch_node, graph, prefix, row0, strides, window.output.height, window.output.width)
+        call = row_loop_call(patch_node, graph, prefix, row0, strides, window.output.height, window.output.width,
+                             choice)
         return call, call.c_statement()
     if not (out.is_compact(window.output) and all(held[name].is_compact(window.input) for name in inputs)):
         raise AssertionError(f"{node.name} on patch {patch.index}: a non-row-wise node reads a strided buffer")
@@ -162,5 +164,6 @@ def _node_call(stage, patch, node, held: dict[str, _Buffer], out: _Buffer, prefi
     in_place = overwrites_input(memory.working, produced)
     if in_place and window.output.area > window.input.area:
         raise AssertionError(f"{node.name} on patch {patch.index}: in-place output larger than its input")
-    call = layer_call(patch_node, graph_view(graph, shapes), prefix, pointers.__getitem__, in_place=in_place)
+    call = layer_call(patch_node, graph_view(graph, shapes), prefix, pointers.__getitem__, choice,
+                      in_place=in_place)
     return call, call.c_statement()

@@ -71,6 +71,9 @@ class OpDef:
     int8_unsupported: str | None = None
     #: the memory planner's in-place or view rule for this op (memory.buffer_sharing), or None
     buffer_share: BufferShare | None = None
+    #: ``lower`` takes ``kernels`` (a ``codegen.kernels.variants.KernelChoice``): the op's kernel comes in
+    #: several variants (schedules), picked by the target's CPU features
+    kernel_variants: bool = False
     #: the op may run on spatial patches (memory.patch_stage): it maps an output box to an input
     #: box through ``window`` and runs on a cropped input with the padding ``with_padding`` gives
     patchable: bool = False

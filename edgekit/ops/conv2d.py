@@ -50,6 +50,7 @@ class Conv2d(SpatialMacOp):
     attrs_type = Conv2dAttrs
     weight_channel_axis = 0  # OHWI
     buffer_share = BufferShare("in-place 1x1 conv by rows", True, lambda node: (0,), "inplace_rows", streams=True)
+    kernel_variants = True
 
     def infer_shapes(self, attrs, in_shapes):
         x, w = in_shapes[0], in_shapes[1]
@@ -82,17 +83,17 @@ class Conv2d(SpatialMacOp):
         window = self.window(node, graph)
         return window.kernel == (1, 1) and window.stride == (1, 1) and window.padding == (0, 0, 0, 0)
 
-    def lower(self, node, graph, prefix, pointer, in_place=False):
+    def lower(self, node, graph, prefix, pointer, in_place=False, *, kernels):
         """The conv2d kernel; in place (a row-wise conv over its input), one output row per call."""
-        from edgekit.codegen.kernels.conv2d import Conv2dSpec, conv2d_kernel
+        from edgekit.codegen.kernels.conv2d import Conv2dSpec
         from edgekit.codegen.layer_calls import mac_call, whole_rows_call
 
         if in_place:
-            return whole_rows_call(node, graph, prefix, pointer)
+            return whole_rows_call(node, graph, prefix, pointer, kernels)
 
         x, w = graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
         spec = Conv2dSpec(tuple(x.shape[1:]), w.shape[0], self.window(node, graph))
-        return mac_call(node, graph, conv2d_kernel(spec), prefix, pointer, w.shape[0])
+        return mac_call(node, graph, "conv2d", spec, kernels, prefix, pointer, w.shape[0])
 
 
 OP = Conv2d()
