@@ -121,11 +121,15 @@ def build_tables(chain: Chain, segments: list[Segment], table: LatencyTable, sra
     costs, filtered = {}, 0
     for segment in segments:
         unmerged_macs = sum(chain.layers[k - 1].macs() for k in range(segment.start + 1, segment.end + 1))
-        if merged_geometry(chain, segment).macs() > MAX_MAC_GROWTH * unmerged_macs:
+        layer = merged_geometry(chain, segment)
+        if layer.macs() > MAX_MAC_GROWTH * unmerged_macs:
+            continue
+        single = segment.end == segment.start + 1
+        if not single and np.prod(layer.in_shape) + np.prod(layer.out_shape) > sram_limit:
+            filtered += 1  # its input and output alone exceed the SRAM: not worth a measurement
             continue
         form = forms.layers[segment.start] if table.estimate else estimated_form(chain, segment, forms)
         cost = segment_cost(table, chain, segment, form)
-        single = segment.end == segment.start + 1
         if cost.sram_bytes > sram_limit and not single:
             filtered += 1
             continue
@@ -207,7 +211,6 @@ def compress_model(source: str, target_name: str, budget: float, data: str, *, m
     steps = steps_for(epochs, len(training.y))
     merged = finetune_and_merge(chain, plan, importance, training, steps, progress=progress.finetune)
     merged_network = ChainNetwork(merged).float()
-    merged_forms = network_forms(quantized_network(merged, calibration), merged.length, target)
 
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -221,15 +224,19 @@ def compress_model(source: str, target_name: str, budget: float, data: str, *, m
         convolutions_before=chain.length, convolutions_after=merged.length,
         segments=[_chosen(chain, s, tables) for s in plan.segments], plan=plan.to_json(),
         predicted_instructions_before=before,
-        predicted_instructions_after=network_instructions(latency, merged, merged_forms),
+        predicted_instructions_after=0,
         planned_instructions_after=tables.instructions(plan.segments),
         predicted_peak_sram_before=tables.peak_sram(identity.segments),
         predicted_peak_sram_after=tables.peak_sram(plan.segments),
         accuracy_before=accuracy_of(importance.original, held_out), accuracy_after=accuracy_of(merged_network, held_out),
         held_out_samples=len(held.y), finetune_steps=steps, output=str(output))
     if measure:
-        result.measured = {"before": measure_model(chain, target.name, held),
-                           "after": measure_model(merged, target.name, held)}
+        result.measured = {"before": measure_model(chain, target.name, held, latency=latency),
+                           "after": measure_model(merged, target.name, held, latency=latency)}
+        result.predicted_instructions_after = result.measured["after"]["predicted_instructions"]
+    else:
+        merged_forms = network_forms(quantized_network(merged, calibration), merged.length, target)
+        result.predicted_instructions_after = network_instructions(latency, merged, merged_forms)
     return result
 
 
@@ -273,10 +280,12 @@ def quantized_network(chain: Chain, calibration: np.ndarray):
         return api.quantize(model, str(folder / "calib.npy")).model.graph
 
 
-def measure_model(chain: Chain, target: str, held, workdir: Path | None = None, accuracy_on=None) -> dict:
+def measure_model(chain: Chain, target: str, held, workdir: Path | None = None, accuracy_on=None,
+                  latency: LatencyTable | None = None) -> dict:
     """Compile ``chain`` (exported as ONNX, calibrated on held-out samples) for the target and run it in
     QEMU: measured instructions per inference, peak SRAM, bit-exactness; with ``accuracy_on`` (x, y) also
-    the int8 accuracy in percent by the exact integer interpreter (which the firmware matches bit for bit)."""
+    the int8 accuracy in percent by the exact integer interpreter (which the firmware matches bit for bit);
+    with ``latency`` also the table's prediction for this compiled network (its layers' kernel forms)."""
     from edgekit.compiler import compile_model
     from edgekit.ir.serialize import load_graph
     from edgekit.runner import run_build
@@ -294,8 +303,14 @@ def measure_model(chain: Chain, target: str, held, workdir: Path | None = None, 
         run = run_build(build, str(folder / "run.npy"))
         doc = {"instructions": run.instructions_per_inference, "peak_sram_bytes": run.peak_sram_bytes,
                "arena_bytes": run.arena_bytes, "flash_bytes": run.flash_bytes, "bit_exact": run.bit_exact}
+        int8 = load_graph(build / "model.ek")
         if accuracy_on is not None:
-            doc["int8_accuracy"] = int8_accuracy(load_graph(build / "model.ek"), *accuracy_on)
+            doc["int8_accuracy"] = int8_accuracy(int8, *accuracy_on)
+        if latency is not None:
+            from edgekit.target import load_target
+
+            forms = network_forms(int8, chain.length, load_target(target))
+            doc["predicted_instructions"] = network_instructions(latency, chain, forms)
     return doc
 
 
