@@ -40,7 +40,18 @@ def progress_bar(description: str, enabled: bool = True):
 
 
 def _model(args):
-    return load_model(args.model, resolution=args.resolution, width=args.width, num_classes=args.num_classes)
+    model = load_model(args.model, resolution=args.resolution, width=args.width, num_classes=args.num_classes,
+                       pretrained=args.pretrained)
+    note_random_weights(model.random_weights, args)
+    return model
+
+
+def note_random_weights(random_weights: bool, args) -> None:
+    """Say on stderr that a zoo model has random weights, unless the user asked for them (--no-pretrained)."""
+    if random_weights and args.pretrained is None:
+        print(f"edgekit: note: {args.model} with these options has no pretrained weights, so its weights are "
+              "random: figures for memory and speed only, no accuracy (--no-pretrained silences this note)",
+              file=sys.stderr)
 
 
 def cmd_zoo(args):
@@ -91,7 +102,7 @@ def cmd_targets(args):
 
 
 def cmd_inspect(args):
-    summary = api.inspect(args.model, resolution=args.resolution, width=args.width, num_classes=args.num_classes)
+    summary = api.inspect(_model(args))
     if args.json:
         return _print_json(summary.to_json())
     table = Table("#", "node", "op", "output shape", "MACs", "params", "in bytes", "out bytes",
@@ -123,7 +134,8 @@ def cmd_quantize(args):
         result = api.quantize(model, args.calib, args.scheme, progress=step)
     if result.synthetic_calibration:
         print(f"edgekit: warning: {api.SYNTHETIC_WARNING}", file=sys.stderr)
-    api.write_new_file(args.output, lambda path: save_graph(result.model.graph, path), args.force)
+    api.write_new_file(args.output, lambda path: save_graph(result.model.graph, path, result.model.preprocess),
+                       args.force)
     if args.json:
         return _print_json({
             "output": args.output, "scheme": result.scheme.name, "calibration_samples": result.calibration_samples,
@@ -174,8 +186,8 @@ def cmd_compile(args):
     try:
         with progress_bar("calibrating", not args.json) as step:
             result = compile_model(args.model, args.target, target_file=args.target_file,
-                                   resolution=args.resolution, width=args.width,
-                                   num_classes=args.num_classes, calib=args.calib, scheme=args.scheme,
+                                   resolution=args.resolution, width=args.width, num_classes=args.num_classes,
+                                   pretrained=args.pretrained, calib=args.calib, scheme=args.scheme,
                                    patch=args.patch, max_patch_overhead=args.max_patch_overhead,
                                    input_by_patch=args.input_by_patch, output=args.output, force=args.force,
                                    progress=step)
@@ -185,6 +197,7 @@ def cmd_compile(args):
         raise
     report = build_report(result.build_dir)
     m = result.manifest
+    note_random_weights(m["random_weights"], args)
     if (m["calibration"] or {}).get("synthetic"):
         print(f"edgekit: warning: {api.SYNTHETIC_WARNING}", file=sys.stderr)
     if args.json:
@@ -229,16 +242,21 @@ def cmd_report(args):
     from edgekit.report import build_report, render_text
 
     report = build_report(args.build)
+    timeline = _timeline(args.build) if args.timeline else None
     if args.json:
-        return _print_json(report)
+        return _print_json(dict(report, timeline=timeline) if args.timeline else report)
     print(render_text(report))
-    if args.timeline:
-        from pathlib import Path
-
-        from edgekit.compiler import TIMELINE
-
-        timeline = Path(args.build) / TIMELINE
-        if not timeline.is_file():
-            raise EdgekitError(f"{args.build} has no {TIMELINE}: it was built by an older edgekit; compile it again")
-        print(timeline.read_text())
+    if timeline:
+        print(timeline)
     print(f"plot: {args.build}/memory.png")
+
+
+def _timeline(build) -> str:
+    from pathlib import Path
+
+    from edgekit.compiler import TIMELINE
+
+    timeline = Path(build) / TIMELINE
+    if not timeline.is_file():
+        raise EdgekitError(f"{build} has no {TIMELINE}: it was built by an older edgekit; compile it again")
+    return timeline.read_text()

@@ -193,7 +193,7 @@ def compile_model(source: str, target_name: str | None, *, target_file=None, out
 
 
 def _compile(source: str, target, *, target_file, output: Path, force: bool, resolution=None, width=None,
-             num_classes=None, calib=None, scheme="int8", patch="fit", max_patch_overhead=0.20,
+             num_classes=None, pretrained=None, calib=None, scheme="int8", patch="fit", max_patch_overhead=0.20,
              input_by_patch=False, progress=None) -> CompileResult:
     from edgekit import api
     from edgekit.build import build_firmware
@@ -209,7 +209,7 @@ def _compile(source: str, target, *, target_file, output: Path, force: bool, res
                            "and the number of patches per side)")
     if input_by_patch and patch == "off":
         raise EdgekitError("--input-by-patch needs a patched schedule: add --patch auto or --patch SPLIT:N")
-    model = load_model(source, resolution=resolution, width=width, num_classes=num_classes)
+    model = load_model(source, resolution=resolution, width=width, num_classes=num_classes, pretrained=pretrained)
     quantization = None
     if not model.is_quantized:
         quantization = api.quantize(model, calib, scheme, progress=progress)
@@ -228,7 +228,7 @@ def _compile(source: str, target, *, target_file, output: Path, force: bool, res
         (folder / TIMELINE).write_text(render_timeline(plan))
         if target_file:  # `edgekit run` emulates the same target without the user's file
             shutil.copyfile(target_file, folder / OWN_TARGET)
-        save_graph(graph, folder / "model.ek")
+        save_graph(graph, folder / "model.ek", model.preprocess)
         if model.float_graph is not None:
             save_graph(model.float_graph, folder / "float_model.ek")
         real_inputs = quantization.calibration if quantization else calib
@@ -238,6 +238,7 @@ def _compile(source: str, target, *, target_file, output: Path, force: bool, res
                     np.stack(load_inputs(real_inputs, model, for_float=True, limit=TEST_INPUTS)))
         manifest = {
             "build_id": new_build_id(), "model": model.name, "source": str(source), "target": target.name,
+            "random_weights": model.random_weights,
             "preprocess": model.preprocess.__dict__ if model.preprocess else None,
             "scheme": quantization.scheme.name if quantization else "imported int8",
             "calibration": {"samples": quantization.calibration_samples,
@@ -285,7 +286,9 @@ def _check_arena_fits(schedule: Schedule, layers: list[dict], target, graph) -> 
         what = (f"the patched schedule's activations of {schedule.peak_bytes:,} B (split {schedule.patches.stage.split}, "
                 f"{schedule.patches.stage.n}x{schedule.patches.stage.n} patches; peak at node {layers[peak]['node']})")
     error = DoesNotFitError(f"{target.name} SRAM ({budget:,} B) cannot hold {what}; "
-                            f"{_does_not_fit_advice(schedule, graph, budget)}")
+                            f"{_does_not_fit_advice(schedule, graph, budget)}",
+                            {"ram_budget_bytes": budget, "arena_bytes": schedule.peak_bytes,
+                             "peak_node": layers[peak]["node"]})
     error.report = layer_rows_text(layers, {})
     raise error
 

@@ -12,6 +12,7 @@ import numpy as np
 from edgekit.errors import EdgekitError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+MAX_INPUT_FILE_BYTES = 4 << 30
 
 
 def _image_to_input(path: Path, model) -> np.ndarray:
@@ -62,12 +63,27 @@ def load_inputs(source, model, for_float: bool = False, limit: int | None = None
     inputs = []
     for f in files:
         if f.suffix.lower() == ".npy":
-            inputs += [_as_model_dtype(x, tensor, for_float, f) for x in _stacked(np.load(f), tensor.shape, f)]
+            inputs += [_as_model_dtype(x, tensor, for_float, f) for x in _stacked(_read_array(f), tensor.shape, f)]
         else:
             inputs.append(_as_model_dtype(_image_to_input(f, model), tensor, for_float, f))
     if not inputs:
         raise EdgekitError(f"{source} holds no inputs (an empty array?)")
     return inputs[:limit] if limit else inputs
+
+
+def _read_array(path: Path) -> np.ndarray:
+    """A .npy file's array, checked (npy_file.read_npy), with finite values."""
+    from edgekit.npy_file import read_npy
+
+    if not path.is_file():
+        raise EdgekitError(f"{path} is not a regular file; give a .npy file saved with np.save")
+    if path.stat().st_size > MAX_INPUT_FILE_BYTES:
+        raise EdgekitError(f"{path} is {path.stat().st_size:,} B, over the {MAX_INPUT_FILE_BYTES:,} B edgekit "
+                           "reads as inputs; split it")
+    array = read_npy(path.read_bytes(), path)
+    if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+        raise EdgekitError(f"{path} holds NaN or infinite values; inputs must be finite")
+    return array
 
 
 def _as_model_dtype(x: np.ndarray, tensor, for_float: bool, source) -> np.ndarray:
