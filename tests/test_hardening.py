@@ -473,3 +473,64 @@ def test_hints_name_only_options_that_exist():
     hints = " ".join(suggestion for _, suggestion in build._LINKER_REGIONS.values())
     suggested = set(re.findall(r"--[a-z-]+", hints))
     assert suggested and suggested <= known, suggested - known
+
+
+# -- regressions: what the fuzzer found (tests/fuzz_importers.py), one case per finding ------------------
+
+@pytest.fixture(scope="module")
+def saved_ek(models_dir, tmp_path_factory):
+    from edgekit.ir.serialize import save_graph
+    from edgekit.model_source import load_model
+
+    path = tmp_path_factory.mktemp("ek") / "hello.ek"
+    save_graph(load_model(str(models_dir / HELLO)).graph, path)
+    return path
+
+
+def test_fuzz_finding_corrupt_ek_zip(saved_ek, tmp_path):
+    """Bytes flipped inside the deflated members (BadZipFile, zlib.error, OSError before the fix)."""
+    data = bytearray(saved_ek.read_bytes())
+    for at in range(40, min(len(data), 400), 7):
+        data[at] ^= 0xFF
+    path = tmp_path / "flipped.ek"
+    path.write_bytes(bytes(data))
+    assert_user_error(edgekit("inspect", path), "flipped.ek")
+
+
+def test_fuzz_finding_ek_graph_input_that_is_not_a_name(saved_ek, tmp_path):
+    """graph.json whose inputs list holds an object (TypeError: unhashable type before the fix)."""
+    import zipfile
+
+    path = tmp_path / "odd.ek"
+    with zipfile.ZipFile(saved_ek) as source, zipfile.ZipFile(path, "w") as target:
+        for name in source.namelist():
+            content = source.read(name)
+            if name == "graph.json":
+                doc = json.loads(content)
+                doc["inputs"] = [{}]
+                content = json.dumps(doc).encode()
+            target.writestr(name, content)
+    assert_user_error(edgekit("inspect", path), "odd.ek")
+
+
+def test_fuzz_finding_npy_header_cut_mid_dict(models_dir, tmp_path):
+    """A .npy header that ends inside its dict (tokenize.TokenError before the fix)."""
+    header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (1, \n"
+    path = tmp_path / "cut.npy"
+    path.write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + b"\x00" * 8)
+    assert_user_error(edgekit("infer", models_dir / VWW, "--input", path), "cut.npy", "not a .npy array")
+
+
+def test_fuzz_finding_dense_weights_that_disagree_with_the_input(tmp_path):
+    """An ONNX Gemm whose weights take 5 values from a 4-value input (a NumPy matmul error in the
+    interpreter before the fix): refused by fully_connected's constraint, naming the node."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    weights = helper.make_tensor("w", TensorProto.FLOAT, [3, 5], [0.5] * 15)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])
+    graph = helper.make_graph([helper.make_node("Gemm", ["x", "w"], ["y"], name="dense", transB=1)], "g", [x], [y],
+                              [weights])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "dense.onnx")
+    assert_user_error(edgekit("inspect", tmp_path / "dense.onnx"), "dense", "weights")
