@@ -120,7 +120,7 @@ def test_too_big_static_array_does_not_fit_ram(tmp_path):
 
 
 def test_too_big_const_array_does_not_fit_flash(tmp_path):
-    with pytest.raises(DoesNotFitError, match=r"FLASH \(flash, 1024 KB\) overflowed"):
+    with pytest.raises(DoesNotFitError, match=r"FLASH \(flash, 1,024 KB\) overflowed"):
         build_variant(tmp_path, "cortex-m7", BIG_CONST.replace("SECTION", ""))
 
 

@@ -42,7 +42,7 @@ def corrupt_file_errors(source, where=lambda: ""):
     except PARSE_ERRORS as error:
         detail = str(error).strip().splitlines()[0][:160] if str(error).strip() else ""
         place = where()
-        raise ModelFileError(f"{source}: {place + ' ' if place else ''}is corrupt or inconsistent "
+        raise ModelFileError(f"{source}: {place + ' ' if place else ''}is truncated or corrupt "
                              f"({type(error).__name__}{': ' + detail if detail else ''}); re-export the model"
                              ) from None
 
@@ -84,6 +84,8 @@ def _check_tensor(tensor, source) -> None:
                                  f"declared {tensor.dtype} {list(shape)}")
         if data.dtype.kind == "f" and not np.all(np.isfinite(data)):
             raise ModelFileError(f"{source}: constant {tensor.name!r} holds NaN or infinite values")
+    if tensor.dtype == "int8" and tensor.quant is None:
+        raise ModelFileError(f"{source}: int8 tensor {tensor.name!r} has no quantization parameters")
     if tensor.quant is not None and tensor.dtype != "float32":
         _check_quant(tensor, source)
 
