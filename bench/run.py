@@ -12,6 +12,7 @@ import json
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from edgekit.compiler import compile_model
@@ -30,6 +31,8 @@ MODELS = {
     "mobilenetv2-0.35-224": dict(source="mobilenetv2", width=0.35, resolution=224),
     "mobilenetv2-0.35-144": dict(source="mobilenetv2", width=0.35, resolution=144),
     "mobilenetv2-0.35-144-patch-auto": dict(source="mobilenetv2", width=0.35, resolution=144, patch="auto"),
+    "mobilenetv2-0.35-144-input-by-patch": dict(source="mobilenetv2", width=0.35, resolution=144, patch="auto",
+                                                input_by_patch=True),
     "vww-96": dict(source="models/mlperf-tiny/vww_96_int8.tflite"),
     "vww-96-patch-auto": dict(source="models/mlperf-tiny/vww_96_int8.tflite", patch="auto"),
     "resnet8": dict(source="models/mlperf-tiny/resnet8_cifar10_int8.tflite"),
@@ -54,25 +57,71 @@ def bench_model(name: str, spec: dict, target: str, workdir: Path, max_patch_ove
     patch = result.manifest.get("patch") or {}
     chosen = patch.get("chosen")
     patching = {"patch": {"split": chosen["split"], "split_node": chosen["split_node"], "n": chosen["patches"],
+                          "order": chosen["order"], "inplace_rows": chosen["inplace_rows"],
+                          "frame_reuse_bytes": chosen["frame_reuse_bytes"],
                           "mac_overhead": round(chosen["mac_overhead"], 4), "input": patch["input"],
+                          "activation_peak_bytes": chosen["activation_peak_bytes"],
+                          "scratch_bytes": chosen["scratch_bytes"], "peak_step": chosen["peak_step"],
                           "layer_by_layer_arena_bytes": patch["layer_by_layer_arena_bytes"]}} if chosen else {}
     return {**patching,
         "fits": True, "peak_sram_bytes": run.peak_sram_bytes, "arena_bytes": run.arena_bytes,
-        "stack_bytes": run.stack_bytes, "flash_bytes": run.flash_bytes,
+        "stack_bytes": run.stack_bytes, "other_static_ram_bytes": run.other_static_ram_bytes,
+        "flash_bytes": run.flash_bytes,
         "external_flash_bytes": run.external_flash_bytes,
         "instructions_per_inference": run.instructions_per_inference, "bit_exact": run.bit_exact,
         "compile_seconds": result.manifest["compile_seconds"],
     }
 
 
-#: the patch-memory model of each firmware benchmark whose measured peak SRAM it reports
-MEMORY_FIRMWARE = {"mbv2-1.0-224": "mobilenetv2-1.0-224-patch-auto",
-                   "mbv2-0.35-144": "mobilenetv2-0.35-144-patch-auto", "vww-96": "vww-96-patch-auto"}
+@dataclass(frozen=True)
+class MemoryGoal:
+    """A measured peak SRAM goal of the memory issue: ``firmware`` (a MODELS entry) must reach at
+    most ``limit_bytes`` (strictly less unless ``inclusive``)."""
+
+    model: str  # the patch_memory.py model
+    firmware: str
+    label: str
+    limit_bytes: int
+    inclusive: bool
+
+    def met(self, peak_bytes: int) -> bool:
+        return peak_bytes <= self.limit_bytes if self.inclusive else peak_bytes < self.limit_bytes
+
+
+MEMORY_GOALS = [
+    MemoryGoal("mbv2-1.0-224", "mobilenetv2-1.0-224-patch-auto", "frame in SRAM <= TinyEngine's 250,880 B",
+               250_880, True),
+    MemoryGoal("mbv2-1.0-224", "mobilenetv2-1.0-224-input-by-patch", "input by patch <= MCUNetV2's 172 KiB",
+               176_128, True),
+    MemoryGoal("mbv2-0.35-144", "mobilenetv2-0.35-144-input-by-patch", "input by patch < TinyEngine's 59,000 B",
+               59_000, False),
+    MemoryGoal("vww-96", "vww-96-patch-auto", "frame in SRAM < half of TFLite Micro's 73,728 B", 36_864, False),
+]
+
+
+def measured_goal(goal: MemoryGoal, built: dict) -> dict:
+    """A goal against its firmware run: the measured peak, its parts, the plan, met or why not (in bytes)."""
+    if not built.get("fits"):
+        return {"goal": goal.label, "limit_bytes": goal.limit_bytes, "firmware": goal.firmware, "met": False,
+                "why": f"the firmware did not build or run: {built.get('error')}"}
+    peak, patch = built["peak_sram_bytes"], built.get("patch", {})
+    entry = {"goal": goal.label, "limit_bytes": goal.limit_bytes, "firmware": goal.firmware,
+             "peak_sram_bytes": peak, "arena_bytes": built["arena_bytes"], "stack_bytes": built["stack_bytes"],
+             "other_static_ram_bytes": built["other_static_ram_bytes"], "bit_exact": built["bit_exact"],
+             "plan": patch, "met": goal.met(peak)}
+    if not entry["met"]:
+        step = patch.get("peak_step", {})
+        entry["why"] = (f"measured {peak:,} B = arena {built['arena_bytes']:,} B + stack {built['stack_bytes']:,} B "
+                        f"+ other static {built['other_static_ram_bytes']:,} B (in-place depthwise scratch "
+                        f"{patch.get('scratch_bytes', 0):,} B); the arena peaks at the {step.get('phase')} step "
+                        f"{step.get('node')} ({step.get('live_bytes', 0):,} B: {', '.join(step.get('tensors', []))}); "
+                        f"{peak - goal.limit_bytes + (0 if goal.inclusive else 1):,} B too many")
+    return entry
 
 
 def memory_section(firmware: dict, max_mac_overhead: float) -> dict:
-    """Per model: activation peak (planned), peak SRAM (measured in QEMU where a build ran), MAC overhead,
-    split and patches, from bench/patch_memory.py plus the firmware runs above."""
+    """Per model: the activation plans of bench/patch_memory.py (frame in SRAM and input by patch) and
+    the memory issue's goals measured on the firmware runs above."""
     import io
 
     import patch_memory
@@ -81,16 +130,14 @@ def memory_section(firmware: dict, max_mac_overhead: float) -> dict:
     patch_memory.main(["--max-mac-overhead", str(max_mac_overhead), "--no-verify"], out=out)
     section = {}
     for entry in json.loads(out.getvalue())["models"]:
-        built = firmware.get(MEMORY_FIRMWARE.get(entry["model"], ""), {})
         section[entry["model"]] = {
             "activation_peak_bytes": entry.get("activation_peak_bytes"),
             "activation_peak_bytes_input_by_patch": entry.get("activation_peak_bytes_input_by_patch"),
-            "peak_sram_bytes": built.get("peak_sram_bytes"),
-            "peak_sram_from": MEMORY_FIRMWARE.get(entry["model"]) if built else None,
             "mac_overhead": entry.get("mac_overhead"), "split": entry.get("split"), "patches": entry.get("patches"),
             "layer_by_layer_bytes": entry.get("baseline_layer_by_layer_bytes"),
-            "goals": entry.get("frame_in_sram", {}).get("goals"),
-            "goals_input_by_patch": entry.get("input_by_patch", {}).get("goals"),
+            "plans": {variant: entry.get(variant) for variant in ("frame_in_sram", "input_by_patch")},
+            "goals": [measured_goal(goal, firmware[goal.firmware]) for goal in MEMORY_GOALS
+                      if goal.model == entry["model"] and goal.firmware in firmware],
         }
     return section
 
@@ -101,7 +148,13 @@ def main(argv=None) -> int:
     parser.add_argument("--target", default="cortex-m7")
     parser.add_argument("--max-patch-overhead", type=float, default=0.20)
     parser.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--section", choices=["speed"],
+                        help="run only this section and update only its key of --out (bench/speed.py)")
     args = parser.parse_args(argv)
+    if args.section == "speed":
+        import speed
+
+        return write_section("speed", speed.speed_section(), args.out)
     with tempfile.TemporaryDirectory() as tmp:
         results = {"target": args.target,
                    "models": {name: bench_model(name, MODELS[name], args.target, Path(tmp), args.max_patch_overhead)
@@ -111,6 +164,17 @@ def main(argv=None) -> int:
     print(text)
     if args.out:
         Path(args.out).write_text(text + "\n")
+    return 0
+
+
+def write_section(key: str, section: dict, out) -> int:
+    """Print ``section`` and store it as ``key`` of the JSON file ``out``, keeping its other keys."""
+    print(json.dumps({key: section}, indent=2))
+    if out:
+        path = Path(out)
+        results = json.loads(path.read_text()) if path.is_file() else {}
+        results[key] = section
+        path.write_text(json.dumps(results, indent=2) + "\n")
     return 0
 
 

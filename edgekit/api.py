@@ -36,7 +36,7 @@ class QuantizeResult:
     calibration_source: str = ""  # the same, in words, for the report
 
 
-def _synthetic_samples(graph, count: int) -> list[np.ndarray]:
+def synthetic_samples(graph, count: int) -> list[np.ndarray]:
     rng = np.random.default_rng(0)
     shape = graph.tensors[graph.inputs[0]].shape
     return [rng.standard_normal(shape).astype(np.float32) for _ in range(count)]
@@ -70,7 +70,7 @@ def quantize(model: LoadedModel, calib: str | None, scheme_name: str = "int8", p
     scheme = load_scheme(scheme_name)
     float_graph = model.graph
     source, description = default_calibration(model, calib)
-    samples = load_inputs(source, model, for_float=True) if source is not None else _synthetic_samples(
+    samples = load_inputs(source, model, for_float=True) if source is not None else synthetic_samples(
         float_graph, SYNTHETIC_CALIBRATION_SAMPLES)
     ranges = calibrate(float_graph, samples, scheme, progress=progress)
     int8_graph = quantize_graph(float_graph, ranges, scheme)
@@ -145,3 +145,75 @@ def write_new_file(path: Path, write, force: bool) -> None:
     except BaseException:  # an error, Ctrl-C or SIGTERM (see cli.py) leaves no half-written file
         temporary.unlink(missing_ok=True)
         raise
+
+
+# -- compile, run, report, flash, monitor: the build-folder commands ------------------------------
+
+@dataclass(frozen=True)
+class Report:
+    """`edgekit report`: the headline numbers, everything report.json holds, and the text table."""
+
+    model: str
+    target: str
+    arena_bytes: int
+    peak_sram_bytes: int | None  # None until `run` measured the stack
+    ram_budget_bytes: int
+    flash_bytes: int
+    flash_budget_bytes: int
+    external_flash_bytes: int
+    instructions_per_inference: int | None
+    bit_exact: bool | None  # None before a run
+    document: dict
+    text: str
+
+
+def compile(model: str, *, target: str | None = None, board: str | None = None, target_file=None, **options):
+    """`edgekit compile`: `target` a CPU (an image for its QEMU machine), `board` a board (an image for the
+    board itself) or `target_file` your own board file (emulated on its CPU); `options` as
+    compiler.compile_model takes them (resolution, calib, patch, output, ...). Returns a compiler.CompileResult."""
+    from edgekit.compiler import compile_model
+
+    if sum(where is not None for where in (target, board, target_file)) != 1:
+        raise EdgekitError("pass target=CPU (emulated), board=NAME (flashable) or target_file=PATH, exactly one of them")
+    return compile_model(model, board or target, target_file=target_file, **options)
+
+
+def run(build, inputs=None, timeout_s: float = 600.0):
+    """`edgekit run`: the build's firmware in QEMU, checked against the references; a runner.RunResult."""
+    from edgekit.runner import run_build
+
+    return run_build(build, inputs, timeout_s)
+
+
+def report(build, write: bool = False) -> Report:
+    """`edgekit report`; `write` also refreshes report.txt, report.json and memory.png in the build."""
+    from edgekit.report import build_report, render_text, write_report
+
+    document = write_report(build) if write else build_report(build)
+    verification = document.get("verification") or {}
+    return Report(
+        model=document["model"], target=document["target"],
+        arena_bytes=document["arena_bytes"], peak_sram_bytes=document["peak_sram_bytes"],
+        ram_budget_bytes=document["ram_budget_bytes"], flash_bytes=document["flash_bytes"],
+        flash_budget_bytes=document["flash_budget_bytes"], external_flash_bytes=document["external_flash_bytes"],
+        instructions_per_inference=document["instructions_per_inference"],
+        bit_exact=verification.get("bit_exact"), document=document, text=render_text(document),
+    )
+
+
+def flash(build, probe: str | None = None, dry_run: bool = False):
+    """`edgekit flash`: a flash.FlashResult, or with `dry_run` the flash.FlashPlan (a probe must be named)."""
+    from edgekit.flash import flash_build, flash_plan
+
+    if dry_run:
+        if probe is None:
+            raise EdgekitError("flash(dry_run=True) needs probe= one of pyocd, openocd, stlink")
+        return flash_plan(build, probe)
+    return flash_build(build, probe)
+
+
+def monitor(build, port: str, baud: int | None = None, timeout_s: float = 120.0, on_open=None):
+    """`edgekit monitor`: a flashed board's report read from `port`; a monitor.MonitorResult."""
+    from edgekit.monitor import monitor_build
+
+    return monitor_build(build, port, baud, timeout_s, on_open)

@@ -14,7 +14,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from edgekit import __version__
+from edgekit.board_runtime import embedded_inputs, runtime_defines, runtime_sources, write_test_inputs
 from edgekit.elf import read_sections
 from edgekit.errors import DoesNotFitError, EdgekitError, ToolchainError
 from edgekit.linker_script import render_linker_script
@@ -25,9 +28,6 @@ from edgekit.toolchain import find_tool, first_error_line, run_tool
 DEFAULT_STACK_BYTES = 8 * 1024
 DEFAULT_HEAP_BYTES = 0
 BUILD_TIMEOUT_S = 600
-# The firmware runtime linked into every image (firmware/): startup, semihosting, stack
-# painting, the marker functions and the harness main.
-RUNTIME_SOURCES = ("startup.c", "semihosting.c", "stack.c", "ek_mark.c", "main.c")
 
 # Output section (see targets/linker.ld.in) -> SectionSizes field.
 _SECTION_FIELDS = {
@@ -99,11 +99,14 @@ def build_firmware(
     stack_bytes: int = DEFAULT_STACK_BYTES,
     heap_bytes: int = DEFAULT_HEAP_BYTES,
     optimize: str = "O2",
+    test_inputs: np.ndarray | None = None,
 ) -> Firmware:
     """Compiles every .c in `source_dir` (model.h included) with the runtime and links it for `target`.
 
-    The build folder defaults to `source_dir`. Raises DoesNotFitError when a memory region
-    overflows and ToolchainError when the compiler or linker fails otherwise.
+    A board target's image carries its test inputs (`test_inputs`, int8 [N, EK_INPUT_SIZE]; as many
+    as board_runtime.TEST_INPUTS_FLASH_BYTES allows). The build folder defaults to `source_dir`.
+    Raises DoesNotFitError when a memory region overflows and ToolchainError when the compiler or
+    linker fails otherwise.
     """
     for name, value, minimum in (("stack_bytes", stack_bytes, 256), ("heap_bytes", heap_bytes, 0)):
         if value % 8 or value < minimum:
@@ -112,7 +115,15 @@ def build_firmware(
     build_dir = Path(build_dir or source_dir).resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
     find_tool("arm-none-eabi-gcc")
-    sources = _source_names(source_dir)
+    sources = _source_names(source_dir, target)
+    if target.is_board:
+        if test_inputs is None:
+            raise EdgekitError(f"a {target.name} image runs test inputs embedded in flash: pass test_inputs")
+        records = embedded_inputs(test_inputs)
+        if records.shape[1] != _input_size(source_dir):
+            raise EdgekitError(f"test inputs have {records.shape[1]} bytes per record, the model's EK_INPUT_SIZE "
+                               f"is {_input_size(source_dir)}")
+        write_test_inputs(build_dir, records)
     _write_if_changed(build_dir / "firmware.ld", render_linker_script(target, stack_bytes, heap_bytes))
     makefile = build_dir / "Makefile"
     _write_if_changed(makefile, _render_makefile(target, _model_dir_text(source_dir, build_dir), sources, optimize))
@@ -154,15 +165,24 @@ def _write_if_changed(path: Path, text: str) -> None:
         path.write_text(text)
 
 
-def _source_names(source_dir: Path) -> list[str]:
+def _source_names(source_dir: Path, target: Target) -> list[str]:
     """The C files to compile: the generated ones, then the runtime's; names must not clash."""
     generated = sorted(path.name for path in source_dir.glob("*.c"))
     if not (source_dir / "model.h").is_file():
         raise EdgekitError(f"{source_dir} has no model.h: it is not a generated model folder")
-    clashes = sorted(set(generated) & set(RUNTIME_SOURCES))
+    runtime = [Path(name).name for name in runtime_sources(target)]
+    clashes = sorted(set(generated) & set(runtime))
     if clashes:
         raise EdgekitError(f"{source_dir} has {', '.join(clashes)}, which the firmware runtime also defines: rename it")
-    return generated + list(RUNTIME_SOURCES)
+    return generated + runtime
+
+
+def _input_size(source_dir: Path) -> int:
+    """EK_INPUT_SIZE from model.h."""
+    match = re.search(r"#define EK_INPUT_SIZE (\d+)", (source_dir / "model.h").read_text())
+    if not match:
+        raise EdgekitError(f"{source_dir}/model.h does not define EK_INPUT_SIZE")
+    return int(match[1])
 
 
 def _model_dir_text(source_dir: Path, build_dir: Path) -> str:
@@ -189,13 +209,14 @@ OBJCOPY := arm-none-eabi-objcopy
 MODEL_DIR := {source_dir}
 RUNTIME_DIR := {FIRMWARE_DIR}
 CPU_FLAGS := {' '.join(target.cpu_flags)}
-CFLAGS := $(CPU_FLAGS) -{optimize} -g -std=c99 -Wall -Wextra -ffunction-sections -fdata-sections \\
-	-I$(MODEL_DIR) -I$(RUNTIME_DIR)
+BOARD_FLAGS := {' '.join(runtime_defines(target))}
+CFLAGS := $(CPU_FLAGS) $(BOARD_FLAGS) -{optimize} -g -std=c99 -Wall -Wextra -ffunction-sections -fdata-sections \\
+	-I$(MODEL_DIR) -I$(RUNTIME_DIR) -I$(RUNTIME_DIR)/board -I.
 LDFLAGS := $(CPU_FLAGS) -nostartfiles --specs=nano.specs -T firmware.ld \\
 	-Wl,--gc-sections -Wl,--no-warn-rwx-segments -Wl,-Map=firmware.map
 SOURCES := {' '.join(sources)}
 OBJECTS := $(addprefix obj/,$(SOURCES:.c=.o))
-vpath %.c $(MODEL_DIR) $(RUNTIME_DIR)
+vpath %.c $(MODEL_DIR) $(RUNTIME_DIR) $(RUNTIME_DIR)/board .
 
 all: firmware.bin
 

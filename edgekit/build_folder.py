@@ -1,8 +1,10 @@
-"""The build folder: everything `edgekit run` and `edgekit report` need, without recompiling.
+"""The build folder: everything `edgekit run`, `report`, `flash` and `monitor` need, without recompiling.
 
-Layout: src/ (generated C), Makefile + firmware.elf/.bin/.map, model.ek (int8 graph),
-float_model.ek (its float original, when there is one), test_inputs.npy, edgekit.json (plan,
-sizes, settings), report.txt/report.json/memory.png, and `.edgekit-build` (the marker below).
+`BuildFolder` owns the file names and the loading and saving of what is in them, so no other module
+spells a file name: src/ (generated C), Makefile + firmware.elf/.bin/.map, model.ek (int8 graph),
+float_model.ek (its float original, when there is one), test_inputs.npy (+ test_inputs_float.npy),
+edgekit.json (the manifest: settings, plan, sizes, and the last run's results),
+arena_timeline.txt, report.txt/report.json/memory.png, and `.edgekit-build` (the marker below).
 
 How a compile keeps the user's files safe:
 
@@ -57,6 +59,121 @@ def _files_in(folder: Path) -> set[str]:
         for name in files + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
             found.add(os.path.relpath(os.path.join(root, name), folder))
     return found
+
+
+class BuildFolder:
+    """One build folder: its files' paths, and its documents read and written."""
+
+    MODEL = "model.ek"
+    FLOAT_MODEL = "float_model.ek"
+    TEST_INPUTS = "test_inputs.npy"
+    FLOAT_TEST_INPUTS = "test_inputs_float.npy"  # the float reference's view of the same inputs (calibration images)
+    TIMELINE = "arena_timeline.txt"  # the ASCII arena timeline (TFLite Micro's PrintMemoryPlan style)
+    REPORT_JSON = "report.json"
+    REPORT_TEXT = "report.txt"
+    MEMORY_PLOT = "memory.png"
+    SOURCES = "src"
+    ELF = "firmware.elf"
+    BIN = "firmware.bin"
+    OWN_TARGET = "target.toml"  # a copy of --target-file, so the build runs without the user's file
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def __truediv__(self, name: str) -> Path:
+        return self.path / name
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    @property
+    def elf(self) -> Path:
+        return self.path / self.ELF
+
+    @property
+    def bin(self) -> Path:
+        return self.path / self.BIN
+
+    @property
+    def sources(self) -> Path:
+        return self.path / self.SOURCES
+
+    def manifest(self) -> dict:
+        """edgekit.json; EdgekitError when this is not a build folder."""
+        return read_manifest(self.path)
+
+    def save_manifest(self, doc: dict) -> None:
+        write_manifest(self.path, doc)
+
+    def last_run(self) -> dict:
+        """The last `edgekit run`'s results (RunResult.to_json()), or {} before the first run."""
+        return self.manifest().get("last_run") or {}
+
+    def save_run(self, run: dict) -> None:
+        manifest = self.manifest()
+        manifest["last_run"] = run
+        self.save_manifest(manifest)
+
+    def target(self):
+        """The Target the build was compiled for (its copy of the user's --target-file, if it has one)."""
+        from edgekit.target import load_target, load_target_file
+
+        own = self.path / self.OWN_TARGET
+        return load_target_file(own) if own.is_file() else load_target(self.manifest()["target"])
+
+    def save_own_target(self, target_file) -> None:
+        shutil.copyfile(target_file, self.path / self.OWN_TARGET)
+
+    def save_graphs(self, graph, float_graph, preprocess=None) -> None:
+        """model.ek keeps the preprocessing, so `edgekit infer model.ek --input IMAGE` sees what the
+        compile saw."""
+        from edgekit.ir.serialize import save_graph
+
+        save_graph(graph, self.path / self.MODEL, preprocess)
+        if float_graph is not None:
+            save_graph(float_graph, self.path / self.FLOAT_MODEL)
+
+    def load_graph(self):
+        from edgekit.ir.serialize import load_graph
+
+        return load_graph(self.path / self.MODEL)
+
+    def load_float_graph(self):
+        """The float original, or None (an imported int8 model has none)."""
+        from edgekit.ir.serialize import load_graph
+
+        path = self.path / self.FLOAT_MODEL
+        return load_graph(path) if path.is_file() else None
+
+    def save_test_inputs(self, inputs, float_inputs=None) -> None:
+        import numpy as np
+
+        np.save(self.path / self.TEST_INPUTS, inputs)
+        if float_inputs is not None:
+            np.save(self.path / self.FLOAT_TEST_INPUTS, float_inputs)
+
+    def test_inputs(self, limit: int | None = None):
+        """(int8 test inputs, their float originals or None), the first `limit` of each."""
+        import numpy as np
+
+        float_path = self.path / self.FLOAT_TEST_INPUTS
+        floats = list(np.load(float_path))[:limit] if float_path.is_file() else None
+        return np.load(self.path / self.TEST_INPUTS)[:limit], floats
+
+    def save_timeline(self, text: str) -> None:
+        (self.path / self.TIMELINE).write_text(text)
+
+    def timeline(self) -> str:
+        path = self.path / self.TIMELINE
+        if not path.is_file():
+            raise EdgekitError(f"{self.path} has no {self.TIMELINE}: it was built by an older edgekit; compile it again")
+        return path.read_text()
+
+    def save_report(self, report: dict, text: str) -> Path:
+        """report.json and report.txt; returns where the plot goes (memory.png)."""
+        (self.path / self.REPORT_JSON).write_text(json.dumps(report, indent=1, default=to_jsonable))
+        (self.path / self.REPORT_TEXT).write_text(text)
+        return self.path / self.MEMORY_PLOT
 
 
 def check_destination(destination: Path, force: bool) -> None:

@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("zoo", help="list the built-in models")
     _json_option(p)
 
-    p = sub.add_parser("targets", help="list the targets (CPU + board memory budget + emulator)")
+    p = sub.add_parser("targets", help="list the CPUs (--target, emulated) and the boards (--board, flashable)")
     _json_option(p)
 
     p = sub.add_parser("ops", help="list the supported ops and their constraints (from the op definitions)")
@@ -100,23 +100,50 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compile", help="quantize, plan memory, generate C with TVM kernels, and link firmware")
     _model_options(p)
-    target = p.add_mutually_exclusive_group(required=True)
-    target.add_argument("--target", help="target name (see `edgekit targets`)")
-    target.add_argument("--target-file", help="your own target TOML (same keys as targets/cortex-m4.toml)")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--target", help="a CPU (see `edgekit targets`): runs in QEMU with its default board's budget")
+    where.add_argument("--board", help="a board (see `edgekit targets`): an image for the board itself, "
+                                       "printing over its UART; flash it with `edgekit flash`")
+    where.add_argument("--target-file", help="your own board TOML (same keys as targets/boards/nrf52840-dk.toml), "
+                                             "emulated on its CPU like --target")
     p.add_argument("--calib", help="folder of calibration images or .npy inputs (float models; default for image "
                                    "models: sample photographs shipped with scikit-image and matplotlib)")
     p.add_argument("--scheme", default="int8", help="quantization scheme (default int8)")
     p.add_argument("--patch", default="fit",
                    help="schedule: fit (default: layer by layer if it fits the target, else the patched plan that "
                         "fits with the fewest recomputed MACs), off (layer by layer), auto (smallest peak within "
-                        "--max-patch-overhead), or SPLIT:N")
+                        "--max-patch-overhead), or SPLIT:N[:ORDER] (ORDER: row-major, serpentine, column-major)")
     p.add_argument("--max-patch-overhead", type=_number_in(float, 0.0, 10.0), default=0.20,
                    help="bound on recomputed MACs for --patch auto (fraction, default 0.20)")
     p.add_argument("--input-by-patch", action="store_true",
                    help="no input frame in SRAM: the application hands over each patch's input window through "
                         "ek_model_input_window() (needs --patch)")
+    p.add_argument("--tune", action="store_true",
+                   help="measure every kernel variant of each layer in QEMU and keep the fastest (cached per "
+                        "shape and target, so a second compile measures nothing)")
     p.add_argument("-o", "--output", help="build folder (default build/MODEL-TARGET)")
     p.add_argument("--force", action="store_true", help="replace an existing build folder")
+    _json_option(p)
+
+    p = sub.add_parser("compress", help="depth compression: merge convolutions by dynamic programming against "
+                                        "a latency table measured on the target; writes a float ONNX model")
+    _model_options(p)
+    p.add_argument("--target", required=True, help="target name (see `edgekit targets`)")
+    p.add_argument("--budget", type=_number_in(float, 0.0, 1.0), required=True,
+                   help="instructions of the result as a fraction of the original's (e.g. 0.7)")
+    p.add_argument("--data", required=True, help="image folder with one subfolder per class, or an .npz with "
+                                                 "x (N,H,W,C float or uint8) and y (N labels)")
+    p.add_argument("--mode", default="dp", choices=["dp", "layermerge"],
+                   help="dp: ICML'23 two-stage DP (merge only); layermerge: ICML'24 (merge and drop convolutions)")
+    p.add_argument("--epochs", type=_number_in(int, 0, 1000), default=1, help="distillation fine-tuning epochs (0: none; default 1)")
+    p.add_argument("--max-kernel", type=_number_in(int, 1, 15), default=7,
+                   help="largest merged kernel size considered (default 7; cost grows with it)")
+    p.add_argument("--estimate", action="store_true",
+                   help="estimate latency from MACs instead of measuring every candidate in QEMU")
+    p.add_argument("--no-measure", dest="measure", action="store_false",
+                   help="skip compiling and running both models in QEMU at the end")
+    p.add_argument("-o", "--output", required=True, help="where to write the compressed float model (.onnx)")
+    p.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
     _json_option(p)
 
     p = sub.add_parser("run", help="run a build in QEMU and compare with the integer and float references")
@@ -128,6 +155,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=_number_in(float, 0.001, 86_400.0), default=600.0,
                    help="seconds one inference may take in QEMU before it counts as hung (default 600)")
     p.add_argument("--force", action="store_true", help="overwrite the outputs file if it exists")
+    _json_option(p)
+
+    p = sub.add_parser("flash", help="write a board build's image to the board (pyOCD, OpenOCD or st-flash)")
+    p.add_argument("build", help="build folder written by `edgekit compile --board NAME`")
+    p.add_argument("--probe", choices=("pyocd", "openocd", "stlink"),
+                   help="flash tool (default: the first that sees an attached probe: pyOCD, then st-flash)")
+    p.add_argument("--dry-run", action="store_true", help="print the exact commands instead of running them")
+    _json_option(p)
+
+    p = sub.add_parser("monitor", help="read a flashed board's report from its serial port and check its outputs")
+    p.add_argument("build", help="the board build that was flashed")
+    p.add_argument("--port", required=True, help="serial port of the board's virtual COM port, e.g. /dev/ttyACM0")
+    p.add_argument("--baud", type=_number_in(int, 1, 20_000_000), help="baud rate (default: the board file's, 115200)")
+    p.add_argument("--timeout", type=_number_in(float, 0.001, 86_400.0), default=120.0, help="seconds to wait for the report (default 120)")
     _json_option(p)
 
     p = sub.add_parser("report", help="print the memory and speed report of a build again")

@@ -13,13 +13,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from edgekit import api
-from edgekit.build_folder import to_jsonable
+from edgekit.build_folder import BuildFolder, to_jsonable
 from edgekit.errors import EdgekitError
 from edgekit.model_source import load_model
 
 
-def _console() -> Console:
-    return Console(file=sys.stdout, width=max(Console().width, 120))
+def _console(min_width: int = 120) -> Console:
+    return Console(file=sys.stdout, width=max(Console().width, min_width))
 
 
 def _print_json(doc) -> None:
@@ -41,7 +41,7 @@ def progress_bar(description: str, enabled: bool = True):
 
 def _model(args):
     model = load_model(args.model, resolution=args.resolution, width=args.width, num_classes=args.num_classes,
-                       pretrained=args.pretrained)
+                       pretrained=args.pretrained, calib=getattr(args, "calib", None))
     note_random_weights(model.random_weights, args)
     return model
 
@@ -86,19 +86,33 @@ def cmd_ops(args):
 
 
 def cmd_targets(args):
-    from edgekit.target import list_targets, load_target
+    from edgekit.target import list_boards, list_targets, load_board, load_cpu
 
-    targets = [load_target(name) for name in list_targets()]
+    cpus = [load_cpu(name) for name in list_targets()]
+    boards = [load_board(name) for name in list_boards()]
     if args.json:
-        return _print_json([{"name": t.name, "description": t.description, "cpu_flags": t.cpu_flags,
-                             "clock_hz": t.clock_hz, "qemu_machine": t.qemu_machine, "probe_target": t.probe_target,
-                             "regions": [r.__dict__ for r in t.regions]} for t in targets])
-    table = Table("target", "SRAM (KiB)", "flash (KiB)", "external flash (KiB)", "emulator", "board")
-    for t in targets:
-        ext = t.external_weights
-        table.add_row(t.name, f"{t.ram.length // 1024}", f"{t.flash.length // 1024}",
-                      f"{ext.length // 1024}" if ext else "-", t.qemu_machine, t.description)
-    _console().print(table)
+        return _print_json({"cpus": [dict(cpu.__dict__) for cpu in cpus],
+                            "boards": [dict(board.__dict__, uart=board.uart and board.uart.__dict__,
+                                            probe=board.probe.__dict__, regions=[r.__dict__ for r in board.regions])
+                                       for board in boards]})
+    table = Table("CPU (--target)", "features", "emulator", "budget of board", title="CPUs")
+    for cpu in cpus:
+        features = ", ".join(name for name, on in (("FPU " + (cpu.fpu or ""), cpu.fpu), ("DSP", cpu.dsp),
+                                                   ("MVE", cpu.mve)) if on)
+        table.add_row(cpu.name, features, cpu.qemu_machine, cpu.default_board)
+    console = _console(150)
+    console.print(table)
+    table = Table("board (--board)", "CPU", "MHz", "SRAM KiB", "flash KiB", "QSPI KiB", "UART", "emulator",
+                  "probes", title="boards")
+    for board in boards:
+        sizes = {role: next((r.length // 1024 for r in board.regions if r.role == role), None)
+                 for role in ("ram", "code", "external-weights")}
+        probes = ["pyocd"] + (["openocd"] if board.probe.openocd else []) + (["stlink"] if board.probe.stlink else [])
+        uart = board.uart
+        table.add_row(board.name, board.cpu, f"{board.clock_hz // 1_000_000}", f"{sizes['ram']}", f"{sizes['code']}",
+                      f"{sizes['external-weights'] or '-'}",
+                      f"{uart.instance} {uart.tx_pin}" if uart else "-", board.qemu_machine or "-", ",".join(probes))
+    console.print(table)
 
 
 def cmd_inspect(args):
@@ -179,23 +193,20 @@ def cmd_infer(args):
 
 
 def cmd_compile(args):
-    from edgekit.compiler import compile_model
     from edgekit.errors import DoesNotFitError
-    from edgekit.report import build_report, render_text
 
     try:
         with progress_bar("calibrating", not args.json) as step:
-            result = compile_model(args.model, args.target, target_file=args.target_file,
-                                   resolution=args.resolution, width=args.width, num_classes=args.num_classes,
-                                   pretrained=args.pretrained, calib=args.calib, scheme=args.scheme,
-                                   patch=args.patch, max_patch_overhead=args.max_patch_overhead,
-                                   input_by_patch=args.input_by_patch, output=args.output, force=args.force,
-                                   progress=step)
+            result = api.compile(args.model, target=args.target, board=args.board, target_file=args.target_file,
+                                 resolution=args.resolution, width=args.width, num_classes=args.num_classes,
+                                 pretrained=args.pretrained, calib=args.calib, scheme=args.scheme, patch=args.patch,
+                                 max_patch_overhead=args.max_patch_overhead, input_by_patch=args.input_by_patch,
+                                 output=args.output, force=args.force, progress=step,
+                                 tune=args.tune)
     except DoesNotFitError as error:
         if not args.json and getattr(error, "report", None):
             print(error.report)
         raise
-    report = build_report(result.build_dir)
     m = result.manifest
     note_random_weights(m["random_weights"], args)
     if (m["calibration"] or {}).get("synthetic"):
@@ -206,57 +217,125 @@ def cmd_compile(args):
                             "build_dir": m["build_dir"], "kernels": len(m["kernels"]),
                             "compile_seconds": m["compile_seconds"], "calibration": m["calibration"],
                             "schedule": m["schedule"]})
-    print(render_text(report))
-    print(f"built {result.build_dir}/firmware.elf ({len(m['kernels'])} TVM kernels, {m['compile_seconds']} s); "
+    print(api.report(result.build_dir).text)
+    print(f"built {BuildFolder(result.build_dir).elf} ({len(m['kernels'])} TVM kernels, {m['compile_seconds']} s); "
           f"next: edgekit run {result.build_dir}")
 
 
 def cmd_run(args):
-    from pathlib import Path
-
-    from edgekit.build_folder import read_manifest
     from edgekit.io_records import check_output_path, save_outputs
-    from edgekit.ir.serialize import load_graph
-    from edgekit.report import render_text, write_report
-    from edgekit.runner import run_build
 
     graph = None
     if args.outputs:
         api.refuse_overwrite(args.outputs, args.force)
-        read_manifest(args.build)  # a missing or foreign build folder is reported as such
-        graph = load_graph(Path(args.build) / "model.ek")
+        folder = BuildFolder(args.build)
+        folder.manifest()  # a missing or foreign build folder is reported as such
+        graph = folder.load_graph()
         check_output_path(graph, args.outputs)
-    result = run_build(args.build, args.inputs, args.timeout)
+    result = api.run(args.build, args.inputs, args.timeout)
     if args.outputs:
         api.write_new_file(args.outputs, lambda path: save_outputs(graph, result.outputs, path), args.force)
-    report = write_report(args.build)
+    report = api.report(args.build, write=True)
     if args.json:
         _print_json(result.to_json())
     else:
-        print(render_text(report))
-        print(f"plot: {args.build}/memory.png")
+        print(report.text)
+        print(f"plot: {BuildFolder(args.build) / BuildFolder.MEMORY_PLOT}")
     return 0 if result.bit_exact else 5
 
 
 def cmd_report(args):
-    from edgekit.report import build_report, render_text
-
-    report = build_report(args.build)
-    timeline = _timeline(args.build) if args.timeline else None
+    report = api.report(args.build)
+    folder = BuildFolder(args.build)
     if args.json:
-        return _print_json(dict(report, timeline=timeline) if args.timeline else report)
-    print(render_text(report))
-    if timeline:
-        print(timeline)
-    print(f"plot: {args.build}/memory.png")
+        return _print_json(dict(report.document, timeline=folder.timeline()) if args.timeline else report.document)
+    print(report.text)
+    if args.timeline:
+        print(folder.timeline())
+    print(f"plot: {folder / folder.MEMORY_PLOT}")
 
 
-def _timeline(build) -> str:
-    from pathlib import Path
+def cmd_flash(args):
+    from edgekit.flash import PROBES
 
-    from edgekit.compiler import TIMELINE
+    if args.dry_run:
+        plans = [api.flash(args.build, args.probe, dry_run=True)] if args.probe else _available_plans(args.build, PROBES)
+        if args.json:
+            return _print_json([{"probe": plan.probe, "commands": plan.commands, "notes": plan.notes} for plan in plans])
+        print("\n".join(plan.text() for plan in plans))
+        return
+    result = api.flash(args.build, args.probe)
+    if args.json:
+        return _print_json({"probe": result.probe, "commands": result.commands})
+    print(f"flashed {args.build} with {result.probe}; next: edgekit monitor {args.build} --port /dev/ttyACM0")
 
-    timeline = Path(build) / TIMELINE
-    if not timeline.is_file():
-        raise EdgekitError(f"{build} has no {TIMELINE}: it was built by an older edgekit; compile it again")
-    return timeline.read_text()
+
+def _available_plans(build, probes):
+    """Every probe's plan for --dry-run without --probe: those that can flash this build on its board."""
+    plans, errors = [], []
+    for probe in probes:
+        try:
+            plans.append(api.flash(build, probe, dry_run=True))
+        except EdgekitError as error:
+            errors.append(error)
+    if not plans:
+        raise errors[0]
+    return plans
+
+
+def cmd_monitor(args):
+    def waiting():
+        print(f"waiting for {args.build}'s report on {args.port}: reset the board", file=sys.stderr, flush=True)
+
+    result = api.monitor(args.build, args.port, args.baud, args.timeout, on_open=waiting)
+    if args.json:
+        _print_json(result.to_json())
+    else:
+        print("\n".join(result.lines))
+        cycles = ", ".join(f"{c:,} ({ms:.1f} ms)" for c, ms in zip(result.cycles_per_inference,
+                                                                  result.milliseconds_per_inference))
+        print(f"{result.board} at {result.clock_hz / 1e6:g} MHz: bit-exact vs integer reference: "
+              f"{'yes' if result.bit_exact else 'NO'} ({result.inputs - result.mismatches}/{result.inputs}); "
+              f"cycles per inference {cycles}; stack {result.stack_bytes:,} B")
+    return 0 if result.bit_exact else 5
+
+
+def cmd_compress(args):
+    from edgekit.compress.compressor import Progress, compress_model
+    if not args.output.lower().endswith(".onnx"):
+        raise EdgekitError(f"-o {args.output}: the compressed model is written as ONNX; name it *.onnx")
+    with progress_bar("latency table (QEMU)", not args.json) as latency, \
+            progress_bar("importance", not args.json) as importance, \
+            progress_bar("fine-tuning", not args.json) as finetune:
+        result = compress_model(args.model, args.target, args.budget, args.data, mode=args.mode, epochs=args.epochs,
+                                output=args.output, force=args.force, resolution=args.resolution, width=args.width,
+                                num_classes=args.num_classes, pretrained=args.pretrained, estimate=args.estimate,
+                                measure=args.measure, max_kernel=args.max_kernel,
+                                progress=Progress(latency, importance, finetune))
+    if args.json:
+        return _print_json(result.to_json())
+    table = Table("segment", "merged kernel", "type", "in (HxWxC)", "out (HxWxC)", "instructions", "SRAM (B)",
+                  title=f"{args.mode}: {result.convolutions_before} -> {result.convolutions_after} convolutions "
+                        f"(latency {result.latency_source})")
+    for s in result.segments:
+        table.add_row(s.label, f"{s.kernel[0]}x{s.kernel[1]}", "depthwise" if s.depthwise else "dense",
+                      "x".join(map(str, s.in_shape)), "x".join(map(str, s.out_shape)), f"{s.instructions:,}",
+                      f"{s.sram_bytes:,}")
+    console = _console()
+    console.print(table)
+    rows = [("instructions, predicted", f"{result.predicted_instructions_before:,}",
+             f"{result.predicted_instructions_after:,}"),
+            ("peak SRAM of a layer, predicted (B)", f"{result.predicted_peak_sram_before:,}",
+             f"{result.predicted_peak_sram_after:,}"),
+            (f"float accuracy on {result.held_out_samples} held-out samples (%)", f"{result.accuracy_before:.2f}",
+             f"{result.accuracy_after:.2f}")]
+    if result.measured:
+        before, after = result.measured["before"], result.measured["after"]
+        rows += [("instructions, measured in QEMU", f"{before['instructions']:,}", f"{after['instructions']:,}"),
+                 ("peak SRAM, measured (B)", f"{before['peak_sram_bytes']:,}", f"{after['peak_sram_bytes']:,}")]
+    summary = Table("", "before", "after")
+    for row in rows:
+        summary.add_row(*row)
+    console.print(summary)
+    print(f"fine-tuned {result.finetune_steps} steps; wrote {result.output} (next: edgekit compile {result.output} "
+          f"--target {args.target} --calib ...)")

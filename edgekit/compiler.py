@@ -16,7 +16,6 @@ Every schedule carries ``reason``: which plan was chosen and why, for the report
 
 import math
 import re
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,20 +23,17 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.build import DEFAULT_STACK_BYTES
-from edgekit.build_folder import locked_destination, new_build_id, staged_folder, write_manifest
+from edgekit.build_folder import BuildFolder, locked_destination, new_build_id, staged_folder
 from edgekit.memory.timeline import render_timeline
 from edgekit.errors import DoesNotFitError, EdgekitError, UnsupportedOpError
 from edgekit.model_source import LoadedModel, load_model
 
 TEST_INPUTS = 4
-FLOAT_TEST_INPUTS = "test_inputs_float.npy"
-PATCH_MODE = re.compile(r"off|auto|fit|.+:[0-9]+")
-OWN_TARGET = "target.toml"  # a copy of --target-file
+PATCH_MODE = re.compile(r"off|auto|fit|.+:[0-9]+(:row-major|:serpentine|:column-major)?")
 # What --patch fit leaves of the SRAM for everything but the arena: the linker's stack reserve, plus
 # the runtime's and the harness's static data and the in-place depthwise planes (1.6 KB and 2 KB for
 # MobileNetV2 at 224 px). The linker stays the judge of what fits.
 RUNTIME_RAM_RESERVE = DEFAULT_STACK_BYTES + 4096
-TIMELINE = "arena_timeline.txt"  # the ASCII arena timeline (TFLite Micro's PrintMemoryPlan style)
 
 
 @dataclass
@@ -71,6 +67,26 @@ class Schedule:
         for step in self.patches.memory.steps:
             by_node[step.node] = max(by_node.get(step.node, 0), step.live_bytes)
         return [by_node[node.name] for node in graph.nodes]
+
+    def peak(self) -> dict:
+        """The step that makes the activation peak and the tensors live there with their bytes (for a
+        patched step, the frame, the split tensor and one patch's working buffers)."""
+        if self.patches is None:
+            step = self.plan.peak_step
+            phase, node, live = "layer", step.node, step.live_bytes
+            tensors = [(name, self.plan.tensors[name].size) for name in step.tensors]
+        else:
+            memory = self.patches.memory
+            step = memory.peak_step
+            phase, node, live = step.phase, step.node, step.live_bytes
+            if step.phase == "patch":  # the frame and the split tensor, then one patch's working buffers
+                whole = [name for name in memory.arena.steps[0].tensors if name != memory.working_block]
+                tensors = [(name, memory.arena.tensors[name].size) for name in whole] + [
+                    (f"{name} (patch)", memory.working.tensors[name].size) for name in step.tensors[len(whole):]]
+            else:
+                tensors = [(name, memory.arena.tensors[name].size) for name in step.tensors]
+        return {"phase": phase, "node": node, "live_bytes": live,
+                "tensors": [{"tensor": name, "bytes": size} for name, size in tensors]}
 
     def layer_rows(self, graph) -> list[dict]:
         """Per node: its inspect summary plus the live bytes of this schedule and of layer by layer."""
@@ -138,7 +154,7 @@ def _search_reason(search, layer_plan) -> str:
     """Why the search's plan was chosen, in words."""
     chosen, baseline = search.chosen, search.baseline.arena_bytes
     layer = f"layer by layer needs {layer_plan.arena_bytes:,} B" + (
-        f" ({baseline:,} B with in-place depthwise)" if baseline < layer_plan.arena_bytes else "")
+        f" ({baseline:,} B with in-place writes)" if baseline < layer_plan.arena_bytes else "")
     what = (f"split {chosen.stage.split} on {chosen.stage.n}x{chosen.stage.n} patches ({chosen.memory.peak_bytes:,} B, "
             f"{chosen.mac_overhead:.1%} more MACs)" if chosen else f"layer by layer ({baseline:,} B)")
     if search.fit_bytes is None:
@@ -149,7 +165,7 @@ def _search_reason(search, layer_plan) -> str:
     if not search.fits:
         return f"{what}: nothing fits {budget}; this is the smallest peak ({layer})"
     if chosen is None:
-        return f"{what}: fits {budget} with in-place depthwise and recomputes nothing"
+        return f"{what}: fits {budget} with in-place writes and recomputes nothing"
     fitting = sum(candidate.feasible for candidate in search.candidates)
     return f"{what}: {layer}, more than {budget}; of {fitting} patched plans that fit, it recomputes the fewest MACs"
 
@@ -165,8 +181,9 @@ def _test_inputs(model: LoadedModel, calib) -> np.ndarray:
     if calib:
         return np.stack(load_inputs(calib, model, limit=TEST_INPUTS))
     rng = np.random.default_rng(0)
-    if tensor.dtype == "int8":
-        return rng.integers(-128, 128, size=(2,) + tensor.shape, dtype=np.int8)
+    if tensor.dtype in ("int8", "uint8"):
+        info = np.iinfo(tensor.dtype)
+        return rng.integers(info.min, info.max + 1, size=(2,) + tensor.shape, dtype=tensor.dtype)
     consumer = next(node for node in graph.nodes if tensor.name in node.inputs)
     quant = graph.tensors[consumer.output].quant
     low, high = quant.dequantize(np.array([-128, 127], np.int8)) if quant is not None else (-1.0, 1.0)
@@ -194,22 +211,24 @@ def compile_model(source: str, target_name: str | None, *, target_file=None, out
 
 def _compile(source: str, target, *, target_file, output: Path, force: bool, resolution=None, width=None,
              num_classes=None, pretrained=None, calib=None, scheme="int8", patch="fit", max_patch_overhead=0.20,
-             input_by_patch=False, progress=None) -> CompileResult:
+             input_by_patch=False, progress=None, tune=False) -> CompileResult:
     from edgekit import api
+    from edgekit.board_runtime import embedded_inputs
+    from edgekit.io_records import input_records
     from edgekit.build import build_firmware
     from edgekit.codegen.program import emit_program
-    from edgekit.ir.serialize import save_graph
     from edgekit.samples import load_inputs
 
     from edgekit.report import write_report
 
     started = time.perf_counter()
     if not PATCH_MODE.fullmatch(patch):
-        raise EdgekitError(f"--patch {patch!r}: expected off, auto, or SPLIT:N (a tensor name or node index, "
-                           "and the number of patches per side)")
+        raise EdgekitError(f"--patch {patch!r}: expected fit, off, auto, SPLIT:N or SPLIT:N:ORDER (a tensor name or node "
+                           "index, the number of patches per side, and row-major, serpentine or column-major)")
     if input_by_patch and patch == "off":
         raise EdgekitError("--input-by-patch needs a patched schedule: add --patch auto or --patch SPLIT:N")
-    model = load_model(source, resolution=resolution, width=width, num_classes=num_classes, pretrained=pretrained)
+    model = load_model(source, resolution=resolution, width=width, num_classes=num_classes, pretrained=pretrained,
+                       calib=calib)
     quantization = None
     if not model.is_quantized:
         quantization = api.quantize(model, calib, scheme, progress=progress)
@@ -220,24 +239,37 @@ def _compile(source: str, target, *, target_file, output: Path, force: bool, res
     layers = schedule.layer_rows(graph)
     patching = schedule.to_json()
     _check_arena_fits(schedule, layers, target, graph)
-    with staged_folder(output, force) as folder:
+    real_inputs = quantization.calibration if quantization else calib
+    test_inputs = _test_inputs(model, real_inputs)
+    embedded = embedded_inputs(input_records(graph, test_inputs)) if target.is_board else None
+    with staged_folder(output, force) as staging:
+        folder = BuildFolder(staging)
         try:
-            program = emit_program(graph, plan, target, folder / "src", schedule.patches)
+            program = emit_program(graph, plan, target, folder.sources, schedule.patches,
+                                   flash_reserve_bytes=embedded.nbytes if embedded is not None else 0)
         except UnsupportedOpError as error:  # name the file too: the op and node are in the message
             raise UnsupportedOpError(f"{source}: {error}") from None
-        (folder / TIMELINE).write_text(render_timeline(plan))
+        tuning = None
+        if tune:
+            from edgekit.tuning import tune as tune_kernels
+
+            tuning = tune_kernels(graph, plan, target, schedule.patches, program)
+            program = emit_program(graph, plan, target, folder.sources, schedule.patches,
+                                   flash_reserve_bytes=embedded.nbytes if embedded is not None else 0,
+                                   tuned=tuning.variants)
+        for layer, variant in zip(layers, layer_variants(graph, program)):
+            layer["kernel_variant"] = variant
+        folder.save_timeline(render_timeline(plan))
         if target_file:  # `edgekit run` emulates the same target without the user's file
-            shutil.copyfile(target_file, folder / OWN_TARGET)
-        save_graph(graph, folder / "model.ek", model.preprocess)
-        if model.float_graph is not None:
-            save_graph(model.float_graph, folder / "float_model.ek")
-        real_inputs = quantization.calibration if quantization else calib
-        np.save(folder / "test_inputs.npy", _test_inputs(model, real_inputs))
-        if real_inputs is not None and model.float_graph is not None:  # the float reference sees unrounded inputs
-            np.save(folder / FLOAT_TEST_INPUTS,
-                    np.stack(load_inputs(real_inputs, model, for_float=True, limit=TEST_INPUTS)))
+            folder.save_own_target(target_file)
+        folder.save_graphs(graph, model.float_graph, model.preprocess)
+        real = real_inputs is not None and model.float_graph is not None  # the float reference sees unrounded inputs
+        folder.save_test_inputs(test_inputs, np.stack(load_inputs(real_inputs, model, for_float=True,
+                                                                  limit=TEST_INPUTS)) if real else None)
         manifest = {
             "build_id": new_build_id(), "model": model.name, "source": str(source), "target": target.name,
+            "board": target.board.name if target.board else None, "harness": target.harness,
+            "embedded_test_inputs": len(embedded) if embedded is not None else 0,
             "random_weights": model.random_weights,
             "preprocess": model.preprocess.__dict__ if model.preprocess else None,
             "scheme": quantization.scheme.name if quantization else "imported int8",
@@ -246,16 +278,18 @@ def _compile(source: str, target, *, target_file, output: Path, force: bool, res
                             "source": quantization.calibration_source,
                             "top1_agreement": quantization.top1_agreement} if quantization else None,
             "arena_bytes": plan.arena_bytes, "plan_method": plan.method, "plan_lower_bound": plan.lower_bound,
-            "scratch_bytes": program.scratch_bytes, "schedule": schedule.summary(), "patch": patching,
+            "scratch_bytes": program.scratch_bytes, "peak": schedule.peak(), "schedule": schedule.summary(),
+            "patch": patching,
             "mark_nodes": program.mark_nodes,
             "kernels": program.kernel_names,
+            "tuning": {"runs": tuning.runs, "instructions": tuning.instructions} if tuning else None,
             "weights": {"internal_bytes": program.internal_weight_bytes,
                         "external_bytes": program.external_weight_bytes},
             "layers": layers,
             "ram_budget_bytes": target.ram.length, "flash_budget_bytes": target.flash.length,
         }
         try:
-            firmware = build_firmware(folder / "src", target, folder)
+            firmware = build_firmware(folder.sources, target, folder.path, test_inputs=embedded)
         except DoesNotFitError as error:
             error.report = _plan_report(manifest)
             raise
@@ -263,9 +297,18 @@ def _compile(source: str, target, *, target_file, output: Path, force: bool, res
         manifest.update(fits=True, sizes=sizes.__dict__, flash_bytes=sizes.flash_bytes,
                         static_ram_bytes=sizes.ram_bytes, compile_seconds=round(time.perf_counter() - started, 2),
                         build_dir=str(output))
-        write_manifest(folder, manifest)
-        write_report(folder)
+        folder.save_manifest(manifest)
+        write_report(folder.path)
     return CompileResult(output, manifest)
+
+
+def layer_variants(graph, program) -> list[str | None]:
+    """Per graph node, the variant of the kernel(s) it runs ("dsp_w16", "tvm"...; None: no kernel)."""
+    variants: dict[str, set] = {}
+    for call in program.calls:
+        if call.kernel is not None:
+            variants.setdefault(call.node, set()).add(call.kernel.variant)
+    return ["+".join(sorted(variants[node.name])) if node.name in variants else None for node in graph.nodes]
 
 
 def _check_arena_fits(schedule: Schedule, layers: list[dict], target, graph) -> None:

@@ -1,12 +1,18 @@
 """Running firmware in QEMU: inputs in, outputs, instruction counts and stack use out.
 
-The firmware's harness (firmware/main.c) reads `input.bin` and writes `output.bin` and
+An emulated CPU target's harness (firmware/main.c) reads `input.bin` and writes `output.bin` and
 `stats.txt` through semihosting in QEMU's working directory, a fresh temporary folder per
-run. The QEMU instruction counter plugin logs marker hits to `marks.log` there. The firmware's
-exit status becomes QEMU's (SYS_EXIT_EXTENDED); its meaning is read from ek_runtime.h.
+run; the firmware's exit status becomes QEMU's (SYS_EXIT_EXTENDED). A board image (a board QEMU
+emulates, e.g. netduinoplus2) runs unchanged: its harness runs the inputs embedded in flash and
+prints over its UART, which QEMU connects to a pipe; the run ends at the harness's end or fault
+line, and QEMU is then stopped (a board has nothing to exit to). Either way the QEMU instruction
+counter plugin logs marker hits to `marks.log`, and exit codes mean what ek_runtime.h says.
 """
 
+import os
 import re
+import selectors
+import subprocess
 import time
 from dataclasses import dataclass
 from functools import cache
@@ -21,7 +27,8 @@ from edgekit.instruction_counter import MARKER_SYMBOLS, build_instruction_counte
 from edgekit.paths import FIRMWARE_DIR
 from edgekit.scratch import scratch_folder
 from edgekit.target import Target
-from edgekit.toolchain import run_tool
+from edgekit.toolchain import find_tool, run_tool
+from edgekit.uart_report import UartReport
 
 DEFAULT_TIMEOUT_S = 120.0
 
@@ -37,8 +44,9 @@ class EmulatorResult:
     stack_reserved_bytes: int  # 0 after a fault
     marks: list[list[int]]  # per inference: instructions between consecutive ek_mark() calls
     instructions_per_inference: list[int]  # per inference: ek_model_run from call to return
-    console: str  # text the firmware printed through semihosting (fault messages)
+    console: str  # text the firmware printed through semihosting (fault messages), or its UART lines
     wall_s: float  # host seconds QEMU ran
+    cycles_per_inference: list[int] = ()  # board images: the DWT cycle counter (QEMU does not count: 0)
 
     @property
     def ok(self) -> bool:
@@ -63,6 +71,8 @@ def run_firmware(
     inputs = np.ascontiguousarray(inputs)
     if inputs.dtype != np.int8 or inputs.ndim != 2:
         raise EdgekitError(f"inputs must be int8 [N, EK_INPUT_SIZE], got {inputs.dtype} {list(inputs.shape)}")
+    if target.is_board:
+        return _run_board_image(elf, target, inputs, output_size, timeout_s)
     with scratch_folder("qemu") as work:
         inputs.tofile(work / "input.bin")
         started = time.perf_counter()
@@ -96,11 +106,74 @@ def run_firmware(
         )
 
 
+def _run_board_image(elf: Path, target: Target, inputs: np.ndarray, output_size: int | None,
+                     timeout_s: float) -> EmulatorResult:
+    """The board's own machine in QEMU, its UART on a pipe; `inputs` must be the ones in the image."""
+    if target.qemu_machine is None:
+        raise EdgekitError(f"QEMU does not emulate {target.name}: flash it (`edgekit flash`) and read it with "
+                           "`edgekit monitor`, or compile for its CPU with --target to run in QEMU")
+    serial = ["-serial", "null"] * target.board.qemu_serial_index + ["-serial", "stdio"]
+    command = [find_tool("qemu-system-arm"), "-M", target.qemu_machine, "-nographic", "-monitor", "none",
+               *serial, "-plugin", _plugin(elf), "-kernel", str(elf)]
+    with scratch_folder("qemu") as work:
+        started = time.perf_counter()
+        report, console = _read_uart_until_done(command, work, timeout_s, f"{elf.name} on {target.qemu_machine}")
+        wall_s = time.perf_counter() - started
+        counts = parse_marker_log((work / "marks.log").read_text())
+    if report.begin.get("inputs") not in (None, len(inputs)) or report.begin.get("input_bytes") != inputs.shape[1]:
+        raise EdgekitError(f"the image carries {report.begin.get('inputs')} inputs of {report.begin.get('input_bytes')} "
+                           f"bytes, not the {len(inputs)} of {inputs.shape[1]} given: a board image runs the inputs "
+                           "it was compiled with")
+    if output_size is not None and report.begin.get("output_bytes") != output_size:
+        raise EdgekitError(f"output_size is {output_size}, but the firmware's EK_OUTPUT_SIZE is "
+                           f"{report.begin.get('output_bytes')}")
+    end = report.end or {}
+    return EmulatorResult(
+        outputs=report.output_array(), exit_code=report.exit_code, exit_reason=exit_reasons()[report.exit_code],
+        stack_high_water_bytes=end.get("stack_high_water_bytes", 0),
+        stack_reserved_bytes=end.get("stack_reserved_bytes", 0),
+        marks=[inference.layers for inference in counts],
+        instructions_per_inference=[inference.total for inference in counts],
+        console=console, wall_s=wall_s, cycles_per_inference=report.cycles,
+    )
+
+
+def _read_uart_until_done(command: list[str], work: Path, timeout_s: float, what: str) -> tuple[UartReport, str]:
+    """Runs QEMU, reading the UART (its stdout) line by line until the harness's end or fault line,
+    then stops QEMU with SIGTERM, which still lets the instruction counter write its log."""
+    report, received, pending = UartReport(), b"", b""
+    process = subprocess.Popen(command, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + timeout_s
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ)
+            while not report.finished:
+                if not selector.select(max(0.0, deadline - time.monotonic())):
+                    raise ToolchainError(f"qemu-system-arm did not finish within {timeout_s:g} s: {what} printed no "
+                                         "end line (an endless loop, or a fault QEMU locked up on)")
+                chunk = os.read(process.stdout.fileno(), 65536)
+                if not chunk:
+                    raise ToolchainError(f"qemu-system-arm -M {command[2]} stopped (exit {process.wait()}) before "
+                                         f"the harness finished: {process.stderr.read().decode().strip() or 'no message'}")
+                received += chunk
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    report.add_line(line.decode(errors="replace"))
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+    return report, received.decode(errors="replace")
+
+
+def _plugin(elf: Path) -> str:
+    return plugin_argument(build_instruction_counter(), [symbol_address(elf, name) for name in MARKER_SYMBOLS],
+                           "marks.log")
+
+
 def _qemu_command(target: Target, elf: Path) -> list[str]:
     """QEMU with semihosting (console to console.txt), no devices, and the instruction counter."""
-    plugin = plugin_argument(
-        build_instruction_counter(), [symbol_address(elf, name) for name in MARKER_SYMBOLS], "marks.log"
-    )
+    plugin = _plugin(elf)
     return [
         "qemu-system-arm", "-M", target.qemu_machine, "-nographic", "-monitor", "none", "-serial", "none",
         "-chardev", "file,id=ek_console,path=console.txt",

@@ -1,8 +1,10 @@
 """Turn what the user names (a zoo name or a model file) into a Graph plus how to feed it.
 
 Suffix decides the importer: .tflite, .onnx, .pt/.pth (a TorchScript module, or the state_dict of
-a zoo architecture; see frontend/torch.py), .ek (a saved edgekit graph). Float graphs go through the float pass pipeline here, so every later step sees the same
-canonical form.
+a zoo architecture; see frontend/torch.py), .ek (a saved edgekit graph); Keras files (.keras, .h5)
+and SavedModel folders are converted to int8 .tflite by TensorFlow's converter, calibrated on
+``calib``, then imported. Float graphs go through the float pass pipeline here, so every later step
+sees the same canonical form.
 """
 
 import math
@@ -12,7 +14,7 @@ from pathlib import Path
 from edgekit.errors import ModelFileError
 from edgekit.ir import Graph
 
-SUFFIXES = (".tflite", ".onnx", ".pt", ".pth", ".ek")
+SUFFIXES = (".tflite", ".onnx", ".pt", ".pth", ".ek", ".keras", ".h5", ".hdf5")
 MAX_MODEL_FILE_BYTES = 2 << 30  # 2 GiB
 
 
@@ -57,19 +59,26 @@ def _default_preprocess(graph: Graph) -> Preprocess | None:
 
 
 def load_model(source: str, resolution: int | None = None, width: float | None = None,
-               num_classes: int | None = None, pretrained: bool | None = None) -> LoadedModel:
+               num_classes: int | None = None, pretrained: bool | None = None, calib: str | None = None
+               ) -> LoadedModel:
     """The model ``source`` names: a zoo name (with its options) or a model file (see the module doc).
+    ``calib`` (images or .npy) calibrates models that are quantized while loading (Keras, SavedModel).
 
     Every file goes through its importer's checks (frontend/model_checks.py): a corrupt or hostile
     file is one ModelFileError."""
+    from edgekit.frontend.keras import is_tensorflow_model
     from edgekit.passes import FLOAT_PIPELINE, INT8_PIPELINE, run_pipeline
 
     path = Path(source)
+    if path.is_dir() and is_tensorflow_model(path):
+        return _load_tensorflow(path, calib)
     if path.suffix.lower() not in SUFFIXES:
         _check_zoo_name(source)
         return _load_zoo(source, resolution, width, num_classes, pretrained)
     _check_model_file(path)
     suffix = path.suffix.lower()
+    if is_tensorflow_model(path):
+        return _load_tensorflow(path, calib)
     if suffix in (".pt", ".pth"):
         return _load_torch(path, resolution, width, num_classes)
     graph, preprocess = _import_file(path, suffix)
@@ -156,7 +165,8 @@ def _check_zoo_name(source: str) -> None:
     from edgekit.zoo import zoo_entry
 
     if Path(source).exists() or "/" in source:
-        raise ModelFileError(f"{source}: unknown model format; expected a zoo name or one of {', '.join(SUFFIXES)}")
+        raise ModelFileError(f"{source}: unknown model format; expected a zoo name, a SavedModel folder or one of "
+                             f"{', '.join(SUFFIXES)}")
     zoo_entry(source)
 
 
@@ -165,9 +175,13 @@ def model_label(source: str, resolution: int | None = None, width: float | None 
     Cheap, and raises for a bad name as load_model would, so it can run before any work."""
     from edgekit.zoo import zoo_entry
 
+    from edgekit.frontend.keras import is_tensorflow_model
+
     path = Path(source)
     if path.suffix.lower() in SUFFIXES:
         return path.stem
+    if path.is_dir() and is_tensorflow_model(path):
+        return path.name
     _check_zoo_name(source)
     return f"{source}-{width or 1.0}-{resolution or zoo_entry(source).options['resolution']}"
 
@@ -189,3 +203,30 @@ def _zoo_loaded(label: str, zoo) -> LoadedModel:
     graph.name = zoo.name
     return LoadedModel(label, graph, Preprocess(size, size, zoo.mean, zoo.std, zoo.crop_fraction),
                        random_weights=not zoo.pretrained)
+
+
+def _load_tensorflow(path: Path, calib: str | None) -> LoadedModel:
+    """Keras or SavedModel: a float .tflite first (the float reference, and the input shape for the
+    calibration samples), then the int8 .tflite calibrated on them; both converted by TensorFlow."""
+    from edgekit.api import SYNTHETIC_CALIBRATION_SAMPLES, default_calibration, synthetic_samples
+    from edgekit.frontend.keras import convert_to_tflite
+    from edgekit.frontend.model_checks import check_imported_graph
+    from edgekit.frontend.tflite import import_tflite
+    from edgekit.passes import FLOAT_PIPELINE, INT8_PIPELINE, run_pipeline
+    from edgekit.samples import load_inputs
+    from edgekit.scratch import scratch_folder
+
+    def imported(tflite: Path) -> Graph:
+        graph = import_tflite(tflite)
+        check_imported_graph(graph, path)
+        return graph
+
+    name = path.stem if path.is_file() else path.name
+    with scratch_folder("tf") as work:
+        float_graph = run_pipeline(imported(convert_to_tflite(path, work / f"{name}.tflite")), FLOAT_PIPELINE)
+        float_model = LoadedModel(name, float_graph, _default_preprocess(float_graph))
+        source, _ = default_calibration(float_model, calib)  # --calib, else sample photographs for image models
+        samples = load_inputs(source, float_model, for_float=True) if source is not None else synthetic_samples(
+            float_graph, SYNTHETIC_CALIBRATION_SAMPLES)
+        graph = run_pipeline(imported(convert_to_tflite(path, work / f"{name}.tflite", samples)), INT8_PIPELINE)
+    return LoadedModel(name, graph, float_model.preprocess, float_graph)

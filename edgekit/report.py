@@ -11,10 +11,9 @@ alternatives the search considered. The plot then shows both schedules against t
 """
 
 import io
-import json
 from pathlib import Path
 
-from edgekit.build_folder import read_manifest
+from edgekit.build_folder import BuildFolder
 
 
 def layer_rows_text(layers: list[dict], run: dict, stage_nodes: int = 0) -> str:
@@ -23,20 +22,39 @@ def layer_rows_text(layers: list[dict], run: dict, stage_nodes: int = 0) -> str:
     instructions = run.get("layer_instructions") or []
     patched = stage_nodes > 0
     headers = ("#", "node", "op", "output", "MACs", "weights B") + (
-        ("layer-by-layer B", "patched live B") if patched else ("live arena B",)) + ("instructions",)
+        ("layer-by-layer B", "patched live B") if patched else ("live arena B",)) + (
+        "instructions", "instr/MAC", "kernel")
     rows = []
     for i, layer in enumerate(layers):
         name = layer["node"][:28] + ("*" if i < stage_nodes else "")
         live = ((f"{layer.get('layer_live_bytes', 0):,}",) if patched else ()) + (f"{layer['live_bytes']:,}",)
+        count = instructions[i] if i < len(instructions) else None
+        per_mac = f"{count / layer['macs']:.2f}" if count is not None and layer["macs"] else "-"
         rows.append((str(i), name, layer["op"], "x".join(map(str, layer["output_shape"])),
                      f"{layer['macs']:,}", f"{layer['weight_bytes']:,}") + live +
-                    (f"{instructions[i]:,}" if i < len(instructions) and instructions[i] is not None else "-",))
+                    ("-" if count is None else f"{count:,}", per_mac, layer.get("kernel_variant") or "-"))
     out = io.StringIO()
-    out.write(_table(headers, rows, indent="", left=(1, 2, 3)))
+    out.write(_table(headers, rows, indent="", left=(1, 2, 3, len(headers) - 1)))
     if patched:
         out.write(f"* runs patch by patch (nodes 0-{stage_nodes - 1}); its live bytes are those of one patch step plus "
                   "the split tensor and any frame, its instructions are summed over all patches\n")
+    if instructions:
+        out.write(op_kind_text(layers, instructions))
     return out.getvalue()
+
+
+def op_kind_text(layers: list[dict], instructions: list) -> str:
+    """Where the time goes: instructions, MACs and instructions per MAC summed by op kind, largest first."""
+    kinds: dict[str, list[int]] = {}
+    for layer, count in zip(layers, instructions):
+        totals = kinds.setdefault(layer["op"], [0, 0, 0])
+        totals[0] += 1
+        totals[1] += count or 0
+        totals[2] += layer["macs"]
+    total = sum(t[1] for t in kinds.values()) or 1
+    rows = [(op, str(n), f"{count:,}", f"{count / total:.0%}", f"{macs:,}", f"{count / macs:.2f}" if macs else "-")
+            for op, (n, count, macs) in sorted(kinds.items(), key=lambda item: -item[1][1])]
+    return "\nby op kind:\n" + _table(("op", "layers", "instructions", "share", "MACs", "instr/MAC"), rows)
 
 
 def _table(headers: tuple, rows: list[tuple], indent: str = "  ", left=(0,)) -> str:
@@ -49,7 +67,7 @@ def _table(headers: tuple, rows: list[tuple], indent: str = "  ", left=(0,)) -> 
 
 def build_report(build_dir) -> dict:
     """One JSON-able dict with everything the text and the plot show."""
-    manifest = read_manifest(build_dir)
+    manifest = BuildFolder(build_dir).manifest()
     run = manifest.get("last_run") or {}
     sizes = manifest.get("sizes", {})
     return {
@@ -71,6 +89,7 @@ def build_report(build_dir) -> dict:
                    for i, layer in enumerate(manifest["layers"])],
         "compile_seconds": manifest.get("compile_seconds"),
         "scratch_bytes": manifest.get("scratch_bytes", 0),
+        "peak": manifest.get("peak"),
         "patch": _patch_report(manifest.get("patch"), run),
         "schedule": manifest.get("schedule"),
     }
@@ -92,6 +111,20 @@ def _patch_report(patch: dict | None, run: dict) -> dict | None:
 
 def _kib(value) -> str:
     return "-" if value is None else f"{value:,} B ({value / 1024:.1f} KiB)"
+
+
+def _static_bytes(report: dict):
+    other = report["other_static_ram_bytes"]
+    return None if other is None else other - (report.get("scratch_bytes") or 0)
+
+
+def _peak_lines(report: dict) -> list[str]:
+    """Where the activation peak is and which tensors make it up."""
+    peak = report.get("peak")
+    if not peak:
+        return []
+    parts = ", ".join(f"{t['tensor'][:40]} {t['bytes']:,} B" for t in peak["tensors"])
+    return [f"    peak at the {peak['phase']} step {peak['node']}: {peak['live_bytes']:,} B live ({parts})"]
 
 
 def _other_flash(report: dict):
@@ -129,11 +162,12 @@ def render_text(report: dict) -> str:
     lines += [
         f"peak SRAM      {_kib(peak)} of {ram:,} B budget" + (f" ({peak / ram:.0%})" if peak else
                                                               " (run `edgekit run` to measure the stack)"),
-        f"  arena        {_kib(report['arena_bytes'])} (planner {report['plan_method']}, lower bound "
+        f"  activations  {_kib(report['arena_bytes'])} arena (planner {report['plan_method']}, lower bound "
         f"{report['plan_lower_bound']:,} B)",
+        *_peak_lines(report),
+        f"  scratch      {_kib(report.get('scratch_bytes') or 0)} (in-place depthwise channel planes, outside the arena)",
         f"  stack        {_kib(report['stack_bytes'])} (high-water mark measured in QEMU)",
-        f"  other static {_kib(report['other_static_ram_bytes'])} (runtime, harness" +
-        (f"; in-place depthwise scratch {report['scratch_bytes']:,} B)" if report.get("scratch_bytes") else ")"),
+        f"  static       {_kib(_static_bytes(report))} (runtime and harness: other static RAM less the scratch)",
         *([f"  input        {patch['input']}"] if chosen else []),
         f"flash          {_kib(report['flash_bytes'])} of {flash:,} B internal "
         f"(code {_kib(report['code_bytes'])}, weights {_kib(report['internal_weight_bytes'])}, other constants and "
@@ -185,13 +219,16 @@ def render_patch_text(report: dict) -> str:
         f"  split          after node {chosen['split_node']} ({chosen['split']}, {split_shape}), {n}x{n} patches; "
         f"nodes 0-{chosen['split_node']} run patch by patch, the rest layer by layer",
         f"  activations    layer by layer {layer_arena:,} B" +
-        (f" ({search['baseline_bytes']:,} B with in-place depthwise)" if search else "") +
+        (f" ({search['baseline_bytes']:,} B with in-place writes)" if search else "") +
         f" -> patched {peak:,} B ({peak / layer_arena - 1:+.0%})",
         f"  patched peak   {chosen['peak_step']['phase']} step {chosen['peak_step']['node']}: "
         f"{chosen['peak_step']['live_bytes']:,} B live ({', '.join(chosen['peak_step']['tensors'][:6])})",
         f"  stage          frame + split + working block {chosen['stage_bytes']:,} B (working block "
         f"{chosen['patch_working_bytes']:,} B; {patch['crops']} crop copies, "
         f"{'tile copy' if patch['tile_copy'] else 'last node writes the split rows'}); rest {chosen['rest_bytes']:,} B",
+        f"  in place       patches {chosen.get('order', 'row-major')}; split tensor over "
+        f"{chosen.get('frame_reuse_bytes', 0):,} B of dead frame rows; 1x1 convs over their inputs by rows: "
+        f"{'yes' if chosen.get('inplace_rows') else 'no'}",
         f"  MAC overhead   {chosen['mac_overhead']:.1%} of the network's {chosen['network_macs']:,} MACs "
         f"(+{chosen['extra_macs']:,}; the stage itself +{chosen['stage_mac_overhead']:.1%})",
         f"  input          {patch['input']}",
@@ -248,6 +285,7 @@ def plot_memory(report: dict, path: Path) -> None:
         ax.set_ylim(0, max(max(layer_live), report["ram_budget_bytes"] / 1024) * 1.08)
     else:
         ax.bar(range(len(live)), live, color="#4c78a8", label="live activations")
+    _mark_peak(ax, report, live)
     ax.axhline(report["arena_bytes"] / 1024, color="#f58518", linestyle="--", label="arena")
     ax.axhline(report["ram_budget_bytes"] / 1024, color="#e45756", label="SRAM budget")
     if report["peak_sram_bytes"]:
@@ -261,10 +299,23 @@ def plot_memory(report: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def _mark_peak(ax, report: dict, live: list[float]) -> None:
+    """An arrow at the layer whose step makes the activation peak, labelled with its tensors."""
+    peak = report.get("peak")
+    names = [layer["node"] for layer in report["layers"]]
+    if not peak or peak["node"] not in names:
+        return
+    index = names.index(peak["node"])
+    parts = sorted(peak["tensors"], key=lambda t: -t["bytes"])
+    label = f"peak {peak['live_bytes'] / 1024:.1f} KiB at {peak['node'][:30]} ({peak['phase']} step):\n" + "\n".join(
+        f"  {t['tensor'][:34]} {t['bytes'] / 1024:.1f} KiB" for t in parts[:6])
+    top = max(live[index], peak["live_bytes"] / 1024)
+    ax.annotate(label, xy=(index, top), xytext=(0.02, 0.97), textcoords="axes fraction", va="top", fontsize=7,
+                arrowprops={"arrowstyle": "->", "color": "#222222"},
+                bbox={"boxstyle": "round", "fc": "white", "ec": "#888888", "alpha": 0.9})
+
+
 def write_report(build_dir) -> dict:
-    build_dir = Path(build_dir)
     report = build_report(build_dir)
-    (build_dir / "report.json").write_text(json.dumps(report, indent=1))
-    (build_dir / "report.txt").write_text(render_text(report))
-    plot_memory(report, build_dir / "memory.png")
+    plot_memory(report, BuildFolder(build_dir).save_report(report, render_text(report)))
     return report

@@ -6,11 +6,10 @@ dequantized firmware outputs.
 """
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from edgekit.build_folder import read_manifest, write_manifest
+from edgekit.build_folder import BuildFolder
 from edgekit.io_records import input_records, output_record_bytes, split_output_records
 from edgekit.ir.interpreter import run_graph
 from edgekit.model_source import LoadedModel, Preprocess
@@ -40,15 +39,11 @@ class RunResult:
         return {k: v for k, v in self.__dict__.items() if k != "outputs"}
 
 
-def _load_build(build_dir: Path):
-    from edgekit.ir.serialize import load_graph
-
-    manifest = read_manifest(build_dir)
-    graph = load_graph(build_dir / "model.ek")
-    float_path = build_dir / "float_model.ek"
-    float_graph = load_graph(float_path) if float_path.is_file() else None
+def _load_build(folder: BuildFolder):
+    manifest = folder.manifest()
     pre = manifest.get("preprocess")
-    model = LoadedModel(manifest["model"], graph, Preprocess(**pre) if pre else None, float_graph)
+    model = LoadedModel(manifest["model"], folder.load_graph(), Preprocess(**pre) if pre else None,
+                        folder.load_float_graph())
     return manifest, model
 
 
@@ -96,34 +91,34 @@ def _same_bytes(expected: dict, graph, outputs: list[np.ndarray], index: int) ->
 
 
 def run_build(build_dir, inputs=None, timeout_s: float = 600.0) -> RunResult:
-    from edgekit.compiler import FLOAT_TEST_INPUTS, OWN_TARGET
     from edgekit.emulate import run_firmware
     from edgekit.samples import load_inputs
-    from edgekit.target import load_target, load_target_file
 
-    build_dir = Path(build_dir)
-    manifest, model = _load_build(build_dir)
+    folder = BuildFolder(build_dir)
+    manifest, model = _load_build(folder)
     graph = model.graph
     float_inputs = None
     real_inputs = True
+    embedded = manifest.get("embedded_test_inputs", 0)  # a board image runs the inputs in its flash
+    if inputs is not None and embedded:
+        from edgekit.errors import EdgekitError
+
+        raise EdgekitError(f"{folder} is a {manifest['target']} image: it runs the {embedded} test inputs "
+                           "compiled into it; drop --inputs, or compile again with --calib to embed others")
     if inputs is None:
-        batch = np.load(build_dir / "test_inputs.npy")
-        if (build_dir / FLOAT_TEST_INPUTS).is_file():
-            float_inputs = list(np.load(build_dir / FLOAT_TEST_INPUTS))
+        batch, float_inputs = folder.test_inputs(embedded or None)
         real_inputs = not (manifest.get("calibration") or {}).get("synthetic", False)
     else:
         batch = np.stack(load_inputs(inputs, model))
         if model.float_graph is not None:  # images and float .npy keep their real values; int8 ones dequantize
             float_inputs = load_inputs(inputs, model, for_float=True)
-    own_target = build_dir / OWN_TARGET
-    target = load_target_file(own_target) if own_target.is_file() else load_target(manifest["target"])
-    emulated = run_firmware(build_dir / "firmware.elf", target, input_records(graph, batch),
-                            output_record_bytes(graph), timeout_s=timeout_s * len(batch))  # --timeout: per inference
+    emulated = run_firmware(folder.elf, folder.target(), input_records(graph, batch), output_record_bytes(graph),
+                            timeout_s=timeout_s * len(batch))  # --timeout: per inference
     if not emulated.ok:
         from edgekit.errors import FirmwareFaultError
 
         raise FirmwareFaultError(f"firmware stopped with exit code {emulated.exit_code} ({emulated.exit_reason}) "
-                                f"on {manifest['target']}; see {build_dir}")
+                                f"on {manifest['target']}; see {folder}")
     outputs = split_output_records(graph, emulated.outputs)
     mismatches = sum(int(not _same_bytes(run_graph(graph, [x], mode="int8"), graph, outputs, i))
                      for i, x in enumerate(batch))
@@ -143,6 +138,5 @@ def run_build(build_dir, inputs=None, timeout_s: float = 600.0) -> RunResult:
     )
     if emulated.marks:
         result.layer_instructions, result.patch_step_instructions = fold_marks(emulated.marks[0], manifest)
-    manifest["last_run"] = result.to_json()
-    write_manifest(build_dir, manifest)
+    folder.save_run(result.to_json())
     return result

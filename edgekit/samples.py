@@ -87,11 +87,14 @@ def _read_array(path: Path) -> np.ndarray:
 
 
 def _as_model_dtype(x: np.ndarray, tensor, for_float: bool, source) -> np.ndarray:
-    wants_int8 = tensor.dtype == "int8" and not for_float
-    if wants_int8 and x.dtype != np.int8:
+    """``x`` in the input's dtype: float values are quantized for an int8 or uint8 input, integer
+    values dequantized for the float reference (``for_float``)."""
+    wants_integer = tensor.dtype in ("int8", "uint8") and not for_float
+    if wants_integer and x.dtype != np.dtype(tensor.dtype):
         if x.dtype.kind != "f":
-            raise EdgekitError(f"{source}: {x.dtype} input for an int8 model; give int8 or float values")
-        return tensor.quant.quantize(x)
-    if not wants_int8 and x.dtype == np.int8 and tensor.quant is not None:
+            raise EdgekitError(f"{source}: {x.dtype} input for a {tensor.dtype} model; give {tensor.dtype} or float "
+                               "values")
+        return tensor.quant.quantize(x, np.dtype(tensor.dtype))
+    if not wants_integer and x.dtype.kind in "iu" and tensor.quant is not None:
         return tensor.quant.dequantize(x)
-    return x if wants_int8 else x.astype(np.float32)
+    return x if wants_integer else x.astype(np.float32)

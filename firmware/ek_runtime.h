@@ -19,6 +19,16 @@ void ek_mark(void);
 /* Marks the start and the end of one inference; called by the harness only. */
 void ek_inference_boundary(void);
 
+/*
+ * Defined by the harness, which knows how to reach the host: the semihosting harness (main.c)
+ * ends the emulation, the board harness (board/board_main.c) prints over the UART and then waits.
+ * The startup code calls ek_exit() with main()'s status and ek_fault() from every fault handler,
+ * with the exception's name, its EK_EXIT_* code and the faulting instruction's address.
+ */
+#include <stdint.h>
+__attribute__((noreturn)) void ek_exit(int status);
+__attribute__((noreturn)) void ek_fault(const char *name, int status, uint32_t pc);
+
 /* Exit codes: the firmware's exit status (QEMU returns it as its own). */
 #define EK_EXIT_OK 0             /* all inferences ran and returned 0 */
 #define EK_EXIT_IO 10            /* a semihosting file call failed */

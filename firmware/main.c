@@ -24,8 +24,10 @@
 
 #include "ek_runtime.h"
 #include "model.h"
+#include "output_record.h"
 #include "semihosting.h"
 #include "stack.h"
+#include "text.h"
 
 #if defined(EK_INPUT_BY_PATCH)
 #define INPUT_RECORD ((int8_t *)0)
@@ -54,12 +56,6 @@ static int8_t input_record[EK_INPUT_SIZE] __attribute__((aligned(8)));
 #define INPUT_RECORD input_record
 #endif
 
-#ifdef EK_OUTPUT_BUFFER
-#define OUTPUT_RECORD (EK_OUTPUT_BUFFER)
-#else
-static int8_t output_record[EK_OUTPUT_SIZE] __attribute__((aligned(8)));
-#define OUTPUT_RECORD output_record
-#endif
 
 struct run_stats {
     int32_t input_record_bytes;
@@ -75,24 +71,12 @@ struct run_stats {
 static int write_stat(int handle, const char *name, int32_t value)
 {
     char line[64];
-    char digits[12];
     int length = 0;
-    int digit_count = 0;
-    uint32_t magnitude = value < 0 ? 0u - (uint32_t)value : (uint32_t)value;
     while (*name != '\0' && length < 48) {
         line[length++] = *name++;
     }
     line[length++] = ' ';
-    if (value < 0) {
-        line[length++] = '-';
-    }
-    do {
-        digits[digit_count++] = (char)('0' + magnitude % 10u);
-        magnitude /= 10u;
-    } while (magnitude != 0u);
-    while (digit_count > 0) {
-        line[length++] = digits[--digit_count];
-    }
+    length += ek_format_decimal(line + length, value);
     line[length++] = '\n';
     return ek_sh_write(handle, line, (size_t)length);
 }
@@ -149,6 +133,20 @@ static int run_all(struct run_stats *stats)
         }
     }
     return (ek_sh_close(input) | ek_sh_close(output)) != 0 ? EK_EXIT_IO : EK_EXIT_OK;
+}
+
+void ek_exit(int status)
+{
+    ek_sh_exit(status);
+}
+
+void ek_fault(const char *name, int status, uint32_t pc)
+{
+    (void)pc;
+    ek_sh_write0("edgekit: ");
+    ek_sh_write0(name);
+    ek_sh_write0("\n");
+    ek_sh_exit(status);
 }
 
 int main(void)

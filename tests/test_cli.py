@@ -72,13 +72,15 @@ def test_zoo_lists_mobilenetv2():
     assert doc["mobilenetv2"]["options"] == {"width": 1.0, "resolution": 224, "num_classes": 1000}
 
 
-def test_targets_lists_the_boards():
+def test_targets_lists_cpus_and_boards():
     table = edgekit("targets")
     assert table.returncode == 0
     doc = json.loads(edgekit("targets", "--json").stdout)
-    names = [t["name"] for t in doc]
-    assert {"cortex-m4", "cortex-m7", "cortex-m55"} <= set(names)
-    for name in names:
+    cpus = [t["name"] for t in doc["cpus"]]
+    boards = [b["name"] for b in doc["boards"]]
+    assert {"cortex-m4", "cortex-m7", "cortex-m55"} <= set(cpus)
+    assert {"stm32f746g-disco", "nucleo-h743zi", "nrf52840-dk", "nucleo-l4r5zi", "netduinoplus2"} <= set(boards)
+    for name in cpus + boards:
         assert name in table.stdout
 
 

@@ -1,5 +1,6 @@
 """int8 TFLite models with a float interface (TFLiteConverter's default: QUANTIZE first, DEQUANTIZE
-last) and with several outputs, built here with TensorFlow, run as TFLite Micro runs them: they keep
+last), with a uint8 interface (QUANTIZE uint8 -> int8 first, int8 -> uint8 last), and with several
+outputs, built here with TensorFlow, run as TFLite Micro runs them: they keep
 their own quantization, `edgekit infer` with no mode flag gives TFLite Micro's bytes in the model's
 own dtypes, and the compiled firmware in QEMU gives them too (the QUANTIZE and DEQUANTIZE kernels
 included), on photos and on random inputs.
@@ -54,14 +55,15 @@ def converted(images, tmp_path_factory):
 
     def get(name: str):
         if name not in paths:
+            integer_io = name.split("_")[0] if name.startswith(("int8", "uint8")) else None
             paths[name] = convert(_network(name.endswith("two_outputs")), folder / f"{name}.tflite", images,
-                                  int8_io=name.startswith("int8"))
+                                  int8_io=integer_io is not None, io_dtype=integer_io or "int8")
         return paths[name]
 
     return get
 
 
-@pytest.fixture(params=["float_io", "int8_io", "float_io_two_outputs"])
+@pytest.fixture(params=["float_io", "int8_io", "uint8_io", "float_io_two_outputs"])
 def model(request, converted):
     """(path, number of outputs) of a converted model."""
     return converted(request.param), 2 if request.param.endswith("two_outputs") else 1
@@ -72,9 +74,10 @@ def _inputs(path, images) -> list[np.ndarray]:
     graph = import_tflite(path)
     x = graph.tensors[graph.inputs[0]]
     rng = np.random.default_rng(5)
-    if x.dtype == "int8":
-        return [x.quant.quantize(image[np.newaxis]) for image in images[:3]] + [
-            rng.integers(-128, 128, x.shape, dtype=np.int8) for _ in range(2)]
+    if x.dtype in ("int8", "uint8"):
+        info = np.iinfo(x.dtype)
+        return [x.quant.quantize(image[np.newaxis], np.dtype(x.dtype)) for image in images[:3]] + [
+            rng.integers(info.min, info.max + 1, x.shape, dtype=x.dtype) for _ in range(2)]
     return [image[np.newaxis].astype(np.float32) for image in images[:3]] + [
         rng.uniform(-0.2, 1.2, x.shape).astype(np.float32) for _ in range(2)]
 

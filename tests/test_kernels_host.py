@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from tvm import te
 
+from edgekit.codegen.kernels import mac_dsp
 from edgekit.codegen.kernels.add import AddSpec, add_kernel
 from edgekit.codegen.kernels.conv2d import Conv2dSpec, conv2d_kernel
 from edgekit.codegen.kernels.depthwise_conv2d import DepthwiseConv2dSpec, depthwise_conv2d_kernel
@@ -18,6 +19,7 @@ from edgekit.codegen.kernels.fixed_point import multiply_by_quantized_multiplier
 from edgekit.codegen.kernels.fully_connected import FullyConnectedSpec, fully_connected_kernel
 from edgekit.codegen.kernels.kernel_source import build_kernel
 from edgekit.codegen.kernels.pool2d import Pool2dSpec, avg_pool2d_kernel, max_pool2d_kernel
+from edgekit.codegen.kernels.variants import KernelChoice
 from edgekit.codegen.tir_to_c import COMPAT_HEADER_NAME, COMPAT_HEADER_TEXT
 from edgekit import fixedpoint
 from edgekit.fixedpoint import quantize_multiplier, quantize_multipliers
@@ -30,6 +32,7 @@ from edgekit.ops.depthwise_conv2d import DepthwiseConv2dAttrs, depthwise_conv2d_
 from edgekit.ops.fully_connected import fully_connected_int8
 from edgekit.ops.pool2d import avg_pool2d_int8, max_pool2d_int8
 from edgekit.ops.window import Window, same_padding
+from edgekit.target import load_target
 
 WARNINGS = ["-Wall", "-Wextra", "-Werror"]
 
@@ -106,8 +109,8 @@ CONV_CASES = [  # (H, W, Cin, Cout, kernel, stride, dilation, padding)
 ]
 
 
-@pytest.mark.parametrize("case", CONV_CASES, ids=lambda c: "x".join(map(str, c[:4])) + f"_k{c[4][0]}s{c[5][0]}")
-def test_conv2d_matches_reference(case, tmp_path):
+def _conv_case(case):
+    """(spec, x, filter, bias, requantization, reference output) for one CONV_CASES row."""
     in_h, in_w, in_c, out_c, kernel, stride, dilation, mode = case
     rng = np.random.default_rng(zlib.crc32(repr(case).encode()))
     padding = _padding(mode, (in_h, in_w), kernel, stride, dilation)
@@ -116,9 +119,15 @@ def test_conv2d_matches_reference(case, tmp_path):
     filt = _int8(rng, (out_c, *kernel, in_c))
     bias = rng.integers(-5000, 5000, size=out_c, dtype=np.int32)
     q = _requant(rng, out_c)
-    got = _mac_call(_compile(conv2d_kernel(spec), tmp_path), x, filt, bias, q, (1, *spec.output_shape))
     want = conv2d_int8(x, filt, bias, q["mult"], q["shift"], stride=stride, dilation=dilation, padding=padding,
                        **_reference_kwargs(q))
+    return spec, x, filt, bias, q, want
+
+
+@pytest.mark.parametrize("case", CONV_CASES, ids=lambda c: "x".join(map(str, c[:4])) + f"_k{c[4][0]}s{c[5][0]}")
+def test_conv2d_matches_reference(case, tmp_path):
+    spec, x, filt, bias, q, want = _conv_case(case)
+    got = _mac_call(_compile(conv2d_kernel(spec), tmp_path), x, filt, bias, q, want.shape)
     np.testing.assert_array_equal(got, want)
 
 
@@ -178,13 +187,18 @@ def _depthwise_graph(case) -> Graph:
     return graph
 
 
+@pytest.mark.parametrize("variant", ["tvm", "dsp"])
 @pytest.mark.parametrize("case", [c for c in DEPTHWISE_CASES if c[3] == 1], ids=_depthwise_id)
-def test_inplace_depthwise_writes_over_its_input(case, tmp_path):
-    """The in-place call the code generator emits (the one-channel kernel run channel by channel through
-    ek_scratch) turns one buffer holding the input into the interpreter's output."""
+def test_inplace_depthwise_writes_over_its_input(case, variant, tmp_path):
+    """The in-place call the code generator emits turns one buffer holding the input into the interpreter's
+    output: the portable one-channel kernel run channel by channel through ek_scratch, or the DSP kernel
+    as it is (it copies each channel into its plane in ek_scratch before writing that channel)."""
     graph = _depthwise_graph(case)
     node = graph.nodes[0]
-    call = get_op("depthwise_conv2d").lower(node, graph, "dw", lambda name: "buffer", in_place=True)
+    kernels = KernelChoice(load_target("cortex-m7"))
+    kernels = kernels.portable() if variant == "tvm" else kernels
+    call = get_op("depthwise_conv2d").lower(node, graph, "dw", lambda name: "buffer", in_place=True, kernels=kernels)
+    assert call.kernel.variant == variant
     x = _int8(np.random.default_rng(len(tmp_path.name)), graph.tensors["x"].shape)
     (want,) = run_graph(graph, [x], mode="int8").values()
     arrays = "".join(f"static const {c.ctype} {c.name}[] = {{{', '.join(map(str, np.ravel(c.values)))}}};\n"
@@ -195,6 +209,7 @@ def test_inplace_depthwise_writes_over_its_input(case, tmp_path):
         f"static int8_t ek_scratch[{call.scratch_bytes}];\n{arrays}"
         f"int32_t run_inplace(int8_t *buffer) {{\n{call.c_statement()}\nreturn 0;\n}}\n")
     (tmp_path / COMPAT_HEADER_NAME).write_text(COMPAT_HEADER_TEXT)
+    (tmp_path / mac_dsp.HEADER_NAME).write_text(mac_dsp.HEADER_TEXT)
     (tmp_path / "kernel.c").write_text(call.kernel.c_code)
     library = tmp_path / "inplace.so"
     subprocess.run(["gcc", "-std=c99", "-O2", *WARNINGS, "-shared", "-fPIC", "-o", str(library),
@@ -202,7 +217,8 @@ def test_inplace_depthwise_writes_over_its_input(case, tmp_path):
     buffer = np.zeros(max(x.size, want.size), dtype=np.int8)
     buffer[:x.size] = x.ravel()
     _call(getattr(ctypes.CDLL(str(library)), "run_inplace"), buffer)
-    assert call.scratch_bytes == x.shape[1] * x.shape[2] + want.shape[1] * want.shape[2]
+    planes = x.shape[1] * x.shape[2] + want.shape[1] * want.shape[2]  # portable: an input and an output plane
+    assert call.scratch_bytes == (planes if variant == "tvm" else call.kernel.scratch_bytes)
     np.testing.assert_array_equal(buffer[:want.size].reshape(want.shape), want)
 
 

@@ -170,7 +170,9 @@ CASES = [conv_same_relu6, conv_stride2_padded, depthwise_same_relu, depthwise_mu
 
 
 def check_firmware_equals_reference(graph, target_name, tmp_path, seed):
-    target = load_target(target_name)
+    """``target_name``: a target's name, or a ``Target`` (e.g. one with its DSP feature turned off)."""
+    target = load_target(target_name) if isinstance(target_name, str) else target_name
+    target_name = target.name
     plan = plan_memory(graph)
     emit_program(graph, plan, target, tmp_path / "src")
     firmware = build_firmware(tmp_path / "src", target, tmp_path / "build")

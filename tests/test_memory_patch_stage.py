@@ -285,8 +285,12 @@ def test_search_beats_layer_by_layer_within_the_mac_bound():
     assert chosen.memory.peak_bytes < 0.6 * search.baseline.arena_bytes
     assert chosen.mac_overhead <= 0.2
     feasible = [c for c in search.candidates if c.feasible]
-    assert chosen.memory.peak_bytes == min(c.peak_bytes for c in feasible)
-    assert any(not c.feasible and c.peak_bytes < chosen.memory.peak_bytes for c in search.candidates)
+    assert chosen.memory.sram_bytes == min(c.peak_bytes + c.scratch_bytes for c in feasible)
+    # each split stops at its first n over the MAC bound (more patches only recompute more halo)
+    for split in {c.split for c in search.candidates}:
+        tried = [c for c in search.candidates if c.split == split]
+        assert [c.n for c in tried] == list(range(2, 2 + len(tried)))
+        assert all(c.feasible for c in tried[:-1])
     # a split inside a residual block is never a candidate
     assert all(stage_problem(graph, c.split) is None for c in search.candidates)
     frame = random_frame(graph)
@@ -309,3 +313,28 @@ def test_build_patch_plan_takes_a_node_index_or_a_tensor_name():
         build_patch_plan(graph, "4")
     with pytest.raises(PatchStageError, match="neither a tensor name nor a node index"):
         build_patch_plan(graph, "nope:2")
+
+
+def test_plan_checker_rejects_a_split_tensor_placed_over_frame_rows_a_later_patch_reads():
+    """The deliberately wrong alias of the frame reuse: the split tensor moved 16 bytes further into
+    the frame overwrites frame bytes that a later patch still copies out."""
+    import dataclasses
+
+    from edgekit.memory.patch_memory import STAGE_OP, STAGE_RULE, schedule_accesses, schedule_graph
+    from edgekit.memory.plan_check import PlanError, verify_plan
+
+    graph = mobilenetv2_like()
+    schedule = build_patch_plan(graph, "4:3:row-major")
+    memory, stage = schedule.memory, schedule.stage
+    assert memory.frame_reuse_bytes > 0
+    arena = memory.arena
+    graph_of_schedule, _ = schedule_graph(graph, stage.split, memory.working.arena_bytes, False)
+    accesses, rules = schedule_accesses(graph_of_schedule, stage), {STAGE_OP: STAGE_RULE}
+    verify_plan(arena, graph_of_schedule, accesses, rules)
+    split = arena.tensors[stage.split]
+    moved = dataclasses.replace(arena, tensors={**arena.tensors, stage.split: dataclasses.replace(
+        split, offset=split.offset + 16)})
+    with pytest.raises(PlanError, match="read after overwrite"):
+        verify_plan(moved, graph_of_schedule, accesses, rules)
+    # column-major keeps every frame row until the last column: the split barely reaches into it
+    assert build_patch_plan(graph, "4:3:column-major").memory.frame_reuse_bytes < memory.frame_reuse_bytes

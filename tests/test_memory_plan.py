@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from edgekit.ir import Graph, Node, Tensor
-from edgekit.memory import (ALLOCATORS, Buffer, LiveRange, PlanError, greedy_by_size, live_ranges, plan_memory,
-                            render_timeline, verify_plan)
+from edgekit.memory import (ALLOCATORS, Buffer, LiveRange, PlanError, first_fit_by_first_use, greedy_by_size,
+                            live_ranges, plan_memory, render_timeline, verify_plan)
+from edgekit.memory.greedy_allocation import arena_end, move_top_first
 from edgekit.ops.add import AddAttrs
 from edgekit.ops.conv2d import Conv2dAttrs
 from edgekit.ops.depthwise_conv2d import DepthwiseConv2dAttrs
@@ -167,6 +168,55 @@ def test_depthwise_in_place_only_when_asked_and_one_channel_per_channel():
     assert m not in plan.aliases
 
 
+def test_shrinking_1x1_conv_writes_one_output_row_below_its_input():
+    """8x8x64 -> 8x8x16 by rows: output row r ends before input row r starts when the output
+    starts one output row (8 * 16 bytes) below the input; arena = input + one output row."""
+    b = GraphBuilder((1, 8, 8, 64))
+    y = b.conv("input", 16)
+    graph = b.finish(b.depthwise(y))
+    plan = plan_memory(graph, inplace_rows=True)
+    assert plan.aliases[y].source == "input" and plan.aliases[y].shift == -8 * 16
+    assert plan.offset(y) == plan.offset("input") - 8 * 16
+    assert plan.steps[0].live_bytes == 8 * 8 * 64 + 8 * 16 == plan.arena_bytes
+    assert y not in plan_memory(graph).aliases  # off by default
+
+
+def test_widening_1x1_conv_keeps_its_input_in_the_output_tail():
+    """8x8x16 -> 8x8x64: the input sits in the output's last bytes plus one input row, so output
+    row r only overwrites input rows before r."""
+    b = GraphBuilder((1, 8, 8, 8))
+    b = GraphBuilder((1, 8, 8, 16))
+    y = b.conv("input", 64)
+    graph = b.finish(y)
+    plan = plan_memory(graph, inplace_rows=True)
+    assert plan.offset("input") - plan.offset(y) == 8 * 8 * 64 - 8 * 8 * 16 + 8 * 16
+    assert plan.steps[0].live_bytes == 8 * 8 * 64 + 8 * 16 == plan.arena_bytes
+
+
+def test_keep_a_1x1_conv_out_of_place_when_its_input_is_read_later():
+    b = GraphBuilder((1, 8, 8, 8))
+    x = b.conv("input", 32)
+    y = b.conv(x, 16)
+    graph = b.finish(b.add(b.conv(y, 32), x))
+    assert y not in plan_memory(graph, inplace_rows=True).aliases
+
+
+@pytest.mark.parametrize("wrong_by", [16, 8 * 16])
+def test_verify_plan_rejects_a_1x1_conv_shifted_too_little(wrong_by):
+    """The deliberately wrong alias: the output starts less than a row below the input, so its row 0
+    overwrites input row 0 (or 1) before the kernel has read it."""
+    b = GraphBuilder((1, 8, 8, 64))
+    y = b.conv("input", 16)
+    graph = b.finish(b.depthwise(y))
+    plan = plan_memory(graph, inplace_rows=True)
+    moved = _moved(plan, y, offset=plan.offset(y) + wrong_by)
+    with pytest.raises(PlanError, match=f"read after overwrite.* at least {8 * 16} bytes below the source, not "
+                                        f"{8 * 16 - wrong_by}"):
+        verify_plan(moved, graph)
+    with pytest.raises(PlanError, match="no in-place rule"):
+        verify_plan(moved)  # without the graph nothing proves the write
+
+
 # --- allocators --------------------------------------------------------------------------------
 
 def _buffers(specs):
@@ -186,24 +236,43 @@ def test_greedy_by_size_matches_tflite_micro_overlap_case():
     assert max(offsets[b.name] + b.size for b in buffers) == 120
 
 
-@pytest.mark.parametrize("seed", range(20))
-@pytest.mark.parametrize("method", ALLOCATORS)
-def test_allocators_on_synthetic_live_ranges(method, seed):
-    rng = random.Random(seed)
+def _random_buffers(rng: random.Random) -> list[Buffer]:
+    """1-30 buffers of 1-5000 bytes, each live for up to 7 of 27 steps."""
     specs = []
     for _ in range(rng.randint(1, 30)):
         first = rng.randint(0, 20)
         specs.append((rng.randint(1, 5000), first, first + rng.randint(0, 6)))
-    buffers = _buffers(specs)
+    return _buffers(specs)
+
+
+def _assert_no_clash(buffers: list[Buffer], offsets: dict[str, int]) -> None:
+    """Brute force: no two buffers live at one step share a byte."""
+    for i, a in enumerate(buffers):
+        for b in buffers[i + 1:]:
+            if a.live.overlaps(b.live):
+                assert offsets[a.name] + a.size <= offsets[b.name] or offsets[b.name] + b.size <= offsets[a.name]
+
+
+@pytest.mark.parametrize("seed", range(20))
+@pytest.mark.parametrize("method", ALLOCATORS)
+def test_allocators_on_synthetic_live_ranges(method, seed):
+    rng = random.Random(seed)
+    buffers = _random_buffers(rng)
     alignment = rng.choice((1, 4, 16))
     offsets = ALLOCATORS[method](buffers, alignment)
-    for i, a in enumerate(buffers):
-        assert offsets[a.name] % alignment == 0
-        for b in buffers[i + 1:]:
-            if a.live.overlaps(b.live):  # brute force: no shared byte
-                assert offsets[a.name] + a.size <= offsets[b.name] or offsets[b.name] + b.size <= offsets[a.name]
+    assert all(offsets[b.name] % alignment == 0 for b in buffers)
+    _assert_no_clash(buffers, offsets)
     lower_bound = max(sum(b.size for b in buffers if step in b.live) for step in range(27))
     assert max(offsets[b.name] + b.size for b in buffers) >= lower_bound
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_moving_the_top_buffers_first_never_makes_the_arena_larger_or_clash(seed):
+    buffers = _random_buffers(random.Random(seed))
+    start = first_fit_by_first_use(buffers, 16)
+    moved = move_top_first(buffers, start, 16)
+    assert arena_end(buffers, moved) <= arena_end(buffers, start)
+    _assert_no_clash(buffers, moved)
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -211,7 +280,8 @@ def test_plans_of_random_graphs_verify(seed):
     rng = random.Random(seed)
     graph = random_graph(rng)
     alignment = rng.choice((1, 4, 16))
-    plan = plan_memory(graph, alignment, inplace_add=rng.random() < 0.7, inplace_depthwise=rng.random() < 0.5)
+    plan = plan_memory(graph, alignment, inplace_add=rng.random() < 0.7, inplace_depthwise=rng.random() < 0.5,
+                       inplace_rows=rng.random() < 0.5)
     verify_plan(plan, graph)
     assert all(p.offset % alignment == 0 for p in plan.tensors.values())
     assert plan.arena_bytes >= plan.lower_bound

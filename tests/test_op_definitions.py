@@ -166,3 +166,17 @@ def test_expected_output_error_follows_each_weight_layout():
     depthwise_error = np.ones((1, 2, 2, 2))
     np.testing.assert_allclose(get_op("depthwise_conv2d").expected_output_error(depthwise_error, mean), [4.0, 8.0])
     np.testing.assert_allclose(get_op("fully_connected").expected_output_error(np.eye(2), mean), [1.0, 2.0])
+
+
+@pytest.mark.parametrize("name", OP_NAMES)
+def test_an_in_place_rule_says_how_the_firmware_honours_it(name):
+    """A streaming rule needs the op's row-by-row form (``row_wise``) that the planner's calls describe;
+    a channel-by-channel one the scratch its planes take."""
+    op = OPS[name]
+    rule = op.buffer_share
+    if rule is None or not rule.in_place:
+        return
+    if rule.streams:
+        assert _overrides(op, "row_wise"), f"op {name} streams in place but never runs row by row"
+    else:
+        assert _overrides(op, "inplace_scratch_bytes"), f"op {name} writes in place but states no scratch"

@@ -32,6 +32,7 @@ from edgekit.passes.fold_batchnorm import fold_batchnorm
 from edgekit.passes.fold_pad import fold_pad
 from edgekit.passes.fuse_activation import fuse_activation
 from edgekit.passes.remove_identities import remove_identities
+from edgekit.passes.rewrite_transposed_mean import rewrite_transposed_mean
 
 EPS = 1e-3
 RANDOM_INPUTS = 3
@@ -540,7 +541,7 @@ def test_pipeline_order():
     """The input layout is settled first; identities go before the folds (so a PAD or BN can reach the
     conv), BN folds before fusion (so ReLU6 meets the conv). int8 graphs get only the exact rewrites."""
     assert FLOAT_PIPELINE == (absorb_input_transpose, remove_identities, fold_pad, fold_batchnorm, fuse_activation,
-                              convert_mean_to_avg_pool)
+                              rewrite_transposed_mean, convert_mean_to_avg_pool)
     assert INT8_PIPELINE == (absorb_input_transpose, fold_pad)
 
 
@@ -567,3 +568,48 @@ def test_passes_are_idempotent():
     for rewrite in FLOAT_PIPELINE:
         graph, changed = rewrite(graph)
         assert not changed, rewrite.__name__
+
+
+def _transposed_means(means: list[tuple[tuple[int, ...], bool]], perm=(0, 3, 1, 2)) -> Graph:
+    """x [1, 5, 6, 4] float -> transpose(perm) -> one MEAN per (axes, keep_dims) in ``means``.
+
+    Not linted: the importer's MEAN may not take these axes; only the rewritten graph must lint."""
+    graph = Graph("transposed_mean")
+    shape = (1, 5, 6, 4)
+    graph.add_tensor(Tensor("x", shape, "float32"))
+    current = tuple(shape[p] for p in perm)
+    graph.add_tensor(Tensor("t", current, "float32"))
+    graph.nodes.append(Node("to_nchw", "transpose", ["x"], ["t"], TransposeAttrs(perm)))
+    previous = "t"
+    for i, (axes, keep) in enumerate(means):
+        reduced = {axis % len(current) for axis in axes}
+        current = tuple(1 if a in reduced else d for a, d in enumerate(current) if keep or a not in reduced)
+        graph.add_tensor(Tensor(f"m{i}", current, "float32"))
+        graph.nodes.append(Node(f"mean{i}", "mean", [previous], [f"m{i}"], MeanAttrs(axes, keep)))
+        previous = f"m{i}"
+    graph.inputs, graph.outputs = ["x"], [previous]
+    return graph
+
+
+@pytest.mark.parametrize("means", [[((3,), False), ((2,), False)], [((3,), True), ((2,), True)],
+                                   [((2, 3), False)], [((-1,), True), ((-2,), False)]],
+                         ids=["w_then_h", "keep_dims", "both_axes", "negative_axes"])
+def test_rewrite_transposed_mean_to_a_spatial_mean(means):
+    """PyTorch's global average pool after a transpose to NCHW is one spatial mean of the NHWC tensor."""
+    graph = _transposed_means(means)
+    final_shape = graph.tensors[graph.outputs[0]].shape
+    after, changed = rewrite_transposed_mean(graph)
+    after.lint()
+    assert changed and [node.op for node in after.nodes] == ["mean", "reshape"]
+    assert after.nodes[0].inputs == ["x"] and after.nodes[0].attrs == MeanAttrs((1, 2), True)
+    x = np.random.default_rng(0).normal(size=(1, 5, 6, 4)).astype(np.float32)
+    got = run_graph(after, [x], mode="float")[after.outputs[0]]
+    assert got.shape == final_shape
+    np.testing.assert_allclose(got.reshape(-1), x.mean(axis=(1, 2)).reshape(-1), rtol=1e-6)
+
+
+@pytest.mark.parametrize("means", [[((3,), False)], [((1,), True), ((2,), True)]], ids=["only_w", "with_channels"])
+def test_keep_transposed_mean_that_is_not_spatial(means):
+    """A mean over W alone, or over channels, is not a global average pool: left alone."""
+    graph = _transposed_means(means)
+    assert rewrite_transposed_mean(graph) == (graph, False)

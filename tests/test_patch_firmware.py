@@ -10,6 +10,8 @@ each with 2x2 and 3x3 patches; and a graph whose two branches read different win
 tensor (a crop copy) and whose stage ends with a max pool.
 """
 
+import random
+
 import numpy as np
 import pytest
 
@@ -18,9 +20,10 @@ from edgekit.ir.interpreter import run_graph
 from edgekit.ir.serialize import load_graph, save_graph
 from edgekit.memory.patch_reference import run_patched
 from edgekit.memory.patch_search import build_patch_plan
+from edgekit.memory.patch_stage import stage_problem
 from edgekit.runner import run_build
 from test_firmware_models import RESOLUTION, small_mobilenetv2
-from test_memory_patch_stage import Int8Builder
+from test_memory_patch_stage import Int8Builder, random_frame
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("private_edgekit_home")]
 
@@ -159,3 +162,42 @@ def test_crop_and_tile_copies(tmp_path):
     run = run_build(build.build_dir, timeout_s=120)
     assert_matches_both_references(build, run, spec)
     assert_instructions_line_up(build, run)
+
+
+def streaming_graph(seed: int):
+    """A random MobileNet-like DAG whose 1x1 convolutions shrink and widen the pixels (the two cases
+    of writing an output over its input row by row), with residual adds."""
+    rng = random.Random(seed)
+    builder = Int8Builder((rng.randint(16, 22), rng.randint(16, 22)), 3, seed)
+    x = builder.conv(builder.graph.inputs[0], rng.choice((8, 12)), kernel=3, stride=2)
+    x = builder.conv(builder.depthwise(x), rng.choice((4, 6)), activation=None)
+    for _ in range(rng.randint(2, 3)):
+        x = builder.inverted_residual(x, expand=rng.choice((3, 4)), stride=rng.choice((1, 1, 2)),
+                                      out_channels=rng.choice((None, 8)))
+    return builder.head(x)
+
+
+@pytest.mark.parametrize("seed, order", [(0, "row-major"), (1, "serpentine"), (2, "column-major")])
+def test_streaming_in_place_writes_and_patch_orders_are_bit_exact(seed, order, tmp_path):
+    """Every new alias in one firmware: 1x1 convs written over their inputs by rows (in the working
+    block and layer by layer after the split), the split tensor over dead frame rows, and the
+    patches in each order; the firmware must equal run_graph and run_patched byte for byte."""
+    graph = streaming_graph(seed)
+    path = tmp_path / "streaming.ek"
+    save_graph(graph, path)
+    split = max(i for i, node in enumerate(graph.nodes[: len(graph.nodes) // 2])
+                if stage_problem(graph, node.output) is None)
+    spec = f"{split}:2:{order}"
+    schedule = build_patch_plan(graph, spec)
+    reasons = {alias.reason for plan in (schedule.memory.working, schedule.memory.arena)
+               for alias in plan.aliases.values()}
+    assert schedule.stage.order == order and "in-place 1x1 conv by rows" in reasons
+    assert "split tensor over dead frame rows" in reasons and schedule.memory.frame_reuse_bytes > 0
+    build = compile_model(str(path), "cortex-m7", patch=spec, output=tmp_path / "b")
+    chosen = build.manifest["patch"]["chosen"]
+    assert chosen["order"] == order and chosen["activation_peak_bytes"] == schedule.memory.peak_bytes
+    run = run_build(build.build_dir, timeout_s=120)
+    assert_matches_both_references(build, run, spec)
+    frame = random_frame(graph, seed)
+    np.testing.assert_array_equal(run_patched(schedule.stage, frame).outputs[graph.outputs[0]],
+                                  run_graph(graph, [frame], mode="int8")[graph.outputs[0]])

@@ -27,7 +27,7 @@ def test_float_to_int8_matches_affine_quantize(seed, tmp_path):
     zero_point = int(rng.integers(-128, 128))
     x = np.concatenate([rng.normal(0, 150 * scale, 500).astype(np.float32), _halfway_values(rng, scale, 200),
                         np.float32([0.0, -0.0, 1e30, -1e30, 3 * scale, -3 * scale])])
-    kernel = _compile(quantize_kernel(QuantizeSpec(x.size, "f32_s8")), tmp_path)
+    kernel = _compile(quantize_kernel(QuantizeSpec(x.size, "float32", "int8")), tmp_path)
     out = np.zeros(x.size, np.int8)
     _call(kernel, x, out, scale, zero_point)
     expected = affine_quantize(x, scale, zero_point)
@@ -46,18 +46,33 @@ def test_affine_quantize_divides_in_float32():
     assert affine_quantize(np.array([x]), scale, 0)[0] == 3
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_int8_requantize_matches_tflite_arithmetic(seed, tmp_path):
+@pytest.mark.parametrize("pair", [("int8", "int8"), ("uint8", "int8"), ("int8", "uint8")])
+@pytest.mark.parametrize("seed", range(2))
+def test_requantize_matches_tflite_arithmetic(pair, seed, tmp_path):
+    """TFLite's Requantize between 8-bit types: each side's own zero point and range."""
+    in_dtype, out_dtype = (np.dtype(d) for d in pair)
     rng = np.random.default_rng(seed)
-    x = rng.integers(-128, 128, 1000).astype(np.int8)
+    x = np.arange(np.iinfo(in_dtype).min, np.iinfo(in_dtype).max + 1).astype(in_dtype)
     in_scale, out_scale = np.float32(10 ** rng.uniform(-3, -1)), np.float32(10 ** rng.uniform(-3, -1))
-    zp_in, zp_out = (int(v) for v in rng.integers(-128, 128, 2))
+    zp_in = int(rng.integers(np.iinfo(in_dtype).min, np.iinfo(in_dtype).max + 1))
+    zp_out = int(rng.integers(np.iinfo(out_dtype).min, np.iinfo(out_dtype).max + 1))
     mult, shift = quantize_multiplier(np.float64(in_scale) / np.float64(out_scale))
-    kernel = _compile(quantize_kernel(QuantizeSpec(x.size, "s8_s8")), tmp_path)
-    out = np.zeros(x.size, np.int8)
+    kernel = _compile(quantize_kernel(QuantizeSpec(x.size, *pair)), tmp_path)
+    out = np.zeros(x.size, out_dtype)
     _call(kernel, x, out, -zp_in, mult, shift, zp_out)
-    expected = np.clip(multiply_by_quantized_multiplier(x.astype(np.int64) - zp_in, mult, shift) + zp_out, -128, 127)
-    np.testing.assert_array_equal(out, expected.astype(np.int8))
+    info = np.iinfo(out_dtype)
+    expected = np.clip(multiply_by_quantized_multiplier(x.astype(np.int64) - zp_in, mult, shift) + zp_out,
+                       info.min, info.max)
+    np.testing.assert_array_equal(out, expected.astype(out_dtype))
+
+
+def test_float_to_uint8_clamps_to_its_range(tmp_path):
+    x = np.linspace(-3, 3, 301, dtype=np.float32)
+    kernel = _compile(quantize_kernel(QuantizeSpec(x.size, "float32", "uint8")), tmp_path)
+    out = np.zeros(x.size, np.uint8)
+    _call(kernel, x, out, np.float32(0.02), 128)
+    np.testing.assert_array_equal(out, affine_quantize(x, np.float32(0.02), 128, np.uint8))
+    assert out.min() == 0 and out.max() == 255
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -67,7 +82,7 @@ def test_int8_to_float_is_the_rounded_exact_product(seed, tmp_path):
     x = np.arange(-128, 128, dtype=np.int8)
     scale = np.float32(10 ** rng.uniform(-4, 1))
     zero_point = int(rng.integers(-128, 128))
-    kernel = _compile(quantize_kernel(QuantizeSpec(x.size, "s8_f32")), tmp_path)
+    kernel = _compile(quantize_kernel(QuantizeSpec(x.size, "int8", "float32")), tmp_path)
     out = np.zeros(x.size, np.float32)
     _call(kernel, x, out, scale, zero_point)
     expected = (np.float64(scale) * (x.astype(np.float64) - zero_point)).astype(np.float32)
@@ -75,5 +90,6 @@ def test_int8_to_float_is_the_rounded_exact_product(seed, tmp_path):
 
 
 def test_quantize_kernels_cross_compile_for_cortex_m7(tmp_path):
-    cross_compile_for_cortex_m7([lambda direction=direction: quantize_kernel(QuantizeSpec(64, direction))
-                                 for direction in ("f32_s8", "s8_s8", "s8_f32")], tmp_path)
+    pairs = [("float32", "int8"), ("int8", "int8"), ("int8", "float32"), ("uint8", "int8"), ("int8", "uint8"),
+             ("float32", "uint8"), ("uint8", "float32")]
+    cross_compile_for_cortex_m7([lambda pair=pair: quantize_kernel(QuantizeSpec(64, *pair)) for pair in pairs], tmp_path)

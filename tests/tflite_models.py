@@ -28,8 +28,9 @@ def photos(data_dir: Path, shape=IMAGE_SHAPE) -> np.ndarray:
     return np.stack([load_image(path, shape[1]).reshape(shape[1:]) for path in sorted((data_dir / "images").iterdir())])
 
 
-def convert(fn, path: Path, calibration: np.ndarray, int8_io: bool) -> Path:
-    """Write ``fn`` (float32 [1, H, W, C] -> tensors) as a full-integer int8 .tflite at ``path``."""
+def convert(fn, path: Path, calibration: np.ndarray, int8_io: bool, io_dtype: str = "int8") -> Path:
+    """Write ``fn`` (float32 [1, H, W, C] -> tensors) as a full-integer int8 .tflite at ``path``; with
+    ``int8_io`` its inputs and outputs are ``io_dtype`` (int8 or uint8), else float32."""
     tf = tensorflow()
     spec = tf.TensorSpec((1,) + calibration.shape[1:], tf.float32)
     concrete = tf.function(fn, input_signature=[spec]).get_concrete_function()
@@ -38,8 +39,8 @@ def convert(fn, path: Path, calibration: np.ndarray, int8_io: bool) -> Path:
     converter.representative_dataset = lambda: ([x[np.newaxis].astype(np.float32)] for x in calibration)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     if int8_io:
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
+        converter.inference_input_type = getattr(tf, io_dtype)
+        converter.inference_output_type = getattr(tf, io_dtype)
     path.write_bytes(converter.convert())
     return path
 

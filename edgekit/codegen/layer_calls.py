@@ -37,6 +37,8 @@ class LayerCall:
     constants: list[ConstArray] = field(default_factory=list)
     body: str | None = None  # C statements replacing the plain kernel call (in-place depthwise)
     scratch_bytes: int = 0  # bytes of ``ek_scratch`` the body uses
+    tuning_key: str | None = None  # MAC layers: what ``--tune`` keys this layer's variant by
+    variants: tuple[str, ...] = ()  # MAC layers: the kernel variants that could run it
 
     def c_statement(self) -> str:
         if self.body is not None:
@@ -61,13 +63,24 @@ def view_call(node) -> LayerCall:
     return LayerCall(node.name, node.op, None)
 
 
-def mac_call(node, graph, kernel, prefix: str, pointer, out_channels: int) -> LayerCall:
-    """The call of a multiply-accumulate kernel (see ``codegen/kernels/mac.py``): weights, bias and the
-    per-channel requantization as constants, offsets and clamp as scalars."""
+def mac_call(node, graph, family: str, spec, kernels, prefix: str, pointer, out_channels: int) -> LayerCall:
+    """The call of a multiply-accumulate kernel of ``family`` for ``spec`` (see ``codegen/kernels/mac.py``),
+    the variant ``kernels`` (a ``KernelChoice``) picks: weights, bias and the per-channel requantization
+    as constants, offsets and clamp as scalars. The DSP variants take the input offset folded into the
+    bias, maybe int16 weights, and a scratch buffer (``codegen/kernels/mac_dsp.py``)."""
+    from edgekit.codegen.kernels.mac_dsp import fold_input_offset, narrow_accumulators, widen_weights
+    from edgekit.codegen.kernels.variants import tuning_key
+
     p = mac_int8_params(node, graph, out_channels)
+    weight = graph.tensors[node.inputs[1]].data
+    bias = bias_or_zeros(graph, node, out_channels, np.int32)
+    folded = fold_input_offset(bias, weight, get_op(node.op, node).weight_channel_axis, p.input_offset)
+    narrow = narrow_accumulators(folded, p.shift, weight.size // out_channels)
+    kernel = kernels.kernel(family, spec, narrow)
     weights = {
-        "filter": ConstArray(f"{prefix}_w", "int8_t", graph.tensors[node.inputs[1]].data),
-        "bias": ConstArray(f"{prefix}_b", "int32_t", bias_or_zeros(graph, node, out_channels, np.int32)),
+        "filter": ConstArray(f"{prefix}_w", "int16_t", widen_weights(weight)) if kernel.weights_int16 else
+        ConstArray(f"{prefix}_w", "int8_t", weight),
+        "bias": ConstArray(f"{prefix}_b", "int32_t", folded if kernel.input_offset_in_bias else bias),
         "multiplier": ConstArray(f"{prefix}_m", "int32_t", p.multiplier),
         "shift": ConstArray(f"{prefix}_s", "int32_t", p.shift),
     }
@@ -75,7 +88,13 @@ def mac_call(node, graph, kernel, prefix: str, pointer, out_channels: int) -> La
               **{name: const.name for name, const in weights.items()},
               "input_offset": p.input_offset, "output_offset": p.output_offset,
               "act_min": p.act_min, "act_max": p.act_max}
-    return kernel_call(node, kernel, values, weights.values())
+    if kernel.scratch_bytes:
+        values["scratch"] = "ek_scratch"
+    call = kernel_call(node, kernel, values, weights.values())
+    call.scratch_bytes = kernel.scratch_bytes
+    call.tuning_key = tuning_key(family, spec, narrow)
+    call.variants = tuple(kernels.variants(family, spec))
+    return call
 
 
 def constraint_op_has_kernel(node) -> tuple[bool, str]:
@@ -86,16 +105,59 @@ def constraint_op_has_kernel(node) -> tuple[bool, str]:
     return False, f"op {node.op!r} (node {node.name}) has no C kernel yet; ops with kernels: {', '.join(with_kernels)}"
 
 
-def layer_call(node, graph, prefix: str, pointer, in_place: bool = False) -> LayerCall:
+def layer_call(node, graph, prefix: str, pointer, kernels, in_place: bool = False) -> LayerCall:
     """The schedule step for ``node``; ``pointer(tensor_name)`` gives the C expression of a buffer.
-    ``in_place``: the memory plan put the output over the input it overwrites (``overwrites_input``)."""
+    ``kernels`` (a ``codegen.kernels.variants.KernelChoice``) picks the variant of ops that have several
+    (``OpDef.kernel_variants``). ``in_place``: the memory plan put the output over the input it
+    overwrites (``overwrites_input``)."""
     ok, detail = constraint_op_has_kernel(node)
     if not ok:
         raise UnsupportedOpError(detail)
-    return get_op(node.op, node).lower(node, graph, prefix, pointer, in_place)
+    op = get_op(node.op, node)
+    if op.kernel_variants:
+        return op.lower(node, graph, prefix, pointer, in_place, kernels=kernels)
+    return op.lower(node, graph, prefix, pointer, in_place)
 
 
 def overwrites_input(plan, tensor: str) -> bool:
     """Whether ``plan`` placed ``tensor`` over an input of its node that the node overwrites."""
     alias = plan.aliases.get(tensor)
     return alias is not None and alias.in_place
+
+
+def graph_view(graph, shapes: dict[str, tuple]):
+    """``graph`` with some activation shapes replaced (what a kernel sees on a window of them)."""
+    from dataclasses import replace
+
+    from edgekit.ir import Graph
+
+    tensors = dict(graph.tensors)
+    for name, shape in shapes.items():
+        tensors[name] = replace(graph.tensors[name], shape=tuple(shape))
+    return Graph(graph.name, tensors, [], list(graph.inputs), list(graph.outputs))
+
+
+def row_loop_call(node, graph, prefix: str, row0: dict[str, str], strides: dict[str, int], rows: int,
+                  width: int, kernels) -> LayerCall:
+    """A row-wise ``node`` (``OpDef.row_wise``: add, 1x1 conv) run one output row per kernel call, in
+    increasing row order: call r reads row r of every activation input and writes output row r, each
+    at ``row0[name] + r * strides[name]``. The kernel depends on the row width only. This is the call
+    sequence the streaming in-place rule assumes (``memory.buffer_sharing``), and it lets the
+    operands be rows of bigger buffers (patch regions, the split tensor)."""
+    names = [name for name in node.inputs if not graph.tensors[name].is_constant] + [node.output]
+    shapes = {name: (1, 1, width, graph.tensors[name].shape[3]) for name in names}
+    pointers = {name: f"({row0[name]} + r * {strides[name]})" for name in names}
+    call = layer_call(node, graph_view(graph, shapes), prefix, pointers.__getitem__, kernels)
+    call.body = (f"for (int32_t r = 0; r < {rows}; ++r) {{ /* {node.name}: row by row */\n"
+                 f"        {call.c_statement()}\n    }}")
+    return call
+
+
+def whole_rows_call(node, graph, prefix: str, pointer, kernels) -> LayerCall:
+    """``row_loop_call`` over whole tensors: how a row-wise node runs when the plan wrote its output
+    over its input by the streaming rule."""
+    _, height, width, _ = graph.tensors[node.output].shape
+    names = [name for name in node.inputs if not graph.tensors[name].is_constant] + [node.output]
+    strides = {name: width * graph.tensors[name].shape[3] for name in names}
+    return row_loop_call(node, graph, prefix, {name: pointer(name) for name in names}, strides, height, width,
+                         kernels)

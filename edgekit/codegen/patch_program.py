@@ -1,6 +1,6 @@
 """The patch loop of model.c: the stage of a patched schedule run patch by patch, unrolled.
 
-For every patch (row-major) and every stage node (schedule order) it emits the kernel call that
+For every patch (in the stage's order) and every stage node (schedule order) it emits the kernel call that
 node runs on that patch, then ``ek_mark()``, so the instruction counter sees one interval per
 (patch, node); ``mark_nodes`` maps each interval to its graph node for the report.
 
@@ -19,11 +19,10 @@ Buffers follow ``PatchMemory`` (memory/patch_memory.py), which counts every one 
 - the last node writes the split tensor's tile: row by row, or through the compact tile buffer.
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-from edgekit.codegen.layer_calls import LayerCall, layer_call, overwrites_input
+from edgekit.codegen.layer_calls import LayerCall, graph_view, layer_call, overwrites_input, row_loop_call
 from edgekit.errors import UnsupportedOpError
-from edgekit.ir import Graph
 from edgekit.memory.patch_memory import row_wise
 from edgekit.memory.patch_stage import activation_inputs
 from edgekit.memory.patch_window import Region
@@ -61,19 +60,11 @@ class _Buffer:
         return window == self.region
 
 
-def _view(graph: Graph, shapes: dict[str, tuple]) -> Graph:
-    """``graph`` with some activation shapes replaced (what a kernel sees on one patch)."""
-    tensors = dict(graph.tensors)
-    for name, shape in shapes.items():
-        tensors[name] = replace(graph.tensors[name], shape=tuple(shape))
-    return Graph(graph.name, tensors, [], list(graph.inputs), list(graph.outputs))
-
-
 def _copy_rows(dst: str, dst_stride: int, src: str, src_stride: int, rows: int, row_bytes: int) -> str:
     return f"ek_copy_rows({dst}, {dst_stride}, {src}, {src_stride}, {rows}, {row_bytes});"
 
 
-def emit_patch_loop(schedule, prefixes: dict[str, str]) -> PatchLoop:
+def emit_patch_loop(schedule, prefixes: dict[str, str], choice) -> PatchLoop:
     """C statements of ``schedule``'s stage (a ``PatchSchedule``); ``prefixes`` names each node's constants."""
     stage, memory = schedule.stage, schedule.memory
     graph = stage.graph
@@ -134,7 +125,7 @@ def emit_patch_loop(schedule, prefixes: dict[str, str]) -> PatchLoop:
                 else:
                     out = split_buffer
                 held[node.output] = out
-                call, code = _node_call(stage, patch, node, node_held, out, prefixes[node.name], memory)
+                call, code = _node_call(stage, patch, node, node_held, out, prefixes[node.name], memory, choice)
                 calls.append(call)
                 lines.append(code)
                 if node is last and memory.tile is not None:
@@ -145,7 +136,8 @@ def emit_patch_loop(schedule, prefixes: dict[str, str]) -> PatchLoop:
     return PatchLoop(calls, "\n".join(lines), marks)
 
 
-def _node_call(stage, patch, node, held: dict[str, _Buffer], out: _Buffer, prefix: str, memory) -> tuple[LayerCall, str]:
+def _node_call(stage, patch, node, held: dict[str, _Buffer], out: _Buffer, prefix: str, memory,
+               choice) -> tuple[LayerCall, str]:
     """The kernel call of ``node`` on ``patch`` and its C text."""
     graph = stage.graph
     window = patch.windows[node.name]
@@ -156,14 +148,12 @@ def _node_call(stage, patch, node, held: dict[str, _Buffer], out: _Buffer, prefi
         # one output row per call; every operand's window starts at that row of its buffer. Always row
         # by row, even on compact buffers: the kernel then depends on the patch width only, not its
         # height, which saves kernels (each takes seconds to generate) for ~30 instructions a row.
-        width = window.output.width
-        shapes = {name: (1, 1, width, channels[name]) for name in inputs + [node.output]}
-        pointers = {name: f"({held[name].at(window.input)} + r * {held[name].row_stride})" for name in inputs}
-        pointers[node.output] = f"({out.at(window.output)} + r * {out.row_stride})"
-        call = layer_call(patch_node, _view(graph, shapes), prefix, pointers.__getitem__)
-        code = (f"for (int32_t r = 0; r < {window.output.height}; ++r) {{ /* {node.name}: row by row */\n"
-                f"        {call.c_statement()}\n    }}")
-        return call, code
+        row0 = {name: held[name].at(window.input) for name in inputs}
+        strides = {name: held[name].row_stride for name in inputs}
+        row0[node.output], strides[node.output] = out.at(window.output), out.row_stride
+        call = row_loop_call(patch_node, graph, prefix, row0, strides, window.output.height, window.output.width,
+                             choice)
+        return call, call.c_statement()
     if not (out.is_compact(window.output) and all(held[name].is_compact(window.input) for name in inputs)):
         raise AssertionError(f"{node.name} on patch {patch.index}: a non-row-wise node reads a strided buffer")
     shapes = {name: (1, window.input.height, window.input.width, channels[name]) for name in inputs}
@@ -174,5 +164,6 @@ def _node_call(stage, patch, node, held: dict[str, _Buffer], out: _Buffer, prefi
     in_place = overwrites_input(memory.working, produced)
     if in_place and window.output.area > window.input.area:
         raise AssertionError(f"{node.name} on patch {patch.index}: in-place output larger than its input")
-    call = layer_call(patch_node, _view(graph, shapes), prefix, pointers.__getitem__, in_place=in_place)
+    call = layer_call(patch_node, graph_view(graph, shapes), prefix, pointers.__getitem__, choice,
+                      in_place=in_place)
     return call, call.c_statement()

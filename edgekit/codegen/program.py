@@ -21,6 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekit.codegen.kernels.mac_dsp import HEADER_NAME as MAC_DSP_HEADER_NAME
+from edgekit.codegen.kernels.mac_dsp import HEADER_TEXT as MAC_DSP_HEADER_TEXT
+from edgekit.codegen.kernels.variants import KernelChoice
 from edgekit.codegen.layer_calls import ConstArray, LayerCall, layer_call, overwrites_input
 from edgekit.codegen.tir_to_c import COMPAT_HEADER_NAME, COMPAT_HEADER_TEXT
 
@@ -54,10 +57,11 @@ def _c_array(const: ConstArray, attribute: str) -> str:
     return f"const {const.ctype} {const.name}[{values.size}] {attribute} = {{\n" + ",\n".join(rows) + "\n};\n"
 
 
-def _placement(constants: list[ConstArray], target) -> set[str]:
-    """Names of the arrays that go to external flash: the largest first, until the rest fits inside."""
+def _placement(constants: list[ConstArray], target, flash_reserve_bytes: int = 0) -> set[str]:
+    """Names of the arrays that go to external flash: the largest first, until the rest fits inside
+    (beside code and `flash_reserve_bytes` of other constants, e.g. a board image's test inputs)."""
     external = target.external_weights
-    budget = target.flash.length - CODE_RESERVE_BYTES
+    budget = target.flash.length - CODE_RESERVE_BYTES - flash_reserve_bytes
     total = sum(c.values.nbytes for c in constants)
     moved: set[str] = set()
     if external is None or total <= budget:
@@ -70,13 +74,28 @@ def _placement(constants: list[ConstArray], target) -> set[str]:
     return moved
 
 
-def emit_program(graph, plan, target, out_dir: Path, patches=None) -> Program:
+def wide_weights_fit(graph, target, flash_reserve_bytes: int = 0) -> bool:
+    """Whether the int16-weight kernels fit: every constant plus a second copy of the conv and fully
+    connected weights within the internal flash left after the code reserve."""
+    constants = sum(t.data.nbytes for t in graph.tensors.values() if t.data is not None)
+    mac_weights = sum(graph.tensors[n.inputs[1]].data.nbytes for n in graph.nodes
+                      if n.op in ("conv2d", "fully_connected"))
+    return constants + mac_weights <= target.flash.length - CODE_RESERVE_BYTES - flash_reserve_bytes
+
+
+def emit_program(graph, plan, target, out_dir: Path, patches=None, flash_reserve_bytes: int = 0, tuned=None,
+                 prefer=None) -> Program:
     """Write the C sources of ``graph`` under ``plan`` for ``target`` into ``out_dir``.
+
+    ``flash_reserve_bytes``: internal flash to leave free besides code (a board image's test inputs).
 
     ``patches`` (a ``PatchSchedule``) runs its stage patch by patch; ``plan`` is then its
     ``memory.arena``, which places the frame, the split tensor, the working block and the rest.
+    ``tuned`` maps ``variants.tuning_key`` to the variant ``--tune`` measured best; ``prefer`` gives one
+    variant to every layer that can run it (``edgekit/tuning.py`` measures each).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
+    choice = KernelChoice(target, wide_weights_fit(graph, target, flash_reserve_bytes), dict(tuned or {}), prefer)
 
     def pointer(tensor_name: str) -> str:
         return f"(ek_arena + {plan.offset(tensor_name)})"
@@ -86,18 +105,19 @@ def emit_program(graph, plan, target, out_dir: Path, patches=None) -> Program:
     if patches is not None:
         from edgekit.codegen.patch_program import emit_patch_loop
 
-        loop = emit_patch_loop(patches, prefixes)
+        loop = emit_patch_loop(patches, prefixes, choice)
     first = len(patches.stage.nodes) if patches is not None else 0
-    rest = [layer_call(node, graph, prefixes[node.name], pointer, in_place=overwrites_input(plan, node.output))
+    rest = [layer_call(node, graph, prefixes[node.name], pointer, choice, in_place=overwrites_input(plan, node.output))
             for node in graph.nodes[first:]]
     calls = (loop.calls if loop else []) + rest
     constants = list({c.name: c for call in calls for c in call.constants}.values())
-    external = _placement(constants, target)
+    external = _placement(constants, target, flash_reserve_bytes)
     kernels = {call.kernel.name: call.kernel for call in calls if call.kernel is not None}
     scratch = max((call.scratch_bytes for call in calls), default=0)
 
-    files = [COMPAT_HEADER_NAME, "weights.h", "weights.c", "model.h", "model.c"]
+    files = [COMPAT_HEADER_NAME, MAC_DSP_HEADER_NAME, "weights.h", "weights.c", "model.h", "model.c"]
     (out_dir / COMPAT_HEADER_NAME).write_text(COMPAT_HEADER_TEXT)
+    (out_dir / MAC_DSP_HEADER_NAME).write_text(MAC_DSP_HEADER_TEXT)
     (out_dir / "weights.h").write_text(_weights_header(constants))
     (out_dir / "weights.c").write_text(
         '#include "weights.h"\n\n' + "\n".join(

@@ -27,8 +27,8 @@ def _check_input(graph, name: str, value: np.ndarray, mode: str) -> np.ndarray:
         if value.size != tensor.size:
             raise EdgekitError(f"input {name!r} has shape {value.shape}, the model expects {tensor.shape}")
         value = value.reshape(tensor.shape)
-    if mode == "int8" and tensor.dtype == "int8" and value.dtype != np.int8:
-        raise EdgekitError(f"input {name!r} must be int8 for an integer run, got {value.dtype}; "
+    if mode == "int8" and tensor.dtype in ("int8", "uint8") and value.dtype != np.dtype(tensor.dtype):
+        raise EdgekitError(f"input {name!r} must be {tensor.dtype} for an integer run, got {value.dtype}; "
                            "quantize it with the input's scale and zero point first")
     return value.astype(np.float32) if mode == "float" else value
 

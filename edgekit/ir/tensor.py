@@ -12,7 +12,7 @@ import numpy as np
 
 from edgekit.fixedpoint import round_half_away
 
-DTYPES = ("float32", "int8", "int32")
+DTYPES = ("float32", "int8", "int32", "uint8")  # uint8: only at a model interface (QUANTIZE/DEQUANTIZE)
 
 
 @dataclass

@@ -34,12 +34,20 @@ stage's bytes (frame + split + working) and the rest's largest step.
 from dataclasses import dataclass, field, replace
 
 from edgekit.ir import Graph, Node, Tensor
+from edgekit.memory.buffer_sharing import AccessMap, layer_accesses
 from edgekit.memory.patch_stage import PatchStage, activation_inputs, stage_nodes
 from edgekit.memory.patch_window import Region
 from edgekit.memory.plan import MemoryPlan, plan_memory
+from edgekit.memory.streaming import Access, RowCalls
 from edgekit.ops import get_op
+from edgekit.ops.base import BufferShare
 
 CROP_OP = "patch_crop"
+STAGE_OP = "patch_stage"
+#: the split tensor may take frame bytes that no later patch reads (the frame as working memory): the
+#: stage reads the frame and writes the split tensor patch by patch (``frame_accesses``)
+STAGE_RULE = BufferShare("split tensor over dead frame rows", True, lambda node: (0,) if node.inputs else (),
+                         streams=True)
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,24 @@ class PatchMemory:
     def peak_bytes(self) -> int:
         """Activation SRAM of the whole patched schedule."""
         return self.arena.arena_bytes
+
+    @property
+    def scratch_bytes(self) -> int:
+        """Scratch outside the arena (in-place depthwise planes) of either phase."""
+        return max(self.working.scratch_bytes, self.arena.scratch_bytes)
+
+    @property
+    def sram_bytes(self) -> int:
+        """Arena + scratch: what the search minimises."""
+        return self.peak_bytes + self.scratch_bytes
+
+    @property
+    def frame_reuse_bytes(self) -> int:
+        """Bytes of the split tensor that lie in the frame (rows no later patch reads)."""
+        if self.input_by_patch or self.split not in self.arena.aliases:
+            return 0
+        frame, split = self.arena.tensors[self.arena.aliases[self.split].source], self.arena.tensors[self.split]
+        return max(0, min(frame.end, split.end) - max(frame.offset, split.offset))
 
     @property
     def stage_bytes(self) -> int:
@@ -167,21 +193,72 @@ def schedule_graph(graph: Graph, split: str, working_bytes: int,
     if block is not None:
         tensors[block] = Tensor(block, (working_bytes,), "int8")
     outputs = [split] if block is None else [split, block]
-    node = Node(graph.unique_name("patch_stage"), "patch_stage", frame, outputs)
+    node = Node(graph.unique_name(STAGE_OP), STAGE_OP, frame, outputs)
     schedule = Graph(f"{graph.name}_patched", tensors, [node] + graph.nodes[len(stage):], frame,
                      list(graph.outputs))
     schedule.remove_unused_tensors()
     return schedule, block
 
 
+def working_accesses(stage: PatchStage) -> AccessMap:
+    """The calls of a row-wise stage node on every patch, as the firmware makes them
+    (``codegen.layer_calls.row_loop_call``): call r reads row r of the node's window of its input's
+    region and writes row r of its output's region, each region compact with its own row stride."""
+    graph = stage.graph
+
+    def accesses(node: Node, source: str) -> list[RowCalls]:
+        in_channels, out_channels = graph.tensors[source].shape[3], graph.tensors[node.output].shape[3]
+        sequences = []
+        for patch in stage.patches:
+            window = patch.windows[node.name]
+            if window.output.is_empty:
+                continue
+            held, out = patch.regions[source], patch.regions[node.output]
+            start = ((window.input.rows[0] - held.rows[0]) * held.width + window.input.cols[0] - held.cols[0])
+            sequences.append(RowCalls(window.output.height, start * in_channels, held.width * in_channels,
+                                      window.input.width * in_channels, out.width * out_channels,
+                                      window.output.width * out_channels, elementwise=node.op == "add"))
+        return sequences or [[]]
+
+    return accesses
+
+
+def frame_accesses(stage: PatchStage) -> AccessMap:
+    """The patch stage as one call per patch, in the stage's order: it copies the patch's input
+    region out of the frame (row-major, so it reads from the region's first byte to its last) and
+    writes the patch's tile of the split tensor (likewise from its first byte to its last)."""
+    graph = stage.graph
+    frame, split = graph.tensors[stage.input], graph.tensors[stage.split]
+
+    def span(region: Region, shape: tuple) -> tuple[int, int]:
+        _, _, width, channels = shape
+        if region.is_empty:
+            return (int(frame.nbytes), int(frame.nbytes))  # reads nothing
+        return ((region.rows[0] * width + region.cols[0]) * channels,
+                ((region.rows[1] - 1) * width + region.cols[1]) * channels)
+
+    def accesses(node: Node, source: str) -> list[list[Access]]:
+        return [[Access(span(patch.regions[stage.input], frame.shape), span(patch.regions[stage.split], split.shape))
+                 for patch in stage.patches]]
+
+    return accesses
+
+
 def plan_patch_memory(stage: PatchStage, input_by_patch: bool = False, alignment: int = 16,
-                      inplace_depthwise: bool = True) -> PatchMemory:
-    """Plan one patch's working buffers and the arena of the whole schedule (see the module doc)."""
+                      inplace_depthwise: bool = True, inplace_rows: bool = True, frame_reuse: bool = True,
+                      verify: bool = True) -> PatchMemory:
+    """Plan one patch's working buffers and the arena of the whole schedule (see the module doc).
+    ``inplace_rows``: row-wise nodes may write over their inputs (in the working block and in the
+    rest); ``frame_reuse``: the split tensor may take frame bytes no later patch reads; ``verify``:
+    check both plans (a search checks only the plan it keeps)."""
     graph = stage.graph
     patch, crops, tile, served = patch_graph(stage)
-    working = plan_memory(patch, alignment, inplace_depthwise=inplace_depthwise)
+    working = plan_memory(patch, alignment, inplace_depthwise=inplace_depthwise, inplace_rows=inplace_rows,
+                          accesses=working_accesses(stage), verify=verify)
     schedule, block = schedule_graph(graph, stage.split, working.arena_bytes, input_by_patch)
-    arena = plan_memory(schedule, alignment, inplace_depthwise=inplace_depthwise)
+    layer = schedule_accesses(schedule, stage)
+    arena = plan_memory(schedule, alignment, inplace_depthwise=inplace_depthwise, inplace_rows=inplace_rows,
+                        accesses=layer, extra_rules={STAGE_OP: STAGE_RULE} if frame_reuse else None, verify=verify)
     memory = PatchMemory(stage.split, input_by_patch, working, arena, block, [], crops, tile)
     memory.steps.extend(_stage_steps(stage, memory, served))
     memory.steps.extend(PatchStep("layer", usage.node, usage.live_bytes, usage.tensors)
@@ -189,11 +266,19 @@ def plan_patch_memory(stage: PatchStage, input_by_patch: bool = False, alignment
     return memory
 
 
+def schedule_accesses(schedule: Graph, stage: PatchStage) -> AccessMap:
+    """The calls of the schedule graph's nodes: the stage node per ``frame_accesses``, the rest as
+    layer by layer (``buffer_sharing.layer_accesses``)."""
+    stage_calls, layer_calls = frame_accesses(stage), layer_accesses(schedule)
+    return lambda node, source: (stage_calls if node.op == STAGE_OP else layer_calls)(node, source)
+
+
 def _stage_steps(stage: PatchStage, memory: PatchMemory, served: dict[str, str]) -> list[PatchStep]:
     """Per step of one patch (crops under the name of the node they serve): the working buffers
     live then, plus the frame and the split tensor."""
     frame_and_split = tuple(name for name in memory.arena.steps[0].tensors if name != memory.working_block)
-    fixed = sum(memory.arena.tensors[name].size for name in frame_and_split)
+    block = memory.arena.tensors[memory.working_block].size if memory.working_block else 0
+    fixed = memory.arena.steps[0].live_bytes - block  # frame and split, overlapping where the split reuses the frame
     steps = [PatchStep("patch", served.get(usage.node, usage.node), fixed + usage.live_bytes,
                        frame_and_split + usage.tensors)
              for usage in memory.working.steps]

@@ -1,7 +1,7 @@
 """Description: the golden model of patch-based inference: the patch stage run patch by patch in
 exact int8, then the rest of the graph layer by layer.
 
-It does what the firmware's patch loop will do, on NumPy arrays: for each patch (row-major), crop
+It does what the firmware's patch loop will do, on NumPy arrays: for each patch (in the stage's order), crop
 the patch's region of the input frame, run every stage node in schedule order on its cropped input
 with the patch's padding (``PatchStage.patch_node``), through the op's own int8 reference
 (``OpDef.run_int8``, the same code ``run_graph`` uses), and write the last node's output into its

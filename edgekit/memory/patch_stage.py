@@ -163,9 +163,26 @@ class StagePatch:
     windows: dict[str, LayerWindow]
 
 
+#: The orders the firmware may run the n x n patches in (``patch_order``).
+PATCH_ORDERS = ("row-major", "serpentine", "column-major")
+
+
+def patch_order(n: int, order: str) -> list[tuple[int, int]]:
+    """(row, col) of the n x n patches in the order they run: ``row-major``; ``serpentine`` (row-major,
+    every other row right to left); ``column-major``. The order changes no MAC and no result, only
+    which bytes of the frame are dead when (see ``patch_memory``)."""
+    if order == "row-major":
+        return [(i, j) for i in range(n) for j in range(n)]
+    if order == "serpentine":
+        return [(i, j if i % 2 == 0 else n - 1 - j) for i in range(n) for j in range(n)]
+    if order == "column-major":
+        return [(i, j) for j in range(n) for i in range(n)]
+    raise PatchStageError(f"unknown patch order {order!r}; choose one of {', '.join(PATCH_ORDERS)}")
+
+
 @dataclass(frozen=True)
 class PatchStage:
-    """The geometry of running the stage that ends at ``split`` on n x n patches (row-major)."""
+    """The geometry of running the stage that ends at ``split`` on n x n patches, in ``order``."""
 
     graph: Graph = field(repr=False, compare=False)
     split: str
@@ -173,6 +190,12 @@ class PatchStage:
     nodes: tuple[Node, ...] = field(repr=False)
     layers: dict[str, SpatialLayer] = field(repr=False)
     patches: tuple[StagePatch, ...] = field(repr=False)
+    order: str = "row-major"
+
+    def in_order(self, order: str) -> "PatchStage":
+        """The same stage with its patches run in ``order`` (geometry and MACs are reused)."""
+        by_index = {patch.index: patch for patch in self.patches}
+        return replace(self, patches=tuple(by_index[index] for index in patch_order(self.n, order)), order=order)
 
     @property
     def input(self) -> str:
@@ -217,19 +240,18 @@ def stage_nodes(graph: Graph, split: str) -> list[Node]:
     return _stage(graph, split)
 
 
-def plan_stage(graph: Graph, split: str, n: int) -> PatchStage:
-    """Regions and windows of every patch of an n x n split at tensor ``split`` (see the module doc)."""
+def plan_stage(graph: Graph, split: str, n: int, order: str = "row-major") -> PatchStage:
+    """Regions and windows of every patch of an n x n split at tensor ``split`` (see the module doc),
+    the patches in ``order``."""
     nodes = stage_nodes(graph, split)
     layers = {node.name: spatial_layer(graph, node) for node in nodes}
     height, width = graph.tensors[split].shape[1:3]
     if not 1 <= n <= min(height, width):
         raise PatchStageError(f"cannot cut the {height}x{width} split tensor {split!r} into {n}x{n} patches; "
                               f"choose n from 1 to {min(height, width)}")
-    patches = tuple(
-        _plan_patch(graph, nodes, layers, (i, j), Region(rows, cols))
-        for i, rows in enumerate(split_ranges(height, n)) for j, cols in enumerate(split_ranges(width, n))
-    )
-    return PatchStage(graph, split, n, tuple(nodes), layers, patches)
+    rows, cols = split_ranges(height, n), split_ranges(width, n)
+    patches = tuple(_plan_patch(graph, nodes, layers, (i, j), Region(rows[i], cols[j])) for i, j in patch_order(n, order))
+    return PatchStage(graph, split, n, tuple(nodes), layers, patches, order)
 
 
 def _plan_patch(graph: Graph, nodes: list[Node], layers: dict[str, SpatialLayer], index: tuple[int, int],

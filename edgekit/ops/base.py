@@ -25,17 +25,22 @@ ACTIVATIONS = (None, "relu", "relu6")
 class BufferShare:
     """An op's in-place rule: its output may take the arena buffer of one of its inputs.
 
-    ``in_place``: the op overwrites that input, which must die at this node (an elementwise kernel
-    that reads each element before writing it); otherwise the output is a read-only view of the
-    input's bytes (reshape) and both may stay live. ``sources(node)`` gives the input positions that
-    may be taken, in order of preference. ``option`` names the ``plan_memory`` keyword that turns
-    the rule on (None: always on). ``reason`` labels the alias in plans and reports.
+    ``in_place``: the op overwrites that input, which must die at this node; otherwise the output is
+    a read-only view of the input's bytes (reshape) and both may stay live. ``streams``: the op runs
+    as a sequence of kernel calls (``row_wise``: one output row per call, an elementwise add one
+    call) whose reads and writes the planner knows, so its output may start below its input by as
+    much as no later call still reads (``memory/streaming.py``); without it an in-place output starts
+    at its input's offset (channel by channel, ``inplace_scratch_bytes``). ``sources(node)`` gives the
+    input positions that may be taken, in order of preference. ``option`` names the ``plan_memory``
+    keyword that turns the rule on (None: always on). ``reason`` labels the alias in plans and reports.
+    The plan checker proves every in-place write from the rule and the placements.
     """
 
     reason: str
     in_place: bool
     sources: Callable[[object], tuple[int, ...]]
     option: str | None = None
+    streams: bool = False
 
 
 class OpDef:
@@ -66,6 +71,9 @@ class OpDef:
     int8_unsupported: str | None = None
     #: the memory planner's in-place or view rule for this op (memory.buffer_sharing), or None
     buffer_share: BufferShare | None = None
+    #: ``lower`` takes ``kernels`` (a ``codegen.kernels.variants.KernelChoice``): the op's kernel comes in
+    #: several variants (schedules), picked by the target's CPU features
+    kernel_variants: bool = False
     #: the op may run on spatial patches (memory.patch_stage): it maps an output box to an input
     #: box through ``window`` and runs on a cropped input with the padding ``with_padding`` gives
     patchable: bool = False
@@ -116,6 +124,11 @@ class OpDef:
         """Whether the firmware may run ``node`` one output row per call, reading and writing rows
         of bigger buffers in place (its kernel sees one row; elementwise ops, 1x1 convolutions)."""
         return False
+
+    def inplace_scratch_bytes(self, in_shape: tuple, out_shape: tuple) -> int:
+        """Scratch (outside the arena) that writing the output over the input needs, for an in-place
+        rule that is not ``streams`` (0 otherwise)."""
+        return 0
 
     @property
     def has_kernel(self) -> bool:

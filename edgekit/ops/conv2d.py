@@ -2,12 +2,20 @@
 
 The int8 reference accumulates (x + input_offset) * w exactly in float64 (every partial sum of
 int8 products stays far below 2**53), then requantizes per output channel as TFLite does.
+
+In place (``buffer_share``, on with ``plan_memory(inplace_rows=True)``): a row-wise convolution
+(1x1, stride 1, no padding) computes output row r from input row r alone. Run one output row per
+kernel call in increasing order (``lower`` with ``in_place``), call r reads input row r and writes
+output row r, so the output may overwrite input rows that no later call reads: shrinking pixels, it
+starts one output row below the input; widening them, the input sits in the output's tail. The
+planner finds the shift from those calls and the plan checker proves it (``memory/streaming.py``).
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 
+from edgekit.ops.base import BufferShare
 from edgekit.ops.conv_params import (SpatialMacOp, bias_or_zeros, bias_rule, finish_float,
                                      finish_int8, mac_int8_params)
 from edgekit.ops.window import output_hw, pad_hw, windows
@@ -50,6 +58,8 @@ class Conv2d(SpatialMacOp):
     attrs_type = Conv2dAttrs
     weight_channel_axis = 0  # OHWI
     constraints = (constraint_filter_matches_input, bias_rule(0))
+    buffer_share = BufferShare("in-place 1x1 conv by rows", True, lambda node: (0,), "inplace_rows", streams=True)
+    kernel_variants = True
 
     def infer_shapes(self, attrs, in_shapes):
         x, w = in_shapes[0], in_shapes[1]
@@ -82,13 +92,17 @@ class Conv2d(SpatialMacOp):
         window = self.window(node, graph)
         return window.kernel == (1, 1) and window.stride == (1, 1) and window.padding == (0, 0, 0, 0)
 
-    def lower(self, node, graph, prefix, pointer, in_place=False):
-        from edgekit.codegen.kernels.conv2d import Conv2dSpec, conv2d_kernel
-        from edgekit.codegen.layer_calls import mac_call
+    def lower(self, node, graph, prefix, pointer, in_place=False, *, kernels):
+        """The conv2d kernel; in place (a row-wise conv over its input), one output row per call."""
+        from edgekit.codegen.kernels.conv2d import Conv2dSpec
+        from edgekit.codegen.layer_calls import mac_call, whole_rows_call
+
+        if in_place:
+            return whole_rows_call(node, graph, prefix, pointer, kernels)
 
         x, w = graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
         spec = Conv2dSpec(tuple(x.shape[1:]), w.shape[0], self.window(node, graph))
-        return mac_call(node, graph, conv2d_kernel(spec), prefix, pointer, w.shape[0])
+        return mac_call(node, graph, "conv2d", spec, kernels, prefix, pointer, w.shape[0])
 
 
 OP = Conv2d()

@@ -60,6 +60,7 @@ class DepthwiseConv2d(SpatialMacOp):
     attrs_type = DepthwiseConv2dAttrs
     weight_channel_axis = 3  # 1HWC
     constraints = (constraint_filter_matches_input, bias_rule(3))
+    kernel_variants = True
     buffer_share = BufferShare("in-place depthwise", True,
                                lambda node: (0,) if node.attrs.depth_multiplier == 1 else (), "inplace_depthwise")
 
@@ -92,21 +93,28 @@ class DepthwiseConv2d(SpatialMacOp):
         multiplier = weight_error.shape[3] // input_mean.size
         return weight_error[0].sum(axis=(0, 1)) * np.repeat(input_mean, multiplier)
 
-    def lower(self, node, graph, prefix, pointer, in_place=False):
-        """The plain kernel; in place, the one-channel kernel run channel by channel (see the module doc)."""
-        from edgekit.codegen.kernels.depthwise_conv2d import (DepthwiseConv2dSpec, channel_by_channel,
-                                                              depthwise_conv2d_kernel)
+    def inplace_scratch_bytes(self, in_shape, out_shape):
+        """One input and one output channel plane (see the module doc)."""
+        return in_shape[1] * in_shape[2] + out_shape[1] * out_shape[2]
+
+    def lower(self, node, graph, prefix, pointer, in_place=False, *, kernels):
+        """The plain kernel. In place: the DSP kernel as it is (it copies each input channel into its
+        plane before writing that output channel), or the portable one-channel kernel run channel by
+        channel (see the module doc)."""
+        from edgekit.codegen.kernels.depthwise_conv2d import DepthwiseConv2dSpec, channel_by_channel
+        from edgekit.codegen.kernels.variants import PORTABLE
         from edgekit.codegen.layer_calls import mac_call
 
         x, w = graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
         multiplier = node.attrs.depth_multiplier
-        if not in_place:
-            spec = DepthwiseConv2dSpec(tuple(x.shape[1:]), multiplier, self.window(node, graph))
-            return mac_call(node, graph, depthwise_conv2d_kernel(spec), prefix, pointer, w.shape[3])
+        spec = DepthwiseConv2dSpec(tuple(x.shape[1:]), multiplier, self.window(node, graph))
+        call = mac_call(node, graph, "depthwise_conv2d", spec, kernels, prefix, pointer, w.shape[3])
+        if not in_place or call.kernel.variant != PORTABLE:
+            return call
         if multiplier != 1:
             raise UnsupportedOpError(f"node {node.name}: in-place depthwise needs depth multiplier 1, got {multiplier}")
         spec = DepthwiseConv2dSpec((x.shape[1], x.shape[2], 1), 1, self.window(node, graph))
-        call = mac_call(node, graph, depthwise_conv2d_kernel(spec), prefix, pointer, w.shape[3])
+        call = mac_call(node, graph, "depthwise_conv2d", spec, kernels.portable(), prefix, pointer, w.shape[3])
         return channel_by_channel(call, node, w.data, prefix, pointer, spec)
 
 

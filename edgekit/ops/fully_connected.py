@@ -31,6 +31,7 @@ class FullyConnected(MacOp):
     attrs_type = FullyConnectedAttrs
     weight_channel_axis = 0  # NK
     constraints = (constraint_weights_match_input, bias_rule(0))
+    kernel_variants = True
 
     def infer_shapes(self, attrs, in_shapes):
         return [(1, in_shapes[1][0])]
@@ -53,13 +54,13 @@ class FullyConnected(MacOp):
     def expected_output_error(self, weight_error, input_mean):
         return weight_error @ input_mean
 
-    def lower(self, node, graph, prefix, pointer, in_place=False):
-        from edgekit.codegen.kernels.fully_connected import FullyConnectedSpec, fully_connected_kernel
+    def lower(self, node, graph, prefix, pointer, in_place=False, *, kernels):
+        from edgekit.codegen.kernels.fully_connected import FullyConnectedSpec
         from edgekit.codegen.layer_calls import mac_call
 
         w = graph.tensors[node.inputs[1]]
         spec = FullyConnectedSpec(w.shape[1], w.shape[0])
-        return mac_call(node, graph, fully_connected_kernel(spec), prefix, pointer, w.shape[0])
+        return mac_call(node, graph, "fully_connected", spec, kernels, prefix, pointer, w.shape[0])
 
 
 OP = FullyConnected()

@@ -7,9 +7,10 @@ from edgekit.passes.fold_batchnorm import fold_batchnorm
 from edgekit.passes.fold_pad import fold_pad
 from edgekit.passes.fuse_activation import fuse_activation
 from edgekit.passes.remove_identities import remove_identities
+from edgekit.passes.rewrite_transposed_mean import rewrite_transposed_mean
 
 FLOAT_PIPELINE = (absorb_input_transpose, remove_identities, fold_pad, fold_batchnorm, fuse_activation,
-                  convert_mean_to_avg_pool)
+                  rewrite_transposed_mean, convert_mean_to_avg_pool)
 INT8_PIPELINE = (absorb_input_transpose, fold_pad)
 
 

@@ -90,4 +90,7 @@ def channel_by_channel(call, node, weight: np.ndarray, prefix: str, pointer, spe
         EK_CHECK({call.kernel.name}({', '.join(args.values())}));
         for (int32_t i = 0; i < {out_pixels}; ++i) out[i * {channels}] = plane_out[i];
     }}"""
-    return replace(call, constants=[planar] + call.constants[1:], body=body, scratch_bytes=in_pixels + out_pixels)
+    from edgekit.ops import get_op
+
+    scratch = get_op(node.op, node).inplace_scratch_bytes((1, height, width, channels), (1, out_h, out_w, channels))
+    return replace(call, constants=[planar] + call.constants[1:], body=body, scratch_bytes=scratch)

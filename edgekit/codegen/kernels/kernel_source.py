@@ -1,7 +1,9 @@
 """The product of the kernel generator (name, C code, prototype) and the one way to make it.
 
-A kernel's name is its op family plus a short hash of its static spec (``ek_conv2d_s8_3f9a1c2b``),
-so two layers with equal specs share one C function: the emitted program deduplicates by name.
+A kernel's name is its op family, its variant (the schedule: ``tvm``, the portable TVM schedule, or
+``dsp``...) and a short hash of its static spec and variant (``ek_conv2d_s8_dsp_3f9a1c2b``), so two
+layers with equal specs and variants share one C function: the emitted program deduplicates by name,
+and the on-disk cache is keyed by name.
 """
 
 import hashlib
@@ -21,11 +23,21 @@ OUTPUT_STAGE = "output"
 
 @dataclass(frozen=True)
 class KernelSource:
-    """One generated C kernel: a translation unit defining ``prototype`` (it includes the compat header)."""
+    """One generated C kernel: a translation unit defining ``prototype`` (it includes the compat header).
+
+    ``scratch_bytes`` is the size of the ``int8_t* scratch`` buffer the caller passes (0: none).
+    ``input_offset_in_bias``: the caller passes ``bias + input_offset * sum(channel weights)`` as the
+    bias (see :mod:`edgekit.codegen.kernels.mac_dsp`); ``weights_int16``: the caller passes the weights
+    widened to int16 (``mac_dsp.widen_weights``). ``variant`` names the schedule.
+    """
 
     name: str
     c_code: str
     prototype: str
+    scratch_bytes: int = 0
+    input_offset_in_bias: bool = False
+    weights_int16: bool = False
+    variant: str = "tvm"
 
     @property
     def params(self) -> tuple[str, ...]:
@@ -35,10 +47,10 @@ class KernelSource:
         return tuple(param.rsplit(" ", 1)[-1].lstrip("*") for param in inside.split(", ") if param)
 
 
-def kernel_name(family: str, spec) -> str:
-    """``ek_<family>_s8_<hash of the spec>``; the spec's repr lists every static parameter."""
-    digest = hashlib.sha256(repr(spec).encode()).hexdigest()[:8]
-    return f"ek_{family}_s8_{digest}"
+def kernel_name(family: str, spec, variant: str = "tvm") -> str:
+    """``ek_<family>_s8_<variant>_<hash of spec and variant>``; the spec's repr lists every static parameter."""
+    digest = hashlib.sha256(repr((spec, variant)).encode()).hexdigest()[:8]
+    return f"ek_{family}_s8_{variant}_{digest}"
 
 
 def build_kernel(family: str, spec, args: list, schedule, const_params) -> KernelSource:

@@ -1,5 +1,6 @@
 """QUANTIZE and DEQUANTIZE kernels with TFLite Micro's arithmetic (reference_ops AffineQuantize,
-Requantize and Dequantize), for models whose interface is float32 while the inside is int8.
+Requantize and Dequantize), for models whose interface is float32 or uint8 while the inside is
+int8. Each 8-bit side is int8 or uint8 (clamped to its own range).
 
 - float -> int8: ``int32_t NAME(const float* input, int8_t* output, float scale, int32_t zero_point)``.
   TFLite Micro computes ``round(x / (float)scale) + zero_point`` with a float32 division and
@@ -23,19 +24,29 @@ from functools import lru_cache
 
 from tvm import te, tirx
 
-from edgekit.codegen.kernels.fixed_point import clamp_to_int8, let, multiply_by_quantized_multiplier
+from edgekit.codegen.kernels.fixed_point import let, multiply_by_quantized_multiplier
 from edgekit.codegen.kernels.kernel_source import OUTPUT_STAGE, KernelSource, build_kernel
 
-# Past this, any zero point (|zp| <= 128) still clamps to the int8 range; keeps the int cast defined.
+# Past this, any zero point (|zp| <= 255) still clamps to the 8-bit range; keeps the int cast defined.
 _FLOAT_CLAMP = 1024.0
+INTEGER_RANGES = {"int8": (-128, 127), "uint8": (0, 255)}
 
 
 @dataclass(frozen=True)
 class QuantizeSpec:
-    """Static shape of one QUANTIZE or DEQUANTIZE: the element count and the direction."""
+    """Static shape of one QUANTIZE or DEQUANTIZE: the element count, the input and output dtypes
+    (float32 -> int8/uint8: quantize; int8/uint8 -> int8/uint8: requantize; int8/uint8 -> float32:
+    dequantize)."""
 
     size: int
-    direction: str  # "f32_s8", "s8_s8" or "s8_f32"
+    input_dtype: str
+    output_dtype: str
+
+    @property
+    def family(self) -> str:
+        if self.input_dtype == "float32":
+            return "quantize"
+        return "dequantize" if self.output_dtype == "float32" else "requantize"
 
 
 def _round_half_away_to_int32(q):
@@ -52,39 +63,42 @@ def _round_half_away_to_int32(q):
     return let("whole", q.astype("int32"), rounded)
 
 
+def _clamp_to(value, dtype: str):
+    """An int32 expression clamped to ``dtype``'s range and narrowed to it."""
+    low, high = INTEGER_RANGES[dtype]
+    return tirx.min(tirx.max(value, low), high).astype(dtype)
+
+
 @lru_cache(maxsize=None)
 def quantize_kernel(spec: QuantizeSpec) -> KernelSource:
-    """The C kernel ``ek_quantize_s8_<hash>`` (float -> int8), ``ek_requantize_s8_<hash>`` or
+    """The C kernel ``ek_quantize_s8_<hash>`` (float -> 8-bit), ``ek_requantize_s8_<hash>`` or
     ``ek_dequantize_s8_<hash>`` for ``spec``."""
+    if spec.family != "quantize" and spec.input_dtype not in INTEGER_RANGES or (
+            spec.family != "dequantize" and spec.output_dtype not in INTEGER_RANGES):
+        raise ValueError(f"no QUANTIZE kernel from {spec.input_dtype} to {spec.output_dtype}")
     zero_point = te.var("zero_point", "int32")
     scale = te.var("scale", "float32")
-    if spec.direction == "f32_s8":
-        x = te.placeholder((spec.size,), "float32", name="input")
+    x = te.placeholder((spec.size,), spec.input_dtype, name="input")
+    if spec.family == "quantize":
         limit = tirx.const(_FLOAT_CLAMP, "float32")
 
         def element(i):
             clamped = tirx.max(tirx.min(x[i] / scale, limit), -limit)
-            return let("scaled", clamped, lambda q: clamp_to_int8(_round_half_away_to_int32(q) + zero_point, -128, 127))
+            return let("scaled", clamped,
+                       lambda q: _clamp_to(_round_half_away_to_int32(q) + zero_point, spec.output_dtype))
 
-        output = te.compute((spec.size,), element, name=OUTPUT_STAGE)
-        args = [x, output, scale, zero_point]
-    elif spec.direction == "s8_s8":
-        x = te.placeholder((spec.size,), "int8", name="input")
+        args = [x, te.compute((spec.size,), element, name=OUTPUT_STAGE), scale, zero_point]
+    elif spec.family == "requantize":
         scalars = [te.var(name, "int32") for name in ("input_offset", "mult", "shift", "output_offset")]
         input_offset, mult, shift, output_offset = scalars
 
         def element(i):
             scaled = multiply_by_quantized_multiplier(x[i].astype("int32") + input_offset, mult, shift)
-            return clamp_to_int8(scaled + output_offset, -128, 127)
+            return _clamp_to(scaled + output_offset, spec.output_dtype)
 
-        output = te.compute((spec.size,), element, name=OUTPUT_STAGE)
-        args = [x, output, *scalars]
-    elif spec.direction == "s8_f32":
-        x = te.placeholder((spec.size,), "int8", name="input")
+        args = [x, te.compute((spec.size,), element, name=OUTPUT_STAGE), *scalars]
+    else:
         output = te.compute((spec.size,), lambda i: (x[i].astype("int32") - zero_point).astype("float32") * scale,
                             name=OUTPUT_STAGE)
         args = [x, output, scale, zero_point]
-    else:
-        raise ValueError(f"unknown QUANTIZE direction {spec.direction!r}")
-    family = {"f32_s8": "quantize", "s8_s8": "requantize", "s8_f32": "dequantize"}[spec.direction]
-    return build_kernel(family, spec, args, lambda sch: None, ("input",))
+    return build_kernel(spec.family, spec, args, lambda sch: None, ("input",))

@@ -1,0 +1,366 @@
+/* edgekit's multiply-accumulate micro-kernels for the Cortex-M DSP extension (cortex-m4, -m7, -m55).
+ *
+ * The generated DSP kernels (edgekit/codegen/kernels/mac_dsp.py) are thin functions that call these
+ * always-inline routines with compile-time constant shapes, so gcc specialises every loop.
+ *
+ * Arithmetic is TFLite's, bit for bit (see the int8 references in edgekit/ops):
+ * - the input offset is folded into the bias at compile time (bias + input_offset * sum of the
+ *   channel's weights), and padding is filled with the input zero point, whose offset-corrected
+ *   value is 0, so the inner loops multiply raw int8 values; int32 sums wrap as TFLite's do;
+ * - requantization is TFLite's MultiplyByQuantizedMultiplier with its double rounding
+ *   (rounding doubling high multiply, then a rounding right shift), then the output offset and
+ *   the activation clamp.
+ * Four bytes are loaded with memcpy: an M7 tolerates an unaligned LDR but faults on an unaligned
+ * LDRD/LDM, which pointer casts may produce.
+ *
+ * Without the DSP extension (the host, for the tests) SXTB16 and SMLAD are emulated in C, so
+ * the same routines are checked bit for bit on the host and in QEMU.
+ */
+#ifndef EK_MAC_DSP_H
+#define EK_MAC_DSP_H
+#ifndef EK_NARROW_ACC
+#define EK_NARROW_ACC 0
+#endif
+#ifndef EK_WEIGHTS_INT16
+#define EK_WEIGHTS_INT16 0
+#endif
+#ifndef EK_MVE
+#define EK_MVE 0
+#endif
+#include <stdint.h>
+#include <string.h>
+
+#define EK_INLINE static inline __attribute__((always_inline))
+/* Unroll a copy loop four times: its compare and branch cost as much as its load and store. */
+#define EK_UNROLL4 _Pragma("GCC unroll 4")
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+/* Sign-extend bytes 0 and 2 (1 and 3 for the _ror8 form) into two int16 halves. */
+EK_INLINE int32_t ek_sxtb16(int32_t x)
+{
+    int32_t r;
+    __asm__("sxtb16 %0, %1" : "=r"(r) : "r"(x));
+    return r;
+}
+EK_INLINE int32_t ek_sxtb16_ror8(int32_t x)
+{
+    int32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+/* acc + a.lo * b.lo + a.hi * b.hi (int16 halves). */
+EK_INLINE int32_t ek_smlad(int32_t a, int32_t b, int32_t acc)
+{
+    int32_t r;
+    __asm__("smlad %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+/* (a * b + 2^31) >> 32: the rounded high word of the int64 product. */
+EK_INLINE int32_t ek_smmulr(int32_t a, int32_t b)
+{
+    int32_t r;
+    __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+/* acc + a.lo * b.lo, and acc + a.hi * b.lo (int16 halves). */
+EK_INLINE int32_t ek_smlabb(int32_t a, int32_t b, int32_t acc)
+{
+    int32_t r;
+    __asm__("smlabb %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+EK_INLINE int32_t ek_smlatb(int32_t a, int32_t b, int32_t acc)
+{
+    int32_t r;
+    __asm__("smlatb %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+#else
+EK_INLINE int32_t ek_sxtb16(int32_t x)
+{
+    return (int32_t)(((uint32_t)(int32_t)(int8_t)(x & 0xFF) & 0xFFFFu) | ((uint32_t)(int8_t)((x >> 16) & 0xFF) << 16));
+}
+EK_INLINE int32_t ek_sxtb16_ror8(int32_t x)
+{
+    return ek_sxtb16((int32_t)(((uint32_t)x >> 8) | ((uint32_t)x << 24)));
+}
+EK_INLINE int32_t ek_smlad(int32_t a, int32_t b, int32_t acc)
+{
+    int32_t lo = (int32_t)(int16_t)(a & 0xFFFF) * (int16_t)(b & 0xFFFF);
+    int32_t hi = (a >> 16) * (b >> 16);
+    return (int32_t)((uint32_t)acc + (uint32_t)lo + (uint32_t)hi);
+}
+EK_INLINE int32_t ek_smmulr(int32_t a, int32_t b)
+{
+    return (int32_t)(((int64_t)a * b + (1LL << 31)) >> 32);
+}
+EK_INLINE int32_t ek_smlabb(int32_t a, int32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)(int16_t)(a & 0xFFFF) * (int16_t)(b & 0xFFFF)));
+}
+EK_INLINE int32_t ek_smlatb(int32_t a, int32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)((a >> 16) * (int16_t)(b & 0xFFFF)));
+}
+#endif
+
+/* Two int16 values in one word: lo in bits 0-15, hi in bits 16-31 (SMLAD's operand pairs). */
+EK_INLINE int32_t ek_pack_s16x2(int32_t lo, int32_t hi)
+{
+    return (int32_t)(((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi << 16));
+}
+
+EK_INLINE int32_t ek_read_s8x4(const int8_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* TFLite's MultiplyByQuantizedMultiplier (multiplier >= 0) of one output channel, decoded once for
+ * all the outputs that share it.
+ *
+ * General form: left shift, then (int64 product + 2^30) >> 31, which equals gemmlowp's
+ * SaturatingRoundingDoublingHighMul for every multiplier >= 0 (its truncating division with a
+ * sign-dependent nudge rounds the same way; the only saturating case needs multiplier INT32_MIN),
+ * then gemmlowp's RoundingDivideByPOT (round half away from zero).
+ *
+ * Narrow form (the kernel defines EK_NARROW_ACC to 1 before including this header): the code
+ * generator checked that every accumulator, bias included, stays within +-2^30 and that every shift
+ * is a right shift of at least 1. Then SMMULR(2 acc, m) = (2 acc m + 2^31) >> 32 is the same high
+ * product; it stays within +-2^30, so h - (h < 0) cannot overflow, and rounding half away from zero
+ * by 2^r is (((h - (h < 0)) >> (r - 1)) + 1) >> 1. */
+#if EK_NARROW_ACC
+typedef struct {
+    int32_t multiplier, right_minus_one;
+} ek_scale_t;
+
+EK_INLINE ek_scale_t ek_scale(int32_t multiplier, int32_t shift)
+{
+    ek_scale_t scale;
+    scale.multiplier = multiplier;
+    scale.right_minus_one = -shift - 1;
+    return scale;
+}
+
+EK_INLINE int32_t ek_rescale(int32_t acc, ek_scale_t scale)
+{
+    const int32_t high = ek_smmulr(acc * 2, scale.multiplier);
+    return (((high + (high >> 31)) >> scale.right_minus_one) + 1) >> 1;
+}
+#else
+typedef struct {
+    int32_t multiplier, left, right, mask;
+} ek_scale_t;
+
+EK_INLINE ek_scale_t ek_scale(int32_t multiplier, int32_t shift)
+{
+    ek_scale_t scale;
+    scale.multiplier = multiplier;
+    scale.left = shift & ~(shift >> 31); /* max(shift, 0) */
+    scale.right = scale.left - shift;    /* max(-shift, 0) */
+    scale.mask = (int32_t)((1u << scale.right) - 1u);
+    return scale;
+}
+
+EK_INLINE int32_t ek_rescale(int32_t acc, ek_scale_t scale)
+{
+    const int32_t x = (int32_t)((uint32_t)acc << scale.left);
+    const int32_t high = (int32_t)(((int64_t)x * scale.multiplier + (1LL << 30)) >> 31);
+    const int32_t threshold = (scale.mask >> 1) - (high >> 31); /* + 1 when high < 0 */
+    return (high >> scale.right) + ((high & scale.mask) > threshold);
+}
+#endif
+
+/* The layer's output offset and fused activation clamp. */
+typedef struct {
+    int32_t output_offset, act_min, act_max;
+} ek_clamp_t;
+
+/* acc -> int8: rescale, add the output offset, clamp. */
+EK_INLINE int8_t ek_output(int32_t acc, ek_scale_t scale, ek_clamp_t clamp)
+{
+    int32_t result = ek_rescale(acc, scale) + clamp.output_offset;
+    result = result < clamp.act_min ? clamp.act_min : result;
+    result = result > clamp.act_max ? clamp.act_max : result;
+    return (int8_t)result;
+}
+
+/* One output: TFLite's requantization of acc with (multiplier, shift), output offset and clamp. */
+EK_INLINE int8_t ek_requantize(int32_t acc, int32_t multiplier, int32_t shift, int32_t output_offset,
+                               int32_t act_min, int32_t act_max)
+{
+    const ek_clamp_t clamp = {output_offset, act_min, act_max};
+    return ek_output(acc, ek_scale(multiplier, shift), clamp);
+}
+
+/* The quantization of one MAC layer's output channels. */
+typedef struct {
+    const int32_t *bias; /* with the input offset folded in */
+    const int32_t *multiplier;
+    const int32_t *shift;
+    ek_clamp_t clamp;
+} ek_requant_t;
+
+/* Weights: int8 by default; the _w16 kernels define EK_WEIGHTS_INT16 to 1 before including this header.
+ * Then each filter row holds k rounded up to a multiple of 4 int16 values, whole groups of 4 in SMLAD
+ * order (w0, w2, w1, w3: the halves of SXTB16 and SXTB16 ror 8 of the input bytes x0..x3), the rest in
+ * order, zero-padded; rows are word aligned, so two word loads (one LDRD) read a group. Twice the
+ * weight flash, no SXTB16 on the weights. ek_read_weights gives a group of 4 as (w0, w2), (w1, w3). */
+#if EK_WEIGHTS_INT16
+typedef int16_t ek_weight_t;
+
+EK_INLINE int32_t ek_row(int32_t k)
+{
+    return (k + 3) & ~3;
+}
+
+EK_INLINE void ek_read_weights(const ek_weight_t *w, int32_t *even, int32_t *odd)
+{
+    const int32_t *words = (const int32_t *)(const void *)w;
+    *even = words[0];
+    *odd = words[1];
+}
+#else
+typedef int8_t ek_weight_t;
+
+EK_INLINE int32_t ek_row(int32_t k)
+{
+    return k;
+}
+
+EK_INLINE void ek_read_weights(const ek_weight_t *w, int32_t *even, int32_t *odd)
+{
+    const int32_t bytes = ek_read_s8x4(w);
+    *even = ek_sxtb16(bytes);
+    *odd = ek_sxtb16_ror8(bytes);
+}
+#endif
+
+#if EK_MVE
+/* Helium (the _mve kernels, cortex-m55): VMLADAVA multiplies 16 int8 pairs and adds them to a scalar
+ * accumulator; the K tail is a predicated load that reads zeros beyond k (and no memory). */
+#include <arm_mve.h>
+
+EK_INLINE void ek_dot_2x2(const int8_t *a, const ek_weight_t *w0, const ek_weight_t *w1, int32_t k, int32_t acc[4])
+{
+    const int8_t *b = a + k;
+    int32_t a0 = acc[0], a1 = acc[1], b0 = acc[2], b1 = acc[3];
+    for (int32_t i = 0; i < k; i += 16) {
+        const mve_pred16_t lanes = vctp8q((uint32_t)(k - i));
+        const int8x16_t xa = vldrbq_z_s8(a + i, lanes), xb = vldrbq_z_s8(b + i, lanes);
+        const int8x16_t v0 = vldrbq_z_s8(w0 + i, lanes), v1 = vldrbq_z_s8(w1 + i, lanes);
+        a0 = vmladavaq_s8(a0, xa, v0);
+        a1 = vmladavaq_s8(a1, xa, v1);
+        b0 = vmladavaq_s8(b0, xb, v0);
+        b1 = vmladavaq_s8(b1, xb, v1);
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = b0;
+    acc[3] = b1;
+}
+
+EK_INLINE int32_t ek_dot_1x1(const int8_t *a, const ek_weight_t *w, int32_t k, int32_t acc)
+{
+    for (int32_t i = 0; i < k; i += 16) {
+        const mve_pred16_t lanes = vctp8q((uint32_t)(k - i));
+        acc = vmladavaq_s8(acc, vldrbq_z_s8(a + i, lanes), vldrbq_z_s8(w + i, lanes));
+    }
+    return acc;
+}
+#else
+/* Rows a and b = a + k of k int8 values times filter rows w0 and w1: acc = {a.w0, a.w1, b.w0, b.w1}
+ * added to their initial values; K in steps of 4 with SXTB16/SMLAD, the rest one by one. Row b at a
+ * constant offset from row a saves a register in the loop. */
+EK_INLINE void ek_dot_2x2(const int8_t *a, const ek_weight_t *w0, const ek_weight_t *w1, int32_t k, int32_t acc[4])
+{
+    const int8_t *b = a + k;
+    int32_t a0 = acc[0], a1 = acc[1], b0 = acc[2], b1 = acc[3];
+    int32_t i = 0;
+    for (; i + 4 <= k; i += 4) {
+        const int32_t xa = ek_read_s8x4(a + i), xb = ek_read_s8x4(b + i);
+        const int32_t xa_even = ek_sxtb16(xa), xa_odd = ek_sxtb16_ror8(xa);
+        const int32_t xb_even = ek_sxtb16(xb), xb_odd = ek_sxtb16_ror8(xb);
+        int32_t w_even, w_odd;
+        ek_read_weights(w0 + i, &w_even, &w_odd);
+        a0 = ek_smlad(xa_even, w_even, a0);
+        a0 = ek_smlad(xa_odd, w_odd, a0);
+        b0 = ek_smlad(xb_even, w_even, b0);
+        b0 = ek_smlad(xb_odd, w_odd, b0);
+        ek_read_weights(w1 + i, &w_even, &w_odd);
+        a1 = ek_smlad(xa_even, w_even, a1);
+        a1 = ek_smlad(xa_odd, w_odd, a1);
+        b1 = ek_smlad(xb_even, w_even, b1);
+        b1 = ek_smlad(xb_odd, w_odd, b1);
+    }
+    for (; i < k; ++i) {
+        a0 += a[i] * w0[i];
+        a1 += a[i] * w1[i];
+        b0 += b[i] * w0[i];
+        b1 += b[i] * w1[i];
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = b0;
+    acc[3] = b1;
+}
+
+/* One row a of k int8 values times one filter row w, added to acc. */
+EK_INLINE int32_t ek_dot_1x1(const int8_t *a, const ek_weight_t *w, int32_t k, int32_t acc)
+{
+    int32_t i = 0;
+    for (; i + 4 <= k; i += 4) {
+        const int32_t x = ek_read_s8x4(a + i);
+        int32_t w_even, w_odd;
+        ek_read_weights(w + i, &w_even, &w_odd);
+        acc = ek_smlad(ek_sxtb16(x), w_even, acc);
+        acc = ek_smlad(ek_sxtb16_ror8(x), w_odd, acc);
+    }
+    for (; i < k; ++i) {
+        acc += a[i] * w[i];
+    }
+    return acc;
+}
+
+#endif
+
+/* Rows a and b = a + k (k int8 values each) times every filter row ([n][ek_row(k)]): the n requantized
+ * outputs of row a go to out_a and those of row b to out_b. Output channels go two at a time (2x2
+ * register blocking). */
+EK_INLINE void ek_gemm_2rows(const int8_t *a, const ek_weight_t *filter, int32_t k, int32_t n, const ek_requant_t *q,
+                             int8_t *out_a, int8_t *out_b)
+{
+    const int8_t *b = a + k;
+    const int32_t row = ek_row(k);
+    int32_t c = 0;
+    for (; c + 2 <= n; c += 2) {
+        const ek_weight_t *w = filter + c * row;
+        int32_t acc[4] = {q->bias[c], q->bias[c + 1], q->bias[c], q->bias[c + 1]};
+        ek_dot_2x2(a, w, w + row, k, acc);
+        ek_scale_t scale = ek_scale(q->multiplier[c], q->shift[c]);
+        out_a[c] = ek_output(acc[0], scale, q->clamp);
+        out_b[c] = ek_output(acc[2], scale, q->clamp);
+        scale = ek_scale(q->multiplier[c + 1], q->shift[c + 1]);
+        out_a[c + 1] = ek_output(acc[1], scale, q->clamp);
+        out_b[c + 1] = ek_output(acc[3], scale, q->clamp);
+    }
+    if (c < n) {
+        const ek_weight_t *w = filter + c * row;
+        const ek_scale_t scale = ek_scale(q->multiplier[c], q->shift[c]);
+        out_a[c] = ek_output(ek_dot_1x1(a, w, k, q->bias[c]), scale, q->clamp);
+        out_b[c] = ek_output(ek_dot_1x1(b, w, k, q->bias[c]), scale, q->clamp);
+    }
+}
+
+/* One row a (k int8 values) times every filter row: the n requantized outputs go to out. */
+EK_INLINE void ek_gemm_1row(const int8_t *a, const ek_weight_t *filter, int32_t k, int32_t n, const ek_requant_t *q,
+                            int8_t *out)
+{
+    for (int32_t c = 0; c < n; ++c) {
+        out[c] = ek_output(ek_dot_1x1(a, filter + c * ek_row(k), k, q->bias[c]),
+                           ek_scale(q->multiplier[c], q->shift[c]), q->clamp);
+    }
+}
+
+#endif

@@ -1,0 +1,272 @@
+"""DSP-extension kernels (cortex-m4, -m7, -m55) for conv2d, depthwise_conv2d and fully_connected.
+
+TVM 0.27 has no Cortex-M schedules and cannot print SXTB16/SMLAD register blocking itself, so these
+kernels are C written by edgekit: a short function per static shape that calls the always-inline
+micro-kernels of ``ek_mac_dsp.h`` with compile-time constants (gcc specialises every loop). They
+keep the MAC kernels' C signature (:mod:`edgekit.codegen.kernels.mac`), plus ``int8_t* scratch``
+after ``output`` where they need one, and compute exactly what the TVM kernels compute, with two
+differences in their inputs (``KernelSource.input_offset_in_bias``): the bias array holds
+``bias + input_offset * sum(weights of the channel)``, and padding reads the input zero point.
+
+- conv2d: two output pixels at a time times two output channels (2x2 register blocking). A 1x1
+  unpadded stride-1 convolution reads its pixels in place; any other window first copies the two
+  pixels' receptive fields into an int8 ``scratch`` (im2col of two pixels, ``2 * KH * KW * Cin`` bytes).
+- fully_connected: one row at a time.
+- conv2d and fully_connected come in three variants: ``dsp`` reads int8 weights; ``dsp_w16`` reads
+  weights widened to int16 at compile time in SMLAD order (:func:`widen_weights`), which saves the
+  SXTB16s on the weights for twice the weight flash; ``mve`` (CPUs with Helium, cortex-m55) makes the
+  dot products with VMLADAVA, 16 int8 MACs per instruction.
+- depthwise_conv2d (depth multiplier 1): channel by channel through a padded plane in ``scratch``,
+  the channel's taps, bias and requantization held in registers (see
+  :func:`depthwise_conv2d_dsp_kernel`).
+"""
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.codegen.kernels.kernel_source import KernelSource, kernel_name
+
+HEADER_NAME = "ek_mac_dsp.h"
+HEADER_TEXT = (Path(__file__).with_name(HEADER_NAME)).read_text()
+VARIANT = "dsp"
+VARIANT_W16 = "dsp_w16"
+VARIANT_MVE = "mve"
+
+_PARAMS = ("const int8_t* input, const {weight}* filter, const int32_t* bias, const int32_t* multiplier, "
+           "const int32_t* shift, int8_t* output")
+_SCALARS = "int32_t input_offset, int32_t output_offset, int32_t act_min, int32_t act_max"
+_REQUANT = "const ek_requant_t q = {bias, multiplier, shift, {output_offset, act_min, act_max}};"
+
+
+def _kernel(family: str, spec, narrow: bool, body: str, scratch_bytes: int = 0, weights16: bool = False,
+            helper: str = "", mve: bool = False) -> KernelSource:
+    """The kernel's C: the header, ``helper`` (static functions), then the kernel function around ``body``."""
+    variant = VARIANT_MVE if mve else VARIANT_W16 if weights16 else VARIANT
+    name = kernel_name(family, (spec, "narrow") if narrow else spec, f"{variant}_narrow" if narrow else variant)
+    scratch = ", int8_t* scratch" if scratch_bytes else ""
+    params = _PARAMS.format(weight="int16_t" if weights16 else "int8_t")
+    prototype = f"int32_t {name}({params}{scratch}, {_SCALARS})"
+    code = (f'#define EK_NARROW_ACC {int(narrow)}\n#define EK_WEIGHTS_INT16 {int(weights16)}\n#define EK_MVE {int(mve)}\n'
+            f'#include "{HEADER_NAME}"\n\n{helper}/* {family} {spec} */\n{prototype}\n{{\n{body}\n'
+            "    return 0;\n}\n")
+    return KernelSource(name, code, prototype, scratch_bytes, input_offset_in_bias=True, variant=variant,
+                        weights_int16=weights16)
+
+
+def conv2d_supported(spec) -> bool:
+    """Any conv2d: the im2col handles every window, stride, dilation and padding."""
+    return True
+
+
+def narrow_accumulators(folded_bias: np.ndarray, shift: np.ndarray, depth: int) -> bool:
+    """Whether a layer may use the narrow requantization of ek_mac_dsp.h: every shift is a right shift
+    of at least 1, and |bias| + depth * 128 * 127 < 2^30 bounds every accumulator (``depth``: the
+    products summed per output; padding reads the zero point, an int8 like any input)."""
+    bound = int(np.abs(folded_bias.astype(np.int64)).max(initial=0)) + depth * 128 * 127
+    return bool(np.all(shift <= -1)) and bound < (1 << 30)
+
+
+@lru_cache(maxsize=None)
+def conv2d_dsp_kernel(spec, weights16: bool = False, narrow: bool = False, mve: bool = False) -> KernelSource:
+    """2x2-blocked conv2d for ``spec`` (a ``Conv2dSpec``); see the module docstring. ``narrow``: the layer
+    passed :func:`narrow_accumulators`; ``mve``: Helium dot products (int8 weights)."""
+    height, width, channels = spec.input_shape
+    out_h, out_w, out_c = spec.output_shape
+    depth = spec.window.kernel[0] * spec.window.kernel[1] * channels
+    pixels = out_h * out_w
+    direct = spec.window.kernel == (1, 1) and spec.window.stride == (1, 1) and not any(spec.window.padding)
+    if direct:  # consecutive pixels are consecutive rows
+        prologue, scratch, row = "    (void)input_offset;", 0, f"input + p * {depth}"
+        gather_one = gather_two = ""
+    else:  # the two pixels' receptive fields, one after the other in scratch
+        prologue = "    const int8_t pad = (int8_t)(-input_offset);"
+        scratch, row = 2 * depth, "scratch"
+        gather_one = "        column(input, p, pad, scratch);\n"
+        gather_two = f"{gather_one}        column(input, p + 1, pad, scratch + {depth});\n"
+    body = f"""    {_REQUANT}
+{prologue}
+    int32_t p = 0;
+    for (; p + 2 <= {pixels}; p += 2) {{
+{gather_two}        ek_gemm_2rows({row}, filter, {depth}, {out_c}, &q, output + p * {out_c}, output + (p + 1) * {out_c});
+    }}
+    if (p < {pixels}) {{
+{gather_one}        ek_gemm_1row({row}, filter, {depth}, {out_c}, &q, output + p * {out_c});
+    }}"""
+    return _kernel("conv2d", spec, narrow, body, scratch, weights16, "" if direct else _column_function(spec), mve)
+
+
+def _column_function(spec) -> str:
+    """C of ``column()``: the receptive field of output pixel p, (KH, KW, Cin) bytes, padding = ``pad``."""
+    height, width, channels = spec.input_shape
+    out_w = spec.output_shape[1]
+    kernel_h, kernel_w = spec.window.kernel
+    (stride_h, stride_w), (dilation_h, dilation_w) = spec.window.stride, spec.window.dilation
+    top, left = spec.window.padding[0], spec.window.padding[1]
+    run = kernel_w * channels
+    contiguous_row = "" if dilation_w != 1 else f"""        if (x0 >= 0 && x0 + {kernel_w} <= {width}) {{
+            memcpy(dst, src + x0 * {channels}, {run});
+            continue;
+        }}
+"""
+    return f"""/* The receptive field of output pixel p into dst, (KH, KW, Cin) as the filter; padding reads `pad`. */
+static void column(const int8_t *input, int32_t p, int8_t pad, int8_t *dst)
+{{
+    const int32_t y0 = (p / {out_w}) * {stride_h} - {top}, x0 = (p % {out_w}) * {stride_w} - {left};
+    for (int32_t ky = 0; ky < {kernel_h}; ++ky, dst += {run}) {{
+        const int32_t y = y0 + ky * {dilation_h};
+        if (y < 0 || y >= {height}) {{
+            memset(dst, pad, {run});
+            continue;
+        }}
+        const int8_t *src = input + y * {width * channels};
+{contiguous_row}        for (int32_t kx = 0; kx < {kernel_w}; ++kx) {{
+            const int32_t x = x0 + kx * {dilation_w};
+            if (x < 0 || x >= {width}) {{
+                memset(dst + kx * {channels}, pad, {channels});
+            }} else {{
+                memcpy(dst + kx * {channels}, src + x * {channels}, {channels});
+            }}
+        }}
+    }}
+}}
+"""
+
+
+@lru_cache(maxsize=None)
+def fully_connected_dsp_kernel(spec, weights16: bool = False, narrow: bool = False,
+                               mve: bool = False) -> KernelSource:
+    """fully_connected for ``spec`` (a ``FullyConnectedSpec``), one output at a time."""
+    body = f"""    {_REQUANT}
+    (void)input_offset;
+    ek_gemm_1row(input, filter, {spec.in_features}, {spec.out_features}, &q, output);"""
+    return _kernel("fully_connected", spec, narrow, body, weights16=weights16, mve=mve)
+
+
+def widen_weights(weight: np.ndarray) -> np.ndarray:
+    """int8 weights [N, ...] as the _w16 kernels read them: per output channel, the K = prod(...) values as
+    int16, each whole group of 4 in SMLAD order (w0, w2, w1, w3), the rest in order, zero-padded to a
+    multiple of 4 (see ek_mac_dsp.h)."""
+    rows = weight.reshape(weight.shape[0], -1).astype(np.int16)
+    depth = rows.shape[1]
+    widened = np.zeros((rows.shape[0], (depth + 3) // 4 * 4), dtype=np.int16)
+    widened[:, :depth] = rows
+    whole = depth // 4 * 4
+    groups = widened[:, :whole].reshape(rows.shape[0], -1, 4)
+    widened[:, :whole] = groups[:, :, [0, 2, 1, 3]].reshape(rows.shape[0], whole)
+    return widened
+
+
+def depthwise_supported(spec) -> bool:
+    """Depth multiplier 1 (the other multipliers keep the portable kernel)."""
+    return spec.depth_multiplier == 1
+
+
+def _plane_shape(spec) -> tuple[int, int]:
+    """Rows and columns of one channel's padded plane: the input, its top/left padding, and what the
+    windows read beyond it (bottom/right padding that is read)."""
+    (height, width, _), (out_h, out_w, _) = spec.input_shape, spec.output_shape
+    window = spec.window
+    rows = max(window.padding[0] + height, (out_h - 1) * window.stride[0] + (window.kernel[0] - 1) * window.dilation[0] + 1)
+    cols = max(window.padding[1] + width, (out_w - 1) * window.stride[1] + (window.kernel[1] - 1) * window.dilation[1] + 1)
+    return rows, cols
+
+
+def depthwise_scratch_bytes(spec) -> int:
+    """One padded plane, plus 4 bytes that a last 4-byte read may touch."""
+    rows, cols = _plane_shape(spec)
+    return rows * cols + 4
+
+
+def _taps_3x3(plane_cols: int, pair: bool) -> str:
+    """A 3x3 window (two adjacent ones if ``pair``) from one 4-byte read per kernel row: bytes x0..x3 give
+    x0 w0 + x1 w1 + x2 w2 (SMLAD of (x0, x2) with (w0, w2), then SMLABB of x1), and the pixel to its
+    right x1 w0 + x2 w1 + x3 w2 (SMLAD of (x1, x3), then SMLATB of x2)."""
+    lines = []
+    for ky in range(3):
+        right = """
+                    acc1 = ek_smlad(odd, w02_{ky}, acc1);
+                    acc1 = ek_smlatb(even, w1_{ky}, acc1);""".format(ky=ky) if pair else ""
+        lines.append(f"""                {{
+                    const int32_t v = ek_read_s8x4(src + {ky * plane_cols});
+                    const int32_t even = ek_sxtb16(v), odd = ek_sxtb16_ror8(v);
+                    acc0 = ek_smlad(even, w02_{ky}, acc0);
+                    acc0 = ek_smlabb(odd, w1_{ky}, acc0);{right}
+                }}""")
+    return "\n".join(lines)
+
+
+@lru_cache(maxsize=None)
+def depthwise_conv2d_dsp_kernel(spec, narrow: bool = False) -> KernelSource:
+    """Channel-by-channel depthwise conv2d for ``spec`` (a ``DepthwiseConv2dSpec``, multiplier 1).
+
+    Each channel is first copied into a padded plane in ``scratch`` (padding = the input zero
+    point), so every window is interior and contiguous. 3x3 windows (dilation 1) then read each
+    kernel row with one 4-byte load and SXTB16/SMLAD, two output pixels per step at stride 1; other
+    windows run unrolled taps with constant offsets.
+    """
+    if not depthwise_supported(spec):
+        raise ValueError(f"the DSP depthwise kernel needs depth multiplier 1, got {spec.depth_multiplier}")
+    height, width, channels = spec.input_shape
+    out_h, out_w, _ = spec.output_shape
+    kernel_h, kernel_w = spec.window.kernel
+    (stride_h, stride_w), (dilation_h, dilation_w) = spec.window.stride, spec.window.dilation
+    top, left = spec.window.padding[0], spec.window.padding[1]
+    plane_rows, plane_cols = _plane_shape(spec)
+    requantize = "ek_output({acc}, scale, clamp)"
+    pairs = ""
+    if spec.window.kernel == (3, 3) and spec.window.dilation == (1, 1):
+        weights = "\n".join(
+            f"        const int32_t w02_{ky} = ek_pack_s16x2(w[{3 * ky * channels}], w[{(3 * ky + 2) * channels}]), "
+            f"w1_{ky} = w[{(3 * ky + 1) * channels}];" for ky in range(3))
+        single_taps = _taps_3x3(plane_cols, pair=False)
+        if spec.window.stride[1] == 1:
+            pairs = f"""            for (; ox + 2 <= {out_w}; ox += 2, src += 2, out += {2 * channels}) {{
+                int32_t acc0 = b, acc1 = b;
+{_taps_3x3(plane_cols, pair=True)}
+                out[0] = {requantize.format(acc="acc0")};
+                out[{channels}] = {requantize.format(acc="acc1")};
+            }}
+"""
+    else:
+        taps = [(ky, kx) for ky in range(kernel_h) for kx in range(kernel_w)]
+        weights = "\n".join(f"        const int32_t w{t} = w[{t * channels}];" for t in range(len(taps)))
+        single_taps = "\n".join(
+            f"                acc0 += src[{ky * dilation_h * plane_cols + kx * dilation_w}] * w{t};"
+            for t, (ky, kx) in enumerate(taps))
+    single = f"""            for (; ox < {out_w}; ++ox, src += {stride_w}, out += {channels}) {{
+                int32_t acc0 = b;
+{single_taps}
+                *out = {requantize.format(acc="acc0")};
+            }}"""
+    body = f"""    const ek_clamp_t clamp = {{output_offset, act_min, act_max}};
+    int8_t *plane = scratch;
+    memset(plane, (int8_t)(-input_offset), {plane_rows * plane_cols + 4});
+    for (int32_t c = 0; c < {channels}; ++c) {{
+        const int8_t *w = filter + c;
+        for (int32_t y = 0; y < {height}; ++y) {{
+            const int8_t *from = input + y * {width * channels} + c;
+            int8_t *to = plane + (y + {top}) * {plane_cols} + {left};
+            EK_UNROLL4 for (int32_t x = 0; x < {width}; ++x) {{
+                to[x] = from[x * {channels}];
+            }}
+        }}
+{weights}
+        const int32_t b = bias[c];
+        const ek_scale_t scale = ek_scale(multiplier[c], shift[c]);
+        int8_t *out = output + c;
+        for (int32_t oy = 0; oy < {out_h}; ++oy) {{
+            const int8_t *src = plane + oy * {stride_h * plane_cols};
+            int32_t ox = 0;
+{pairs}{single}
+        }}
+    }}"""
+    return _kernel("depthwise_conv2d", spec, narrow, body, depthwise_scratch_bytes(spec))
+
+
+def fold_input_offset(bias: np.ndarray, weight: np.ndarray, channel_axis: int, input_offset: int) -> np.ndarray:
+    """``bias + input_offset * sum(weights of each output channel)`` as int32, wrapping like the kernels' sums."""
+    axes = tuple(axis for axis in range(weight.ndim) if axis != channel_axis)
+    folded = bias.astype(np.int64) + np.int64(input_offset) * weight.astype(np.int64).sum(axis=axes)
+    return ((folded + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)

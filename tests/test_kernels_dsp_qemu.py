@@ -1,0 +1,115 @@
+"""The DSP-extension kernels, selected by the target's features, emitted into real firmware and run in
+the real QEMU on cortex-m4, cortex-m7 and cortex-m55 (whose conv2d and fully_connected layers get the
+Helium kernels), equal the integer reference interpreter byte for byte; so do the portable TVM kernels
+that a CPU without the DSP extension gets.
+
+The cases exercise what the DSP kernels special-case: odd pixel and channel counts and K not a multiple
+of 4 (the 2x2 blocking's tails), a 3-channel first layer with stride 2 and padding (the im2col of two
+pixels), depthwise 3x3 stride 1 (two pixels per step) and stride 2, a 5x5 depthwise, and a fully
+connected layer.
+"""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from test_kernels_qemu import Builder, check_firmware_equals_reference, same
+
+from edgekit.codegen.kernels.variants import candidate_variants
+from edgekit.codegen.program import CODE_RESERVE_BYTES, emit_program
+from edgekit.ir.tensor import QuantParams
+from edgekit.memory import plan_memory
+from edgekit.target import load_target
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("private_edgekit_home")]
+
+TARGETS = ["cortex-m4", "cortex-m7", "cortex-m55"]
+
+
+def pointwise_tails(seed):
+    b = Builder(seed, (1, 5, 7, 13))
+    return b.finish(b.conv2d("x", 9, (1, 1), activation="relu6"))
+
+
+def first_layer_stride2(seed):
+    b = Builder(seed, (1, 9, 8, 3))
+    return b.finish(b.conv2d("x", 8, (3, 3), stride=(2, 2), padding=same((9, 8), (3, 3), (2, 2))))
+
+
+def depthwise_stride1_then_stride2(seed):
+    b = Builder(seed, (1, 8, 7, 6))
+    y = b.depthwise("x", (3, 3), padding=(1, 1, 1, 1), activation="relu")
+    return b.finish(b.depthwise(y, (3, 3), stride=(2, 2), padding=same((8, 7), (3, 3), (2, 2))))
+
+
+def depthwise_5x5_fully_connected(seed):
+    b = Builder(seed, (1, 6, 6, 4))
+    y = b.depthwise("x", (5, 5), padding=(2, 2, 2, 2))
+    return b.finish(b.fully_connected(b.reshape(y, (1, 144)), 7))
+
+
+def general_requantization(seed):
+    """Real multipliers 0.9 and 0.6 (shift 0) beside 0.004 and 0.002: the layer cannot use the narrow
+    requantization; small biases keep the outputs off the clamp."""
+    b = Builder(seed, (1, 6, 6, 1))
+    y = b.conv2d("x", 4, (1, 1))
+    node = b.graph.nodes[-1]
+    weight, bias = b.graph.tensors[node.inputs[1]], b.graph.tensors[node.inputs[2]]
+    in_scale, out_scale = b.quant("x").scalar_scale, b.quant(y).scalar_scale
+    w_scale = np.array([0.9, 0.004, 0.002, 0.6], dtype=np.float32) * out_scale / in_scale
+    weight.quant = QuantParams(w_scale, np.zeros(4), 0)
+    bias.quant = QuantParams((in_scale * w_scale).astype(np.float32), np.zeros(4), 0)
+    bias.data = np.array([30, -2000, 5000, -40], dtype=np.int32)
+    return b.finish(y)
+
+
+CASES = [pointwise_tails, first_layer_stride2, depthwise_stride1_then_stride2, depthwise_5x5_fully_connected,
+         general_requantization]
+
+
+def small_flash(target):
+    """``target`` with a flash that leaves no room for a second, int16 copy of the weights."""
+    regions = tuple(dataclasses.replace(r, length=CODE_RESERVE_BYTES + 1) if r.role == "code" else r
+                    for r in target.regions)
+    return dataclasses.replace(target, regions=regions)
+
+
+@pytest.mark.parametrize("target_name", TARGETS)
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.__name__)
+def test_dsp_kernels_are_bit_exact_in_qemu(case, target_name, tmp_path):
+    seed = 100 + CASES.index(case)
+    check_firmware_equals_reference(case(seed), target_name, tmp_path, seed)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.__name__)
+def test_int8_weight_dsp_kernels_are_bit_exact_in_qemu(case, tmp_path):
+    seed = 100 + CASES.index(case)
+    check_firmware_equals_reference(case(seed), small_flash(load_target("cortex-m7")), tmp_path, seed)
+
+
+def _mac_kernels(target, tmp_path) -> list[str]:
+    names = []
+    for i, case in enumerate(CASES):
+        graph = case(100 + i)
+        program = emit_program(graph, plan_memory(graph), target, tmp_path / f"src{i}")
+        names += [name for name in program.kernel_names if "conv2d" in name or "fully_connected" in name]
+    return names
+
+
+def test_the_cases_get_every_dsp_kernel(tmp_path):
+    """The firmware above really runs DSP kernels, int8 and int16 weights, narrow and general requantization."""
+    wide, small = _mac_kernels(load_target("cortex-m7"), tmp_path), _mac_kernels(small_flash(load_target("cortex-m7")),
+                                                                                    tmp_path / "small")
+    assert all("_s8_dsp_" in name for name in wide + small), wide + small
+    assert any("_dsp_w16_" in name for name in wide) and not any("_w16_" in name for name in small)
+    assert any("_narrow_" in name for name in wide) and any("_narrow_" not in name for name in wide)
+    helium = _mac_kernels(load_target("cortex-m55"), tmp_path / "m55")
+    assert any("_s8_mve_" in name for name in helium) and not any("_mve_" in name for name in wide)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.__name__)
+def test_portable_kernels_without_dsp_are_bit_exact_in_qemu(case, tmp_path):
+    no_dsp = dataclasses.replace(load_target("cortex-m7"), dsp=False)
+    assert candidate_variants("conv2d", None, no_dsp) == ["tvm"]
+    seed = 100 + CASES.index(case)
+    check_firmware_equals_reference(case(seed), no_dsp, tmp_path, seed)
