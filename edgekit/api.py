@@ -20,6 +20,10 @@ def inspect(source: str, **options):
     return summarize(load_model(source, **options).graph)
 
 
+SYNTHETIC_WARNING = ("calibrated on synthetic inputs (no --calib, and the model does not take 3-channel images): "
+                     "accuracy figures are meaningless; pass --calib DIR with real inputs")
+
+
 @dataclass
 class QuantizeResult:
     model: LoadedModel  # .graph is the int8 graph, .float_graph the original
@@ -28,6 +32,8 @@ class QuantizeResult:
     synthetic_calibration: bool
     layer_errors: list
     top1_agreement: float | None
+    calibration: object = None  # what it was calibrated on: the --calib path, a list of photos, or None (synthetic)
+    calibration_source: str = ""  # the same, in words, for the report
 
 
 def _synthetic_samples(graph, count: int) -> list[np.ndarray]:
@@ -36,8 +42,23 @@ def _synthetic_samples(graph, count: int) -> list[np.ndarray]:
     return [rng.standard_normal(shape).astype(np.float32) for _ in range(count)]
 
 
+def default_calibration(model: LoadedModel, calib) -> tuple[object, str]:
+    """What a float model is calibrated on, and that in words: ``calib`` when given; else, for a model
+    that takes 3-channel images, the sample photographs installed packages ship (sample_photos.py);
+    else None, which means synthetic inputs."""
+    from edgekit.sample_photos import describe, sample_photos
+
+    if calib:
+        return calib, f"--calib {calib}"
+    shape = model.graph.tensors[model.graph.inputs[0]].shape
+    photos = sample_photos() if model.preprocess is not None and shape[-1] == 3 else []
+    if photos:
+        return photos, describe(photos)
+    return None, f"{SYNTHETIC_CALIBRATION_SAMPLES} synthetic inputs (Gaussian noise)"
+
+
 def quantize(model: LoadedModel, calib: str | None, scheme_name: str = "int8", progress=None) -> QuantizeResult:
-    """Calibrate on ``calib`` (images or .npy; synthetic Gaussian inputs when None) and convert."""
+    """Calibrate on ``calib`` (images or .npy), else on ``default_calibration``, and convert."""
     from edgekit.quantize.calibrate import calibrate
     from edgekit.quantize.compare import compare_layers
     from edgekit.quantize.convert import quantize_graph
@@ -48,7 +69,8 @@ def quantize(model: LoadedModel, calib: str | None, scheme_name: str = "int8", p
         raise EdgekitError(f"{model.name} is already int8; it needs no quantization")
     scheme = load_scheme(scheme_name)
     float_graph = model.graph
-    samples = load_inputs(calib, model, for_float=True) if calib else _synthetic_samples(
+    source, description = default_calibration(model, calib)
+    samples = load_inputs(source, model, for_float=True) if source is not None else _synthetic_samples(
         float_graph, SYNTHETIC_CALIBRATION_SAMPLES)
     ranges = calibrate(float_graph, samples, scheme, progress=progress)
     int8_graph = quantize_graph(float_graph, ranges, scheme)
@@ -58,8 +80,8 @@ def quantize(model: LoadedModel, calib: str | None, scheme_name: str = "int8", p
         correct_bias(float_graph, int8_graph, input_channel_means(float_graph, samples))
     quantized = LoadedModel(model.name, int8_graph, model.preprocess, float_graph)
     errors = compare_layers(float_graph, int8_graph, samples[:4])
-    agreement = top1_agreement(quantized, samples) if calib else None
-    return QuantizeResult(quantized, scheme, len(samples), calib is None, errors, agreement)
+    agreement = top1_agreement(quantized, samples) if source is not None else None
+    return QuantizeResult(quantized, scheme, len(samples), source is None, errors, agreement, source, description)
 
 
 def top1_agreement(model: LoadedModel, float_samples: list[np.ndarray]) -> float:

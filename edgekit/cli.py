@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("quantize", help="post-training int8 quantization calibrated on real samples")
     _model_options(p)
-    p.add_argument("--calib", required=True, help="folder of calibration images or .npy inputs")
+    p.add_argument("--calib", help="folder of calibration images or .npy inputs (default for image models: sample "
+                                   "photographs shipped with scikit-image and matplotlib)")
     p.add_argument("--scheme", default="int8", help="quantization scheme: quant/NAME.toml or a path "
                                                     "(default int8: per-channel weights)")
     p.add_argument("-o", "--output", required=True, help="where to write the quantized model (.ek)")
@@ -72,9 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compile", help="quantize, plan memory, generate C with TVM kernels, and link firmware")
     _model_options(p)
     p.add_argument("--target", required=True, help="target name (see `edgekit targets`)")
-    p.add_argument("--calib", help="folder of calibration images or .npy inputs (float models)")
+    p.add_argument("--calib", help="folder of calibration images or .npy inputs (float models; default for image "
+                                   "models: sample photographs shipped with scikit-image and matplotlib)")
     p.add_argument("--scheme", default="int8", help="quantization scheme (default int8)")
-    p.add_argument("--patch", default="off", help="patch-based inference: off, auto, or SPLIT:N")
+    p.add_argument("--patch", default="fit",
+                   help="schedule: fit (default: layer by layer if it fits the target, else the patched plan that "
+                        "fits with the fewest recomputed MACs), off (layer by layer), auto (smallest peak within "
+                        "--max-patch-overhead), or SPLIT:N")
     p.add_argument("--max-patch-overhead", type=float, default=0.20,
                    help="bound on recomputed MACs for --patch auto (fraction, default 0.20)")
     p.add_argument("--input-by-patch", action="store_true",

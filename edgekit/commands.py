@@ -129,17 +129,22 @@ def cmd_quantize(args):
     model = _model(args)
     with progress_bar("calibrating", not args.json) as step:
         result = api.quantize(model, args.calib, args.scheme, progress=step)
+    if result.synthetic_calibration:
+        print(f"edgekit: warning: {api.SYNTHETIC_WARNING}", file=sys.stderr)
     api.write_new_file(args.output, lambda path: save_graph(result.model.graph, path), args.force)
     if args.json:
         return _print_json({
             "output": args.output, "scheme": result.scheme.name, "calibration_samples": result.calibration_samples,
+            "calibration_source": result.calibration_source, "synthetic_calibration": result.synthetic_calibration,
             "top1_agreement": result.top1_agreement,
             "layers": [e.__dict__ for e in result.layer_errors],
         })
     console = _console()
     console.print(layer_error_table(result.layer_errors))
-    console.print(f"scheme {result.scheme.name}: calibrated on {result.calibration_samples} samples; "
-                  f"top-1 agreement with float: {result.top1_agreement:.0%}; wrote {args.output}")
+    agreement = "" if result.top1_agreement is None else \
+        f"; top-1 agreement with float on them: {result.top1_agreement:.0%}"
+    console.print(f"scheme {result.scheme.name}: calibrated on {result.calibration_source}{agreement}; "
+                  f"wrote {args.output}")
 
 
 def cmd_infer(args):
@@ -176,11 +181,14 @@ def cmd_compile(args):
         raise
     report = build_report(result.build_dir)
     m = result.manifest
+    if (m["calibration"] or {}).get("synthetic"):
+        print(f"edgekit: warning: {api.SYNTHETIC_WARNING}", file=sys.stderr)
     if args.json:
         return _print_json({"fits": m["fits"], "arena_bytes": m["arena_bytes"], "flash_bytes": m["flash_bytes"],
                             "external_flash_bytes": m["sizes"]["extflash"], "static_ram_bytes": m["static_ram_bytes"],
                             "build_dir": m["build_dir"], "kernels": len(m["kernels"]),
-                            "compile_seconds": m["compile_seconds"], "calibration": m["calibration"]})
+                            "compile_seconds": m["compile_seconds"], "calibration": m["calibration"],
+                            "schedule": m["schedule"]})
     print(render_text(report))
     print(f"built {result.build_dir}/firmware.elf ({len(m['kernels'])} TVM kernels, {m['compile_seconds']} s); "
           f"next: edgekit run {result.build_dir}")

@@ -3,13 +3,18 @@
 Every product is written into a staged build folder (see build_folder.py) that replaces the
 destination only when the whole compile succeeded.
 
-``--patch`` picks the schedule: ``off`` runs layer by layer; ``auto`` searches a split and a patch
-count (``search_patch_plan``, MAC overhead at most ``--max-patch-overhead``) and falls back to layer
-by layer when no patched plan needs less SRAM; ``SPLIT:N`` runs the stage up to node SPLIT's output
-on N x N patches (``build_patch_plan``). Patched schedules use in-place depthwise (the firmware runs
-it channel by channel), as does the layer-by-layer fallback of ``auto`` when it helps.
+``--patch`` picks the schedule: ``fit`` (the default) runs layer by layer when that arena fits the
+target's activation budget (its SRAM less ``RUNTIME_RAM_RESERVE``), and otherwise the patched plan
+that fits with the least MAC overhead (``search_patch_plan`` with ``fit_bytes``), else the one with
+the smallest peak; ``off`` runs layer by layer; ``auto`` searches a split and a patch count with the
+smallest peak whose MAC overhead is at most ``--max-patch-overhead`` and falls back to layer by
+layer when no patched plan needs less SRAM; ``SPLIT:N`` runs the stage up to node SPLIT's output on
+N x N patches (``build_patch_plan``). Patched schedules use in-place depthwise (the firmware runs it
+channel by channel), as does the layer-by-layer fallback of ``auto`` and ``fit`` when it helps.
+Every schedule carries ``reason``: which plan was chosen and why, for the report.
 """
 
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -17,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekit.build import DEFAULT_STACK_BYTES
 from edgekit.build_folder import check_destination, staged_folder, write_manifest
 from edgekit.memory.timeline import render_timeline
 from edgekit.errors import DoesNotFitError, EdgekitError
@@ -24,7 +30,11 @@ from edgekit.model_source import LoadedModel, load_model
 
 TEST_INPUTS = 4
 FLOAT_TEST_INPUTS = "test_inputs_float.npy"
-PATCH_MODE = re.compile(r"off|auto|.+:[0-9]+")
+PATCH_MODE = re.compile(r"off|auto|fit|.+:[0-9]+")
+# What --patch fit leaves of the SRAM for everything but the arena: the linker's stack reserve, plus
+# the runtime's and the harness's static data and the in-place depthwise planes (1.6 KB and 2 KB for
+# MobileNetV2 at 224 px). The linker stays the judge of what fits.
+RUNTIME_RAM_RESERVE = DEFAULT_STACK_BYTES + 4096
 TIMELINE = "arena_timeline.txt"  # the ASCII arena timeline (TFLite Micro's PrintMemoryPlan style)
 
 
@@ -44,6 +54,7 @@ class Schedule:
     mode: str = "off"
     layer_live_bytes: list[int] = field(default_factory=list)  # per node, layer by layer as --patch off
     layer_arena_bytes: int = 0  # the arena of --patch off
+    reason: str = ""  # which plan was chosen and why, in words
 
     @property
     def peak_bytes(self) -> int:
@@ -59,9 +70,21 @@ class Schedule:
             by_node[step.node] = max(by_node.get(step.node, 0), step.live_bytes)
         return [by_node[node.name] for node in graph.nodes]
 
+    def layer_rows(self, graph) -> list[dict]:
+        """Per node: its inspect summary plus the live bytes of this schedule and of layer by layer."""
+        from edgekit.inspect_model import summarize
+
+        return [dict(layer.__dict__, live_bytes=live, layer_live_bytes=layer_live) for layer, live, layer_live
+                in zip(summarize(graph).layers, self.live_bytes(graph), self.layer_live_bytes)]
+
+    def summary(self) -> dict:
+        """Which plan runs and why (edgekit.json's ``schedule``, and compile --json's)."""
+        return {"mode": self.mode, "plan": "layer by layer" if self.patches is None else "patched",
+                "activation_bytes": self.peak_bytes, "reason": self.reason}
+
     def to_json(self) -> dict | None:
-        """What edgekit.json and the report keep about patching; None for --patch off."""
-        if self.mode == "off":
+        """What edgekit.json and the report keep about patching; None when no search or split was made."""
+        if self.search is None and self.patches is None:
             return None
         doc = {"mode": self.mode, "layer_by_layer_arena_bytes": self.layer_arena_bytes,
                "search": self.search.to_json() if self.search else None, "chosen": None}
@@ -80,26 +103,58 @@ class Schedule:
         return doc
 
 
-def plan_schedule(graph, patch: str, max_patch_overhead: float, input_by_patch: bool) -> Schedule:
-    """The schedule named by ``--patch`` (see the module doc)."""
+def activation_budget(target) -> int:
+    """The bytes of activations --patch fit aims for: the target's SRAM less ``RUNTIME_RAM_RESERVE``."""
+    return target.ram.length - RUNTIME_RAM_RESERVE
+
+
+def plan_schedule(graph, patch: str, max_patch_overhead: float, input_by_patch: bool,
+                  budget: int | None = None) -> Schedule:
+    """The schedule named by ``--patch`` (see the module doc); ``budget`` is --patch fit's."""
     from edgekit.memory import plan_memory
     from edgekit.memory.patch_search import build_patch_plan, search_patch_plan
 
     layer_plan = plan_memory(graph)
     layer_live = [step.live_bytes for step in layer_plan.steps]
+    layer = dict(layer_live_bytes=layer_live, layer_arena_bytes=layer_plan.arena_bytes)
     if patch == "off":
-        return Schedule(layer_plan, None, layer_live_bytes=layer_live, layer_arena_bytes=layer_plan.arena_bytes)
-    if patch == "auto":
-        search = search_patch_plan(graph, max_patch_overhead, input_by_patch)
-        if search.chosen is None:
-            return Schedule(search.baseline, None, search, "auto", layer_live, layer_plan.arena_bytes)
-        return Schedule(search.chosen.memory.arena, search.chosen, search, "auto", layer_live, layer_plan.arena_bytes)
+        return Schedule(layer_plan, None, mode="off", reason="layer by layer, as --patch off asks", **layer)
+    if patch == "fit" and not input_by_patch and layer_plan.arena_bytes <= budget:
+        return Schedule(layer_plan, None, mode="fit", reason=f"layer by layer: its arena of {layer_plan.arena_bytes:,} "
+                        f"B fits the activation budget of {budget:,} B, and patches would only add MACs", **layer)
+    if patch in ("auto", "fit"):
+        search = search_patch_plan(graph, max_patch_overhead, input_by_patch,
+                                   fit_bytes=budget if patch == "fit" else None)
+        plan = search.chosen.memory.arena if search.chosen else search.baseline
+        return Schedule(plan, search.chosen, search, patch, reason=_search_reason(search, layer_plan), **layer)
     chosen = build_patch_plan(graph, patch, input_by_patch)
-    return Schedule(chosen.memory.arena, chosen, None, patch, layer_live, layer_plan.arena_bytes)
+    return Schedule(chosen.memory.arena, chosen, None, patch, reason=f"split and patch count as --patch {patch} asks",
+                    **layer)
 
 
-def _test_inputs(model: LoadedModel, calib: str | None) -> np.ndarray:
-    """Inputs kept in the build folder for `edgekit run`: calibration samples, else seeded random ones."""
+def _search_reason(search, layer_plan) -> str:
+    """Why the search's plan was chosen, in words."""
+    chosen, baseline = search.chosen, search.baseline.arena_bytes
+    layer = f"layer by layer needs {layer_plan.arena_bytes:,} B" + (
+        f" ({baseline:,} B with in-place depthwise)" if baseline < layer_plan.arena_bytes else "")
+    what = (f"split {chosen.stage.split} on {chosen.stage.n}x{chosen.stage.n} patches ({chosen.memory.peak_bytes:,} B, "
+            f"{chosen.mac_overhead:.1%} more MACs)" if chosen else f"layer by layer ({baseline:,} B)")
+    if search.fit_bytes is None:
+        bound = f"the smallest peak with at most {search.max_mac_overhead:.0%} more MACs"
+        return f"{what}: {bound}" if chosen else f"{what}: no patched plan within {search.max_mac_overhead:.0%} " \
+                                                 "more MACs needs less"
+    budget = f"the activation budget of {search.fit_bytes:,} B"
+    if not search.fits:
+        return f"{what}: nothing fits {budget}; this is the smallest peak ({layer})"
+    if chosen is None:
+        return f"{what}: fits {budget} with in-place depthwise and recomputes nothing"
+    fitting = sum(candidate.feasible for candidate in search.candidates)
+    return f"{what}: {layer}, more than {budget}; of {fitting} patched plans that fit, it recomputes the fewest MACs"
+
+
+def _test_inputs(model: LoadedModel, calib) -> np.ndarray:
+    """Inputs kept in the build folder for `edgekit run`: the first calibration samples (a path or a
+    list of files), else seeded random ones."""
     from edgekit.samples import load_inputs
 
     tensor = model.graph.tensors[model.graph.inputs[0]]
@@ -110,12 +165,11 @@ def _test_inputs(model: LoadedModel, calib: str | None) -> np.ndarray:
 
 
 def compile_model(source: str, target_name: str, *, resolution=None, width=None, num_classes=None, calib=None,
-                  scheme="int8", patch="off", max_patch_overhead=0.20, input_by_patch=False, output=None,
+                  scheme="int8", patch="fit", max_patch_overhead=0.20, input_by_patch=False, output=None,
                   force=False, progress=None) -> CompileResult:
     from edgekit import api
     from edgekit.build import build_firmware
     from edgekit.codegen.program import emit_program
-    from edgekit.inspect_model import summarize
     from edgekit.ir.serialize import save_graph
     from edgekit.samples import load_inputs
     from edgekit.target import load_target
@@ -137,12 +191,11 @@ def compile_model(source: str, target_name: str, *, resolution=None, width=None,
         quantization = api.quantize(model, calib, scheme, progress=progress)
         model = quantization.model
     graph = model.graph
-    schedule = plan_schedule(graph, patch, max_patch_overhead, input_by_patch)
+    schedule = plan_schedule(graph, patch, max_patch_overhead, input_by_patch, activation_budget(target))
     plan = schedule.plan
-    layers = [dict(layer.__dict__, live_bytes=live, layer_live_bytes=layer_live) for layer, live, layer_live
-              in zip(summarize(graph).layers, schedule.live_bytes(graph), schedule.layer_live_bytes)]
+    layers = schedule.layer_rows(graph)
     patching = schedule.to_json()
-    _check_arena_fits(schedule, layers, target)
+    _check_arena_fits(schedule, layers, target, graph)
     output = Path(output or f"build/{model.name}-{target.name}")
     with staged_folder(output, force) as folder:
         program = emit_program(graph, plan, target, folder / "src", schedule.patches)
@@ -150,18 +203,22 @@ def compile_model(source: str, target_name: str, *, resolution=None, width=None,
         save_graph(graph, folder / "model.ek")
         if model.float_graph is not None:
             save_graph(model.float_graph, folder / "float_model.ek")
-        np.save(folder / "test_inputs.npy", _test_inputs(model, calib))
-        if calib and model.float_graph is not None:  # the float reference sees the real, unrounded inputs
-            np.save(folder / FLOAT_TEST_INPUTS, np.stack(load_inputs(calib, model, for_float=True, limit=TEST_INPUTS)))
+        real_inputs = quantization.calibration if quantization else calib
+        np.save(folder / "test_inputs.npy", _test_inputs(model, real_inputs))
+        if real_inputs is not None and model.float_graph is not None:  # the float reference sees unrounded inputs
+            np.save(folder / FLOAT_TEST_INPUTS,
+                    np.stack(load_inputs(real_inputs, model, for_float=True, limit=TEST_INPUTS)))
         manifest = {
             "model": model.name, "source": str(source), "target": target.name,
             "preprocess": model.preprocess.__dict__ if model.preprocess else None,
             "scheme": quantization.scheme.name if quantization else "imported int8",
             "calibration": {"samples": quantization.calibration_samples,
                             "synthetic": quantization.synthetic_calibration,
+                            "source": quantization.calibration_source,
                             "top1_agreement": quantization.top1_agreement} if quantization else None,
             "arena_bytes": plan.arena_bytes, "plan_method": plan.method, "plan_lower_bound": plan.lower_bound,
-            "scratch_bytes": program.scratch_bytes, "patch": patching, "mark_nodes": program.mark_nodes,
+            "scratch_bytes": program.scratch_bytes, "schedule": schedule.summary(), "patch": patching,
+            "mark_nodes": program.mark_nodes,
             "kernels": program.kernel_names,
             "weights": {"internal_bytes": program.internal_weight_bytes,
                         "external_bytes": program.external_weight_bytes},
@@ -182,7 +239,7 @@ def compile_model(source: str, target_name: str, *, resolution=None, width=None,
     return CompileResult(output, manifest)
 
 
-def _check_arena_fits(schedule: Schedule, layers: list[dict], target) -> None:
+def _check_arena_fits(schedule: Schedule, layers: list[dict], target, graph) -> None:
     """Fail before code generation when the activations alone exceed the target's SRAM.
 
     The linker stays the final judge (stack and runtime come on top); this only saves minutes of
@@ -196,16 +253,37 @@ def _check_arena_fits(schedule: Schedule, layers: list[dict], target) -> None:
     peak = max(range(len(layers)), key=lambda i: layers[i]["live_bytes"])
     if schedule.patches is None:
         what = f"the activation arena of {schedule.peak_bytes:,} B (peak at node {layers[peak]['node']})"
-        hint = "try a smaller --resolution or --width, or --patch auto"
-        if schedule.mode == "auto":
-            hint = "no patched schedule needs less; try a larger --max-patch-overhead or a smaller --resolution"
     else:
         what = (f"the patched schedule's activations of {schedule.peak_bytes:,} B (split {schedule.patches.stage.split}, "
                 f"{schedule.patches.stage.n}x{schedule.patches.stage.n} patches; peak at node {layers[peak]['node']})")
-        hint = "try --patch auto, --input-by-patch, a larger --max-patch-overhead, or a smaller --resolution"
-    error = DoesNotFitError(f"{target.name} SRAM ({budget:,} B) cannot hold {what}; {hint}")
+    error = DoesNotFitError(f"{target.name} SRAM ({budget:,} B) cannot hold {what}; "
+                            f"{_does_not_fit_advice(schedule, graph, budget)}")
     error.report = layer_rows_text(layers, {})
     raise error
+
+
+def _does_not_fit_advice(schedule: Schedule, graph, budget: int) -> str:
+    """What can still help when a schedule does not fit: only advice that would change the outcome."""
+    from edgekit.memory.patch_search import split_blocker
+
+    smaller = "a smaller --resolution or --width"
+    search = schedule.search
+    if schedule.mode == "off" or (search is None and schedule.patches is None):
+        return f"try --patch fit (the default) or {smaller}"
+    if search is None:  # --patch SPLIT:N
+        return f"try --patch fit, --input-by-patch, or {smaller}"
+    if not search.candidates:
+        blocker = split_blocker(graph, search.baseline)
+        return f"no patch split is possible ({blocker}); try {smaller}"
+    over_bound = [c for c in search.candidates if not c.feasible and c.peak_bytes <= budget]
+    if search.fit_bytes is None and over_bound:
+        best = min(over_bound, key=lambda c: c.mac_overhead)
+        return (f"a patched schedule fits with more recomputation (split {best.split}, {best.n}x{best.n}, "
+                f"{best.mac_overhead:.1%} more MACs): use --patch fit or --max-patch-overhead "
+                f"{math.ceil(best.mac_overhead * 100) / 100:.2f}")
+    by_patch = "" if schedule.patches is not None and schedule.patches.memory.input_by_patch else "--input-by-patch, "
+    least = min(c.peak_bytes for c in search.candidates)
+    return f"no patched schedule needs less than {least:,} B; try {by_patch}{smaller}"
 
 
 def _plan_report(manifest: dict) -> str:

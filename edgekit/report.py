@@ -72,6 +72,7 @@ def build_report(build_dir) -> dict:
         "compile_seconds": manifest.get("compile_seconds"),
         "scratch_bytes": manifest.get("scratch_bytes", 0),
         "patch": _patch_report(manifest.get("patch"), run),
+        "schedule": manifest.get("schedule"),
     }
 
 
@@ -104,10 +105,10 @@ def _calibration_line(report: dict) -> list[str]:
     if not calibration:
         return []
     if calibration["synthetic"]:
-        return [f"calibration    {calibration['samples']} synthetic inputs: accuracy figures are not meaningful; "
+        return [f"calibration    {calibration['samples']} synthetic inputs: accuracy figures are meaningless; "
                 "pass --calib DIR"]
     agreement = calibration.get("top1_agreement")
-    return [f"calibration    {calibration['samples']} samples" +
+    return [f"calibration    {calibration.get('source') or str(calibration['samples']) + ' samples'}" +
             (f"; int8 top-1 agreement with float on them {agreement:.0%}" if agreement is not None else "")]
 
 
@@ -118,6 +119,9 @@ def render_text(report: dict) -> str:
     chosen = patch.get("chosen")
     lines = [f"edgekit report: {report['model']} on {report['target']} ({report['scheme']})", "",
              layer_rows_text(report["layers"], run_layers, len(patch["stage_nodes"]) if chosen else 0)]
+    if report.get("schedule"):
+        schedule = report["schedule"]
+        lines.append(f"schedule       {schedule['plan']} (--patch {schedule['mode']}): {schedule['reason']}")
     if patch:
         lines.append(render_patch_text(report))
     ram, flash = report["ram_budget_bytes"], report["flash_budget_bytes"]
@@ -156,6 +160,10 @@ def render_patch_text(report: dict) -> str:
     search = patch.get("search")
     layer_arena = patch["layer_by_layer_arena_bytes"]
     out = [f"patch-based inference (--patch {patch['mode']})"]
+    fit = search is not None and search.get("goal") == "fit"
+    if chosen is None and fit:
+        out.append(f"  running layer by layer ({search['baseline_bytes']:,} B); see the schedule line\n")
+        return "\n".join(out)
     if chosen is None:
         out.append(f"  no patched schedule needs less SRAM than layer by layer "
                    f"({search['baseline_bytes']:,} B) within a MAC overhead of {search['max_mac_overhead']:.0%}; "
@@ -189,19 +197,24 @@ def render_patch_text(report: dict) -> str:
         counts = patch["patch_instructions"]
         out.append(f"    instructions per patch: min {min(counts):,}, max {max(counts):,} ({len(counts)} patches)")
     if search:
-        best: dict[str, dict] = {}  # per split, its best n: within the bound first, then the smallest peak
+        def rank(c):  # feasible first; then what the search minimises: MAC overhead (fit) or peak (auto)
+            return (not c["feasible"],) + ((c["mac_overhead"], c["peak_bytes"]) if fit
+                                           else (c["peak_bytes"], c["mac_overhead"]))
+
+        best: dict[str, dict] = {}  # per split, its best n
         for c in search["candidates"]:
-            key = (not c["feasible"], c["peak_bytes"], c["mac_overhead"])
-            if c["split"] not in best or key < (not best[c["split"]]["feasible"], best[c["split"]]["peak_bytes"],
-                                                 best[c["split"]]["mac_overhead"]):
+            if c["split"] not in best or rank(c) < rank(best[c["split"]]):
                 best[c["split"]] = c
-        shown = sorted(best.values(), key=lambda c: (not c["feasible"], c["peak_bytes"], c["mac_overhead"]))[:12]
+        shown = sorted(best.values(), key=rank)[:12]
         rows = [(("-> " if (c["split"], c["n"]) == (chosen["split"], n) else "   ") + c["split"], str(c["n"]),
                  f"{c['peak_bytes']:,}", f"{c['mac_overhead']:.1%}", "yes" if c["feasible"] else "no")
                 for c in shown]
+        goal = (f"activation budget {search['fit_bytes']:,} B" if fit
+                else f"MAC overhead bound {search['max_mac_overhead']:.0%}")
         out += ["", f"  alternatives considered: {len(search['candidates'])} (split, n) pairs over {len(best)} splits, "
-                    f"MAC overhead bound {search['max_mac_overhead']:.0%}; each split's best n, {len(shown)} best splits:",
-                _table(("split", "n", "peak B", "MAC overhead", "within bound"), rows, "    ").rstrip("\n")]
+                    f"{goal}; each split's best n, {len(shown)} best splits:",
+                _table(("split", "n", "peak B", "MAC overhead", "fits" if fit else "within bound"), rows,
+                       "    ").rstrip("\n")]
     return "\n".join(out) + "\n"
 
 

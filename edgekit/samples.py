@@ -41,17 +41,24 @@ def _stacked(array: np.ndarray, shape: tuple, source) -> list[np.ndarray]:
     return [x.reshape(shape) for x in batch]
 
 
-def load_inputs(source, model, for_float: bool = False, limit: int | None = None) -> list[np.ndarray]:
-    """Inputs for ``model`` as a list of arrays in the graph input's dtype (float if ``for_float``)."""
-    graph = model.graph
-    tensor = graph.tensors[graph.inputs[0]]
-    path = Path(source)
+def _folder_files(path: Path) -> list[Path]:
+    """The images and .npy files of a folder (sorted), or the one file named."""
     if not path.exists():
         raise EdgekitError(f"input path {path} does not exist")
     files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES + (".npy",)) \
         if path.is_dir() else [path]
     if not files:
         raise EdgekitError(f"{path} holds no images ({', '.join(IMAGE_SUFFIXES)}) or .npy files")
+    return files
+
+
+def load_inputs(source, model, for_float: bool = False, limit: int | None = None) -> list[np.ndarray]:
+    """Inputs for ``model`` as a list of arrays in the graph input's dtype (float if ``for_float``).
+
+    ``source`` is a folder, one file, or a list of files (e.g. ``sample_photos()``)."""
+    graph = model.graph
+    tensor = graph.tensors[graph.inputs[0]]
+    files = list(map(Path, source)) if isinstance(source, (list, tuple)) else _folder_files(Path(source))
     inputs = []
     for f in files:
         if f.suffix.lower() == ".npy":
@@ -59,7 +66,7 @@ def load_inputs(source, model, for_float: bool = False, limit: int | None = None
         else:
             inputs.append(_as_model_dtype(_image_to_input(f, model), tensor, for_float, f))
     if not inputs:
-        raise EdgekitError(f"{path} holds no inputs (an empty array?)")
+        raise EdgekitError(f"{source} holds no inputs (an empty array?)")
     return inputs[:limit] if limit else inputs
 
 

@@ -141,16 +141,20 @@ def test_cli_run_json_and_outputs(small_build, small_run, tmp_path):
 
 
 @pytest.mark.parametrize("json_flag", [True, False], ids=["json", "table"])
-def test_cli_compile_that_does_not_fit(json_flag, tmp_path, user_home_env):
+def test_cli_compile_that_does_not_fit(json_flag, tmp_path, user_home_env, data_dir):
     destination = tmp_path / "tmp" / "x"
-    command = EDGEKIT + ["compile", "mobilenetv2", "--target", "cortex-m7", "--resolution", "224",
-                         "-o", str(destination)] + (["--json"] if json_flag else [])
+    calib = tmp_path / "calib"  # one photo: calibration is not what this test is about
+    calib.mkdir()
+    (calib / "photo.jpg").symlink_to(next(data_dir.glob("images/*.jpg")))
+    command = EDGEKIT + ["compile", "mobilenetv2", "--target", "cortex-m7", "--resolution", "224", "--patch", "off",
+                         "--calib", str(calib), "-o", str(destination)] + (["--json"] if json_flag else [])
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=user_home_env)
     assert done.returncode == 3, done.stderr
     assert "Traceback" not in done.stderr and "Traceback" not in done.stdout
     errors = [line for line in done.stderr.splitlines() if line.startswith("edgekit: error:")]
     assert len(errors) == 1, done.stderr
     assert "SRAM" in errors[0] and "1,505,280 B" in errors[0], errors[0]
+    assert "--patch fit" in errors[0], errors[0]
     assert not destination.exists()
     assert not any(destination.parent.glob(".x.*")), "a staged build folder was left behind"
     if json_flag:

@@ -11,6 +11,12 @@ patched schedule the user named with ``--patch SPLIT:N``.
 4. Keep the feasible candidate with the smallest peak (then the smaller overhead, then fewer
    patches), but only if it beats layer by layer with no patches. That baseline is ``plan_memory``
    of the whole graph, with in-place depthwise when it is allowed and helps.
+
+With ``fit_bytes`` (``--patch fit``) the goal is to fit a budget with the least recomputation
+instead: a candidate is feasible when its peak is at most ``fit_bytes``, whatever its overhead.
+Layer by layer wins when it fits (it recomputes nothing); else the feasible candidate with the
+least MAC overhead (then the smaller peak); when nothing fits, the smallest peak, layer by layer
+included.
 """
 
 from dataclasses import asdict, dataclass
@@ -52,9 +58,13 @@ class PatchSchedule:
         """Recomputed MACs over the network's layer-by-layer MACs (0.1 = 10% more work)."""
         return self.extra_macs / self.network_macs if self.network_macs else 0.0
 
-    def candidate(self, max_mac_overhead: float) -> PatchCandidate:
+    def candidate(self, max_mac_overhead: float, fit_bytes: int | None = None) -> PatchCandidate:
+        """This schedule as a search candidate; feasible: within the MAC bound, or with ``fit_bytes``
+        (--patch fit) within that activation budget."""
+        feasible = (self.mac_overhead <= max_mac_overhead if fit_bytes is None
+                    else self.memory.peak_bytes <= fit_bytes)
         return PatchCandidate(self.stage.split, self.stage.n, self.memory.peak_bytes, self.stage.mac_overhead,
-                              self.mac_overhead, self.mac_overhead <= max_mac_overhead)
+                              self.mac_overhead, feasible)
 
     def to_json(self) -> dict:
         """The numbers a report shows; ``peak_step`` names the tensors that make the peak."""
@@ -81,20 +91,31 @@ class PatchSchedule:
 
 @dataclass
 class PatchSearch:
-    """The search's answer: ``chosen`` is None when layer by layer (``baseline``) needs less SRAM."""
+    """The search's answer: ``chosen`` is None when layer by layer (``baseline``) is the better plan.
+
+    ``fit_bytes`` is None for ``--patch auto`` (feasible = MAC overhead within ``max_mac_overhead``)
+    and the activation budget for ``--patch fit`` (feasible = peak within it)."""
 
     chosen: PatchSchedule | None
     baseline: MemoryPlan
     candidates: list[PatchCandidate]
     max_mac_overhead: float
+    fit_bytes: int | None = None
 
     @property
     def peak_bytes(self) -> int:
         return self.chosen.memory.peak_bytes if self.chosen else self.baseline.arena_bytes
 
+    @property
+    def fits(self) -> bool:
+        """For --patch fit: whether the chosen plan (or layer by layer) is within ``fit_bytes``."""
+        return self.fit_bytes is not None and self.peak_bytes <= self.fit_bytes
+
     def to_json(self) -> dict:
         return {
+            "goal": "auto" if self.fit_bytes is None else "fit",
             "max_mac_overhead": self.max_mac_overhead,
+            "fit_bytes": self.fit_bytes,
             "baseline_bytes": self.baseline.arena_bytes,
             "chosen": self.chosen.to_json() if self.chosen else None,
             "candidates": [asdict(candidate) for candidate in self.candidates],
@@ -116,11 +137,13 @@ def layer_by_layer_plan(graph: Graph, alignment: int = 16, inplace_depthwise: bo
 
 def search_patch_plan(graph: Graph, max_mac_overhead: float = 0.20, input_by_patch: bool = False,
                       candidates: list[str | int] | None = None, max_n: int = 8, alignment: int = 16,
-                      inplace_depthwise: bool = True) -> PatchSearch:
-    """The patched schedule with the least peak SRAM whose MAC overhead is at most ``max_mac_overhead``
-    (see the module doc); ``candidates`` restricts the split tensors (names or node indices)."""
+                      inplace_depthwise: bool = True, fit_bytes: int | None = None) -> PatchSearch:
+    """The patched schedule with the least peak SRAM whose MAC overhead is at most ``max_mac_overhead``,
+    or with ``fit_bytes`` the one with the least MAC overhead that fits (see the module doc);
+    ``candidates`` restricts the split tensors (names or node indices)."""
     splits = split_candidates(graph) if candidates is None else [resolve_split(graph, c) for c in candidates]
     network_macs = summarize(graph).total_macs
+    rank = _rank if fit_bytes is None else _fit_rank
     tried: list[PatchCandidate] = []
     best: PatchSchedule | None = None
     for split in splits:
@@ -128,18 +151,34 @@ def search_patch_plan(graph: Graph, max_mac_overhead: float = 0.20, input_by_pat
             stage = plan_stage(graph, split, n)
             memory = plan_patch_memory(stage, input_by_patch, alignment, inplace_depthwise)
             schedule = PatchSchedule(stage, memory, network_macs)
-            candidate = schedule.candidate(max_mac_overhead)
+            candidate = schedule.candidate(max_mac_overhead, fit_bytes)
             tried.append(candidate)
-            if candidate.feasible and (best is None or _rank(candidate) < _rank(best.candidate(max_mac_overhead))):
+            if (candidate.feasible or fit_bytes is not None) and (
+                    best is None or rank(candidate) < rank(best.candidate(max_mac_overhead, fit_bytes))):
                 best = schedule
     baseline = layer_by_layer_plan(graph, alignment, inplace_depthwise)
-    if best is not None and best.memory.peak_bytes >= baseline.arena_bytes:
+    if best is not None and (best.memory.peak_bytes >= baseline.arena_bytes or
+                             fit_bytes is not None and baseline.arena_bytes <= fit_bytes):
         best = None
-    return PatchSearch(best, baseline, tried, max_mac_overhead)
+    return PatchSearch(best, baseline, tried, max_mac_overhead, fit_bytes)
 
 
 def _rank(candidate: PatchCandidate) -> tuple:
     return candidate.peak_bytes, candidate.mac_overhead, candidate.n
+
+
+def _fit_rank(candidate: PatchCandidate) -> tuple:
+    """--patch fit: any plan that fits beats any that does not; among those that fit the least MAC
+    overhead wins, among those that do not the smallest peak."""
+    if candidate.feasible:
+        return 0, candidate.mac_overhead, candidate.peak_bytes, candidate.n
+    return 1, candidate.peak_bytes, candidate.mac_overhead, candidate.n
+
+
+def split_blocker(graph: Graph, plan: MemoryPlan) -> str | None:
+    """Why no patch stage can end at the layer-by-layer peak (the first rule broken there, which
+    names the node that blocks it), or None when it can."""
+    return stage_problem(graph, graph.nodes[plan.peak_step.step].output)
 
 
 def build_patch_plan(graph: Graph, spec: str, input_by_patch: bool = False, alignment: int = 16,
