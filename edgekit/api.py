@@ -98,7 +98,11 @@ def top1_agreement(model: LoadedModel, float_samples: list[np.ndarray]) -> float
     return agree / len(float_samples)
 
 
-def infer(model: LoadedModel, input_path: str, mode: str | None = None) -> np.ndarray:
+def infer(model: LoadedModel, input_path: str, mode: str | None = None) -> list[np.ndarray]:
+    """Run ``model`` on the one input in ``input_path``; the outputs in the model's output order.
+
+    With no ``mode`` an int8 model runs as TFLite Micro runs it (exact integer arithmetic, in the
+    model's own input and output dtypes: float32 for a float interface), a float model in float."""
     from edgekit.ir.interpreter import run_graph
     from edgekit.samples import load_inputs
 
@@ -109,7 +113,8 @@ def infer(model: LoadedModel, input_path: str, mode: str | None = None) -> np.nd
     inputs = load_inputs(input_path, model, for_float=(mode == "float"))
     if len(inputs) != 1:
         raise EdgekitError(f"{input_path} holds {len(inputs)} inputs; infer takes one")
-    return run_graph(model.graph, inputs, mode=mode)[model.graph.outputs[0]]
+    outputs = run_graph(model.graph, inputs, mode=mode)
+    return [outputs[name] for name in model.graph.outputs]
 
 
 def refuse_overwrite(path, force: bool) -> None:

@@ -64,9 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "or an image file")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--int8", dest="mode", action="store_const", const="int8",
-                      help="exact integer arithmetic (default for int8 models; needs an int8 model)")
+                      help="exact integer arithmetic, as TFLite Micro (default for int8 models, float interface "
+                           "included; needs an int8 model)")
     mode.add_argument("--float", dest="mode", action="store_const", const="float", help="float arithmetic")
-    p.add_argument("--output", help="write the output tensor to this .npy file")
+    p.add_argument("--output", help="write the output to this .npy file (several outputs: a .npz, one array per "
+                                    "output, keys output_0.. in the model's output order)")
     p.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
     _json_option(p)
 
@@ -93,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("build", help="build folder written by `edgekit compile`")
     p.add_argument("--inputs", help=".npy of N stacked inputs (model input dtype) or a folder of images "
                                     "(default: the test inputs chosen at compile time)")
-    p.add_argument("--outputs", help="write the N firmware outputs to this .npy file")
+    p.add_argument("--outputs", help="write the N firmware outputs to this .npy file, stacked (several outputs: "
+                                     "a .npz, one stacked array per output)")
     p.add_argument("--timeout", type=float, default=600.0, help="QEMU timeout in seconds (default 600)")
     p.add_argument("--force", action="store_true", help="overwrite the outputs file if it exists")
     _json_option(p)

@@ -39,14 +39,6 @@ def progress_bar(description: str, enabled: bool = True):
         yield lambda: progress.advance(task)
 
 
-def _npy_writer(array):
-    """A writer for api.write_new_file: np.save to an open file keeps the temporary name as given."""
-    def write(path):
-        with open(path, "wb") as f:
-            np.save(f, array)
-    return write
-
-
 def _model(args):
     return load_model(args.model, resolution=args.resolution, width=args.width, num_classes=args.num_classes)
 
@@ -148,19 +140,30 @@ def cmd_quantize(args):
 
 
 def cmd_infer(args):
+    from edgekit.io_records import check_output_path, output_keys, save_outputs
+
     if args.output:
         api.refuse_overwrite(args.output, args.force)
     model = _model(args)
-    output = api.infer(model, args.input, args.mode)
     if args.output:
-        api.write_new_file(args.output, _npy_writer(output), args.force)
-    flat = output.reshape(-1)
-    top = np.argsort(-flat.astype(np.float64))[:5]
+        check_output_path(model.graph, args.output)
+    outputs = api.infer(model, args.input, args.mode)
+    if args.output:
+        api.write_new_file(args.output, lambda path: save_outputs(model.graph, outputs, path), args.force)
+    summaries = []
+    for key, output in zip(output_keys(model.graph), outputs):
+        flat = output.reshape(-1)
+        top = np.argsort(-flat.astype(np.float64))[:5]
+        summaries.append({"key": key, "shape": list(output.shape), "dtype": str(output.dtype),
+                          "top5": top.tolist(), "values": flat[top].tolist()})
     if args.json:
-        return _print_json({"shape": list(output.shape), "dtype": str(output.dtype), "top5": top.tolist(),
-                            "values": flat[top].tolist(), "output": args.output})
-    print(f"output {output.dtype} {tuple(output.shape)}; top-5 indices {top.tolist()} "
-          f"values {flat[top].tolist()}" + (f"; wrote {args.output}" if args.output else ""))
+        return _print_json({**{k: summaries[0][k] for k in ("shape", "dtype", "top5", "values")},
+                            "outputs": summaries, "output": args.output})
+    for summary in summaries:
+        print(f"{summary['key']} {summary['dtype']} {tuple(summary['shape'])}; top-5 indices {summary['top5']} "
+              f"values {summary['values']}")
+    if args.output:
+        print(f"wrote {args.output}")
 
 
 def cmd_compile(args):
@@ -195,14 +198,23 @@ def cmd_compile(args):
 
 
 def cmd_run(args):
+    from pathlib import Path
+
+    from edgekit.build_folder import read_manifest
+    from edgekit.io_records import check_output_path, save_outputs
+    from edgekit.ir.serialize import load_graph
     from edgekit.report import render_text, write_report
     from edgekit.runner import run_build
 
+    graph = None
     if args.outputs:
         api.refuse_overwrite(args.outputs, args.force)
+        read_manifest(args.build)  # a missing or foreign build folder is reported as such
+        graph = load_graph(Path(args.build) / "model.ek")
+        check_output_path(graph, args.outputs)
     result = run_build(args.build, args.inputs, args.timeout)
     if args.outputs:
-        api.write_new_file(args.outputs, _npy_writer(result.outputs), args.force)
+        api.write_new_file(args.outputs, lambda path: save_outputs(graph, result.outputs, path), args.force)
     report = write_report(args.build)
     if args.json:
         _print_json(result.to_json())

@@ -25,7 +25,7 @@ import numpy as np
 from edgekit.build import DEFAULT_STACK_BYTES
 from edgekit.build_folder import check_destination, staged_folder, write_manifest
 from edgekit.memory.timeline import render_timeline
-from edgekit.errors import DoesNotFitError, EdgekitError
+from edgekit.errors import DoesNotFitError, EdgekitError, UnsupportedOpError
 from edgekit.model_source import LoadedModel, load_model
 
 TEST_INPUTS = 4
@@ -154,14 +154,21 @@ def _search_reason(search, layer_plan) -> str:
 
 def _test_inputs(model: LoadedModel, calib) -> np.ndarray:
     """Inputs kept in the build folder for `edgekit run`: the first calibration samples (a path or a
-    list of files), else seeded random ones."""
+    list of files), else seeded random ones in the input's dtype (for a float interface, spread over
+    the range of the int8 tensor it is quantized to)."""
     from edgekit.samples import load_inputs
 
-    tensor = model.graph.tensors[model.graph.inputs[0]]
+    graph = model.graph
+    tensor = graph.tensors[graph.inputs[0]]
     if calib:
         return np.stack(load_inputs(calib, model, limit=TEST_INPUTS))
     rng = np.random.default_rng(0)
-    return rng.integers(-128, 128, size=(2,) + tensor.shape, dtype=np.int8)
+    if tensor.dtype == "int8":
+        return rng.integers(-128, 128, size=(2,) + tensor.shape, dtype=np.int8)
+    consumer = next(node for node in graph.nodes if tensor.name in node.inputs)
+    quant = graph.tensors[consumer.output].quant
+    low, high = quant.dequantize(np.array([-128, 127], np.int8)) if quant is not None else (-1.0, 1.0)
+    return rng.uniform(low, high, size=(2,) + tensor.shape).astype(np.float32)
 
 
 def compile_model(source: str, target_name: str, *, resolution=None, width=None, num_classes=None, calib=None,
@@ -198,7 +205,10 @@ def compile_model(source: str, target_name: str, *, resolution=None, width=None,
     _check_arena_fits(schedule, layers, target, graph)
     output = Path(output or f"build/{model.name}-{target.name}")
     with staged_folder(output, force) as folder:
-        program = emit_program(graph, plan, target, folder / "src", schedule.patches)
+        try:
+            program = emit_program(graph, plan, target, folder / "src", schedule.patches)
+        except UnsupportedOpError as error:  # name the file too: the op and node are in the message
+            raise UnsupportedOpError(f"{source}: {error}") from None
         (folder / TIMELINE).write_text(render_timeline(plan))
         save_graph(graph, folder / "model.ek")
         if model.float_graph is not None:

@@ -35,7 +35,14 @@ class LoadedModel:
 
     @property
     def is_quantized(self) -> bool:
-        return self.graph.tensors[self.graph.inputs[0]].dtype == "int8"
+        """Whether the graph computes in int8: an int8 input, or int8 inside a float interface (TFLite's
+        converter default: QUANTIZE first, DEQUANTIZE last), which keeps its own quantization."""
+        return is_int8_graph(self.graph)
+
+
+def is_int8_graph(graph: Graph) -> bool:
+    """Whether any activation of ``graph`` is int8 (see ``LoadedModel.is_quantized``)."""
+    return any(tensor.dtype == "int8" and not tensor.is_constant for tensor in graph.tensors.values())
 
 
 def _default_preprocess(graph: Graph) -> Preprocess | None:
@@ -48,7 +55,7 @@ def _default_preprocess(graph: Graph) -> Preprocess | None:
 
 def load_model(source: str, resolution: int | None = None, width: float | None = None,
                num_classes: int | None = None) -> LoadedModel:
-    from edgekit.passes import run_pipeline
+    from edgekit.passes import FLOAT_PIPELINE, INT8_PIPELINE, run_pipeline
 
     path = Path(source)
     if path.suffix.lower() not in SUFFIXES:
@@ -63,8 +70,7 @@ def load_model(source: str, resolution: int | None = None, width: float | None =
         from edgekit.frontend.tflite import import_tflite
 
         graph = import_tflite(path)
-        if graph.tensors[graph.inputs[0]].dtype != "int8":
-            graph = run_pipeline(graph)
+        graph = run_pipeline(graph, INT8_PIPELINE if is_int8_graph(graph) else FLOAT_PIPELINE)
         return LoadedModel(path.stem, graph, _default_preprocess(graph))
     if suffix == ".ek":
         from edgekit.ir.serialize import load_graph

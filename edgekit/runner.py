@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.build_folder import read_manifest, write_manifest
+from edgekit.io_records import input_records, output_record_bytes, split_output_records
 from edgekit.ir.interpreter import run_graph
 from edgekit.model_source import LoadedModel, Preprocess
 
@@ -32,7 +33,7 @@ class RunResult:
     instructions_per_inference: int
     layer_instructions: list[int] = field(default_factory=list)  # per graph node (patched: summed over patches)
     patch_step_instructions: list[list[int]] | None = None  # patched: per patch, per stage node
-    outputs: np.ndarray | None = None
+    outputs: list[np.ndarray] | None = None  # per graph output, its N values stacked, in its dtype
 
     def to_json(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k != "outputs"}
@@ -51,6 +52,7 @@ def _load_build(build_dir: Path):
 
 
 def _float_metrics(model: LoadedModel, inputs_int8, float_inputs, outputs_int8):
+    """top-1 agreement, cosine and max abs error of the first output against the float model."""
     if model.float_graph is None:
         return None, None, None
     graph = model.graph
@@ -60,7 +62,7 @@ def _float_metrics(model: LoadedModel, inputs_int8, float_inputs, outputs_int8):
     for i, q in enumerate(inputs_int8):
         x = float_inputs[i] if float_inputs is not None else in_quant.dequantize(q)
         ref = run_graph(model.float_graph, [x], mode="float")[model.float_graph.outputs[0]].ravel()
-        got = out_quant.dequantize(outputs_int8[i]).ravel()
+        got = outputs_int8[i].ravel() if out_quant is None else out_quant.dequantize(outputs_int8[i]).ravel()
         agree += int(np.argmax(ref) == np.argmax(got))
         cosines.append(float(ref @ got / max(np.linalg.norm(ref) * np.linalg.norm(got), 1e-30)))
         max_abs = max(max_abs, float(np.max(np.abs(ref - got))))
@@ -86,6 +88,12 @@ def fold_marks(marks: list[int], manifest: dict) -> tuple[list[int], list[list[i
     return per_node, [steps[i:i + stage] for i in range(0, len(steps), stage)]
 
 
+def _same_bytes(expected: dict, graph, outputs: list[np.ndarray], index: int) -> bool:
+    """Whether input ``index``'s firmware outputs equal the reference's byte for byte (float outputs too)."""
+    return all(np.ascontiguousarray(expected[name]).tobytes() == np.ascontiguousarray(output[index]).tobytes()
+               for name, output in zip(graph.outputs, outputs))
+
+
 def run_build(build_dir, inputs=None, timeout_s: float = 600.0) -> RunResult:
     from edgekit.compiler import FLOAT_TEST_INPUTS
     from edgekit.emulate import run_firmware
@@ -105,19 +113,17 @@ def run_build(build_dir, inputs=None, timeout_s: float = 600.0) -> RunResult:
         if model.float_graph is not None:  # images and float .npy keep their real values; int8 ones dequantize
             float_inputs = load_inputs(inputs, model, for_float=True)
     target = load_target(manifest["target"])
-    out_tensor = graph.tensors[graph.outputs[0]]
-    emulated = run_firmware(build_dir / "firmware.elf", target, batch.reshape(len(batch), -1),
-                            out_tensor.nbytes, timeout_s=timeout_s)
+    emulated = run_firmware(build_dir / "firmware.elf", target, input_records(graph, batch),
+                            output_record_bytes(graph), timeout_s=timeout_s)
     if not emulated.ok:
         from edgekit.errors import FirmwareFaultError
 
         raise FirmwareFaultError(f"firmware stopped with exit code {emulated.exit_code} ({emulated.exit_reason}) "
                                 f"on {manifest['target']}; see {build_dir}")
-    outputs = emulated.outputs.reshape((len(batch),) + out_tensor.shape)
-    mismatches = sum(
-        int(not np.array_equal(run_graph(graph, [x], mode="int8")[graph.outputs[0]], outputs[i]))
-        for i, x in enumerate(batch))
-    top1, cos, max_abs = _float_metrics(model, batch, float_inputs, outputs)
+    outputs = split_output_records(graph, emulated.outputs)
+    mismatches = sum(int(not _same_bytes(run_graph(graph, [x], mode="int8"), graph, outputs, i))
+                     for i, x in enumerate(batch))
+    top1, cos, max_abs = _float_metrics(model, batch, float_inputs, outputs[0])
     sizes = manifest["sizes"]
     stack = emulated.stack_high_water_bytes
     static_ram = manifest["static_ram_bytes"] - sizes["stack"] - sizes["heap"]

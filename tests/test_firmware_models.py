@@ -97,7 +97,8 @@ def test_small_mobilenetv2_is_bit_exact_in_qemu(small_build, small_run):
     assert result.bit_exact and result.mismatches == 0
     assert result.top1_agreement is not None and 0.0 <= result.top1_agreement <= 1.0
     assert result.cosine is not None and result.cosine > 0.9, result.cosine
-    assert result.outputs.shape == (CALIB_SAMPLES, 1, 10) and result.outputs.dtype == np.int8
+    assert len(result.outputs) == 1  # one graph output
+    assert result.outputs[0].shape == (CALIB_SAMPLES, 1, 10) and result.outputs[0].dtype == np.int8
     assert result.instructions_per_inference > 0
     assert len(result.layer_instructions) == len(small_build.manifest["layers"])
     assert all(count > 0 for count in result.layer_instructions)
@@ -120,7 +121,7 @@ def test_instruction_count_is_deterministic(small_build, small_run):
     again = run_build(small_build.build_dir, timeout_s=120)
     assert again.instructions_per_inference == small_run.instructions_per_inference
     assert again.layer_instructions == small_run.layer_instructions
-    np.testing.assert_array_equal(again.outputs, small_run.outputs)
+    np.testing.assert_array_equal(again.outputs[0], small_run.outputs[0])
 
 
 def test_cli_run_json_and_outputs(small_build, small_run, tmp_path):
@@ -137,7 +138,7 @@ def test_cli_run_json_and_outputs(small_build, small_run, tmp_path):
         assert doc[key] == getattr(small_run, key), key
     written = np.load(outputs)
     assert written.dtype == np.int8 and len(written) == CALIB_SAMPLES
-    np.testing.assert_array_equal(written.reshape(small_run.outputs.shape), small_run.outputs)
+    np.testing.assert_array_equal(written, small_run.outputs[0])
 
 
 @pytest.mark.parametrize("json_flag", [True, False], ids=["json", "table"])

@@ -35,7 +35,7 @@ WARNINGS = ["-Wall", "-Wextra", "-Werror"]
 
 
 def _compile(kernel, tmp_path):
-    """The kernel as a ctypes function: every pointer argument is c_void_p, every scalar int32."""
+    """The kernel as a ctypes function: every pointer argument is c_void_p, every scalar int32 or float."""
     (tmp_path / COMPAT_HEADER_NAME).write_text(COMPAT_HEADER_TEXT)
     source = tmp_path / f"{kernel.name}.c"
     source.write_text(kernel.c_code)
@@ -43,7 +43,8 @@ def _compile(kernel, tmp_path):
     subprocess.run(["gcc", "-std=c99", "-O2", *WARNINGS, "-shared", "-fPIC", "-o", str(library), str(source)],
                    check=True)
     function = getattr(ctypes.CDLL(str(library)), kernel.name)
-    function.argtypes = [ctypes.c_void_p if "*" in p else ctypes.c_int32 for p in _params(kernel.prototype)]
+    function.argtypes = [ctypes.c_void_p if "*" in p else ctypes.c_float if p.startswith("float ") else ctypes.c_int32
+                         for p in _params(kernel.prototype)]
     function.restype = ctypes.c_int32
     return function
 
@@ -53,7 +54,8 @@ def _params(prototype: str) -> list[str]:
 
 
 def _call(function, *args) -> None:
-    converted = [a.ctypes.data_as(ctypes.c_void_p) if isinstance(a, np.ndarray) else int(a) for a in args]
+    converted = [a.ctypes.data_as(ctypes.c_void_p) if isinstance(a, np.ndarray) else
+                 float(a) if isinstance(a, (float, np.floating)) else int(a) for a in args]
     assert function(*converted) == 0
 
 

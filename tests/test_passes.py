@@ -25,9 +25,11 @@ from edgekit.ops.pad import PadAttrs
 from edgekit.ops.pool2d import Pool2dAttrs
 from edgekit.ops.reshape import ReshapeAttrs
 from edgekit.ops.transpose import TransposeAttrs
-from edgekit.passes import FLOAT_PIPELINE, run_pipeline
+from edgekit.passes import FLOAT_PIPELINE, INT8_PIPELINE, run_pipeline
+from edgekit.passes.absorb_input_transpose import absorb_input_transpose
 from edgekit.passes.convert_mean_to_avg_pool import convert_mean_to_avg_pool
 from edgekit.passes.fold_batchnorm import fold_batchnorm
+from edgekit.passes.fold_pad import fold_pad
 from edgekit.passes.fuse_activation import fuse_activation
 from edgekit.passes.remove_identities import remove_identities
 
@@ -535,8 +537,11 @@ def test_pipeline_canonical_form():
 
 
 def test_pipeline_order():
-    """Identities go first (so BN can reach the conv), BN folds before fusion (so ReLU6 meets the conv)."""
-    assert FLOAT_PIPELINE == (remove_identities, fold_batchnorm, fuse_activation, convert_mean_to_avg_pool)
+    """The input layout is settled first; identities go before the folds (so a PAD or BN can reach the
+    conv), BN folds before fusion (so ReLU6 meets the conv). int8 graphs get only the exact rewrites."""
+    assert FLOAT_PIPELINE == (absorb_input_transpose, remove_identities, fold_pad, fold_batchnorm, fuse_activation,
+                              convert_mean_to_avg_pool)
+    assert INT8_PIPELINE == (absorb_input_transpose, fold_pad)
 
 
 def test_pipeline_lints_after_each_pass():

@@ -63,7 +63,7 @@ def assert_matches_both_references(build, run, spec: str | None = None):
     schedule = build_patch_plan(graph, spec or f"{patch['split']}:{patch['patches']}")
     inputs = np.load(build.build_dir / "test_inputs.npy")
     assert run.bit_exact and run.mismatches == 0 and run.inputs == len(inputs)
-    for x, firmware_output in zip(inputs, run.outputs):
+    for x, firmware_output in zip(inputs, run.outputs[0]):
         layered = run_graph(graph, [x], mode="int8")[graph.outputs[0]]
         patched = run_patched(schedule.stage, x).outputs[graph.outputs[0]]
         np.testing.assert_array_equal(patched, layered)

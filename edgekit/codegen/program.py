@@ -4,7 +4,9 @@ and one C file per distinct TVM kernel.
 The arena is one static, 16-byte aligned buffer in .bss; every activation lives at the offset the
 memory plan gave it. ``ek_model_run`` copies the input into the arena unless the harness already
 wrote it there (``EK_INPUT_BUFFER``), calls the kernels in order with ``ek_mark()`` after each (the
-instruction counter's layer boundaries), and copies the output out likewise.
+instruction counter's layer boundaries), and copies the output out likewise. Input and outputs are
+bytes in the model's own dtypes (float32 for a float interface); a model with several outputs
+writes them one after the other into ``output``, in the model's output order (io_records.py).
 
 With a patched schedule the stage runs first, patch by patch (``patch_program.py``), with one
 ``ek_mark()`` per (patch, node); ``Program.mark_nodes`` maps every mark interval to its graph node.
@@ -121,8 +123,20 @@ def _weights_header(constants) -> str:
     return f"#ifndef EK_WEIGHTS_H\n#define EK_WEIGHTS_H\n#include <stdint.h>\n{decls}#endif\n"
 
 
+def _describe(tensor) -> str:
+    return f"{tensor.dtype} {'x'.join(map(str, tensor.shape))}"
+
+
+def _output_buffer(graph, plan) -> str:
+    """The harness writes one output straight out of the arena; several are gathered by ek_model_run."""
+    if len(graph.outputs) > 1:
+        return "/* Several outputs: ek_model_run copies them into `output`, one after the other. */\n"
+    return f"#define EK_OUTPUT_BUFFER (ek_arena + {plan.offset(graph.outputs[0])})\n"
+
+
 def _model_header(graph, plan, input_by_patch: bool) -> str:
-    x, y = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
+    x = graph.tensors[graph.inputs[0]]
+    outputs = [graph.tensors[name] for name in graph.outputs]
     if input_by_patch:
         _, height, width, channels = x.shape
         input_api = f"""/* Input by patch: the model has no frame buffer. During ek_model_run it calls this function, which
@@ -135,18 +149,15 @@ def _model_header(graph, plan, input_by_patch: bool) -> str:
 #define EK_INPUT_WIDTH {width}
 #define EK_INPUT_CHANNELS {channels}
 int ek_model_input_window(int32_t row0, int32_t col0, int32_t rows, int32_t cols, int8_t *dst);
-/* The harness writes outputs straight out of the arena. */
-#define EK_OUTPUT_BUFFER (ek_arena + {plan.offset(y.name)})
-
+{_output_buffer(graph, plan)}
 /* Run one inference; `input` must be NULL (the input comes through ek_model_input_window). Returns
  * 0, the nonzero status of the first failing kernel or window, or -1 for a non-NULL input. */
 int ek_model_run(const int8_t *input, int8_t *output);
 """
     else:
-        input_api = f"""/* The harness reads inputs straight into the arena and outputs straight out of it. */
+        input_api = f"""/* The harness reads inputs straight into the arena. */
 #define EK_INPUT_BUFFER (ek_arena + {plan.offset(x.name)})
-#define EK_OUTPUT_BUFFER (ek_arena + {plan.offset(y.name)})
-
+{_output_buffer(graph, plan)}
 /* Run one inference. Returns 0, or the nonzero status of the first failing kernel. */
 int ek_model_run(const int8_t *input, int8_t *output);
 """
@@ -155,8 +166,8 @@ int ek_model_run(const int8_t *input, int8_t *output);
 #define EK_MODEL_H
 #include <stdint.h>
 
-#define EK_INPUT_SIZE {x.nbytes}   /* int8 {'x'.join(map(str, x.shape))} (NHWC) */
-#define EK_OUTPUT_SIZE {y.nbytes}  /* int8 {'x'.join(map(str, y.shape))} */
+#define EK_INPUT_SIZE {x.nbytes}   /* bytes: {_describe(x)} */
+#define EK_OUTPUT_SIZE {sum(y.nbytes for y in outputs)}  /* bytes: {', then '.join(map(_describe, outputs))} */
 #define EK_ARENA_SIZE {max(plan.arena_bytes, 1)}
 
 extern int8_t ek_arena[EK_ARENA_SIZE];
@@ -180,8 +191,19 @@ def _indent(code: str) -> str:
     return "\n".join(f"    {line}" if line else line for line in code.splitlines())
 
 
+def _copy_outputs(graph, plan) -> str:
+    """Copy each graph output into ``output`` (skipped when the harness reads the one output in place)."""
+    copies, start = [], 0
+    for name in graph.outputs:
+        size = graph.tensors[name].nbytes
+        copies.append(f"    if (output + {start} != (ek_arena + {plan.offset(name)})) {{\n"
+                      f"        memcpy(output + {start}, ek_arena + {plan.offset(name)}, {size});\n    }}")
+        start += size
+    return "\n".join(copies)
+
+
 def _model_source(graph, plan, calls, loop, scratch_bytes: int, input_by_patch: bool) -> str:
-    x, y = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
+    x = graph.tensors[graph.inputs[0]]
     steps = "\n".join(f"    {call.c_statement()}\n    ek_mark();" for call in calls)
     if input_by_patch:
         take_input = "    if (input != 0) {\n        return -1;\n    }"
@@ -208,9 +230,7 @@ int ek_model_run(const int8_t *input, int8_t *output)
     ek_mark();
 {take_input}
 {stage}{steps}
-    if (output != (ek_arena + {plan.offset(y.name)})) {{
-        memcpy(output, ek_arena + {plan.offset(y.name)}, EK_OUTPUT_SIZE);
-    }}
+{_copy_outputs(graph, plan)}
     return 0;
 }}
 """

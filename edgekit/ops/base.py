@@ -61,6 +61,9 @@ class OpDef:
     #: a relu/relu6 clamp reading only this op's output folds into ``attrs.activation``
     #: (passes.fuse_activation)
     fuses_activation: bool = False
+    #: a spatial zero-point PAD feeding only this op's first input folds into ``attrs.padding``
+    #: (passes.fold_pad): padding contributes nothing to the op's sums
+    folds_pad: bool = False
     #: why this op can never be quantized to int8 (None: it can)
     int8_unsupported: str | None = None
     #: the memory planner's in-place or view rule for this op (memory.buffer_sharing), or None

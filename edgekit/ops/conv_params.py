@@ -25,9 +25,11 @@ class MacOp(OpDef):
 
 class SpatialMacOp(MacOp):
     """A convolution (conv2d, depthwise_conv2d): its filter keeps the kernel in dims 1:3, its attrs hold
-    stride, dilation and padding. A following batch norm folds into it, and it runs on patches."""
+    stride, dilation and padding. A following batch norm folds into it, a preceding zero pad folds into
+    its padding, and it runs on patches."""
 
     folds_batch_norm = True
+    folds_pad = True
     patchable = True
 
     def window(self, node, graph) -> Window:
