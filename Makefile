@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 EDGEKIT_HOME ?= $(HOME)/.cache/edgekit
 export EDGEKIT_HOME
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm dataset-fashion-mnist
 WEIGHTS := $(EDGEKIT_HOME)/weights/mobilenet_v2-b0353104.pth
 WEIGHTS_SHA256 := b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889
 SHARED ?= ../shared
@@ -17,7 +17,8 @@ setup: apt venv weights plugin
 
 apt:
 	@if command -v arm-none-eabi-gcc >/dev/null && command -v qemu-system-arm >/dev/null \
-	    && [ -f /usr/lib/arm-none-eabi/newlib/libc.a -o -d /usr/lib/arm-none-eabi/newlib ]; then \
+	    && [ -f /usr/lib/arm-none-eabi/newlib/libc.a -o -d /usr/lib/arm-none-eabi/newlib ] \
+	    && [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then \
 	  echo "apt: $(APT_PACKAGES) present"; \
 	else \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES); \
@@ -29,7 +30,7 @@ $(VENV)/.installed: pyproject.toml
 	@[ -x $(PY) ] || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[torch,test]'
+	$(PY) -m pip install -q -e '.[torch,test,tf]'
 	@touch $@
 
 weights: $(WEIGHTS)
@@ -63,6 +64,7 @@ test-fast: setup
 
 bench: setup
 	$(PY) bench/run.py --out bench/results.json
+	$(PY) bench/depth.py --out bench/results.json
 
 clean:
 	rm -rf build .pytest_cache

@@ -36,7 +36,7 @@ class QuantizeResult:
     calibration_source: str = ""  # the same, in words, for the report
 
 
-def _synthetic_samples(graph, count: int) -> list[np.ndarray]:
+def synthetic_samples(graph, count: int) -> list[np.ndarray]:
     rng = np.random.default_rng(0)
     shape = graph.tensors[graph.inputs[0]].shape
     return [rng.standard_normal(shape).astype(np.float32) for _ in range(count)]
@@ -70,7 +70,7 @@ def quantize(model: LoadedModel, calib: str | None, scheme_name: str = "int8", p
     scheme = load_scheme(scheme_name)
     float_graph = model.graph
     source, description = default_calibration(model, calib)
-    samples = load_inputs(source, model, for_float=True) if source is not None else _synthetic_samples(
+    samples = load_inputs(source, model, for_float=True) if source is not None else synthetic_samples(
         float_graph, SYNTHETIC_CALIBRATION_SAMPLES)
     ranges = calibrate(float_graph, samples, scheme, progress=progress)
     int8_graph = quantize_graph(float_graph, ranges, scheme)
@@ -118,16 +118,30 @@ def infer(model: LoadedModel, input_path: str, mode: str | None = None) -> list[
 
 
 def refuse_overwrite(path, force: bool) -> None:
-    """The error for an existing output file without --force; call it before the work, not after."""
-    if Path(path).exists() and not force:
+    """The errors for an output file that cannot or must not be written (exists without --force, is a
+    folder, its folder is not writable); call it before the work, not after."""
+    from edgekit.build_folder import check_writable_parent
+
+    path = Path(path)
+    if path.is_dir():
+        raise EdgekitError(f"{path} is a folder; give a file name")
+    if path.exists() and not force:
         raise EdgekitError(f"{path} exists; pass --force to replace it")
+    check_writable_parent(path)
 
 
 def write_new_file(path: Path, write, force: bool) -> None:
     """Write via a temporary file in the same folder, then move into place; refuse to overwrite."""
     path = Path(path)
     refuse_overwrite(path, force)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    write(temporary)
-    temporary.replace(path)
+    temporary = path.with_name(f".{path.name}.edgekit-tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(temporary)
+        temporary.replace(path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise EdgekitError(f"cannot write {path} ({error.strerror or error}); choose another file") from None
+    except BaseException:  # an error, Ctrl-C or SIGTERM (see cli.py) leaves no half-written file
+        temporary.unlink(missing_ok=True)
+        raise

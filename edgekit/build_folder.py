@@ -2,53 +2,204 @@
 
 Layout: src/ (generated C), Makefile + firmware.elf/.bin/.map, model.ek (int8 graph),
 float_model.ek (its float original, when there is one), test_inputs.npy, edgekit.json (plan,
-sizes, settings), report.txt/report.json/memory.png. A compile writes a sibling temporary folder
-and moves it into place only when everything succeeded, so a failed compile leaves nothing behind.
+sizes, settings), report.txt/report.json/memory.png, and `.edgekit-build` (the marker below).
+
+How a compile keeps the user's files safe:
+
+- it writes a staging folder beside the destination (``.NAME.edgekit-staging-XXXX``) and moves it into
+  place only when everything succeeded, so a failed or interrupted compile leaves nothing behind;
+- ``--force`` replaces only a folder that edgekit wrote: its marker names a build id that
+  edgekit.json repeats and lists every file the compile wrote, and the folder holds nothing else
+  (a file of the user's inside it, or a marker-less folder, is refused);
+- a lock (``fcntl.flock`` on ``.NAME.edgekit-lock`` beside it) stops two compiles writing one folder;
+  the holder of the lock removes staging folders that a killed compile left;
+- the destination's parent must be writable, checked before any work.
 """
 
+import contextlib
+import fcntl
 import json
+import os
 import shutil
+import signal
 import tempfile
-from contextlib import contextmanager
+import uuid
 from pathlib import Path
 
 from edgekit.errors import EdgekitError
 
 MANIFEST = "edgekit.json"
+MARKER = ".edgekit-build"
+MARKER_FORMAT = "edgekit-build/1"
+STAGING = "edgekit-staging"
+LOCK = "edgekit-lock"
+
+
+def _marked_files(folder: Path) -> set[str] | None:
+    """The files the marker says edgekit wrote, when the marker and edgekit.json agree on the build id."""
+    try:
+        marker = json.loads((folder / MARKER).read_text())
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(marker, dict) or not isinstance(manifest, dict) or marker.get("format") != MARKER_FORMAT:
+        return None
+    if not marker.get("build_id") or marker.get("build_id") != manifest.get("build_id"):
+        return None
+    files = marker.get("files")
+    return set(files) if isinstance(files, list) and all(isinstance(f, str) for f in files) else None
+
+
+def _files_in(folder: Path) -> set[str]:
+    """Every entry under ``folder`` that is not a directory (symlinks included), as relative paths."""
+    found = set()
+    for root, dirs, files in os.walk(folder):
+        for name in files + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
+            found.add(os.path.relpath(os.path.join(root, name), folder))
+    return found
 
 
 def check_destination(destination: Path, force: bool) -> None:
-    """Refuse an existing destination without --force, and with it anything that is not a build folder
-    (--force replaces an old build, never an arbitrary folder)."""
-    destination = Path(destination)
-    if not destination.exists():
-        return
-    if not force:
-        raise EdgekitError(f"build folder {destination} exists; pass --force to replace it or -o another folder")
-    if not destination.is_dir() or (any(destination.iterdir()) and not (destination / MANIFEST).is_file()):
-        raise EdgekitError(f"{destination} exists and is not an edgekit build folder (no {MANIFEST}); "
-                           "choose another -o, --force only replaces builds")
+    """Refuse, before any work: an existing destination without --force; with it, anything that edgekit did
+    not write (see the module doc); and a destination whose parent cannot be written."""
+    try:
+        _check_destination(Path(destination), force)
+    except OSError as error:  # e.g. a parent folder that cannot be searched
+        raise EdgekitError(f"cannot write {destination} ({error.strerror or error}); choose another -o") from None
 
 
-@contextmanager
-def staged_folder(destination: Path, force: bool):
-    """Yield a temporary folder beside ``destination``; on success it replaces ``destination``."""
+def _check_destination(destination: Path, force: bool) -> None:
+    if destination.is_symlink() or destination.exists():
+        if not force:
+            raise EdgekitError(f"build folder {destination} exists; pass --force to replace it or -o another folder")
+        if destination.is_symlink() or not destination.is_dir():
+            raise EdgekitError(f"{destination} exists and is not a folder; choose another -o")
+        if any(destination.iterdir()):
+            marked = _marked_files(destination)
+            if marked is None:
+                raise EdgekitError(f"{destination} exists and is not an edgekit build folder (no valid {MARKER}); "
+                                   "choose another -o (--force only replaces builds this edgekit wrote)")
+            extra = sorted(_files_in(destination) - marked - {MARKER})
+            if extra:
+                raise EdgekitError(f"{destination} holds files edgekit did not write ({', '.join(extra[:3])}"
+                                   f"{', ...' if len(extra) > 3 else ''}); move them out or choose another -o")
+    check_writable_parent(destination)
+
+
+def check_writable_parent(path: Path) -> None:
+    """The folder that will hold ``path`` (or its nearest existing ancestor) must be a writable folder."""
+    parent = _nearest_existing(Path(path).parent)
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise EdgekitError(f"cannot write {path}: {parent} is not a writable folder; choose another location")
+
+
+def _nearest_existing(path: Path) -> Path:
+    path = Path(os.path.abspath(path))
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+@contextlib.contextmanager
+def locked_destination(destination: Path, force: bool):
+    """Hold the destination's lock for the whole compile (checks included) and sweep what killed compiles
+    left beside it; a second compile into the same folder is refused at once. The lock file is removed
+    when the compile ends; a lock taken on a file that was removed meanwhile is taken again."""
     destination = Path(destination)
     check_destination(destination, force)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
+    lock_path = destination.parent / f".{destination.name}.{LOCK}"
+    made_parent = not destination.parent.exists()
+    while True:
+        handle = _open_lock(lock_path, destination)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "another process"
+            handle.close()
+            raise EdgekitError(f"another edgekit compile ({owner}) is writing {destination}; wait for it to "
+                               "finish or choose another -o") from None
+        try:
+            same_file = os.stat(lock_path).st_ino == os.fstat(handle.fileno()).st_ino
+        except FileNotFoundError:
+            same_file = False
+        if same_file:
+            break
+        handle.close()
+    with handle:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        try:
+            _remove_stale_staging(destination)
+            check_destination(destination, force)  # again, now that nobody else can change it
+            yield
+        finally:
+            lock_path.unlink(missing_ok=True)
+            if made_parent and not destination.exists():
+                with contextlib.suppress(OSError):
+                    destination.parent.rmdir()  # only when empty
+
+
+def _open_lock(lock_path: Path, destination: Path):
     try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        return open(lock_path, "a+")
+    except OSError as error:
+        raise EdgekitError(f"cannot write the build folder {destination} ({error.strerror}); choose another -o"
+                           ) from None
+
+
+def _remove_stale_staging(destination: Path) -> None:
+    """Staging folders of this destination that no compile owns any more (the caller holds the lock)."""
+    for path in destination.parent.glob(f".{destination.name}.{STAGING}-*"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def staged_folder(destination: Path, force: bool):
+    """Yield a staging folder beside ``destination``; on success it replaces ``destination`` with a marker
+    listing its files. Call it inside ``locked_destination``."""
+    destination = Path(destination)
+    check_destination(destination, force)
+    staging = None
+    try:
+        with _signals_deferred():  # SIGTERM right after mkdtemp would otherwise leave the folder
+            staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.{STAGING}-", dir=destination.parent))
         yield staging
+        _write_marker(staging)
+        if destination.exists():
+            retired = Path(tempfile.mkdtemp(prefix=f".{destination.name}.{STAGING}-old-", dir=destination.parent))
+            destination.rename(retired / destination.name)
+            staging.rename(destination)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            staging.rename(destination)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
         raise
-    if destination.exists():
-        retired = Path(tempfile.mkdtemp(prefix=f".{destination.name}.old.", dir=destination.parent))
-        destination.rename(retired / destination.name)
-        staging.rename(destination)
-        shutil.rmtree(retired, ignore_errors=True)
-    else:
-        staging.rename(destination)
+
+
+@contextlib.contextmanager
+def _signals_deferred():
+    """Hold SIGTERM and SIGINT back while a temporary folder is made and its name kept."""
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
+def _write_marker(folder: Path) -> None:
+    manifest = json.loads((folder / MANIFEST).read_text())
+    marker = {"format": MARKER_FORMAT, "build_id": manifest["build_id"], "files": sorted(_files_in(folder))}
+    (folder / MARKER).write_text(json.dumps(marker, indent=1))
+
+
+def new_build_id() -> str:
+    return uuid.uuid4().hex
 
 
 def write_manifest(folder: Path, doc: dict) -> None:
@@ -74,4 +225,10 @@ def read_manifest(folder: Path) -> dict:
     path = Path(folder) / MANIFEST
     if not path.is_file():
         raise EdgekitError(f"{folder} is not an edgekit build folder (no {MANIFEST}); run `edgekit compile` first")
-    return json.loads(path.read_text())
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise EdgekitError(f"{path} cannot be read ({error}); compile the build again") from None
+    if not isinstance(doc, dict):
+        raise EdgekitError(f"{path} is not an edgekit manifest; compile the build again")
+    return doc

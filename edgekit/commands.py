@@ -40,7 +40,8 @@ def progress_bar(description: str, enabled: bool = True):
 
 
 def _model(args):
-    return load_model(args.model, resolution=args.resolution, width=args.width, num_classes=args.num_classes)
+    return load_model(args.model, resolution=args.resolution, width=args.width, num_classes=args.num_classes,
+                      calib=getattr(args, "calib", None))
 
 
 def cmd_zoo(args):
@@ -173,7 +174,8 @@ def cmd_compile(args):
 
     try:
         with progress_bar("calibrating", not args.json) as step:
-            result = compile_model(args.model, args.target, resolution=args.resolution, width=args.width,
+            result = compile_model(args.model, args.target, target_file=args.target_file,
+                                   resolution=args.resolution, width=args.width,
                                    num_classes=args.num_classes, calib=args.calib, scheme=args.scheme,
                                    patch=args.patch, max_patch_overhead=args.max_patch_overhead,
                                    input_by_patch=args.input_by_patch, output=args.output, force=args.force,
@@ -241,3 +243,43 @@ def cmd_report(args):
             raise EdgekitError(f"{args.build} has no {TIMELINE}: it was built by an older edgekit; compile it again")
         print(timeline.read_text())
     print(f"plot: {args.build}/memory.png")
+
+
+def cmd_compress(args):
+    from edgekit.compress.compressor import Progress, compress_model
+    if not args.output.lower().endswith(".onnx"):
+        raise EdgekitError(f"-o {args.output}: the compressed model is written as ONNX; name it *.onnx")
+    with progress_bar("latency table (QEMU)", not args.json) as latency, \
+            progress_bar("importance", not args.json) as importance, \
+            progress_bar("fine-tuning", not args.json) as finetune:
+        result = compress_model(args.model, args.target, args.budget, args.data, mode=args.mode, epochs=args.epochs,
+                                output=args.output, force=args.force, resolution=args.resolution, width=args.width,
+                                num_classes=args.num_classes, estimate=args.estimate, measure=args.measure, max_kernel=args.max_kernel,
+                                progress=Progress(latency, importance, finetune))
+    if args.json:
+        return _print_json(result.to_json())
+    table = Table("segment", "merged kernel", "type", "in (HxWxC)", "out (HxWxC)", "instructions", "SRAM (B)",
+                  title=f"{args.mode}: {result.convolutions_before} -> {result.convolutions_after} convolutions "
+                        f"(latency {result.latency_source})")
+    for s in result.segments:
+        table.add_row(s.label, f"{s.kernel[0]}x{s.kernel[1]}", "depthwise" if s.depthwise else "dense",
+                      "x".join(map(str, s.in_shape)), "x".join(map(str, s.out_shape)), f"{s.instructions:,}",
+                      f"{s.sram_bytes:,}")
+    console = _console()
+    console.print(table)
+    rows = [("instructions, predicted", f"{result.predicted_instructions_before:,}",
+             f"{result.predicted_instructions_after:,}"),
+            ("peak SRAM of a layer, predicted (B)", f"{result.predicted_peak_sram_before:,}",
+             f"{result.predicted_peak_sram_after:,}"),
+            (f"float accuracy on {result.held_out_samples} held-out samples (%)", f"{result.accuracy_before:.2f}",
+             f"{result.accuracy_after:.2f}")]
+    if result.measured:
+        before, after = result.measured["before"], result.measured["after"]
+        rows += [("instructions, measured in QEMU", f"{before['instructions']:,}", f"{after['instructions']:,}"),
+                 ("peak SRAM, measured (B)", f"{before['peak_sram_bytes']:,}", f"{after['peak_sram_bytes']:,}")]
+    summary = Table("", "before", "after")
+    for row in rows:
+        summary.add_row(*row)
+    console.print(summary)
+    print(f"fine-tuned {result.finetune_steps} steps; wrote {result.output} (next: edgekit compile {result.output} "
+          f"--target {args.target} --calib ...)")

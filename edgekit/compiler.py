@@ -16,6 +16,7 @@ Every schedule carries ``reason``: which plan was chosen and why, for the report
 
 import math
 import re
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.build import DEFAULT_STACK_BYTES
-from edgekit.build_folder import check_destination, staged_folder, write_manifest
+from edgekit.build_folder import locked_destination, new_build_id, staged_folder, write_manifest
 from edgekit.memory.timeline import render_timeline
 from edgekit.errors import DoesNotFitError, EdgekitError, UnsupportedOpError
 from edgekit.model_source import LoadedModel, load_model
@@ -31,6 +32,7 @@ from edgekit.model_source import LoadedModel, load_model
 TEST_INPUTS = 4
 FLOAT_TEST_INPUTS = "test_inputs_float.npy"
 PATCH_MODE = re.compile(r"off|auto|fit|.+:[0-9]+")
+OWN_TARGET = "target.toml"  # a copy of --target-file
 # What --patch fit leaves of the SRAM for everything but the arena: the linker's stack reserve, plus
 # the runtime's and the harness's static data and the in-place depthwise planes (1.6 KB and 2 KB for
 # MobileNetV2 at 224 px). The linker stays the judge of what fits.
@@ -171,28 +173,43 @@ def _test_inputs(model: LoadedModel, calib) -> np.ndarray:
     return rng.uniform(low, high, size=(2,) + tensor.shape).astype(np.float32)
 
 
-def compile_model(source: str, target_name: str, *, resolution=None, width=None, num_classes=None, calib=None,
-                  scheme="int8", patch="fit", max_patch_overhead=0.20, input_by_patch=False, output=None,
-                  force=False, progress=None) -> CompileResult:
+def compile_model(source: str, target_name: str | None, *, target_file=None, output=None, force=False,
+                  resolution=None, width=None, **options) -> CompileResult:
+    """Compile ``source`` for a target into a build folder (default build/MODEL-TARGET).
+
+    User errors come first, before minutes of work: the target, the model name, and the output folder,
+    which is then locked for the whole compile (see build_folder.py).
+    """
+    from edgekit.model_source import model_label
+    from edgekit.scratch import remove_stale_scratch
+    from edgekit.target import load_target, load_target_file
+
+    target = load_target_file(target_file) if target_file else load_target(target_name)
+    output = Path(output or f"build/{model_label(source, resolution, width)}-{target.name}")
+    remove_stale_scratch()
+    with locked_destination(output, force):
+        return _compile(source, target, target_file=target_file, output=output, force=force,
+                        resolution=resolution, width=width, **options)
+
+
+def _compile(source: str, target, *, target_file, output: Path, force: bool, resolution=None, width=None,
+             num_classes=None, calib=None, scheme="int8", patch="fit", max_patch_overhead=0.20,
+             input_by_patch=False, progress=None) -> CompileResult:
     from edgekit import api
     from edgekit.build import build_firmware
     from edgekit.codegen.program import emit_program
     from edgekit.ir.serialize import save_graph
     from edgekit.samples import load_inputs
-    from edgekit.target import load_target
 
     from edgekit.report import write_report
 
     started = time.perf_counter()
-    target = load_target(target_name)  # user errors first, before minutes of work
     if not PATCH_MODE.fullmatch(patch):
         raise EdgekitError(f"--patch {patch!r}: expected off, auto, or SPLIT:N (a tensor name or node index, "
                            "and the number of patches per side)")
     if input_by_patch and patch == "off":
         raise EdgekitError("--input-by-patch needs a patched schedule: add --patch auto or --patch SPLIT:N")
-    if output is not None:
-        check_destination(output, force)
-    model = load_model(source, resolution=resolution, width=width, num_classes=num_classes)
+    model = load_model(source, resolution=resolution, width=width, num_classes=num_classes, calib=calib)
     quantization = None
     if not model.is_quantized:
         quantization = api.quantize(model, calib, scheme, progress=progress)
@@ -203,13 +220,14 @@ def compile_model(source: str, target_name: str, *, resolution=None, width=None,
     layers = schedule.layer_rows(graph)
     patching = schedule.to_json()
     _check_arena_fits(schedule, layers, target, graph)
-    output = Path(output or f"build/{model.name}-{target.name}")
     with staged_folder(output, force) as folder:
         try:
             program = emit_program(graph, plan, target, folder / "src", schedule.patches)
         except UnsupportedOpError as error:  # name the file too: the op and node are in the message
             raise UnsupportedOpError(f"{source}: {error}") from None
         (folder / TIMELINE).write_text(render_timeline(plan))
+        if target_file:  # `edgekit run` emulates the same target without the user's file
+            shutil.copyfile(target_file, folder / OWN_TARGET)
         save_graph(graph, folder / "model.ek")
         if model.float_graph is not None:
             save_graph(model.float_graph, folder / "float_model.ek")
@@ -219,7 +237,7 @@ def compile_model(source: str, target_name: str, *, resolution=None, width=None,
             np.save(folder / FLOAT_TEST_INPUTS,
                     np.stack(load_inputs(real_inputs, model, for_float=True, limit=TEST_INPUTS)))
         manifest = {
-            "model": model.name, "source": str(source), "target": target.name,
+            "build_id": new_build_id(), "model": model.name, "source": str(source), "target": target.name,
             "preprocess": model.preprocess.__dict__ if model.preprocess else None,
             "scheme": quantization.scheme.name if quantization else "imported int8",
             "calibration": {"samples": quantization.calibration_samples,

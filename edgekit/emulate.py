@@ -7,7 +7,6 @@ exit status becomes QEMU's (SYS_EXIT_EXTENDED); its meaning is read from ek_runt
 """
 
 import re
-import tempfile
 import time
 from dataclasses import dataclass
 from functools import cache
@@ -20,6 +19,7 @@ from edgekit.elf import symbol_address
 from edgekit.errors import EdgekitError, ToolchainError
 from edgekit.instruction_counter import MARKER_SYMBOLS, build_instruction_counter, parse_marker_log, plugin_argument
 from edgekit.paths import FIRMWARE_DIR
+from edgekit.scratch import scratch_folder
 from edgekit.target import Target
 from edgekit.toolchain import run_tool
 
@@ -63,8 +63,7 @@ def run_firmware(
     inputs = np.ascontiguousarray(inputs)
     if inputs.dtype != np.int8 or inputs.ndim != 2:
         raise EdgekitError(f"inputs must be int8 [N, EK_INPUT_SIZE], got {inputs.dtype} {list(inputs.shape)}")
-    with tempfile.TemporaryDirectory(prefix="edgekit-qemu-") as folder:
-        work = Path(folder)
+    with scratch_folder("qemu") as work:
         inputs.tofile(work / "input.bin")
         started = time.perf_counter()
         result = run_tool(

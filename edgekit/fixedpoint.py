@@ -148,8 +148,8 @@ def exp_on_negative_values(a, integer_bits: int):
     return np.where(a == 0, INT32_MAX, result)
 
 
-def one_over_one_plus_x_for_x_in_0_1(a):
-    """gemmlowp's 1 / (1 + a) for a in [0, 1) in Q0, by three Newton-Raphson steps in Q2."""
+def _newton_reciprocal_of_half_denominator(a):
+    """gemmlowp's Newton-Raphson core of 1 / (1 + a) for a in [0, 1) in Q0: the result in Q2."""
     half_denominator = _rounding_half_sum(a, INT32_MAX)
     constant_48_over_17 = 1515870810
     constant_neg_32_over_17 = -1010580540
@@ -160,7 +160,35 @@ def one_over_one_plus_x_for_x_in_0_1(a):
         one_minus_half_denominator_times_x = one_in_q2 - half_denominator_times_x
         x = x + saturating_rounding_multiply_by_pot(
             saturating_rounding_doubling_high_mul(x, one_minus_half_denominator_times_x), 2)
-    return saturating_rounding_multiply_by_pot(x, 1)
+    return x
+
+
+def one_over_one_plus_x_for_x_in_0_1(a):
+    """gemmlowp's 1 / (1 + a) for a in [0, 1) in Q0, by three Newton-Raphson steps in Q2."""
+    return saturating_rounding_multiply_by_pot(_newton_reciprocal_of_half_denominator(a), 1)
+
+
+def one_minus_x_over_one_plus_x_for_x_in_0_1(a):
+    """gemmlowp's (1 - a) / (1 + a) for a in [0, 1) in Q0 (same Newton-Raphson steps, minus one in Q2)."""
+    return saturating_rounding_multiply_by_pot(_newton_reciprocal_of_half_denominator(a) - (1 << 29), 2)
+
+
+def logistic(a, integer_bits: int):
+    """gemmlowp's logistic of int32 ``a`` in Q``integer_bits``, in Q0 (1/2 exactly at 0)."""
+    a = np.asarray(a, dtype=np.int64)
+    positive = a > 0
+    result_if_positive = one_over_one_plus_x_for_x_in_0_1(exp_on_negative_values(-np.abs(a), integer_bits))
+    result = np.where(positive, result_if_positive, INT32_MAX - result_if_positive)
+    return np.where(a == 0, 1 << 30, result)
+
+
+def tanh(a, integer_bits: int):
+    """gemmlowp's tanh of int32 ``a`` in Q``integer_bits``, in Q0 (exp runs on 2a: one more integer bit)."""
+    a = np.asarray(a, dtype=np.int64)
+    negative_tanh_of_minus_abs = one_minus_x_over_one_plus_x_for_x_in_0_1(
+        exp_on_negative_values(-np.abs(a), integer_bits + 1))
+    result = np.where(a < 0, -negative_tanh_of_minus_abs, negative_tanh_of_minus_abs)
+    return np.where(a == 0, 0, result)
 
 
 def get_reciprocal(x, integer_bits: int):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgekit.errors import ToolchainError
-from edgekit.paths import FIRMWARE_DIR, cache_dir
+from edgekit.paths import FIRMWARE_DIR, writable_cache_dir
 from edgekit.toolchain import first_error_line, run_tool
 
 PLUGIN_SOURCE_DIR = FIRMWARE_DIR / "qemu_plugin"
@@ -32,7 +32,7 @@ def build_instruction_counter(force: bool = False) -> Path:
     """
     sources = sorted(PLUGIN_SOURCE_DIR.glob("*.[ch]"))
     digest = hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()[:12]
-    library = cache_dir() / "qemu-plugin" / f"libek_icount-{digest}.so"
+    library = writable_cache_dir() / "qemu-plugin" / f"libek_icount-{digest}.so"
     if library.is_file() and not force:
         return library
     library.parent.mkdir(parents=True, exist_ok=True)

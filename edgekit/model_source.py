@@ -1,8 +1,10 @@
 """Turn what the user names (a zoo name or a model file) into a Graph plus how to feed it.
 
-Suffix decides the importer: .tflite, .onnx, .pt (a pickled torch module), .ek (a saved edgekit
-graph). Float graphs go through the float pass pipeline here, so every later step sees the same
-canonical form.
+Suffix decides the importer: .tflite, .onnx, .pt/.pth (a TorchScript module, or the state_dict of
+a zoo architecture; see frontend/torch.py), .ek (a saved edgekit graph); Keras files (.keras, .h5)
+and SavedModel folders are converted to int8 .tflite by TensorFlow's converter, calibrated on
+``calib``, then imported. Float graphs go through the float pass pipeline here, so every later step
+sees the same canonical form.
 """
 
 from dataclasses import dataclass
@@ -11,7 +13,7 @@ from pathlib import Path
 from edgekit.errors import ModelFileError
 from edgekit.ir import Graph
 
-SUFFIXES = (".tflite", ".onnx", ".pt", ".pth", ".ek")
+SUFFIXES = (".tflite", ".onnx", ".pt", ".pth", ".ek", ".keras", ".h5", ".hdf5")
 
 
 @dataclass(frozen=True)
@@ -54,18 +56,22 @@ def _default_preprocess(graph: Graph) -> Preprocess | None:
 
 
 def load_model(source: str, resolution: int | None = None, width: float | None = None,
-               num_classes: int | None = None) -> LoadedModel:
+               num_classes: int | None = None, calib: str | None = None) -> LoadedModel:
+    """``calib`` (images or .npy) calibrates models that are quantized while loading (Keras, SavedModel)."""
+    from edgekit.frontend.keras import is_tensorflow_model
     from edgekit.passes import FLOAT_PIPELINE, INT8_PIPELINE, run_pipeline
 
     path = Path(source)
+    if path.is_dir() and is_tensorflow_model(path):
+        return _load_tensorflow(path, calib)
     if path.suffix.lower() not in SUFFIXES:
-        if path.exists() or "/" in source:
-            raise ModelFileError(f"{source}: unknown model format; expected a zoo name or one of "
-                                 f"{', '.join(SUFFIXES)}")
+        _check_zoo_name(source)
         return _load_zoo(source, resolution, width, num_classes)
     if not path.is_file():
         raise ModelFileError(f"model file {path} does not exist")
     suffix = path.suffix.lower()
+    if is_tensorflow_model(path):
+        return _load_tensorflow(path, calib)
     if suffix == ".tflite":
         from edgekit.frontend.tflite import import_tflite
 
@@ -83,20 +89,77 @@ def load_model(source: str, resolution: int | None = None, width: float | None =
         graph = run_pipeline(import_onnx(path))
         return LoadedModel(path.stem, graph, _default_preprocess(graph))
     from edgekit.frontend.torch import import_torch_module, load_torch_file
+    from edgekit.zoo import ZooModel
 
+    loaded = load_torch_file(path, resolution, width, num_classes)
+    if isinstance(loaded, ZooModel):
+        return _zoo_loaded(path.stem, loaded)
     size = resolution or 224
-    graph = run_pipeline(import_torch_module(load_torch_file(path), (1, 3, size, size)))
+    graph = run_pipeline(import_torch_module(loaded, (1, 3, size, size)))
     return LoadedModel(path.stem, graph, _default_preprocess(graph))
 
 
+def _check_zoo_name(source: str) -> None:
+    """A source without a model suffix must be a zoo name, not a file or path of another kind."""
+    from edgekit.zoo import zoo_entry
+
+    if Path(source).exists() or "/" in source:
+        raise ModelFileError(f"{source}: unknown model format; expected a zoo name, a SavedModel folder or one of "
+                             f"{', '.join(SUFFIXES)}")
+    zoo_entry(source)
+
+
+def model_label(source: str, resolution: int | None = None, width: float | None = None) -> str:
+    """The name a model's products get (the default build folder): a file's stem, or zoo name-width-resolution.
+    Cheap, and raises for a bad name as load_model would, so it can run before any work."""
+    from edgekit.zoo import zoo_entry
+
+    from edgekit.frontend.keras import is_tensorflow_model
+
+    path = Path(source)
+    if path.suffix.lower() in SUFFIXES:
+        return path.stem
+    if path.is_dir() and is_tensorflow_model(path):
+        return path.name
+    _check_zoo_name(source)
+    return f"{source}-{width or 1.0}-{resolution or zoo_entry(source).options['resolution']}"
+
+
 def _load_zoo(name, resolution, width, num_classes) -> LoadedModel:
-    from edgekit.frontend.torch import import_torch_module
-    from edgekit.passes import run_pipeline
     from edgekit.zoo import load_zoo_model
 
     zoo = load_zoo_model(name, resolution=resolution, width=width, num_classes=num_classes)
+    return _zoo_loaded(model_label(name, resolution, width), zoo)
+
+
+def _zoo_loaded(label: str, zoo) -> LoadedModel:
+    """A zoo architecture (built by name, or from a state_dict) with its preprocessing."""
+    from edgekit.frontend.torch import import_torch_module
+    from edgekit.passes import run_pipeline
+
     size = zoo.resolution
     graph = run_pipeline(import_torch_module(zoo.module, (1, 3, size, size)))
-    graph.name = name
-    label = f"{name}-{width or 1.0}-{size}"
+    graph.name = zoo.name
     return LoadedModel(label, graph, Preprocess(size, size, zoo.mean, zoo.std, zoo.crop_fraction))
+
+
+def _load_tensorflow(path: Path, calib: str | None) -> LoadedModel:
+    """Keras or SavedModel: a float .tflite first (the float reference, and the input shape for the
+    calibration samples), then the int8 .tflite calibrated on them; both converted by TensorFlow."""
+    import tempfile
+
+    from edgekit.api import SYNTHETIC_CALIBRATION_SAMPLES, default_calibration, synthetic_samples
+    from edgekit.frontend.keras import convert_to_tflite
+    from edgekit.frontend.tflite import import_tflite
+    from edgekit.passes import FLOAT_PIPELINE, INT8_PIPELINE, run_pipeline
+    from edgekit.samples import load_inputs
+
+    name = path.stem if path.is_file() else path.name
+    with tempfile.TemporaryDirectory(prefix="edgekit-tf-") as work:
+        float_graph = run_pipeline(import_tflite(convert_to_tflite(path, Path(work) / f"{name}.tflite")), FLOAT_PIPELINE)
+        float_model = LoadedModel(name, float_graph, _default_preprocess(float_graph))
+        source, _ = default_calibration(float_model, calib)  # --calib, else sample photographs for image models
+        samples = load_inputs(source, float_model, for_float=True) if source is not None else synthetic_samples(
+            float_graph, SYNTHETIC_CALIBRATION_SAMPLES)
+        graph = run_pipeline(import_tflite(convert_to_tflite(path, Path(work) / f"{name}.tflite", samples)), INT8_PIPELINE)
+    return LoadedModel(name, graph, float_model.preprocess, float_graph)

@@ -95,10 +95,10 @@ def _same_bytes(expected: dict, graph, outputs: list[np.ndarray], index: int) ->
 
 
 def run_build(build_dir, inputs=None, timeout_s: float = 600.0) -> RunResult:
-    from edgekit.compiler import FLOAT_TEST_INPUTS
+    from edgekit.compiler import FLOAT_TEST_INPUTS, OWN_TARGET
     from edgekit.emulate import run_firmware
     from edgekit.samples import load_inputs
-    from edgekit.target import load_target
+    from edgekit.target import load_target, load_target_file
 
     build_dir = Path(build_dir)
     manifest, model = _load_build(build_dir)
@@ -112,7 +112,8 @@ def run_build(build_dir, inputs=None, timeout_s: float = 600.0) -> RunResult:
         batch = np.stack(load_inputs(inputs, model))
         if model.float_graph is not None:  # images and float .npy keep their real values; int8 ones dequantize
             float_inputs = load_inputs(inputs, model, for_float=True)
-    target = load_target(manifest["target"])
+    own_target = build_dir / OWN_TARGET
+    target = load_target_file(own_target) if own_target.is_file() else load_target(manifest["target"])
     emulated = run_firmware(build_dir / "firmware.elf", target, input_records(graph, batch),
                             output_record_bytes(graph), timeout_s=timeout_s)
     if not emulated.ok:

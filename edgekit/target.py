@@ -5,13 +5,16 @@ address in the QEMU machine's map and its length is the board's size, so an imag
 for the emulator also fits the board; `board_origin` records where the region is on the board.
 """
 
+import re
 import tomllib
 from dataclasses import dataclass
+from pathlib import Path
 
 from edgekit.errors import EdgekitError, UnknownNameError
 from edgekit.paths import TARGETS_DIR
 
 ROLES = ("code", "ram", "external-weights")
+NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # a file name in targets/, never a path; also names build folders
 
 
 @dataclass(frozen=True)
@@ -60,23 +63,52 @@ def list_targets() -> list[str]:
     return sorted(path.stem for path in TARGETS_DIR.glob("*.toml"))
 
 
+def shipped_file(directory: Path, kind: str, name: str, available: list[str], own_file_option: str) -> Path:
+    """The file for ``name`` among those edgekit ships in ``directory``, looked up by name only (a path or
+    ``..`` is an unknown name); UnknownNameError lists the names that exist."""
+    if not NAME.fullmatch(name) or name not in available:
+        raise UnknownNameError(f"unknown {kind} {name!r}: choose one of {', '.join(available)} "
+                               f"(or give your own file with {own_file_option} PATH)")
+    return directory / f"{name}.toml"
+
+
 def load_target(name: str) -> Target:
-    """The target `name`; UnknownNameError lists the ones that exist."""
-    path = TARGETS_DIR / f"{name}.toml"
-    if not path.is_file():
-        raise UnknownNameError(f"unknown target {name!r}: choose one of {', '.join(list_targets())}")
-    with path.open("rb") as file:
-        data = tomllib.load(file)
-    try:
-        target = _parse_target(data)
-    except KeyError as error:
-        raise EdgekitError(f"{path}: missing key {error.args[0]!r}") from error
+    """The shipped target `name`; UnknownNameError lists the ones that exist."""
+    path = shipped_file(TARGETS_DIR, "target", name, list_targets(), "--target-file")
+    target = load_target_file(path)
     if target.name != name:
         raise EdgekitError(f"{path}: says name = {target.name!r}, expected {name!r} (the file name)")
     return target
 
 
+def load_target_file(path) -> Target:
+    """A target from a TOML file (a user's own with --target-file); its name must be a plain name,
+    since it names the default build folder."""
+    path = Path(path)
+    try:
+        with path.open("rb") as file:
+            data = tomllib.load(file)
+    except OSError as error:
+        raise EdgekitError(f"target file {path} cannot be read ({error.strerror or error})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise EdgekitError(f"target file {path} is not valid TOML ({error})") from None
+    try:
+        target = _parse_target(data, path)
+    except KeyError as error:
+        raise EdgekitError(f"{path}: missing key {error.args[0]!r}") from None
+    except (TypeError, ValueError, AttributeError) as error:
+        raise EdgekitError(f"{path}: a value has the wrong type ({error}); compare with targets/cortex-m4.toml"
+                           ) from None
+    if not isinstance(target.name, str) or not NAME.fullmatch(target.name):
+        raise EdgekitError(f"{path}: name = {target.name!r} is not a plain name (lowercase letters, digits, "
+                           "'.', '_', '-')")
+    return target
+
+
 def _parse_region(entry: dict, source: str) -> MemoryRegion:
+    for key in ("origin", "length"):
+        if not isinstance(entry[key], int) or entry[key] < 0:
+            raise EdgekitError(f"{source}: memory {entry['name']!r} has {key} {entry[key]!r}, expected a byte count")
     if entry["role"] not in ROLES:
         raise EdgekitError(f"{source}: memory {entry['name']!r} has role {entry['role']!r}, expected one of {ROLES}")
     return MemoryRegion(
@@ -88,8 +120,7 @@ def _parse_region(entry: dict, source: str) -> MemoryRegion:
     )
 
 
-def _parse_target(data: dict) -> Target:
-    source = f"targets/{data['name']}.toml"
+def _parse_target(data: dict, source: Path) -> Target:
     regions = tuple(_parse_region(entry, source) for entry in data["memory"])
     roles = [region.role for region in regions]
     for role in ROLES:

@@ -5,6 +5,7 @@ Outputs are checked against the Python API they wrap (the reference interpreter)
 """
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -21,9 +22,10 @@ VWW = "mlperf-tiny/vww_96_int8.tflite"
 TINY_RESOLUTION = 32
 
 
-def edgekit(*args, cwd=None, timeout=300) -> subprocess.CompletedProcess:
+def edgekit(*args, cwd=None, timeout=300, env=None) -> subprocess.CompletedProcess:
+    """Run the CLI; ``env`` adds to (or overrides) the environment."""
     return subprocess.run([sys.executable, "-m", "edgekit.cli", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
 
 
 def assert_user_error(result, *fragments):
@@ -39,7 +41,7 @@ def assert_user_error(result, *fragments):
 
 @pytest.fixture(scope="module")
 def tiny_pt(tmp_path_factory):
-    """A small user CNN saved whole with torch.save(model), as a user would hand it to edgekit."""
+    """A small user CNN saved whole as TorchScript, as a user would hand it to edgekit."""
     import torch
     from torch import nn
 
@@ -50,7 +52,7 @@ def tiny_pt(tmp_path_factory):
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10),
     ).eval()
     path = tmp_path_factory.mktemp("models") / "tiny.pt"
-    torch.save(module, path)
+    torch.jit.save(torch.jit.script(module), path)
     return path
 
 
@@ -201,12 +203,12 @@ def test_corrupt_model_file(tmp_path, suffix):
     assert_user_error(edgekit("inspect", path), f"junk{suffix}")
 
 
-def test_state_dict_pt(tmp_path):
+def test_state_dict_of_no_zoo_architecture(tmp_path):
     import torch
 
     path = tmp_path / "weights.pt"
     torch.save({"conv.weight": torch.zeros(2, 3, 1, 1)}, path)
-    assert_user_error(edgekit("inspect", path), "state_dict", "torch.save(model, path)")
+    assert_user_error(edgekit("inspect", path), "weights.pt", "state_dict", "no zoo architecture", "torch.jit.save")
 
 
 def test_unknown_target_lists_the_targets(models_dir, tmp_path):

@@ -85,6 +85,15 @@ def test_keep_channel_pad():
     assert fold_pad(graph) == (graph, False)
 
 
+def test_keep_padv2_with_a_nonzero_value():
+    """PADV2 pads with a constant other than 0.0: those pixels are not the convolution's zero padding."""
+    builder = Int8Builder((8, 8), 3, seed=6)
+    padded = builder.pad(builder.graph.inputs[0], 1, 1, 1, 1)
+    builder.graph.nodes[-1].attrs.value = 0.5
+    graph = builder.head(builder.conv(padded, 4, kernel=3, same=False))
+    assert fold_pad(graph) == (graph, False)
+
+
 @pytest.mark.slow
 def test_nchw_mobilenet_v2_loses_its_pads_and_transpose_and_keeps_its_bytes(models_dir, data_dir):
     """The tflite-micro MobileNetV2's 18 explicit PADs fold away and its input transpose becomes the

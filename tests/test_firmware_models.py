@@ -63,7 +63,7 @@ def small_mobilenetv2() -> nn.Module:
 def small_build(tmp_path_factory):
     folder = tmp_path_factory.mktemp("small-mbv2")
     model_path = folder / "small.pt"
-    torch.save(small_mobilenetv2(), model_path)
+    torch.jit.save(torch.jit.script(small_mobilenetv2()), model_path)
     calib = folder / "calib"
     calib.mkdir()
     rng = np.random.default_rng(0)

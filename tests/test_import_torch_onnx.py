@@ -171,11 +171,13 @@ def test_onnx_batchnorm_is_folded_and_keeps_onnx_semantics(tmp_path):
             np.testing.assert_allclose(out, ref, atol=1e-5, rtol=1e-5)
 
 
-def test_torch_saved_module_loads_from_pt(tmp_path):
-    """A whole module saved with torch.save(model) loads by path, at the resolution asked, and matches torch."""
+@pytest.mark.parametrize("save", [torch.jit.script, lambda module: torch.jit.trace(module, torch.zeros(1, 3, 16, 16))])
+def test_torchscript_module_loads_from_pt(tmp_path, save):
+    """A whole module saved as TorchScript (scripted or traced) loads by path, at the resolution asked, and
+    matches torch."""
     module = _small_cnn(1)
     path = tmp_path / "user_model.pt"
-    torch.save(module, path)
+    torch.jit.save(save(module), path)
 
     model = load_model(str(path), resolution=24)
 
@@ -185,10 +187,36 @@ def test_torch_saved_module_loads_from_pt(tmp_path):
     np.testing.assert_allclose(float_logits(model, x), torch_logits(module, x), atol=1e-5, rtol=1e-5)
 
 
-def test_state_dict_pt_is_a_clear_error(tmp_path):
-    """A .pt holding only a state_dict has no architecture: one ModelFileError that says what to save."""
+def test_state_dict_of_no_zoo_architecture_is_a_clear_error(tmp_path):
+    """A state_dict that fits no zoo architecture: one ModelFileError that says what to save instead."""
     path = tmp_path / "weights.pt"
     torch.save(_small_cnn().state_dict(), path)
-    with pytest.raises(ModelFileError, match=r"state_dict.*torch\.save\(model, path\)") as info:
+    with pytest.raises(ModelFileError, match=r"state_dict that no zoo architecture takes.*torch\.jit\.save") as info:
         load_model(str(path))
     assert "\n" not in str(info.value)
+
+
+def test_module_pickled_whole_is_refused(tmp_path):
+    """torch.save(model) pickles Python classes, which only running code from the file could rebuild: refused."""
+    path = tmp_path / "whole.pt"
+    torch.save(_small_cnn(), path)
+    with pytest.raises(ModelFileError, match=r"whole\.pt holds Python objects.*torch\.jit\.save"):
+        load_model(str(path))
+
+
+def test_zoo_state_dict_loads_with_its_architecture(tmp_path):
+    """A state_dict of a zoo MobileNetV2 (width 0.5, 10 classes) loads with the width and class count read
+    off its shapes and the zoo's preprocessing, and computes what the module computes."""
+    from edgekit.zoo.mobilenetv2 import MobileNetV2
+
+    torch.manual_seed(4)
+    module = MobileNetV2(num_classes=10, width=0.5).eval()
+    path = tmp_path / "mbv2_half.pth"
+    torch.save(module.state_dict(), path)
+
+    model = load_model(str(path), resolution=32)
+
+    assert model.graph.tensors[model.graph.inputs[0]].shape == (1, 32, 32, 3)
+    assert model.preprocess.mean is not None and model.preprocess.std is not None
+    x = _random_image(32)
+    np.testing.assert_allclose(float_logits(model, x), torch_logits(module, x), atol=1e-4, rtol=1e-4)

@@ -29,11 +29,11 @@ CALIB_SAMPLES = 3
 
 @pytest.fixture(scope="module")
 def small_model(tmp_path_factory):
-    """The small MobileNetV2 saved with torch.save, and a folder of float .npy calibration inputs."""
+    """The small MobileNetV2 saved as TorchScript, and a folder of float .npy calibration inputs."""
     import torch
 
     folder = tmp_path_factory.mktemp("patch-mbv2")
-    torch.save(small_mobilenetv2(), folder / "small.pt")
+    torch.jit.save(torch.jit.script(small_mobilenetv2()), folder / "small.pt")
     calib = folder / "calib"
     calib.mkdir()
     rng = np.random.default_rng(1)

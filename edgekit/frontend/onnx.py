@@ -16,9 +16,12 @@ from edgekit.ops.clamp import ClampAttrs
 from edgekit.ops.concat import ConcatAttrs
 from edgekit.ops.conv2d import Conv2dAttrs
 from edgekit.ops.depthwise_conv2d import DepthwiseConv2dAttrs
+from edgekit.ops.elementwise import ElementwiseAttrs
 from edgekit.ops.fully_connected import FullyConnectedAttrs
+from edgekit.ops.leaky_relu import LeakyReluAttrs
 from edgekit.ops.mean import MeanAttrs
 from edgekit.ops.pool2d import Pool2dAttrs
+from edgekit.ops.quantize import NoAttrs
 from edgekit.ops.reshape import ReshapeAttrs
 from edgekit.ops.softmax import SoftmaxAttrs
 from edgekit.ops.transpose import TransposeAttrs
@@ -154,6 +157,59 @@ class _Translator:
                                      "fold it into the previous layer's bias")
         out = self.emit("add", [self.name(a), self.name(b)], AddAttrs(), node.output[0], node.name or "add")
         self.bind(node.output[0], out)
+
+    def _operand(self, onnx_name: str, other: str, node) -> str:
+        """A binary op's operand in NHWC: an activation as it is; a constant broadcast against a 4-D
+        (NCHW in the file) activation is brought to rank 4 and transposed, so (C,1,1) becomes (1,1,1,C)."""
+        if onnx_name not in self.constants:
+            return self.name(onnx_name)
+        value = self.constants[onnx_name].astype(np.float32)
+        if other not in self.constants and len(self.shape(other)) == 4 and value.ndim > 0:
+            value = value.reshape((1,) * (4 - value.ndim) + value.shape).transpose(0, 2, 3, 1)
+        return self.add_constant(f"{node.output[0]}_operand", np.ascontiguousarray(value))
+
+    def _binary(self, node, op: str):
+        a, b = node.input[:2]
+        if a in self.constants and b in self.constants:
+            raise UnsupportedOpError(f"ONNX node {node.name} ({node.op_type}): both operands are constants; "
+                                     "fold them before exporting")
+        ranks = {len(self.shape(n)) for n in (a, b) if n not in self.constants}
+        if len(ranks) > 1:
+            raise UnsupportedOpError(f"ONNX node {node.name} ({node.op_type}): operands of different ranks "
+                                     "broadcast differently in NCHW and NHWC; reshape them to one rank")
+        inputs = [self._operand(a, b, node), self._operand(b, a, node)]
+        self.bind(node.output[0], self.emit(op, inputs, ElementwiseAttrs(), node.output[0], node.name or op))
+
+    def Mul(self, node):
+        self._binary(node, "mul")
+
+    def Sub(self, node):
+        self._binary(node, "sub")
+
+    def Max(self, node):
+        self._binary(node, "maximum")
+
+    def Min(self, node):
+        self._binary(node, "minimum")
+
+    def PRelu(self, node):
+        self._binary(node, "prelu")
+
+    def _unary(self, node, op: str, attrs=None):
+        out = self.emit(op, [self.name(node.input[0])], attrs or NoAttrs(), node.output[0], node.name or op)
+        self.bind(node.output[0], out)
+
+    def Sigmoid(self, node):
+        self._unary(node, "logistic")
+
+    def Tanh(self, node):
+        self._unary(node, "tanh")
+
+    def HardSwish(self, node):
+        self._unary(node, "hard_swish")
+
+    def LeakyRelu(self, node):
+        self._unary(node, "leaky_relu", LeakyReluAttrs(float(_attrs(node).get("alpha", 0.01))))
 
     def _global_mean(self, node, keep_dims: bool):
         out = self.emit("mean", [self.name(node.input[0])], MeanAttrs((1, 2), keep_dims), node.output[0],

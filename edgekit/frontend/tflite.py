@@ -28,13 +28,17 @@ from edgekit.ops.clamp import ClampAttrs
 from edgekit.ops.concat import ConcatAttrs
 from edgekit.ops.conv2d import Conv2dAttrs
 from edgekit.ops.depthwise_conv2d import DepthwiseConv2dAttrs
+from edgekit.ops.elementwise import ElementwiseAttrs
 from edgekit.ops.fully_connected import FullyConnectedAttrs
+from edgekit.ops.leaky_relu import LeakyReluAttrs
 from edgekit.ops.mean import MeanAttrs
 from edgekit.ops.pad import PadAttrs
 from edgekit.ops.pool2d import Pool2dAttrs
 from edgekit.ops.quantize import NoAttrs
 from edgekit.ops.reshape import ReshapeAttrs
+from edgekit.ops.resize import ResizeAttrs
 from edgekit.ops.softmax import SoftmaxAttrs
+from edgekit.ops.strided_slice import StridedSliceAttrs
 from edgekit.ops.transpose import TransposeAttrs
 from edgekit.ops.window import same_padding
 
@@ -59,6 +63,15 @@ _OPTION_FIELDS = {
     BuiltinOperator.MEAN: (tflite.ReducerOptions, ("KeepDims",)),
     BuiltinOperator.CONCATENATION: (tflite.ConcatenationOptions, ("Axis", "FusedActivationFunction")),
     BuiltinOperator.SOFTMAX: (tflite.SoftmaxOptions, ("Beta",)),
+    BuiltinOperator.MUL: (tflite.MulOptions, ("FusedActivationFunction",)),
+    BuiltinOperator.SUB: (tflite.SubOptions, ("FusedActivationFunction",)),
+    BuiltinOperator.LEAKY_RELU: (tflite.LeakyReluOptions, ("Alpha",)),
+    BuiltinOperator.RESIZE_NEAREST_NEIGHBOR: (tflite.ResizeNearestNeighborOptions, ("AlignCorners", "HalfPixelCenters")),
+    BuiltinOperator.RESIZE_BILINEAR: (tflite.ResizeBilinearOptions, ("AlignCorners", "HalfPixelCenters")),
+    BuiltinOperator.STRIDED_SLICE: (tflite.StridedSliceOptions,
+                                    ("BeginMask", "EndMask", "EllipsisMask", "NewAxisMask", "ShrinkAxisMask", "Offset")),
+    BuiltinOperator.SPLIT: (tflite.SplitOptions, ("NumSplits",)),
+    BuiltinOperator.SPLIT_V: (tflite.SplitVOptions, ("NumSplits",)),
 }
 
 
@@ -98,18 +111,19 @@ def import_tflite(path) -> Graph:
     path = Path(path)
     model = _read_model(path)
     converter = _Converter(model, Graph(name=path.stem))
-    for op in model.operators:
-        convert = _CONVERTERS.get(op.code)
-        if convert is None:
-            raise UnsupportedOpError(
-                f"{path.name}: operator {op.index} ({op.name}, output {converter.output_name(op)!r}) is not "
-                f"supported; the TFLite importer supports {', '.join(sorted(_OP_NAMES[c] for c in _CONVERTERS))}"
-            )
-        convert(converter, op)
-    graph = converter.graph
-    graph.inputs = [converter.tensor(i) for i in model.inputs]
-    graph.outputs = [converter.tensor(i) for i in model.outputs]
-    graph.lint()
+    try:
+        for op in model.operators:
+            convert = _CONVERTERS.get(op.code)
+            if convert is None:
+                raise converter.unsupported(op, "is not supported; the TFLite importer supports "
+                                                f"{', '.join(sorted(_OP_NAMES[c] for c in _CONVERTERS))}")
+            convert(converter, op)
+        graph = converter.graph
+        graph.inputs = [converter.tensor(i) for i in model.inputs]
+        graph.outputs = [converter.tensor(i) for i in model.outputs]
+        graph.lint()
+    except UnsupportedOpError as exc:
+        raise UnsupportedOpError(f"{path.name}: {exc}") from None
     return graph
 
 
@@ -225,8 +239,7 @@ class _Converter:
         """The value of an attribute input (shape, paddings, axes, perm), which must be constant."""
         data = self.info(op.inputs[position]).data
         if data is None:
-            raise UnsupportedOpError(f"operator {op.index} ({op.name}, output {self.output_name(op)!r}): input "
-                                     f"{position} must be a constant; edgekit needs static shapes")
+            raise self.unsupported(op, f"has a non-constant input {position}; edgekit needs static shapes")
         return data
 
     def new_tensor(self, like: int, shape: tuple, suffix: str) -> str:
@@ -247,9 +260,13 @@ class _Converter:
         code = op.options["FusedActivationFunction"]
         if code not in _ACTIVATIONS:
             names = {v: k for k, v in vars(ActivationFunctionType).items() if not k.startswith("_")}
-            raise UnsupportedOpError(f"operator {op.index} ({op.name}, output {self.output_name(op)!r}) has fused "
-                                     f"activation {names.get(code, code)}; edgekit supports NONE, RELU and RELU6")
+            raise self.unsupported(op, f"has fused activation {names.get(code, code)}; edgekit supports NONE, RELU "
+                                       "and RELU6")
         return _ACTIVATIONS[code]
+
+    def unsupported(self, op: _Operator, detail: str) -> UnsupportedOpError:
+        """The error for an operator edgekit cannot import as written: names the operator, its output and why."""
+        return UnsupportedOpError(f"operator {op.index} ({op.name}, output {self.output_name(op)!r}) {detail}")
 
     def data_inputs(self, op: _Operator, count: int) -> list[int]:
         """The first ``count`` inputs, leaving out omitted optional ones (index -1)."""
@@ -273,8 +290,7 @@ def _window(conv: _Converter, op: _Operator, kernel_hw, dilation=(1, 1)):
 def _conv2d(conv: _Converter, op: _Operator) -> None:
     x_shape, w_shape = conv.info(op.inputs[0]).shape, conv.info(op.inputs[1]).shape
     if w_shape[3] != x_shape[3]:
-        raise UnsupportedOpError(f"operator {op.index} (CONV_2D, output {conv.output_name(op)!r}) is a grouped "
-                                 f"convolution ({x_shape[3]} input channels, filter depth {w_shape[3]})")
+        raise conv.unsupported(op, f"is a grouped convolution ({x_shape[3]} input channels, filter depth {w_shape[3]})")
     dilation = (op.options["DilationHFactor"], op.options["DilationWFactor"])
     stride, padding = _window(conv, op, w_shape[1:3], dilation)
     attrs = Conv2dAttrs(stride, dilation, padding, conv.activation(op))
@@ -303,12 +319,10 @@ def _fully_connected(conv: _Converter, op: _Operator) -> None:
     """FULLY_CONNECTED on a [1, K] view of its input; reshapes around it when the shapes differ."""
     x, w, out = conv.info(op.inputs[0]), conv.info(op.inputs[1]), conv.info(op.outputs[0])
     if op.options["WeightsFormat"] != 0:
-        raise UnsupportedOpError(f"operator {op.index} (FULLY_CONNECTED, output {out.name!r}) uses shuffled "
-                                 "weights; export with the default weights format")
+        raise conv.unsupported(op, "uses shuffled weights; export with the default weights format")
     units, depth = w.shape
     if int(np.prod(x.shape)) != depth:
-        raise UnsupportedOpError(f"operator {op.index} (FULLY_CONNECTED, output {out.name!r}): input {x.shape} is "
-                                 f"not one row of {depth} values; edgekit compiles batch 1 only")
+        raise conv.unsupported(op, f"has input {x.shape}, not one row of {depth} values; edgekit compiles batch 1 only")
     x_name = conv.tensor(op.inputs[0])
     if x.shape != (1, depth):
         flat = conv.new_tensor(op.inputs[0], (1, depth), "_flat")
@@ -335,8 +349,14 @@ def _mean(conv: _Converter, op: _Operator) -> None:
 
 
 def _pad(conv: _Converter, op: _Operator) -> None:
+    """PAD, and PADV2 whose third input is the constant padding value (quantized like the output)."""
     pads = tuple((int(before), int(after)) for before, after in conv.constant(op, 1))
-    conv.add_node(op, "pad", op.inputs[:1], op.outputs[0], PadAttrs(pads))
+    value = 0.0
+    if len(op.inputs) > 2 and op.inputs[2] >= 0:
+        info = conv.info(op.inputs[2])
+        raw = conv.constant(op, 2).reshape(-1)[:1]
+        value = float((info.quant.dequantize(raw) if info.quant is not None else raw.astype(np.float32))[0])
+    conv.add_node(op, "pad", op.inputs[:1], op.outputs[0], PadAttrs(pads, value))
 
 
 def _reshape(conv: _Converter, op: _Operator) -> None:
@@ -351,13 +371,104 @@ def _transpose(conv: _Converter, op: _Operator) -> None:
 
 def _concatenation(conv: _Converter, op: _Operator) -> None:
     if conv.activation(op) is not None:
-        raise UnsupportedOpError(f"operator {op.index} (CONCATENATION, output {conv.output_name(op)!r}) has a "
-                                 "fused activation; edgekit's concat has none")
+        raise conv.unsupported(op, "has a fused activation; edgekit's concat has none")
     conv.add_node(op, "concat", op.inputs, op.outputs[0], ConcatAttrs(op.options["Axis"]))
 
 
 def _softmax(conv: _Converter, op: _Operator) -> None:
     conv.add_node(op, "softmax", op.inputs[:1], op.outputs[0], SoftmaxAttrs(float(op.options["Beta"])))
+
+
+def _binary(edgekit_op: str, fused_activation: bool = True):
+    """Two-input elementwise operators; ``fused_activation``: the operator has that option."""
+    def convert(conv: _Converter, op: _Operator) -> None:
+        activation = conv.activation(op) if fused_activation else None
+        conv.add_node(op, edgekit_op, op.inputs[:2], op.outputs[0], ElementwiseAttrs(activation))
+    return convert
+
+
+def _leaky_relu(conv: _Converter, op: _Operator) -> None:
+    conv.add_node(op, "leaky_relu", op.inputs[:1], op.outputs[0], LeakyReluAttrs(float(op.options["Alpha"])))
+
+
+def _resize(edgekit_op: str):
+    def convert(conv: _Converter, op: _Operator) -> None:
+        size = tuple(int(d) for d in conv.constant(op, 1))
+        if op.options["AlignCorners"] and op.options["HalfPixelCenters"]:
+            raise conv.unsupported(op, "sets both align_corners and half_pixel_centers, which TFLite rejects")
+        attrs = ResizeAttrs(size, bool(op.options["AlignCorners"]), bool(op.options["HalfPixelCenters"]))
+        conv.add_node(op, edgekit_op, op.inputs[:1], op.outputs[0], attrs)
+    return convert
+
+
+def _to_output_shape(conv: _Converter, op: _Operator) -> None:
+    """SQUEEZE and EXPAND_DIMS: a reshape to the output tensor's static shape (same bytes)."""
+    conv.add_node(op, "reshape", op.inputs[:1], op.outputs[0], ReshapeAttrs(conv.info(op.outputs[0]).shape))
+
+
+def _strided_slice(conv: _Converter, op: _Operator) -> None:
+    """STRIDED_SLICE with begin/end masks and shrink axes; Python's slice rules resolve each axis as TF does."""
+    o = op.options
+    if o["EllipsisMask"] or o["NewAxisMask"] or o["Offset"]:
+        raise conv.unsupported(op, "uses an ellipsis, new-axis or offset mask; edgekit supports begin, end and "
+                                   "shrink masks")
+    shape = conv.info(op.inputs[0]).shape
+    begin, end, strides = (conv.constant(op, i).reshape(-1) for i in (1, 2, 3))
+    ranges, squeeze = [], []
+    for axis, size in enumerate(shape[:len(begin)]):
+        if o["ShrinkAxisMask"] >> axis & 1:
+            index = int(begin[axis]) % size
+            ranges.append((index, index + 1, 1))
+            squeeze.append(axis)
+            continue
+        start = None if o["BeginMask"] >> axis & 1 else int(begin[axis])
+        stop = None if o["EndMask"] >> axis & 1 else int(end[axis])
+        kept = range(size)[slice(start, stop, int(strides[axis]))]
+        if len(kept) == 0:
+            raise conv.unsupported(op, f"selects nothing along axis {axis}; edgekit needs non-empty tensors")
+        ranges.append((kept.start, kept.stop, kept.step))
+    conv.add_node(op, "strided_slice", op.inputs[:1], op.outputs[0], StridedSliceAttrs(tuple(ranges), tuple(squeeze)))
+
+
+def _slice(conv: _Converter, op: _Operator) -> None:
+    """SLICE(begin, size) as a strided_slice (size -1: to the end)."""
+    shape = conv.info(op.inputs[0]).shape
+    begin, size = conv.constant(op, 1).reshape(-1), conv.constant(op, 2).reshape(-1)
+    ranges = tuple((int(b), int(shape[a]) if s < 0 else int(b + s), 1) for a, (b, s) in enumerate(zip(begin, size)))
+    conv.add_node(op, "strided_slice", op.inputs[:1], op.outputs[0], StridedSliceAttrs(ranges))
+
+
+def _split_parts(conv: _Converter, op: _Operator, data: int, axis: int, sizes) -> None:
+    """One strided_slice node per output of SPLIT/SPLIT_V."""
+    rank = len(conv.info(data).shape)
+    axis %= rank
+    start = 0
+    for output, size in zip(op.outputs, sizes):
+        ranges = tuple((start, start + size, 1) if a == axis else (0, conv.info(data).shape[a], 1) for a in range(rank))
+        conv.add_node(op, "strided_slice", [data], output, StridedSliceAttrs(ranges))
+        start += size
+
+
+def _split(conv: _Converter, op: _Operator) -> None:
+    """SPLIT(axis, x) into NumSplits equal parts."""
+    data, axis = op.inputs[1], int(conv.constant(op, 0).reshape(-1)[0])
+    length = conv.info(data).shape[axis]
+    count = op.options["NumSplits"]
+    if count <= 0 or length % count:
+        raise conv.unsupported(op, f"splits an axis of {length} into {count} parts")
+    _split_parts(conv, op, data, axis, [length // count] * count)
+
+
+def _split_v(conv: _Converter, op: _Operator) -> None:
+    """SPLIT_V(x, sizes, axis); one size may be -1 (the rest)."""
+    data, axis = op.inputs[0], int(conv.constant(op, 2).reshape(-1)[0])
+    length = conv.info(data).shape[axis]
+    sizes = [int(s) for s in conv.constant(op, 1).reshape(-1)]
+    if sizes.count(-1) == 1:
+        sizes[sizes.index(-1)] = length - sum(s for s in sizes if s >= 0)
+    if sum(sizes) != length or min(sizes) <= 0:
+        raise conv.unsupported(op, f"splits an axis of {length} into parts {sizes}")
+    _split_parts(conv, op, data, axis, sizes)
 
 
 def _unary(edgekit_op: str):
@@ -367,13 +478,20 @@ def _unary(edgekit_op: str):
 
 
 def _relu(activation: str):
-    """RELU/RELU6 -> clamp, which keeps its input's quantization (TFLite would requantize otherwise)."""
+    """RELU/RELU6 -> clamp, which keeps its input's quantization.
+
+    TFLite Micro's RELU requantizes to the output's parameters; where those differ, that is exactly a
+    leaky_relu with alpha 0 (same identity multiplier, negative inputs give the output zero point).
+    Its RELU6 clamps in the input's parameters and ignores the output's, which edgekit cannot express.
+    """
     def convert(conv: _Converter, op: _Operator) -> None:
         q_in, q_out = conv.info(op.inputs[0]).quant, conv.info(op.outputs[0]).quant
         if q_in is not None and q_out is not None and (
                 not np.array_equal(q_in.scale, q_out.scale) or not np.array_equal(q_in.zero_point, q_out.zero_point)):
-            raise UnsupportedOpError(f"operator {op.index} ({op.name}, output {conv.output_name(op)!r}) changes the "
-                                     "quantization of its input; edgekit's clamp keeps it")
+            if activation != "relu":
+                raise conv.unsupported(op, "changes the quantization of its input; edgekit's clamp keeps it")
+            conv.add_node(op, "leaky_relu", op.inputs[:1], op.outputs[0], LeakyReluAttrs(0.0))
+            return
         conv.add_node(op, "clamp", op.inputs[:1], op.outputs[0], ClampAttrs(activation))
     return convert
 
@@ -395,4 +513,23 @@ _CONVERTERS = {
     BuiltinOperator.DEQUANTIZE: _unary("dequantize"),
     BuiltinOperator.RELU: _relu("relu"),
     BuiltinOperator.RELU6: _relu("relu6"),
+    BuiltinOperator.MUL: _binary("mul"),
+    BuiltinOperator.SUB: _binary("sub"),
+    BuiltinOperator.SQUARED_DIFFERENCE: _binary("squared_difference", fused_activation=False),
+    BuiltinOperator.MAXIMUM: _binary("maximum", fused_activation=False),
+    BuiltinOperator.MINIMUM: _binary("minimum", fused_activation=False),
+    BuiltinOperator.PRELU: _binary("prelu", fused_activation=False),
+    BuiltinOperator.LEAKY_RELU: _leaky_relu,
+    BuiltinOperator.HARD_SWISH: _unary("hard_swish"),
+    BuiltinOperator.LOGISTIC: _unary("logistic"),
+    BuiltinOperator.TANH: _unary("tanh"),
+    BuiltinOperator.RESIZE_NEAREST_NEIGHBOR: _resize("resize_nearest"),
+    BuiltinOperator.RESIZE_BILINEAR: _resize("resize_bilinear"),
+    BuiltinOperator.PADV2: _pad,
+    BuiltinOperator.SQUEEZE: _to_output_shape,
+    BuiltinOperator.EXPAND_DIMS: _to_output_shape,
+    BuiltinOperator.STRIDED_SLICE: _strided_slice,
+    BuiltinOperator.SLICE: _slice,
+    BuiltinOperator.SPLIT: _split,
+    BuiltinOperator.SPLIT_V: _split_v,
 }

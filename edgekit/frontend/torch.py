@@ -1,35 +1,49 @@
-"""PyTorch -> Graph, through torch's ONNX exporter (torch.export underneath) and the ONNX importer.
+"""PyTorch -> Graph, through torch's ONNX exporter and the ONNX importer.
 
 One importer to maintain instead of two: the exporter lowers modules to a small, stable op set,
 and already folds batch norms into convolutions.
+
+Loading a ``.pt`` file never runs code from it: pickles are read with ``weights_only=True``
+(tensors and plain containers only), so a file is either a state_dict of a zoo architecture or a
+TorchScript archive (``torch.jit.save``), whose code is TorchScript run by torch's interpreter,
+not Python. A module pickled whole with ``torch.save(model)`` needs its classes' Python code to
+load, so it is refused with the two ways to save a loadable model.
 """
 
 import contextlib
 import io
 import logging
-import tempfile
+import pickle
 import warnings
+import zipfile
 from pathlib import Path
 
 from edgekit.errors import ModelFileError, UnsupportedOpError
 from edgekit.ir import Graph
+from edgekit.scratch import scratch_folder
+
+HOW_TO_SAVE = ("save the model with torch.jit.save(torch.jit.script(model), path) (or torch.jit.trace), "
+               "or save model.state_dict() of a zoo architecture (see `edgekit zoo`)")
 
 
 def import_torch_module(module, input_shape_nchw: tuple) -> Graph:
+    """Export ``module`` to ONNX and import it: torch.export for Python modules, the TorchScript
+    exporter for TorchScript modules (torch.export cannot trace those)."""
     import torch
 
     from edgekit.frontend.onnx import import_onnx
 
     module = module.eval()
     example = torch.zeros(input_shape_nchw)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.onnx"
+    scripted = isinstance(module, torch.jit.ScriptModule)
+    with scratch_folder("export") as tmp:
+        path = tmp / "model.onnx"
         try:
             with _quiet_exporter():
-                torch.onnx.export(module, (example,), str(path), dynamo=True, optimize=True, verbose=False)
+                torch.onnx.export(module, (example,), str(path), dynamo=not scripted, verbose=False,
+                                  **({} if scripted else {"optimize": True}))
         except Exception as exc:  # the exporter raises many types; name the first line
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise UnsupportedOpError(f"torch export of {type(module).__name__} failed: {first_line}") from None
+            raise UnsupportedOpError(f"torch export of {type(module).__name__} failed: {_first_line(exc)}") from None
         return import_onnx(path)
 
 
@@ -48,20 +62,51 @@ def _quiet_exporter():
         logger.setLevel(level)
 
 
-def load_torch_file(path) -> object:
-    """A pickled ``nn.Module`` saved with ``torch.save(model)``; a bare state_dict is refused."""
+def is_torchscript_archive(path: Path) -> bool:
+    """TorchScript archives are zips holding ``<name>/code/`` (the TorchScript source) and constants."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return False
+    return any("/code/" in name for name in names) and any(name.endswith("/constants.pkl") for name in names)
+
+
+def load_torch_file(path, resolution: int | None = None, width: float | None = None, num_classes: int | None = None):
+    """The module in ``path``: a TorchScript module, or a zoo model (``ZooModel``) built from a state_dict.
+
+    Nothing in the file is executed as Python (see the module doc); anything else is a ModelFileError.
+    """
     import torch
 
     path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"model file {path} does not exist")
+    if is_torchscript_archive(path):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return torch.jit.load(str(path), map_location="cpu")
+        except Exception as exc:
+            raise ModelFileError(f"{path} is a corrupt TorchScript archive ({_first_line(exc)}); save it again "
+                                 "with torch.jit.save") from None
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise ModelFileError(f"{path} holds Python objects (a module saved with torch.save(model)?) that only "
+                             f"running code from the file could rebuild, which edgekit refuses; {HOW_TO_SAVE}"
+                             ) from None
     except Exception as exc:
-        raise ModelFileError(f"{path} is not a readable PyTorch file ({type(exc).__name__})") from None
-    if isinstance(obj, dict):
-        raise ModelFileError(f"{path} holds a state_dict, which has no architecture; save the whole module "
-                             "with torch.save(model, path) or use a zoo name")
-    if not isinstance(obj, torch.nn.Module):
-        raise ModelFileError(f"{path} holds a {type(obj).__name__}, not a torch.nn.Module")
-    return obj
+        raise ModelFileError(f"{path} is not a readable PyTorch file ({type(exc).__name__}); {HOW_TO_SAVE}"
+                             ) from None
+    if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        from edgekit.zoo import zoo_model_from_state_dict
+
+        return zoo_model_from_state_dict(obj, str(path), resolution, width, num_classes)
+    raise ModelFileError(f"{path} holds a {type(obj).__name__}, neither a TorchScript module nor a state_dict of "
+                         f"tensors; {HOW_TO_SAVE}")
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__

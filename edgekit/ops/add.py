@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from edgekit.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
+from edgekit.ops.elementwise import lifted
 from edgekit.ops.base import BufferShare, OpDef, activation_range, apply_activation, quant_of
 
 LEFT_SHIFT = 20
@@ -55,9 +56,8 @@ def add_int8_params(node, graph) -> AddInt8Params:
 def add_int8(a, b, *, a_offset, a_mult, a_shift, b_offset, b_mult, b_shift, out_offset, out_mult, out_shift,
              act_min, act_max):
     """TFLite reference_integer_ops::AddElementwise for int8."""
-    scaled_a = multiply_by_quantized_multiplier((a.astype(np.int64) + a_offset) << LEFT_SHIFT, a_mult, a_shift)
-    scaled_b = multiply_by_quantized_multiplier((b.astype(np.int64) + b_offset) << LEFT_SHIFT, b_mult, b_shift)
-    out = multiply_by_quantized_multiplier(scaled_a + scaled_b, out_mult, out_shift) + out_offset
+    total = lifted(a, a_offset, LEFT_SHIFT, a_mult, a_shift) + lifted(b, b_offset, LEFT_SHIFT, b_mult, b_shift)
+    out = multiply_by_quantized_multiplier(total, out_mult, out_shift) + out_offset
     return np.clip(out, act_min, act_max).astype(np.int8)
 
 

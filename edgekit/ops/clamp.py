@@ -4,7 +4,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgekit.ops.base import OpDef, activation_range, apply_activation, quant_of
+from edgekit.ops.base import activation_range, apply_activation, quant_of
+from edgekit.ops.elementwise import UnaryOp
 
 
 @dataclass
@@ -12,14 +13,11 @@ class ClampAttrs:
     activation: str = "relu"
 
 
-class Clamp(OpDef):
+class Clamp(UnaryOp):
     name = "clamp"
     attrs_type = ClampAttrs
     same_quant_as_input = True
     patchable = True  # pointwise
-
-    def infer_shapes(self, attrs, in_shapes):
-        return [tuple(in_shapes[0])]
 
     def run_float(self, attrs, inputs):
         return [apply_activation(inputs[0], attrs.activation).astype(np.float32)]

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgekit.errors import UnsupportedOpError
 from edgekit.ops.base import OpDef, quant_of
 
 
@@ -29,6 +30,24 @@ class Concat(OpDef):
         q_out = quant_of(graph, node.outputs[0])
         parts = [q_out.quantize(quant_of(graph, name).dequantize(x)) for name, x in zip(node.inputs, inputs)]
         return [np.concatenate(parts, axis=node.attrs.axis)]
+
+    def lower(self, node, graph, prefix, pointer, in_place=False):
+        """Bytes side by side, as TFLite Micro's CONCATENATION: every input must share the output's
+        quantization (TFLite's converter arranges it), or the bytes would need requantizing."""
+        from edgekit.codegen.kernels.concat import ConcatSpec, concat_kernel
+        from edgekit.codegen.layer_calls import kernel_call
+
+        q_out = quant_of(graph, node.output)
+        for name in node.inputs:
+            q = quant_of(graph, name)
+            if (q.scalar_scale, q.scalar_zero_point) != (q_out.scalar_scale, q_out.scalar_zero_point):
+                raise UnsupportedOpError(f"concat node {node.name}: input {name} is quantized differently from the "
+                                         "output; the concat kernel copies bytes, so all must share one quantization")
+        shapes = tuple(tuple(int(d) for d in graph.tensors[name].shape) for name in node.inputs)
+        spec = ConcatSpec(shapes, node.attrs.axis % len(shapes[0]))
+        values = {f"input{k}": pointer(name) for k, name in enumerate(node.inputs)}
+        values["output"] = pointer(node.output)
+        return kernel_call(node, concat_kernel(spec), values)
 
 
 OP = Concat()

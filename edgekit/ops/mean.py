@@ -1,8 +1,10 @@
-"""mean over the spatial axes (global average pooling), keeping dims [1, 1, 1, C] or not [1, C].
+"""mean over any axes (global average pooling over the spatial axes (1, 2) is the common case),
+keeping the reduced axes as 1 or dropping them.
 
 int8 follows TFLite's reference_ops::QuantizedMeanOrSum (what BUILTIN_REF and TFLite Micro run for
-int8 MEAN, with or without keep_dims): sum (x - zp_in) over H*W, then one fixed-point rescale by
-input_scale / output_scale with 1/(H*W) folded into the Q31 multiplier, add zp_out.
+int8 MEAN, for any axes, with or without keep_dims): sum (x - zp_in) over the reduced elements, then
+one fixed-point rescale by input_scale / output_scale with 1/count folded into the Q31 multiplier,
+add zp_out.
 """
 
 from dataclasses import asdict, dataclass, replace
@@ -42,50 +44,59 @@ def fold_count(multiplier: int, shift: int, count: int) -> tuple[int, int]:
     return (multiplier << count_shift) // count, shift - count_shift
 
 
-def mean_int8(x, *, input_zero_point, output_zero_point, multiplier, shift, keep_dims):
-    """``multiplier``/``shift`` quantize input_scale / output_scale; 1/(H*W) is folded in here."""
-    mean_multiplier, mean_shift = fold_count(multiplier, shift, x.shape[1] * x.shape[2])
-    acc = (x.astype(np.int64) - input_zero_point).sum(axis=(1, 2))
+def reduced_count(shape, axes) -> int:
+    """How many input elements each output averages."""
+    return int(np.prod([shape[a] for a in axes], dtype=np.int64))
+
+
+def mean_int8(x, *, input_zero_point, output_zero_point, multiplier, shift, axes=(1, 2), keep_dims=True):
+    """``multiplier``/``shift`` quantize input_scale / output_scale; 1/count is folded in here."""
+    mean_multiplier, mean_shift = fold_count(multiplier, shift, reduced_count(x.shape, axes))
+    acc = (x.astype(np.int64) - input_zero_point).sum(axis=tuple(axes), keepdims=keep_dims)
     out = multiply_by_quantized_multiplier(acc, mean_multiplier, mean_shift) + output_zero_point
-    out = np.clip(out, -128, 127).astype(np.int8)
-    return out.reshape(1, 1, 1, -1) if keep_dims else out.reshape(1, -1)
+    return np.clip(out, -128, 127).astype(np.int8)
 
 
-def constraint_spatial_axes(attrs, in_shapes) -> tuple[bool, str]:
-    """The mean must be over the spatial axes (1, 2) of an NHWC tensor."""
-    return (len(in_shapes[0]) == 4 and tuple(sorted(attrs.axes)) == (1, 2),
-            f"axes {attrs.axes} of a {len(in_shapes[0])}-D tensor")
+def constraint_axes_of_the_input(attrs, in_shapes) -> tuple[bool, str]:
+    """The mean must be over one or more distinct axes of the input (any axes; axes counted from 0)."""
+    rank = len(in_shapes[0])
+    ok = len(attrs.axes) > 0 and len(set(attrs.axes)) == len(attrs.axes) and all(0 <= a < rank for a in attrs.axes)
+    return ok, f"axes {attrs.axes} of a {rank}-D tensor"
 
 
 class Mean(OpDef):
     name = "mean"
     attrs_type = MeanAttrs
-    constraints = (constraint_spatial_axes,)
+    constraints = (constraint_axes_of_the_input,)
 
     def infer_shapes(self, attrs, in_shapes):
         x = in_shapes[0]
-        return [(1, 1, 1, x[3]) if attrs.keep_dims else (1, x[3])]
+        if attrs.keep_dims:
+            return [tuple(1 if a in attrs.axes else d for a, d in enumerate(x))]
+        return [tuple(d for a, d in enumerate(x) if a not in attrs.axes)]
 
     def run_float(self, attrs, inputs):
-        return [inputs[0].mean(axis=(1, 2), keepdims=attrs.keep_dims).astype(np.float32)]
+        return [inputs[0].mean(axis=tuple(attrs.axes), keepdims=attrs.keep_dims).astype(np.float32)]
 
     def run_int8(self, node, graph, inputs):
-        return [mean_int8(inputs[0], **mean_int8_params(node, graph).__dict__, keep_dims=node.attrs.keep_dims)]
+        return [mean_int8(inputs[0], **mean_int8_params(node, graph).__dict__, axes=node.attrs.axes,
+                          keep_dims=node.attrs.keep_dims)]
 
     def macs(self, attrs, in_shapes, out_shapes):
         return int(np.prod(in_shapes[0]))
 
     def lower(self, node, graph, prefix, pointer, in_place=False):
-        """Spatial mean of an NHWC tensor; 1/(H*W) is folded into the multiplier here, as TFLite does."""
+        """Mean over the node's axes; 1/count is folded into the multiplier here, as TFLite does."""
         from edgekit.codegen.kernels.mean import MeanSpec, mean_kernel
         from edgekit.codegen.layer_calls import kernel_call
 
         x = graph.tensors[node.inputs[0]]
         p = mean_int8_params(node, graph)
-        multiplier, shift = fold_count(p.multiplier, p.shift, x.shape[1] * x.shape[2])
+        multiplier, shift = fold_count(p.multiplier, p.shift, reduced_count(x.shape, node.attrs.axes))
         values = {"input": pointer(node.inputs[0]), "output": pointer(node.output),
                   **asdict(replace(p, multiplier=multiplier, shift=shift))}
-        return kernel_call(node, mean_kernel(MeanSpec(tuple(int(d) for d in x.shape[1:]))), values)
+        spec = MeanSpec(tuple(int(d) for d in x.shape), tuple(sorted(node.attrs.axes)))
+        return kernel_call(node, mean_kernel(spec), values)
 
 
 OP = Mean()

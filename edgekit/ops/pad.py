@@ -1,4 +1,5 @@
-"""pad: constant padding of every axis; int8 pads with the zero point (the quantized 0.0)."""
+"""pad: constant padding of every axis with ``value`` (0.0 for PAD, any constant for PADV2); int8 pads
+with the value quantized like the output (the zero point for 0.0)."""
 
 from dataclasses import dataclass, replace
 
@@ -11,11 +12,12 @@ from edgekit.ops.window import Window
 @dataclass
 class PadAttrs:
     pads: tuple[tuple[int, int], ...] = ()  # (before, after) per axis
+    value: float = 0.0
 
 
 def pad_int8_value(node, graph) -> int:
-    """The int8 padding value: the output's zero point (the quantized 0.0)."""
-    return int(quant_of(graph, node.outputs[0]).scalar_zero_point)
+    """The int8 padding value: ``value`` quantized like the output (its zero point for 0.0)."""
+    return int(quant_of(graph, node.outputs[0]).quantize(np.float32(node.attrs.value)))
 
 
 def constraint_spatial_pads(attrs) -> tuple[bool, str]:
@@ -34,7 +36,7 @@ class Pad(OpDef):
         return [tuple(d + b + a for d, (b, a) in zip(in_shapes[0], attrs.pads))]
 
     def run_float(self, attrs, inputs):
-        return [np.pad(inputs[0], attrs.pads)]
+        return [np.pad(inputs[0], attrs.pads, constant_values=attrs.value)]
 
     def run_int8(self, node, graph, inputs):
         return [np.pad(inputs[0], node.attrs.pads, constant_values=pad_int8_value(node, graph))]

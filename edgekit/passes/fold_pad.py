@@ -27,8 +27,9 @@ def _spatial_padding(node) -> tuple[int, int, int, int] | None:
 
 def _pads_with_zero(graph, node) -> bool:
     """Whether the padded value is the real 0.0 of the reader's input (float, or int8 zero point)."""
-    quant = graph.tensors[node.output].quant
-    return graph.tensors[node.output].dtype != "int8" or pad_int8_value(node, graph) == quant.scalar_zero_point
+    if graph.tensors[node.output].dtype != "int8":
+        return node.attrs.value == 0.0  # PADV2 pads with any constant
+    return pad_int8_value(node, graph) == graph.tensors[node.output].quant.scalar_zero_point
 
 
 def fold_pad(graph):

@@ -7,6 +7,8 @@
 - weights: symmetric int8 in [-127, 127], per output channel (the op's ``weight_channel_axis``) or
   per tensor, by scheme.
 - biases: int32 with scale input_scale * weight_scale and zero point 0.
+- constant operands of ops without weights (a mul's scalar or per-channel factor, a prelu slope):
+  per-tensor asymmetric int8 over their values and 0, as TFLite's converter quantizes them.
 Tensor and node names are kept, so the float and int8 graphs can be compared layer by layer.
 """
 
@@ -67,6 +69,14 @@ def _quantize_weights(graph, node, axis: int, granularity: str) -> None:
         bias.quant = QuantParams(bias_scale, np.zeros(bias_scale.shape, np.int32), 0 if bias_scale.size > 1 else None)
 
 
+def _quantize_constant_operands(graph, node) -> None:
+    for name in node.inputs:
+        tensor = graph.tensors[name]
+        if tensor.is_constant and tensor.dtype == "float32":  # a constant shared by two nodes is done once
+            tensor.quant = activation_params(float(tensor.data.min()), float(tensor.data.max()))
+            tensor.data, tensor.dtype = tensor.quant.quantize(tensor.data), "int8"
+
+
 def quantize_graph(float_graph, ranges: dict, scheme):
     """The int8 version of ``float_graph`` (a copy); ``ranges`` come from :func:`calibrate`."""
     graph = float_graph.copy()
@@ -87,5 +97,7 @@ def quantize_graph(float_graph, ranges: dict, scheme):
         out.dtype = "int8"
         if op.weight_channel_axis is not None:
             _quantize_weights(graph, node, op.weight_channel_axis, scheme.weight_granularity)
+        else:
+            _quantize_constant_operands(graph, node)
     graph.lint()
     return graph

@@ -4,6 +4,7 @@
 only from the local cache (``$EDGEKIT_HOME``), never from the network.
 """
 
-from edgekit.zoo.registry import ZOO, ZooModel, load_zoo_model
+from edgekit.zoo.registry import ZOO, ZooModel, load_zoo_model, zoo_entry, zoo_model_from_state_dict
 
-__all__ = ["ZOO", "ZooModel", "load_zoo_model"]
+__all__ = ["ZOO", "ZooModel", "load_zoo_model", "zoo_entry",
+           "zoo_model_from_state_dict"]

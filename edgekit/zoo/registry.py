@@ -26,6 +26,8 @@ class ZooEntry:
     description: str
     build: Callable[..., ZooModel]
     options: dict = field(default_factory=dict)
+    # the options a state_dict may have been saved from, read off its tensor shapes (tried in order)
+    options_from_state_dict: Callable[[dict], list[dict]] = lambda state: []
 
 
 MOBILENETV2_WEIGHTS = ("mobilenet_v2-b0353104.pth", "b0353104")
@@ -44,7 +46,7 @@ def build_mobilenetv2(width: float = 1.0, resolution: int = 224, num_classes: in
         pretrained = matches_weights
     if pretrained and not matches_weights:
         raise UnknownNameError(f"no pretrained MobileNetV2 weights for width {width} and {num_classes} classes; "
-                               "only width 1.0 with 1000 classes has them (pass pretrained=False)")
+                               "only width 1.0 with 1000 classes has them (pass --no-pretrained for random weights)")
     torch.manual_seed(0)
     module = MobileNetV2(num_classes=num_classes, width=width)
     if pretrained:
@@ -54,18 +56,63 @@ def build_mobilenetv2(width: float = 1.0, resolution: int = 224, num_classes: in
     return ZooModel("mobilenetv2", module, resolution, IMAGENET_MEAN, IMAGENET_STD, IMAGENET_CROP_FRACTION, pretrained)
 
 
+MOBILENETV2_WIDTHS = (1.0, 0.75, 0.5, 0.35, 1.3, 1.4)  # the widths MobileNetV2 checkpoints are published at
+
+
+def mobilenetv2_options_from_state_dict(state: dict) -> list[dict]:
+    """Width and class count from the stem convolution's and the classifier's shapes."""
+    from edgekit.zoo.mobilenetv2 import make_divisible
+
+    stem, classifier = state.get("features.0.0.weight"), state.get("classifier.1.weight")
+    if stem is None or classifier is None or stem.ndim != 4 or classifier.ndim != 2:
+        return []
+    return [{"width": width, "num_classes": int(classifier.shape[0])} for width in MOBILENETV2_WIDTHS
+            if make_divisible(32 * width) == stem.shape[0]]
+
+
 ZOO = {
     "mobilenetv2": ZooEntry(
         "mobilenetv2",
         "MobileNetV2 (ImageNet weights at width 1.0); options width, resolution, num_classes",
         build_mobilenetv2,
         {"width": 1.0, "resolution": 224, "num_classes": 1000},
+        mobilenetv2_options_from_state_dict,
     ),
 }
 
 
-def load_zoo_model(name: str, **options) -> ZooModel:
+def zoo_entry(name: str) -> ZooEntry:
     if name not in ZOO:
         raise UnknownNameError(f"unknown zoo model {name!r}; available: {', '.join(sorted(ZOO))} "
                                "(or pass a .pt/.onnx/.tflite/.ek file)")
-    return ZOO[name].build(**{k: v for k, v in options.items() if v is not None})
+    return ZOO[name]
+
+
+def load_zoo_model(name: str, **options) -> ZooModel:
+    return zoo_entry(name).build(**{k: v for k, v in options.items() if v is not None})
+
+
+def zoo_model_from_state_dict(state: dict, source: str, resolution: int | None = None, width: float | None = None,
+                              num_classes: int | None = None) -> ZooModel:
+    """The zoo architecture that ``state`` loads into strictly, with its weights.
+
+    Options the user gave win over those read off the tensor shapes. ModelFileError when no zoo
+    architecture takes the state_dict, naming the first mismatch.
+    """
+    from edgekit.errors import ModelFileError
+
+    given = {k: v for k, v in {"width": width, "num_classes": num_classes}.items() if v is not None}
+    mismatches = []
+    for name, entry in ZOO.items():
+        for options in entry.options_from_state_dict(state) or [{}]:
+            options = {**options, **given, "resolution": resolution or entry.options["resolution"]}
+            zoo = entry.build(pretrained=False, **options)
+            try:
+                zoo.module.load_state_dict(state, strict=True)
+            except RuntimeError as error:
+                mismatches.append(f"{name} {options}: {str(error).strip().splitlines()[-1].strip()[:160]}")
+                continue
+            return ZooModel(name, zoo.module.eval(), zoo.resolution, zoo.mean, zoo.std, zoo.crop_fraction, True)
+    raise ModelFileError(f"{source} is a state_dict that no zoo architecture takes ({mismatches[0]}); pass the "
+                         "--width/--num-classes it was trained with, or save a TorchScript module with "
+                         "torch.jit.save(torch.jit.script(model), path)")

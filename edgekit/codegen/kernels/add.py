@@ -11,6 +11,7 @@ from functools import lru_cache
 
 from tvm import te
 
+from edgekit.codegen.kernels.elementwise_arithmetic import lifted
 from edgekit.codegen.kernels.fixed_point import clamp_to_int8, multiply_by_quantized_multiplier
 from edgekit.codegen.kernels.kernel_source import KernelSource, build_kernel
 from edgekit.ops.add import LEFT_SHIFT, AddInt8Params
@@ -32,12 +33,9 @@ def add_kernel(spec: AddSpec) -> KernelSource:
     a = te.placeholder((spec.size,), "int8", name="a")
     b = te.placeholder((spec.size,), "int8", name="b")
 
-    def lifted(x, offset, multiplier, shift):
-        return multiply_by_quantized_multiplier((x.astype("int32") + offset) * (1 << LEFT_SHIFT), multiplier, shift)
-
     def element(i):
-        total = lifted(a[i], s["a_offset"], s["a_mult"], s["a_shift"]) + lifted(
-            b[i], s["b_offset"], s["b_mult"], s["b_shift"])
+        total = lifted(a[i].astype("int32"), s["a_offset"], LEFT_SHIFT, s["a_mult"], s["a_shift"]) + lifted(
+            b[i].astype("int32"), s["b_offset"], LEFT_SHIFT, s["b_mult"], s["b_shift"])
         scaled = multiply_by_quantized_multiplier(total, s["out_mult"], s["out_shift"]) + s["out_offset"]
         return clamp_to_int8(scaled, s["act_min"], s["act_max"])
 

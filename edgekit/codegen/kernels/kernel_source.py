@@ -74,9 +74,9 @@ def _generator_version() -> str:
 
 def _cache_path(name: str) -> Path:
     """Generated kernels are cached on disk ($EDGEKIT_HOME/kernels): TVM lowering takes seconds each."""
-    from edgekit.paths import cache_dir
+    from edgekit.paths import writable_cache_dir
 
-    return cache_dir() / "kernels" / _generator_version() / f"{name}.json"
+    return writable_cache_dir() / "kernels" / _generator_version() / f"{name}.json"
 
 
 def _store(path: Path, entry: dict) -> None:

@@ -1,0 +1,227 @@
+"""Depth-compression benchmark: the `depth` section of bench/results.json.
+
+A MobileNetV2-style network (28x28x1 input, 25 convolutions, inverted residuals with 4 skips) is
+trained here on Fashion-MNIST (Debian's dataset-fashion-mnist), then compressed for cortex-m7 by
+`edgekit compress`'s pipeline at several budgets in both modes (latency table measured in QEMU),
+fine-tuned by distillation, quantized to int8, compiled and run in QEMU. Per (mode, budget): the
+measured instructions and peak SRAM before/after, and the int8 test accuracy (exact integer
+interpreter, which the firmware matches bit for bit; checked on the QEMU inputs). Baseline: every
+inverted-residual block merged into one convolution, and each DP at that baseline's instructions.
+
+`python bench/depth.py --out bench/results.json` updates only the `depth` key. Options cut the run
+down (--budgets, --seeds, --train-samples, --test-samples); the section records what was run.
+"""
+
+import argparse
+import gzip
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+TARGET = "cortex-m7"
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (MNIST format): big-endian magic (dtype 0x08 = uint8, number of dims), dims, data."""
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    dims = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(dims))
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
+def fashion_mnist(split: str):
+    prefix = "train" if split == "train" else "t10k"
+    x = read_idx(FASHION / f"{prefix}-images-idx3-ubyte.gz").astype(np.float32) / 255.0
+    y = read_idx(FASHION / f"{prefix}-labels-idx1-ubyte.gz").astype(np.int64)
+    return x[..., np.newaxis], y
+
+
+def benchmark_network() -> nn.Module:
+    """MobileNetV2 at toy size: stem 3x3/2, stages (t, c, n, s) as in the paper's Table 2, 1x1 to 64, classifier."""
+    from edgekit.zoo.mobilenetv2 import InvertedResidual, conv_bn_relu6
+
+    class SmallMobileNetV2(nn.Module):
+        def __init__(self):
+            super().__init__()
+            layers, channels = [conv_bn_relu6(1, 16, stride=2)], 16
+            for t, c, n, s in ((1, 8, 1, 1), (4, 16, 2, 2), (4, 24, 3, 1), (4, 32, 2, 2)):
+                for i in range(n):
+                    layers.append(InvertedResidual(channels, c, s if i == 0 else 1, t))
+                    channels = c
+            layers.append(conv_bn_relu6(channels, 64, kernel=1))
+            self.features = nn.Sequential(*layers)
+            self.classifier = nn.Linear(64, 10)
+
+        def forward(self, x):
+            return self.classifier(nn.functional.adaptive_avg_pool2d(self.features(x), 1).flatten(1))
+
+    return SmallMobileNetV2()
+
+
+def train(model: nn.Module, x: np.ndarray, y: np.ndarray, epochs: int, seed: int) -> None:
+    torch.manual_seed(seed)
+    data = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
+    labels = torch.from_numpy(y)
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    steps = epochs * (len(y) // 128)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, 4e-3, total_steps=steps)
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(y))
+        for begin in range(0, len(y) - 127, 128):
+            batch = order[begin:begin + 128]
+            loss = nn.functional.cross_entropy(model(data[batch]), labels[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+    model.eval()
+
+
+def block_baseline_plan(chain):
+    """Every inverted residual (expand, depthwise, project) merged into one convolution; the rest unmerged."""
+    from edgekit.compress.segment import Plan, Segment
+
+    segments, position = [], 0
+    blocks = [(r.start, r.end) for r in chain.residuals]
+    while position < chain.length:
+        block = next((b for b in blocks if b[0] == position), None)
+        end = block[1] if block else position + 1
+        segments.append(Segment(position, end))
+        position = end
+    return Plan(segments, "baseline: merge every residual block")
+
+
+def main(argv=None) -> int:
+    from edgekit.compress.chain import extract_chain
+    from edgekit.compress.compressor import (build_tables, choose_plan, enumerate_segments, finetune_and_merge,
+                                             measure_model)
+    from edgekit.compress.dataset import Dataset
+    from edgekit.compress.finetune import steps_for
+    from edgekit.compress.importance import HeldOut, ImportanceTable
+    from edgekit.compress.segment import Plan
+    from edgekit.compress.tables import LatencyTable
+    from edgekit.frontend.torch import import_torch_module
+    from edgekit.passes import run_pipeline
+    from edgekit.target import load_target
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", help="results.json to update (only its `depth` key)")
+    parser.add_argument("--budgets", type=float, nargs="*", default=[0.9, 0.75, 0.6, 0.5])
+    parser.add_argument("--modes", nargs="*", default=["dp", "layermerge"])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--train-samples", type=int, default=60000)
+    parser.add_argument("--test-samples", type=int, default=10000)
+    parser.add_argument("--epochs", type=int, default=4, help="training epochs of the original")
+    parser.add_argument("--finetune-epochs", type=int, default=1)
+    parser.add_argument("--rank-entries", type=int, default=20, help="entries for the proxy vs fine-tune ranking")
+    parser.add_argument("--workdir", default="build/bench-depth")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    torch.set_num_threads(2)
+    workdir = Path(args.workdir)
+
+    x_train, y_train = fashion_mnist("train")
+    x_test, y_test = fashion_mnist("test")
+    x_train, y_train = x_train[:args.train_samples], y_train[:args.train_samples]
+    x_test, y_test = x_test[:args.test_samples], y_test[:args.test_samples]
+    held = slice(len(y_train) - 2000, len(y_train))  # held out of training: importance, re-estimation
+    model = benchmark_network()
+    train(model, x_train[:held.start], y_train[:held.start], args.epochs, seed=0)
+    graph = run_pipeline(import_torch_module(model, (1, 1, 28, 28)))
+    chain = extract_chain(graph)
+    training = HeldOut.from_arrays(x_train[:held.start], y_train[:held.start])
+    held_out = HeldOut.from_arrays(x_train[held], y_train[held])
+    print(f"trained in {time.perf_counter() - started:.0f} s; {chain.length} convolutions", file=sys.stderr)
+
+    target = load_target(TARGET)
+    held_out_arrays = Dataset(x_train[held], y_train[held])
+    test = (x_test, y_test)
+    original = measure_model(chain, TARGET, held_out_arrays, workdir / "original", test)
+    importance = ImportanceTable(chain, held_out)
+    section = {"target": TARGET, "network": f"MobileNetV2-style, 28x28x1, {chain.length} convolutions, "
+                                             f"{len(chain.residuals)} residuals",
+               "trained": {"epochs": args.epochs, "train_samples": held.start, "held_out_samples": 2000},
+               "test_samples": len(y_test), "seeds": args.seeds, "finetune_epochs": args.finetune_epochs,
+               "accuracy": "int8 test accuracy in percent (exact integer interpreter, bit-exact with the firmware)",
+               "original": original, "runs": [], "baseline": {}}
+    tables_by_mode = {}
+    for mode in args.modes:
+        latency = LatencyTable(TARGET)
+        tables_by_mode[mode] = build_tables(chain, enumerate_segments(chain, mode), latency, target.ram.length)
+        print(f"{mode}: latency table ({latency.measurements} new QEMU measurements)", file=sys.stderr)
+    identity = Plan.identity(chain)
+    before = tables_by_mode[args.modes[0]].instructions(identity.segments)
+    section["predicted_instructions_before"] = before
+
+    def evaluate(mode, plan, label):
+        results = []
+        for seed in range(args.seeds):
+            merged = finetune_and_merge(chain, plan, importance, training,
+                                        steps_for(args.finetune_epochs, len(training.y)), seed=seed)
+            results.append(measure_model(merged, TARGET, held_out_arrays, workdir / f"{label}-{seed}", test))
+        return {"mode": mode, "segments": [s.label() for s in plan.segments], "convolutions_after": len(plan.segments),
+                "predicted_instructions_after": tables_by_mode[mode].instructions(plan.segments),
+                "instructions_before": original["instructions"], "instructions_after": results[0]["instructions"],
+                "speedup": round(original["instructions"] / results[0]["instructions"], 3),
+                "accuracy_before": original["int8_accuracy"],
+                "accuracy_after": float(np.mean([r["int8_accuracy"] for r in results])),
+                "accuracy_after_per_seed": [r["int8_accuracy"] for r in results],
+                "peak_sram_before": original["peak_sram_bytes"], "peak_sram_after": results[0]["peak_sram_bytes"],
+                "bit_exact": all(r["bit_exact"] for r in results)}
+
+    for mode in args.modes:
+        for budget in args.budgets:
+            plan = choose_plan(chain, tables_by_mode[mode], importance, mode, int(budget * before))
+            run = evaluate(mode, plan, f"{mode}-{budget}")
+            section["runs"].append({"budget": budget, **run})
+            print(json.dumps(section["runs"][-1]), file=sys.stderr)
+
+    baseline = block_baseline_plan(chain)
+    base_mode = args.modes[0]
+    base_cost = tables_by_mode[base_mode].instructions(baseline.segments)
+    section["baseline"]["merge_every_block"] = {"budget_equivalent": round(base_cost / before, 4),
+                                                **evaluate(base_mode, baseline, "baseline")}
+    for mode in args.modes:
+        plan = choose_plan(chain, tables_by_mode[mode], importance, mode, base_cost)
+        section["baseline"][f"{mode}_at_equal_instructions"] = evaluate(mode, plan, f"{mode}-equal")
+
+    section["importance_rank_agreement"] = rank_agreement(tables_by_mode["dp"], importance, training,
+                                                          args.rank_entries)
+    section["seconds"] = round(time.perf_counter() - started)
+    text = json.dumps(section, indent=2)
+    print(text)
+    if args.out:
+        path = Path(args.out)
+        results = json.loads(path.read_text()) if path.is_file() else {}
+        imagenet = results.get("depth", {}).get("imagenet_mobilenetv2")  # bench/depth_imagenet.py's part
+        results["depth"] = {**section, **({"imagenet_mobilenetv2": imagenet} if imagenet else {})}
+        path.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+def rank_agreement(tables, importance, training, entries: int) -> dict:
+    """Spearman's rho between the proxy and the short fine-tune importance on ``entries`` dp spans that
+    remove at least one activation."""
+    from edgekit.compress.importance import finetuned_importance, span_segments, spearman
+
+    chain = importance.chain
+    spans = sorted({(s.start, s.end) for s in tables.costs if s.end - s.start > 1
+                    and any(chain.layers[k - 1].activation for k in range(s.start + 1, s.end))})
+    rng = np.random.default_rng(0)
+    chosen = [spans[i] for i in sorted(rng.choice(len(spans), min(entries, len(spans)), replace=False))]
+    proxy = [importance.importance(span_segments(i, j)) for i, j in chosen]
+    tuned = [finetuned_importance(importance, span_segments(i, j), training, steps=100) for i, j in chosen]
+    return {"entries": len(chosen), "finetune_steps": 100, "spearman": round(spearman(proxy, tuned), 3),
+            "spans": [list(s) for s in chosen], "proxy": proxy, "finetuned": tuned}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""ONNX mappings of the new ops (Mul, Sub, Max, Min, PRelu, Sigmoid, Tanh, HardSwish, LeakyRelu), through
+torch's exporter: edgekit's float graph computes what torch computes, with NCHW constants (PReLU slopes,
+per-channel scales) brought to NHWC."""
+
+import numpy as np
+import pytest
+import torch
+from test_import_torch_onnx import torch_logits
+from torch import nn
+
+from edgekit.api import quantize
+from edgekit.errors import UnsupportedOpError
+from edgekit.frontend.torch import import_torch_module
+from edgekit.ir.interpreter import run_graph
+from edgekit.passes import run_pipeline
+
+
+class SqueezeExciteBlock(nn.Module):
+    """MobileNetV3-style: hard-swish, squeeze-and-excite gate, and the other new elementwise ops."""
+
+    def __init__(self, minmax: bool = True):
+        super().__init__()
+        self.minmax = minmax
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.reduce = nn.Conv2d(8, 4, 1)
+        self.expand = nn.Conv2d(4, 8, 1)
+        self.prelu = nn.PReLU(8)
+        self.register_buffer("scale", torch.linspace(0.5, 1.5, 8).reshape(1, 8, 1, 1))
+
+    def forward(self, x):
+        y = nn.functional.hardswish(self.conv(x))
+        gate = torch.sigmoid(self.expand(torch.relu(self.reduce(y.mean(dim=(2, 3), keepdim=True)))))
+        y = y * gate
+        z = torch.tanh(y) - nn.functional.leaky_relu(y * self.scale, 0.2)
+        if self.minmax:
+            z = torch.maximum(torch.minimum(z, y), y * 0.5)
+        return self.prelu(z)
+
+
+def test_new_onnx_ops_match_torch():
+    torch.manual_seed(0)
+    module = SqueezeExciteBlock().eval()
+    with torch.no_grad():
+        module.prelu.weight.copy_(torch.linspace(0.05, 0.4, 8))
+    graph = run_pipeline(import_torch_module(module, (1, 3, 12, 12)))
+    ops = {node.op for node in graph.nodes}
+    assert {"hard_swish", "logistic", "mul", "tanh", "sub", "leaky_relu", "maximum", "minimum", "prelu"} <= ops
+    x = np.random.default_rng(3).uniform(-2, 2, size=(1, 12, 12, 3)).astype(np.float32)
+    ours = run_graph(graph, [x], mode="float")[graph.outputs[0]]
+    want = torch_logits(module, x).transpose(0, 2, 3, 1)
+    np.testing.assert_allclose(ours, want, atol=1e-5)
+
+
+def _loaded(module):
+    from edgekit.model_source import LoadedModel, _default_preprocess
+
+    graph = run_pipeline(import_torch_module(module.eval(), (1, 3, 12, 12)))
+    return LoadedModel("se", graph, _default_preprocess(graph))
+
+
+def test_float_model_with_new_ops_quantizes_close_to_float(data_dir):
+    """edgekit's own quantizer on the new ops: constant operands become int8, logistic gets TFLite's
+    fixed output parameters, and the int8 graph stays close to the float one on photos."""
+    torch.manual_seed(0)
+    result = quantize(_loaded(SqueezeExciteBlock(minmax=False)), str(data_dir / "images"))
+    int8 = result.model.graph
+    constants = [t for t in int8.tensors.values() if t.is_constant and t.dtype == "int8" and t.data.size == 8
+                 and t.data.ndim == 4]
+    assert len(constants) == 2, "the per-channel scale and the PReLU slopes should be int8 constants"
+    logistic_out = next(int8.tensors[n.output] for n in int8.nodes if n.op == "logistic")
+    assert (logistic_out.quant.scalar_scale, logistic_out.quant.scalar_zero_point) == (1 / 256, -128)
+    assert min(e.cosine for e in result.layer_errors) > 0.98
+
+
+def test_quantizing_minimum_names_the_node_and_the_way_out(data_dir):
+    torch.manual_seed(0)
+    with pytest.raises(UnsupportedOpError, match=r"^node node_minimum \(minimum\): needs both inputs quantized like its output.*"
+                                                 "TFLite converter"):
+        quantize(_loaded(SqueezeExciteBlock()), str(data_dir / "images"))

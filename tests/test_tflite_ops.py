@@ -1,0 +1,111 @@
+"""Every TFLite op edgekit imports beyond the classic CNN set, on models the tests build themselves.
+
+Each case is a TensorFlow function on a 16x16 RGB image, converted by TensorFlow's TFLiteConverter
+to full-integer int8 (calibrated on the shared photos), once with int8 I/O and once with float32
+I/O. edgekit's integer reference interpreter must give TFLite Micro's outputs byte for byte on the
+photos and on random inputs.
+"""
+
+import numpy as np
+import pytest
+from tflite_models import IMAGE_SHAPE, convert, photos, tensorflow, tflm_outputs
+
+from edgekit.frontend.tflite import import_tflite
+from edgekit.ir.interpreter import run_graph
+
+RANDOM_INPUTS = 3
+
+
+def _cases():
+    """name -> (function of the image, TFLite operators the converted model must contain)."""
+    tf = tensorflow()
+    rng = np.random.default_rng(7)
+    w = tf.constant(rng.normal(0, 0.5, size=(1, 1, 3, 8)).astype(np.float32))
+    w2 = tf.constant(rng.normal(0, 0.5, size=(1, 1, 3, 8)).astype(np.float32))
+    channel_scale = tf.constant(rng.uniform(0.2, 1.5, size=(8,)).astype(np.float32))
+    prelu = tf.keras.layers.PReLU(tf.keras.initializers.RandomUniform(0.05, 0.4, seed=3), shared_axes=[1, 2])
+
+    def features(x):
+        return tf.nn.conv2d(x, w, 1, "SAME") - 0.2
+
+    def two(x):
+        return features(x), tf.nn.conv2d(x, w2, 1, "SAME") * 0.7
+
+    def squeeze_excite(x):
+        y = features(x)
+        gate = tf.sigmoid(tf.reduce_mean(y, axis=[1, 2], keepdims=True))
+        return y * gate
+
+    return {
+        "mul_tensor": (lambda x: tf.multiply(*two(x)), {"MUL"}),
+        "mul_scalar": (lambda x: tf.nn.relu(features(x)) * 0.37, {"MUL"}),
+        "mul_channel": (lambda x: tf.nn.relu(features(x)) * channel_scale, {"MUL"}),
+        "squeeze_excite": (squeeze_excite, {"MUL", "LOGISTIC", "MEAN"}),
+        "sub": (lambda x: tf.nn.relu6(tf.subtract(*two(x))), {"SUB"}),
+        "sub_broadcast": (lambda x: features(x) - tf.reduce_mean(features(x), axis=[2], keepdims=True), {"SUB"}),
+        "squared_difference": (lambda x: tf.math.squared_difference(*two(x)), {"SQUARED_DIFFERENCE"}),
+        "maximum": (lambda x: tf.maximum(*two(x)), {"MAXIMUM"}),
+        "minimum": (lambda x: tf.minimum(*two(x)), {"MINIMUM"}),
+        "hard_swish": (lambda x: (lambda y: y * tf.nn.relu6(y + 3.0) * (1.0 / 6.0))(features(x) * 4.0),
+                       {"HARD_SWISH"}),
+        "logistic": (lambda x: tf.sigmoid(features(x) * 3.0), {"LOGISTIC"}),
+        "tanh": (lambda x: tf.tanh(features(x) * 2.0), {"TANH"}),
+        "leaky_relu": (lambda x: tf.nn.leaky_relu(features(x), 0.15), {"LEAKY_RELU"}),
+        "prelu": (lambda x: prelu(features(x)), {"PRELU"}),
+        "resize_nearest": (lambda x: tf.image.resize(features(x), (32, 24), "nearest"), {"RESIZE_NEAREST_NEIGHBOR"}),
+        "resize_nearest_align": (lambda x: tf.compat.v1.image.resize_nearest_neighbor(
+            features(x), (23, 31), align_corners=True), {"RESIZE_NEAREST_NEIGHBOR"}),
+        "resize_bilinear": (lambda x: tf.image.resize(features(x), (24, 40), "bilinear"), {"RESIZE_BILINEAR"}),
+        "resize_bilinear_align": (lambda x: tf.compat.v1.image.resize_bilinear(
+            features(x), (9, 31), align_corners=True), {"RESIZE_BILINEAR"}),
+        "mean_axis": (lambda x: tf.reduce_mean(features(x), axis=[2]), {"MEAN"}),
+        "mean_channels": (lambda x: tf.reduce_mean(features(x), axis=[3], keepdims=True), {"MEAN"}),
+        "mean_all": (lambda x: tf.reduce_mean(features(x), axis=[1, 2, 3]), {"MEAN"}),
+        "concat": (lambda x: tf.concat(list(two(x)), axis=3), {"CONCATENATION"}),
+        "strided_slice": (lambda x: features(x)[:, 1:15:2, ::-3, 2:7], {"STRIDED_SLICE"}),
+        "strided_slice_shrink": (lambda x: features(x)[:, 3, :, 1:], {"STRIDED_SLICE"}),
+        "split": (lambda x: (lambda a, b: a - b)(*tf.split(features(x), 2, axis=3)), {"SPLIT"}),
+        "split_v": (lambda x: tf.concat(tf.split(features(x), [3, 5], axis=3)[::-1], axis=3) * 0.5, {"SPLIT_V"}),
+        "squeeze": (lambda x: tf.squeeze(tf.reduce_mean(features(x), axis=[1], keepdims=True), axis=1),
+                    {"MEAN"}),
+        "padv2": (lambda x: tf.pad(features(x), [[0, 0], [1, 2], [3, 0], [0, 0]], constant_values=0.75), {"PADV2"}),
+        "relu_standalone": (lambda x: tf.nn.relu(tf.concat(list(two(x)), axis=3)), {"RELU"}),
+    }
+
+
+@pytest.fixture(scope="module")
+def calibration(data_dir):
+    return photos(data_dir)
+
+
+def _operators(path) -> set[str]:
+    from edgekit.frontend.tflite import _read_model
+
+    return {op.name for op in _read_model(path).operators}
+
+
+def _inputs(graph, images):
+    tensor = graph.tensors[graph.inputs[0]]
+    if tensor.dtype == "float32":
+        rng = np.random.default_rng(1)
+        return list(images[:, np.newaxis]) + [rng.uniform(-0.5, 1.5, IMAGE_SHAPE).astype(np.float32)
+                                              for _ in range(RANDOM_INPUTS)]
+    rng = np.random.default_rng(2)
+    return [tensor.quant.quantize(image[np.newaxis]) for image in images] + [
+        rng.integers(-128, 128, size=IMAGE_SHAPE, dtype=np.int8) for _ in range(RANDOM_INPUTS)]
+
+
+@pytest.mark.parametrize("io", ["int8", "float32"])
+@pytest.mark.parametrize("case", sorted(_cases()))
+def test_op_matches_tflite_micro(case, io, calibration, tmp_path):
+    fn, expected_ops = _cases()[case]
+    path = convert(fn, tmp_path / f"{case}.tflite", calibration, int8_io=io == "int8")
+    assert expected_ops <= _operators(path), f"the converter did not produce {expected_ops}"
+    graph = import_tflite(path)
+    inputs = _inputs(graph, calibration)
+    want = tflm_outputs(path, inputs, len(graph.outputs))
+    for index, (x, expected) in enumerate(zip(inputs, want)):
+        got = run_graph(graph, [x], mode="int8")
+        for name, tflm in zip(graph.outputs, expected):
+            assert got[name].dtype == tflm.dtype
+            np.testing.assert_array_equal(got[name].reshape(tflm.shape), tflm, err_msg=f"input {index}, output {name}")

@@ -1,0 +1,76 @@
+"""The new ops as firmware: two small models built by the tests (every new op inside, so only two
+QEMU builds), converted by TensorFlow to int8, compiled for cortex-m7 with real TVM kernels and
+arm-none-eabi-gcc, and run in the real QEMU on photos and random inputs. The firmware must be
+bit-exact with the integer reference interpreter and byte-identical to TFLite Micro."""
+
+import numpy as np
+import pytest
+from tflite_models import IMAGE_SHAPE, convert, photos, tensorflow, tflm_outputs
+
+from edgekit.compiler import compile_model
+from edgekit.frontend.tflite import _read_model, import_tflite
+from edgekit.runner import run_build
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("private_edgekit_home")]
+
+
+def _models():
+    tf = tensorflow()
+    rng = np.random.default_rng(17)
+    w = tf.constant(rng.normal(0, 0.5, size=(3, 3, 3, 8)).astype(np.float32))
+    w2 = tf.constant(rng.normal(0, 0.5, size=(1, 1, 3, 8)).astype(np.float32))
+    channel_scale = tf.constant(rng.uniform(0.2, 1.5, size=(8,)).astype(np.float32))
+    prelu = tf.keras.layers.PReLU(tf.keras.initializers.RandomUniform(0.05, 0.4, seed=4), shared_axes=[1, 2])
+
+    def elementwise(x):
+        y = tf.nn.conv2d(x, w, 1, "SAME") - 0.3
+        z = tf.nn.conv2d(x, w2, 1, "SAME")
+        scaled = tf.nn.relu(y) * channel_scale
+        difference = scaled - z
+        squared = tf.math.squared_difference(difference, y)
+        clipped = tf.minimum(tf.maximum(squared, z), y)
+        swished = (lambda t: t * tf.nn.relu6(t + 3.0) * (1.0 / 6.0))(clipped * 4.0)
+        gated = tf.sigmoid(swished)
+        bent = prelu(tf.nn.leaky_relu(tf.tanh(y * 2.0), 0.15))
+        return gated + bent + y * z
+
+    def geometry(x):
+        """Slices of one tensor share its quantization, so the concat needs no requantizing QUANTIZE."""
+        left, right = tf.split(tf.nn.conv2d(x, w, 1, "SAME"), 2, axis=3)
+        down = tf.image.resize(left - right, (8, 12), "bilinear")
+        up = tf.image.resize(down, (16, 24), "nearest")
+        joined = tf.concat([up[:, 1::2, ::-2, 1:], up[:, ::2, :12, :]], axis=3)
+        return tf.reduce_mean(tf.pad(joined, [[0, 0], [1, 1], [0, 2], [0, 0]], constant_values=0.5), axis=[2])
+
+    return {"elementwise": (elementwise, {"MUL", "SUB", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", "HARD_SWISH",
+                                          "LOGISTIC", "TANH", "LEAKY_RELU", "PRELU"}),
+            "geometry": (geometry, {"RESIZE_NEAREST_NEIGHBOR", "STRIDED_SLICE", "SPLIT", "SUB", "RESIZE_BILINEAR",
+                                    "CONCATENATION", "PADV2", "MEAN"})}
+
+
+@pytest.mark.parametrize("name", ["elementwise", "geometry"])
+def test_new_ops_firmware_is_byte_identical_to_tflite_micro(name, data_dir, tmp_path):
+    fn, expected_ops = _models()[name]
+    images = photos(data_dir)
+    path = convert(fn, tmp_path / f"{name}.tflite", images, int8_io=True)
+    assert expected_ops <= {op.name for op in _read_model(path).operators}
+    graph = import_tflite(path)
+    q_in = graph.tensors[graph.inputs[0]].quant
+    rng = np.random.default_rng(9)
+    inputs = [q_in.quantize(image[np.newaxis]) for image in images] + [
+        rng.integers(-128, 128, size=IMAGE_SHAPE, dtype=np.int8) for _ in range(3)]
+    stacked = tmp_path / "inputs.npy"
+    np.save(stacked, np.stack(inputs))
+
+    build = compile_model(str(path), "cortex-m7", output=tmp_path / "build").build_dir
+    result = run_build(build, inputs=stacked)
+
+    assert result.inputs == len(inputs)
+    assert result.bit_exact, f"{name}: {result.mismatches} of {result.inputs} outputs differ from the interpreter"
+    for i, expected_outputs in enumerate(tflm_outputs(path, inputs, len(graph.outputs))):
+        for k, expected in enumerate(expected_outputs):
+            got = result.outputs[k][i].reshape(expected.shape)  # per graph output, N stacked
+            assert got.dtype == np.int8
+            differ = int(np.sum(got != expected))
+            assert differ == 0, f"{name} input {i}: {differ} of {expected.size} firmware output bytes differ from TFLM"
+    assert len(np.unique(result.outputs[0])) > 10
