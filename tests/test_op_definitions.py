@@ -21,6 +21,20 @@ def _overrides(op: OpDef, method: str) -> bool:
     return getattr(type(op), method) is not getattr(OpDef, method)
 
 
+def _subclasses(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
+
+
+def test_every_named_op_class_is_registered():
+    """An op file is found by itself (edgekit/ops/__init__.py imports every module); this catches a
+    class whose module forgot to create its instance."""
+    registered = {type(op) for op in OPS.values()}
+    named = {cls for cls in _subclasses(OpDef) if cls.name and cls.__module__.startswith("edgekit.ops.")}
+    assert named <= registered, f"op classes without a registered instance: {named - registered}"
+
+
 @pytest.mark.parametrize("name", OP_NAMES)
 def test_op_is_registered_under_its_name_with_dataclass_attrs(name):
     op = OPS[name]

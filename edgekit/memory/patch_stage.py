@@ -146,7 +146,7 @@ def spatial_layer(graph: Graph, node: Node) -> SpatialLayer:
     in_shape = graph.tensors[node.inputs[0]].shape
     out_shape = graph.tensors[node.output].shape
     macs = op.macs(node.attrs, [graph.tensors[name].shape for name in node.inputs], [out_shape])
-    return SpatialLayer(tuple(in_shape[1:3]), window.kernel, window.stride, window.dilation, window.padding,
+    return SpatialLayer(tuple(in_shape[1:3]), window,
                         in_channels=in_shape[3], out_channels=out_shape[3],
                         macs_per_pixel=macs // (out_shape[1] * out_shape[2]), name=node.name)
 

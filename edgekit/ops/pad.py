@@ -41,6 +41,9 @@ class Pad(OpDef):
     def run_int8(self, node, graph, inputs):
         return [np.pad(inputs[0], node.attrs.pads, constant_values=pad_int8_value(node, graph))]
 
+    def is_identity(self, node, graph):
+        return all(before == 0 and after == 0 for before, after in node.attrs.pads)
+
     def window(self, node, graph):
         """A spatial pad is a 1x1 window with padding; channel pads need no window."""
         (top, bottom), (left, right) = node.attrs.pads[1], node.attrs.pads[2]
