@@ -77,3 +77,31 @@ def test_quantizing_minimum_names_the_node_and_the_way_out(data_dir):
     with pytest.raises(UnsupportedOpError, match=r"^node node_minimum \(minimum\): needs both inputs quantized like its output.*"
                                                  "TFLite converter"):
         quantize(_loaded(SqueezeExciteBlock()), str(data_dir / "images"))
+
+
+class BroadcastAdds(nn.Module):
+    """Adds that broadcast: Keras-style hard-sigmoid ``relu6(x + 3) / 6``, a per-channel bias, and a
+    global mean added back."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.register_buffer("bias", torch.linspace(-0.5, 0.5, 8).reshape(1, 8, 1, 1))
+
+    def forward(self, x):
+        y = torch.relu(self.conv(x))
+        gate = nn.functional.relu6(y + 3.0) * (1.0 / 6.0)
+        return gate * y + self.bias + y.mean(dim=(2, 3), keepdim=True)
+
+
+def test_broadcast_adds_match_torch_and_quantize(data_dir):
+    torch.manual_seed(0)
+    module = BroadcastAdds().eval()
+    graph = run_pipeline(import_torch_module(module, (1, 3, 12, 12)))
+    adds = [node for node in graph.nodes if node.op == "add"]
+    assert len(adds) == 3 and any(graph.tensors[name].is_constant for node in adds for name in node.inputs)
+    x = np.random.default_rng(4).uniform(-2, 2, size=(1, 12, 12, 3)).astype(np.float32)
+    ours = run_graph(graph, [x], mode="float")[graph.outputs[0]]
+    np.testing.assert_allclose(ours, torch_logits(module, x).transpose(0, 2, 3, 1), atol=1e-5)
+    result = quantize(_loaded(BroadcastAdds()), str(data_dir / "images"))
+    assert min(e.cosine for e in result.layer_errors) > 0.98

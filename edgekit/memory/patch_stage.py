@@ -78,7 +78,7 @@ def constraint_spatial_ops(graph: Graph, split: str) -> tuple[bool, str]:
             patchable = ", ".join(sorted(name for name, other in OPS.items() if other.patchable))
             return False, f"node {node.name} is a {node.op}; ops that run on patches: {patchable}"
         for constraint in op.patch_constraints:
-            ok, detail = constraint(node.attrs)
+            ok, detail = constraint(node, graph)
             if not ok:
                 return False, f"node {node.name}: {rule_text(constraint)} ({detail})"
     return True, ""

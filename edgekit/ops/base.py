@@ -82,8 +82,8 @@ class OpDef:
     #: rules on attrs and input shapes, checked by ``Graph.lint`` (so by every importer) and listed by
     #: ``edgekit ops``: each ``constraint_*(attrs, in_shapes) -> (ok, detail)`` has its rule as docstring
     constraints: tuple = ()
-    #: further rules for running on patches, ``constraint_*(attrs) -> (ok, detail)``, checked by the
-    #: patch stage
+    #: further rules for running on patches, ``constraint_*(node, graph) -> (ok, detail)``, checked by
+    #: the patch stage
     patch_constraints: tuple = ()
 
     def check(self, node, in_shapes: list[tuple]) -> None:

@@ -20,9 +20,10 @@ def pad_int8_value(node, graph) -> int:
     return int(quant_of(graph, node.outputs[0]).quantize(np.float32(node.attrs.value)))
 
 
-def constraint_spatial_pads(attrs) -> tuple[bool, str]:
+def constraint_spatial_pads(node, graph) -> tuple[bool, str]:
     """On patches, a pad must pad an NHWC tensor and leave its batch axis alone."""
-    return len(attrs.pads) == 4 and tuple(attrs.pads[0]) == (0, 0), f"pads {attrs.pads}"
+    pads = node.attrs.pads
+    return len(pads) == 4 and tuple(pads[0]) == (0, 0), f"pads {pads}"
 
 
 class Pad(OpDef):
