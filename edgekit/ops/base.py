@@ -3,7 +3,7 @@
 An op is one object (``OpDef`` subclass instance) registered by name. Every stage asks it, never a
 table of op names of its own: the IR (``constraints``, ``infer_shapes``), the interpreter
 (``run_float``, ``run_int8``), the quantizer (``weight_channel_axis``, ``same_quant_as_input``,
-``fixed_output_quant``, ``int8_unsupported``), the passes (``folds_batch_norm``, ``fuses_activation``,
+``same_quant_inputs``, ``fixed_output_quant``, ``int8_unsupported``), the passes (``folds_batch_norm``, ``fuses_activation``,
 ``is_identity``), bias correction (``expected_output_error``), the memory planner (``buffer_share``),
 the patch stage (``patchable``, ``window``, ``with_padding``, ``patch_constraints``, ``row_wise``), the
 code generator (``lower``) and ``edgekit ops`` (all of them). A new op is its op file, its kernel
@@ -56,6 +56,9 @@ class OpDef:
     attrs_type: type | None = None
     #: the int8 output must share the input's quantization (data movement: reshape, pooling, pad...)
     same_quant_as_input: bool = False
+    #: every int8 input must carry the output's quantization: the kernel compares or copies raw bytes
+    #: (maximum, minimum, concat); edgekit's quantizer requantizes the others, as TF's converter does
+    same_quant_inputs: bool = False
     #: int8 output (scale, zero point) fixed by TFLite whatever the calibrated range (softmax)
     fixed_output_quant: tuple[float, int] | None = None
     #: input 1 is a weight quantized to int8 per output channel along this axis (input 2, if any,
