@@ -396,6 +396,35 @@ def test_broken_npy_input_to_infer(models_dir, tmp_path, name):
     assert _tree(tmp_path) == before
 
 
+def test_broken_npz_input_sets_are_one_error(tmp_path):
+    """.npz files (input sets of several-input models, compress --data) are read by npy_file.read_npz:
+    truncated, pickled, zip-bombed or non-zip files end in one EdgekitError naming the file."""
+    import io
+    import zipfile
+
+    import numpy as np
+
+    from edgekit.errors import EdgekitError
+    from edgekit.npy_file import read_npz
+
+    good = tmp_path / "good.npz"
+    np.savez(good, input_0=np.arange(6, dtype=np.int8).reshape(2, 3), input_1=np.ones(4, np.float32))
+    arrays = read_npz(good)
+    assert sorted(arrays) == ["input_0", "input_1"] and arrays["input_0"].tolist() == [[0, 1, 2], [3, 4, 5]]
+    cases = {"truncated.npz": good.read_bytes()[:-40], "text.npz": b"x,y\n1,2\n", "empty.npz": b""}
+    pickled = io.BytesIO()
+    np.savez(pickled, input_0=np.array([{"a": 1}], dtype=object))
+    cases["pickled.npz"] = pickled.getvalue()
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("input_0.npy", b"\0" * (1 << 20))
+    cases["bomb.npz"] = bomb.getvalue().replace((1 << 20).to_bytes(4, "little"), (3 << 30).to_bytes(4, "little"))
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(EdgekitError, match=name.replace(".", r"\.")):
+            read_npz(tmp_path / name)
+
+
 def test_zero_byte_and_directory_and_device_models(tmp_path):
     (tmp_path / "empty.onnx").write_bytes(b"")
     (tmp_path / "folder.tflite").mkdir()
