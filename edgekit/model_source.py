@@ -10,7 +10,7 @@ sees the same canonical form.
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgekit.errors import ModelFileError
+from edgekit.errors import ModelFileError, UnsupportedOpError
 from edgekit.ir import Graph
 
 SUFFIXES = (".tflite", ".onnx", ".pt", ".pth", ".ek", ".keras", ".h5", ".hdf5")
@@ -57,9 +57,9 @@ def _default_preprocess(graph: Graph) -> Preprocess | None:
 
 def load_model(source: str, resolution: int | None = None, width: float | None = None,
                num_classes: int | None = None, calib: str | None = None) -> LoadedModel:
-    """``calib`` (images or .npy) calibrates models that are quantized while loading (Keras, SavedModel)."""
+    """``calib`` (images or .npy) calibrates models that are quantized while loading (Keras, SavedModel).
+    An unsupported op or attribute is reported with the file's name first."""
     from edgekit.frontend.keras import is_tensorflow_model
-    from edgekit.passes import FLOAT_PIPELINE, INT8_PIPELINE, run_pipeline
 
     path = Path(source)
     if path.is_dir() and is_tensorflow_model(path):
@@ -69,6 +69,18 @@ def load_model(source: str, resolution: int | None = None, width: float | None =
         return _load_zoo(source, resolution, width, num_classes)
     if not path.is_file():
         raise ModelFileError(f"model file {path} does not exist")
+    try:
+        return _load_file(path, resolution, width, num_classes, calib)
+    except UnsupportedOpError as error:  # importers and passes name the op and node; the file goes first
+        if str(error).startswith(f"{path.name}:"):
+            raise
+        raise type(error)(f"{path.name}: {error}") from None
+
+
+def _load_file(path: Path, resolution, width, num_classes, calib) -> LoadedModel:
+    from edgekit.frontend.keras import is_tensorflow_model
+    from edgekit.passes import FLOAT_PIPELINE, INT8_PIPELINE, run_pipeline
+
     suffix = path.suffix.lower()
     if is_tensorflow_model(path):
         return _load_tensorflow(path, calib)
