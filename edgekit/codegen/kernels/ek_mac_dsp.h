@@ -172,16 +172,35 @@ EK_INLINE int32_t ek_rescale(int32_t acc, ek_scale_t scale)
 }
 #endif
 
+/* TFLite's RoundingDivideByPOT(x, right) for 0 <= right <= 31 and |x| < 2^30, decoded once for many x:
+ * x itself for right 0, else (x - (x < 0) + 2^(right - 1)) >> right (no overflow within the bound). */
+typedef struct {
+    int32_t negative, round, right;
+} ek_pot_t;
+
+EK_INLINE ek_pot_t ek_pot(int32_t right)
+{
+    ek_pot_t pot;
+    pot.negative = right > 0 ? -1 : 0;
+    pot.round = (int32_t)((1u << right) >> 1);
+    pot.right = right;
+    return pot;
+}
+
+EK_INLINE int32_t ek_divide_pot(int32_t x, ek_pot_t pot)
+{
+    return (x + ((x >> 31) & pot.negative) + pot.round) >> pot.right;
+}
+
 /* The layer's output offset and fused activation clamp. */
 typedef struct {
     int32_t output_offset, act_min, act_max;
 } ek_clamp_t;
 
-/* acc -> int8: rescale, add the output offset, clamp. A clamp known at compile time to be the whole
- * int8 range (the kernels specialise that case) is one SSAT. */
-EK_INLINE int8_t ek_output(int32_t acc, ek_scale_t scale, ek_clamp_t clamp)
+/* result -> int8: the activation clamp. A clamp known at compile time to be the whole int8 range (the
+ * kernels specialise that case) is one SSAT. ek_output: rescale acc, add the output offset, clamp. */
+EK_INLINE int8_t ek_output_clamp(int32_t result, ek_clamp_t clamp)
 {
-    int32_t result = ek_rescale(acc, scale) + clamp.output_offset;
 #if defined(__ARM_ARCH_7EM__) || defined(__ARM_ARCH_8M_MAIN__) || defined(__ARM_ARCH_8_1M_MAIN__)
     if (__builtin_constant_p(clamp.act_min) && __builtin_constant_p(clamp.act_max) && clamp.act_min == -128 &&
         clamp.act_max == 127) {
@@ -192,6 +211,11 @@ EK_INLINE int8_t ek_output(int32_t acc, ek_scale_t scale, ek_clamp_t clamp)
     result = result < clamp.act_min ? clamp.act_min : result;
     result = result > clamp.act_max ? clamp.act_max : result;
     return (int8_t)result;
+}
+
+EK_INLINE int8_t ek_output(int32_t acc, ek_scale_t scale, ek_clamp_t clamp)
+{
+    return ek_output_clamp(ek_rescale(acc, scale) + clamp.output_offset, clamp);
 }
 
 /* One output: TFLite's requantization of acc with (multiplier, shift), output offset and clamp. */
