@@ -190,6 +190,16 @@ def _test_inputs(model: LoadedModel, calib) -> np.ndarray:
     return rng.uniform(low, high, size=(2,) + tensor.shape).astype(np.float32)
 
 
+def _check_kernels(graph, source) -> None:
+    """Every node of the int8 graph has a C kernel (or is a view): refuse before minutes of planning."""
+    from edgekit.codegen.layer_calls import constraint_op_has_kernel
+
+    for node in graph.nodes:
+        ok, detail = constraint_op_has_kernel(node)
+        if not ok:
+            raise UnsupportedOpError(f"{source}: {detail}")
+
+
 def compile_model(source: str, target_name: str | None, *, target_file=None, output=None, force=False,
                   resolution=None, width=None, **options) -> CompileResult:
     """Compile ``source`` for a target into a build folder (default build/MODEL-TARGET).
@@ -232,9 +242,13 @@ def _compile(source: str, target, *, target_file, output: Path, force: bool, res
     require_one_input(model.graph, source)
     quantization = None
     if not model.is_quantized:
-        quantization = api.quantize(model, calib, scheme, progress=progress)
+        try:
+            quantization = api.quantize(model, calib, scheme, progress=progress)
+        except UnsupportedOpError as error:  # the op and node are in the message; name the file too
+            raise UnsupportedOpError(f"{source}: {error}") from None
         model = quantization.model
     graph = model.graph
+    _check_kernels(graph, source)
     schedule = plan_schedule(graph, patch, max_patch_overhead, input_by_patch, activation_budget(target))
     plan = schedule.plan
     layers = schedule.layer_rows(graph)

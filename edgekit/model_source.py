@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgekit.errors import ModelFileError
+from edgekit.errors import ModelFileError, UnsupportedOpError
 from edgekit.ir import Graph
 
 SUFFIXES = (".tflite", ".onnx", ".pt", ".pth", ".ek", ".keras", ".h5", ".hdf5")
@@ -65,9 +65,8 @@ def load_model(source: str, resolution: int | None = None, width: float | None =
     ``calib`` (images or .npy) calibrates models that are quantized while loading (Keras, SavedModel).
 
     Every file goes through its importer's checks (frontend/model_checks.py): a corrupt or hostile
-    file is one ModelFileError."""
+    file is one ModelFileError; an unsupported op or attribute is reported with the file's name first."""
     from edgekit.frontend.keras import is_tensorflow_model
-    from edgekit.passes import FLOAT_PIPELINE, INT8_PIPELINE, run_pipeline
 
     path = Path(source)
     if path.is_dir() and is_tensorflow_model(path):
@@ -76,6 +75,18 @@ def load_model(source: str, resolution: int | None = None, width: float | None =
         _check_zoo_name(source)
         return _load_zoo(source, resolution, width, num_classes, pretrained)
     _check_model_file(path)
+    try:
+        return _load_file(path, resolution, width, num_classes, calib)
+    except UnsupportedOpError as error:  # importers and passes name the op and node; the file goes first
+        if str(error).startswith(f"{path.name}:"):
+            raise
+        raise type(error)(f"{path.name}: {error}") from None
+
+
+def _load_file(path: Path, resolution, width, num_classes, calib) -> LoadedModel:
+    from edgekit.frontend.keras import is_tensorflow_model
+    from edgekit.passes import FLOAT_PIPELINE, INT8_PIPELINE, run_pipeline
+
     suffix = path.suffix.lower()
     if is_tensorflow_model(path):
         return _load_tensorflow(path, calib)

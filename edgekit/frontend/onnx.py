@@ -83,10 +83,13 @@ class _Translator:
 
     def emit(self, op: str, inputs: list[str], attrs, out_name: str, node_name: str) -> str:
         shapes = [self.graph.tensors[n].shape for n in inputs]
-        (shape,) = get_op(op).infer_shapes(attrs, shapes)
         out_name = self.graph.unique_name(out_name)
+        node = Node(self.graph.unique_name(node_name), op, inputs, [out_name], attrs)
+        definition = get_op(op, node)
+        definition.check(node, shapes)  # the op's rules before its shape function, which assumes them
+        (shape,) = definition.infer_shapes(attrs, shapes)
         self.graph.add_tensor(Tensor(out_name, shape, "float32"))
-        self.graph.nodes.append(Node(self.graph.unique_name(node_name), op, inputs, [out_name], attrs))
+        self.graph.nodes.append(node)
         return out_name
 
     def bind(self, onnx_out: str, name: str) -> None:
