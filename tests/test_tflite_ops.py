@@ -73,6 +73,8 @@ def _cases():
         "squeeze": (lambda x: tf.squeeze(tf.reduce_mean(features(x), axis=[1], keepdims=True), axis=1),
                     {"MEAN"}),
         "padv2": (lambda x: tf.pad(features(x), [[0, 0], [1, 2], [3, 0], [0, 0]], constant_values=0.75), {"PADV2"}),
+        "depth_to_space": (lambda x: tf.nn.depth_to_space(features(x), 2), {"DEPTH_TO_SPACE"}),
+        "space_to_depth": (lambda x: tf.nn.space_to_depth(features(x), 4) * 0.5, {"SPACE_TO_DEPTH"}),
         "relu_standalone": (lambda x: tf.nn.relu(tf.concat(list(two(x)), axis=3)), {"RELU"}),
     }
 

@@ -73,6 +73,8 @@ _OPTION_FIELDS = {
                                     ("BeginMask", "EndMask", "EllipsisMask", "NewAxisMask", "ShrinkAxisMask", "Offset")),
     BuiltinOperator.SPLIT: (tflite.SplitOptions, ("NumSplits",)),
     BuiltinOperator.SPLIT_V: (tflite.SplitVOptions, ("NumSplits",)),
+    BuiltinOperator.DEPTH_TO_SPACE: (tflite.DepthToSpaceOptions, ("BlockSize",)),
+    BuiltinOperator.SPACE_TO_DEPTH: (tflite.SpaceToDepthOptions, ("BlockSize",)),
 }
 
 
@@ -385,6 +387,24 @@ def _transpose(conv: _Converter, op: _Operator) -> None:
     conv.add_node(op, "transpose", op.inputs[:1], op.outputs[0], TransposeAttrs(perm))
 
 
+def _space_depth(to_depth: bool):
+    """SPACE_TO_DEPTH (``to_depth``) and DEPTH_TO_SPACE move bytes only: TFLite's
+    out[h, w, (i * b + j) * C + c] = in[h * b + i, w * b + j, c] and its inverse are a reshape to 6-D,
+    the transpose that swaps the block-row axis with the column axis, and a reshape back."""
+    def convert(conv: _Converter, op: _Operator) -> None:
+        block = op.options["BlockSize"]
+        _, height, width, channels = conv.info(op.inputs[0]).shape
+        blocks = ((1, height // block, block, width // block, block, channels) if to_depth else
+                  (1, height, width, block, block, channels // (block * block)))
+        perm = (0, 1, 3, 2, 4, 5)
+        split = conv.new_tensor(op.inputs[0], blocks, "_blocks")
+        conv.add_node(op, "reshape", op.inputs[:1], split, ReshapeAttrs(blocks))
+        moved = conv.new_tensor(op.inputs[0], tuple(blocks[p] for p in perm), "_moved")
+        conv.add_node(op, "transpose", [split], moved, TransposeAttrs(perm))
+        conv.add_node(op, "reshape", [moved], op.outputs[0], ReshapeAttrs(conv.info(op.outputs[0]).shape))
+    return convert
+
+
 def _concatenation(conv: _Converter, op: _Operator) -> None:
     if conv.activation(op) is not None:
         raise conv.unsupported(op, "has a fused activation; edgekit's concat has none")
@@ -548,4 +568,6 @@ _CONVERTERS = {
     BuiltinOperator.SLICE: _slice,
     BuiltinOperator.SPLIT: _split,
     BuiltinOperator.SPLIT_V: _split_v,
+    BuiltinOperator.DEPTH_TO_SPACE: _space_depth(to_depth=False),
+    BuiltinOperator.SPACE_TO_DEPTH: _space_depth(to_depth=True),
 }
