@@ -42,11 +42,17 @@ def _models():
         joined = tf.concat([up[:, 1::2, ::-2, 1:], up[:, ::2, :12, :]], axis=3)
         return tf.reduce_mean(tf.pad(joined, [[0, 0], [1, 1], [0, 2], [0, 0]], constant_values=0.5), axis=[2])
 
-    def blocks(x):
-        """Space to depth and back at another block size: bytes moved through 6-D transposes."""
-        return tf.nn.depth_to_space(tf.nn.relu(tf.nn.space_to_depth(tf.nn.conv2d(x, w, 1, "SAME"), 2)), 4)
+    up = tf.constant(rng.normal(0, 0.4, size=(3, 3, 6, 8)).astype(np.float32))
+    up_bias = tf.constant(rng.uniform(-0.3, 0.3, size=(6,)).astype(np.float32))
 
-    return {"blocks": (blocks, {"SPACE_TO_DEPTH", "DEPTH_TO_SPACE"}),
+    def blocks(x):
+        """Space to depth and back at another block size (bytes moved through 6-D transposes), and a
+        strided transpose convolution upsampling the same features."""
+        y = tf.nn.conv2d(x, w, 1, "SAME")
+        shuffled = tf.nn.depth_to_space(tf.nn.relu(tf.nn.space_to_depth(y, 2)), 4)
+        return shuffled, tf.nn.relu(tf.nn.conv2d_transpose(y, up, (1, 32, 32, 6), 2, "SAME") + up_bias)
+
+    return {"blocks": (blocks, {"SPACE_TO_DEPTH", "DEPTH_TO_SPACE", "TRANSPOSE_CONV"}),
             "elementwise": (elementwise, {"ADD", "MUL", "SUB", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", "HARD_SWISH",
                                           "LOGISTIC", "TANH", "LEAKY_RELU", "PRELU"}),
             "geometry": (geometry, {"RESIZE_NEAREST_NEIGHBOR", "STRIDED_SLICE", "SPLIT", "SUB", "RESIZE_BILINEAR",

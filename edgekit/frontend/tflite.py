@@ -40,6 +40,7 @@ from edgekit.ops.resize import ResizeAttrs
 from edgekit.ops.softmax import SoftmaxAttrs
 from edgekit.ops.strided_slice import StridedSliceAttrs
 from edgekit.ops.transpose import TransposeAttrs
+from edgekit.ops.transpose_conv import TransposeConvAttrs
 from edgekit.ops.window import same_padding
 
 _OP_NAMES = {code: name for name, code in vars(BuiltinOperator).items() if not name.startswith("_")}
@@ -73,6 +74,8 @@ _OPTION_FIELDS = {
                                     ("BeginMask", "EndMask", "EllipsisMask", "NewAxisMask", "ShrinkAxisMask", "Offset")),
     BuiltinOperator.SPLIT: (tflite.SplitOptions, ("NumSplits",)),
     BuiltinOperator.SPLIT_V: (tflite.SplitVOptions, ("NumSplits",)),
+    BuiltinOperator.TRANSPOSE_CONV: (tflite.TransposeConvOptions,
+                                     ("Padding", "StrideH", "StrideW", "FusedActivationFunction")),
     BuiltinOperator.DEPTH_TO_SPACE: (tflite.DepthToSpaceOptions, ("BlockSize",)),
     BuiltinOperator.SPACE_TO_DEPTH: (tflite.SpaceToDepthOptions, ("BlockSize",)),
 }
@@ -324,6 +327,17 @@ def _depthwise_conv2d(conv: _Converter, op: _Operator) -> None:
     conv.add_node(op, "depthwise_conv2d", conv.data_inputs(op, 3), op.outputs[0], attrs)
 
 
+def _transpose_conv(conv: _Converter, op: _Operator) -> None:
+    """TRANSPOSE_CONV's inputs are (output shape, filter, input[, bias]); its padding is TFLite Micro's
+    ComputePaddingHeightWidth on the output size, as for a convolution from the output to the input."""
+    out_hw = tuple(int(d) for d in conv.info(op.outputs[0]).shape[1:3])
+    stride = (op.options["StrideH"], op.options["StrideW"])
+    top, left, _, _ = _padding(op, out_hw, conv.info(op.inputs[1]).shape[1:3], stride, (1, 1))
+    inputs = [op.inputs[2], op.inputs[1]] + [i for i in op.inputs[3:4] if i >= 0]
+    attrs = TransposeConvAttrs(stride, (top, left), out_hw, conv.activation(op))
+    conv.add_node(op, "transpose_conv", inputs, op.outputs[0], attrs)
+
+
 def _pool2d(edgekit_op: str):
     def convert(conv: _Converter, op: _Operator) -> None:
         kernel = (op.options["FilterHeight"], op.options["FilterWidth"])
@@ -568,6 +582,7 @@ _CONVERTERS = {
     BuiltinOperator.SLICE: _slice,
     BuiltinOperator.SPLIT: _split,
     BuiltinOperator.SPLIT_V: _split_v,
+    BuiltinOperator.TRANSPOSE_CONV: _transpose_conv,
     BuiltinOperator.DEPTH_TO_SPACE: _space_depth(to_depth=False),
     BuiltinOperator.SPACE_TO_DEPTH: _space_depth(to_depth=True),
 }
