@@ -85,6 +85,8 @@ def _cases():
                                  {"TRANSPOSE_CONV"}),
         "transpose_conv_valid": (lambda x: transpose_conv(features(x), 2, "VALID", (33, 33)), {"TRANSPOSE_CONV"}),
         "transpose_conv_stride1": (lambda x: transpose_conv(features(x), 1, "SAME", (16, 16)), {"TRANSPOSE_CONV"}),
+        "gather_channels": (lambda x: tf.gather(features(x), [7, 0, 3, 3, 5], axis=3), {"GATHER"}),
+        "gather_rows": (lambda x: tf.gather(tf.nn.relu(features(x)), [[15, 2], [0, 9]], axis=1), {"GATHER"}),
         "relu_standalone": (lambda x: tf.nn.relu(tf.concat(list(two(x)), axis=3)), {"RELU"}),
     }
 

@@ -46,13 +46,13 @@ def _models():
     up_bias = tf.constant(rng.uniform(-0.3, 0.3, size=(6,)).astype(np.float32))
 
     def blocks(x):
-        """Space to depth and back at another block size (bytes moved through 6-D transposes), and a
-        strided transpose convolution upsampling the same features."""
+        """Space to depth and back at another block size (bytes moved through 6-D transposes), channels
+        gathered, and a strided transpose convolution upsampling the same features."""
         y = tf.nn.conv2d(x, w, 1, "SAME")
-        shuffled = tf.nn.depth_to_space(tf.nn.relu(tf.nn.space_to_depth(y, 2)), 4)
+        shuffled = tf.gather(tf.nn.depth_to_space(tf.nn.relu(tf.nn.space_to_depth(y, 2)), 4), [1, 0, 1], axis=3)
         return shuffled, tf.nn.relu(tf.nn.conv2d_transpose(y, up, (1, 32, 32, 6), 2, "SAME") + up_bias)
 
-    return {"blocks": (blocks, {"SPACE_TO_DEPTH", "DEPTH_TO_SPACE", "TRANSPOSE_CONV"}),
+    return {"blocks": (blocks, {"SPACE_TO_DEPTH", "DEPTH_TO_SPACE", "GATHER", "TRANSPOSE_CONV"}),
             "elementwise": (elementwise, {"ADD", "MUL", "SUB", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", "HARD_SWISH",
                                           "LOGISTIC", "TANH", "LEAKY_RELU", "PRELU"}),
             "geometry": (geometry, {"RESIZE_NEAREST_NEIGHBOR", "STRIDED_SLICE", "SPLIT", "SUB", "RESIZE_BILINEAR",

@@ -30,6 +30,7 @@ from edgekit.ops.conv2d import Conv2dAttrs
 from edgekit.ops.depthwise_conv2d import DepthwiseConv2dAttrs
 from edgekit.ops.elementwise import ElementwiseAttrs
 from edgekit.ops.fully_connected import FullyConnectedAttrs
+from edgekit.ops.gather import GatherAttrs
 from edgekit.ops.leaky_relu import LeakyReluAttrs
 from edgekit.ops.mean import MeanAttrs
 from edgekit.ops.pad import PadAttrs
@@ -76,6 +77,7 @@ _OPTION_FIELDS = {
     BuiltinOperator.SPLIT_V: (tflite.SplitVOptions, ("NumSplits",)),
     BuiltinOperator.TRANSPOSE_CONV: (tflite.TransposeConvOptions,
                                      ("Padding", "StrideH", "StrideW", "FusedActivationFunction")),
+    BuiltinOperator.GATHER: (tflite.GatherOptions, ("Axis", "BatchDims")),
     BuiltinOperator.DEPTH_TO_SPACE: (tflite.DepthToSpaceOptions, ("BlockSize",)),
     BuiltinOperator.SPACE_TO_DEPTH: (tflite.SpaceToDepthOptions, ("BlockSize",)),
 }
@@ -419,6 +421,17 @@ def _space_depth(to_depth: bool):
     return convert
 
 
+def _gather(conv: _Converter, op: _Operator) -> None:
+    """GATHER with constant indices and batch_dims 0."""
+    if op.options["BatchDims"]:
+        raise conv.unsupported(op, "has batch_dims; edgekit gathers with batch_dims 0")
+    shape = conv.info(op.inputs[0]).shape
+    axis = op.options["Axis"] % len(shape)
+    indices = conv.constant(op, 1).astype(np.int64)
+    flat = tuple(int(i) for i in indices.reshape(-1))
+    conv.add_node(op, "gather", op.inputs[:1], op.outputs[0], GatherAttrs(axis, flat, tuple(indices.shape)))
+
+
 def _concatenation(conv: _Converter, op: _Operator) -> None:
     if conv.activation(op) is not None:
         raise conv.unsupported(op, "has a fused activation; edgekit's concat has none")
@@ -583,6 +596,7 @@ _CONVERTERS = {
     BuiltinOperator.SPLIT: _split,
     BuiltinOperator.SPLIT_V: _split_v,
     BuiltinOperator.TRANSPOSE_CONV: _transpose_conv,
+    BuiltinOperator.GATHER: _gather,
     BuiltinOperator.DEPTH_TO_SPACE: _space_depth(to_depth=False),
     BuiltinOperator.SPACE_TO_DEPTH: _space_depth(to_depth=True),
 }
