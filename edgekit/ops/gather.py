@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgekit.ops.base import OpDef
+from edgekit.ops.base import DataMovementOp
 
 
 @dataclass
@@ -34,25 +34,18 @@ def indices_array(attrs) -> np.ndarray:
     return np.asarray(attrs.indices, np.int32).reshape(attrs.indices_shape)
 
 
-class Gather(OpDef):
+class Gather(DataMovementOp):
     name = "gather"
     attrs_type = GatherAttrs
     constraints = (constraint_indices_inside_the_axis,)
-    same_quant_as_input = True
 
     def infer_shapes(self, attrs, in_shapes):
         shape = tuple(in_shapes[0])
         axis = attrs.axis % len(shape)
         return [shape[:axis] + tuple(attrs.indices_shape) + shape[axis + 1:]]
 
-    def _gather(self, attrs, x):
+    def move(self, attrs, x):
         return np.ascontiguousarray(np.take(x, indices_array(attrs), axis=attrs.axis))
-
-    def run_float(self, attrs, inputs):
-        return [self._gather(attrs, inputs[0])]
-
-    def run_int8(self, node, graph, inputs):
-        return [self._gather(node.attrs, inputs[0])]
 
     def lower(self, node, graph, prefix, pointer, in_place=False):
         from edgekit.codegen.kernels.gather import GatherSpec, gather_kernel
