@@ -78,7 +78,8 @@ def quantize(model: LoadedModel, calib: str | None, scheme_name: str = "int8", p
         from edgekit.quantize.bias_correction import correct_bias, input_channel_means
 
         correct_bias(float_graph, int8_graph, input_channel_means(float_graph, samples))
-    quantized = LoadedModel(model.name, int8_graph, model.preprocess, float_graph, model.random_weights)
+    quantized = LoadedModel(model.name, int8_graph, model.preprocess, float_graph,
+                            random_weights=model.random_weights)
     errors = compare_layers(float_graph, int8_graph, samples[:4])
     agreement = top1_agreement(quantized, samples) if source is not None else None
     return QuantizeResult(quantized, scheme, len(samples), source is None, errors, agreement, source, description)

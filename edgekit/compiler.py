@@ -254,7 +254,8 @@ def _compile(source: str, target, *, target_file, output: Path, force: bool, res
     layers = schedule.layer_rows(graph)
     patching = schedule.to_json()
     _check_arena_fits(schedule, layers, target, graph)
-    real_inputs = quantization.calibration if quantization else calib
+    calibrated = model.calibration  # quantized while loading (Keras, SavedModel)
+    real_inputs = quantization.calibration if quantization else calibrated.inputs if calibrated else calib
     test_inputs = _test_inputs(model, real_inputs)
     embedded = embedded_inputs(input_records(graph, test_inputs)) if target.is_board else None
     with staged_folder(output, force) as staging:
@@ -291,7 +292,10 @@ def _compile(source: str, target, *, target_file, output: Path, force: bool, res
             "calibration": {"samples": quantization.calibration_samples,
                             "synthetic": quantization.synthetic_calibration,
                             "source": quantization.calibration_source,
-                            "top1_agreement": quantization.top1_agreement} if quantization else None,
+                            "top1_agreement": quantization.top1_agreement} if quantization else
+                           {"samples": calibrated.samples, "synthetic": calibrated.synthetic,
+                            "source": f"{calibrated.description} (TensorFlow's converter)",
+                            "top1_agreement": None} if calibrated else None,
             "arena_bytes": plan.arena_bytes, "plan_method": plan.method, "plan_lower_bound": plan.lower_bound,
             "scratch_bytes": program.scratch_bytes, "peak": schedule.peak(), "schedule": schedule.summary(),
             "patch": patching,

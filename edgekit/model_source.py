@@ -36,6 +36,7 @@ class LoadedModel:
     graph: Graph
     preprocess: Preprocess | None
     float_graph: Graph | None = None  # the float original of a quantized graph, when known
+    calibration: "Calibration | None" = None  # a model quantized while loading (Keras, SavedModel): on what
     random_weights: bool = False  # a zoo architecture built without pretrained weights
 
     @property
@@ -43,6 +44,21 @@ class LoadedModel:
         """Whether the graph computes in int8: an int8 input, or int8 inside a float interface (TFLite's
         converter default: QUANTIZE first, DEQUANTIZE last), which keeps its own quantization."""
         return is_int8_graph(self.graph)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What a model quantized while loading (Keras, SavedModel) was calibrated on, chosen as for every
+    float model (``api.default_calibration``), so that compile reports it and keeps those inputs as the
+    build's test inputs: ``inputs`` is the --calib path or the sample photos, None for synthetic."""
+
+    inputs: object
+    description: str
+    samples: int
+
+    @property
+    def synthetic(self) -> bool:
+        return self.inputs is None
 
 
 def is_int8_graph(graph: Graph) -> bool:
@@ -236,8 +252,8 @@ def _load_tensorflow(path: Path, calib: str | None) -> LoadedModel:
     with scratch_folder("tf") as work:
         float_graph = run_pipeline(imported(convert_to_tflite(path, work / f"{name}.tflite")), FLOAT_PIPELINE)
         float_model = LoadedModel(name, float_graph, _default_preprocess(float_graph))
-        source, _ = default_calibration(float_model, calib)  # --calib, else sample photographs for image models
+        source, description = default_calibration(float_model, calib)  # --calib, else sample photos for images
         samples = load_inputs(source, float_model, for_float=True) if source is not None else synthetic_samples(
             float_graph, SYNTHETIC_CALIBRATION_SAMPLES)
         graph = run_pipeline(imported(convert_to_tflite(path, work / f"{name}.tflite", samples)), INT8_PIPELINE)
-    return LoadedModel(name, graph, float_model.preprocess, float_graph)
+    return LoadedModel(name, graph, float_model.preprocess, float_graph, Calibration(source, description, len(samples)))

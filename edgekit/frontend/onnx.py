@@ -25,6 +25,7 @@ from edgekit.ops.quantize import NoAttrs
 from edgekit.ops.reshape import ReshapeAttrs
 from edgekit.ops.softmax import SoftmaxAttrs
 from edgekit.ops.transpose import TransposeAttrs
+from edgekit.ops.transpose_conv import TransposeConvAttrs
 
 NCHW_TO_NHWC_AXIS = {0: 0, 1: 3, 2: 1, 3: 2}
 
@@ -132,6 +133,29 @@ class _Translator:
         out = self.emit("batch_norm", [self.name(node.input[0])] + names, attrs, node.output[0],
                         node.name or "batch_norm")
         self.bind(node.output[0], out)
+
+    def ConvTranspose(self, node):
+        """Output pixel i * stride - pads_begin + k, as edgekit's transpose_conv; the filter (I, O, KH, KW)
+        becomes (O, KH, KW, I)."""
+        a = _attrs(node)
+        w = self.const(node.input[1], node).astype(np.float32)
+        if a.get("group", 1) != 1 or tuple(a.get("dilations", (1, 1))) != (1, 1) or "output_shape" in a or \
+                a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+            raise UnsupportedOpError(f"ONNX node {node.name} (ConvTranspose): only group 1, dilation 1 and explicit "
+                                     "pads are supported")
+        stride = tuple(a.get("strides", (1, 1)))
+        top, left, bottom, right = a.get("pads", [0, 0, 0, 0])
+        extra = a.get("output_padding", [0, 0])
+        in_hw = self.shape(node.input[0])[1:3]
+        out_hw = tuple((size - 1) * s + k - before - after + more for size, s, k, before, after, more in
+                       zip(in_hw, stride, w.shape[2:], (top, left), (bottom, right), extra))
+        inputs = [self.name(node.input[0]),
+                  self.add_constant(f"{node.output[0]}_weight", np.ascontiguousarray(w.transpose(1, 2, 3, 0)))]
+        if len(node.input) > 2 and node.input[2]:
+            inputs.append(self.add_constant(f"{node.output[0]}_bias", self.const(node.input[2], node)
+                                            .astype(np.float32)))
+        attrs = TransposeConvAttrs(stride, (top, left), out_hw)
+        self.bind(node.output[0], self.emit("transpose_conv", inputs, attrs, node.output[0], node.name or "up"))
 
     def _clamp(self, node, activation):
         out = self.emit("clamp", [self.name(node.input[0])], ClampAttrs(activation), node.output[0],
