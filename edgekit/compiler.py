@@ -190,6 +190,16 @@ def _test_inputs(model: LoadedModel, calib) -> np.ndarray:
     return rng.uniform(low, high, size=(2,) + tensor.shape).astype(np.float32)
 
 
+def _check_kernels(graph, source) -> None:
+    """Every node of the int8 graph has a C kernel (or is a view): refuse before minutes of planning."""
+    from edgekit.codegen.layer_calls import constraint_op_has_kernel
+
+    for node in graph.nodes:
+        ok, detail = constraint_op_has_kernel(node)
+        if not ok:
+            raise UnsupportedOpError(f"{source}: {detail}")
+
+
 def compile_model(source: str, target_name: str | None, *, target_file=None, output=None, force=False,
                   resolution=None, width=None, **options) -> CompileResult:
     """Compile ``source`` for a target into a build folder (default build/MODEL-TARGET).
@@ -231,15 +241,20 @@ def _compile(source: str, target, *, target_file, output: Path, force: bool, res
     require_one_input(model.graph, source)
     quantization = None
     if not model.is_quantized:
-        quantization = api.quantize(model, calib, scheme, progress=progress)
+        try:
+            quantization = api.quantize(model, calib, scheme, progress=progress)
+        except UnsupportedOpError as error:  # the op and node are in the message; name the file too
+            raise UnsupportedOpError(f"{source}: {error}") from None
         model = quantization.model
     graph = model.graph
+    _check_kernels(graph, source)
     schedule = plan_schedule(graph, patch, max_patch_overhead, input_by_patch, activation_budget(target))
     plan = schedule.plan
     layers = schedule.layer_rows(graph)
     patching = schedule.to_json()
     _check_arena_fits(schedule, layers, target, graph)
-    real_inputs = quantization.calibration if quantization else calib
+    calibrated = model.calibration  # quantized while loading (Keras, SavedModel)
+    real_inputs = quantization.calibration if quantization else calibrated.inputs if calibrated else calib
     test_inputs = _test_inputs(model, real_inputs)
     embedded = embedded_inputs(input_records(graph, test_inputs)) if target.is_board else None
     with staged_folder(output, force) as staging:
@@ -275,7 +290,10 @@ def _compile(source: str, target, *, target_file, output: Path, force: bool, res
             "calibration": {"samples": quantization.calibration_samples,
                             "synthetic": quantization.synthetic_calibration,
                             "source": quantization.calibration_source,
-                            "top1_agreement": quantization.top1_agreement} if quantization else None,
+                            "top1_agreement": quantization.top1_agreement} if quantization else
+                           {"samples": calibrated.samples, "synthetic": calibrated.synthetic,
+                            "source": f"{calibrated.description} (TensorFlow's converter)",
+                            "top1_agreement": None} if calibrated else None,
             "arena_bytes": plan.arena_bytes, "plan_method": plan.method, "plan_lower_bound": plan.lower_bound,
             "scratch_bytes": program.scratch_bytes, "peak": schedule.peak(), "schedule": schedule.summary(),
             "patch": patching,

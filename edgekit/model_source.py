@@ -10,7 +10,7 @@ sees the same canonical form.
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgekit.errors import ModelFileError
+from edgekit.errors import ModelFileError, UnsupportedOpError
 from edgekit.ir import Graph
 
 SUFFIXES = (".tflite", ".onnx", ".pt", ".pth", ".ek", ".keras", ".h5", ".hdf5")
@@ -34,12 +34,28 @@ class LoadedModel:
     graph: Graph
     preprocess: Preprocess | None
     float_graph: Graph | None = None  # the float original of a quantized graph, when known
+    calibration: "Calibration | None" = None  # a model quantized while loading (Keras, SavedModel): on what
 
     @property
     def is_quantized(self) -> bool:
         """Whether the graph computes in int8: an int8 input, or int8 inside a float interface (TFLite's
         converter default: QUANTIZE first, DEQUANTIZE last), which keeps its own quantization."""
         return is_int8_graph(self.graph)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What a model quantized while loading (Keras, SavedModel) was calibrated on, chosen as for every
+    float model (``api.default_calibration``), so that compile reports it and keeps those inputs as the
+    build's test inputs: ``inputs`` is the --calib path or the sample photos, None for synthetic."""
+
+    inputs: object
+    description: str
+    samples: int
+
+    @property
+    def synthetic(self) -> bool:
+        return self.inputs is None
 
 
 def is_int8_graph(graph: Graph) -> bool:
@@ -57,9 +73,9 @@ def _default_preprocess(graph: Graph) -> Preprocess | None:
 
 def load_model(source: str, resolution: int | None = None, width: float | None = None,
                num_classes: int | None = None, calib: str | None = None) -> LoadedModel:
-    """``calib`` (images or .npy) calibrates models that are quantized while loading (Keras, SavedModel)."""
+    """``calib`` (images or .npy) calibrates models that are quantized while loading (Keras, SavedModel).
+    An unsupported op or attribute is reported with the file's name first."""
     from edgekit.frontend.keras import is_tensorflow_model
-    from edgekit.passes import FLOAT_PIPELINE, INT8_PIPELINE, run_pipeline
 
     path = Path(source)
     if path.is_dir() and is_tensorflow_model(path):
@@ -69,6 +85,18 @@ def load_model(source: str, resolution: int | None = None, width: float | None =
         return _load_zoo(source, resolution, width, num_classes)
     if not path.is_file():
         raise ModelFileError(f"model file {path} does not exist")
+    try:
+        return _load_file(path, resolution, width, num_classes, calib)
+    except UnsupportedOpError as error:  # importers and passes name the op and node; the file goes first
+        if str(error).startswith(f"{path.name}:"):
+            raise
+        raise type(error)(f"{path.name}: {error}") from None
+
+
+def _load_file(path: Path, resolution, width, num_classes, calib) -> LoadedModel:
+    from edgekit.frontend.keras import is_tensorflow_model
+    from edgekit.passes import FLOAT_PIPELINE, INT8_PIPELINE, run_pipeline
+
     suffix = path.suffix.lower()
     if is_tensorflow_model(path):
         return _load_tensorflow(path, calib)
@@ -158,8 +186,8 @@ def _load_tensorflow(path: Path, calib: str | None) -> LoadedModel:
     with tempfile.TemporaryDirectory(prefix="edgekit-tf-") as work:
         float_graph = run_pipeline(import_tflite(convert_to_tflite(path, Path(work) / f"{name}.tflite")), FLOAT_PIPELINE)
         float_model = LoadedModel(name, float_graph, _default_preprocess(float_graph))
-        source, _ = default_calibration(float_model, calib)  # --calib, else sample photographs for image models
+        source, description = default_calibration(float_model, calib)  # --calib, else sample photos for images
         samples = load_inputs(source, float_model, for_float=True) if source is not None else synthetic_samples(
             float_graph, SYNTHETIC_CALIBRATION_SAMPLES)
         graph = run_pipeline(import_tflite(convert_to_tflite(path, Path(work) / f"{name}.tflite", samples)), INT8_PIPELINE)
-    return LoadedModel(name, graph, float_model.preprocess, float_graph)
+    return LoadedModel(name, graph, float_model.preprocess, float_graph, Calibration(source, description, len(samples)))

@@ -24,12 +24,14 @@ from tflite.TensorType import TensorType
 from edgekit.errors import ModelFileError, UnsupportedOpError
 from edgekit.ir import Graph, Node, QuantParams, Tensor
 from edgekit.ops.add import AddAttrs
+from edgekit.ops.batch_matmul import BatchMatmulAttrs
 from edgekit.ops.clamp import ClampAttrs
 from edgekit.ops.concat import ConcatAttrs
 from edgekit.ops.conv2d import Conv2dAttrs
 from edgekit.ops.depthwise_conv2d import DepthwiseConv2dAttrs
 from edgekit.ops.elementwise import ElementwiseAttrs
 from edgekit.ops.fully_connected import FullyConnectedAttrs
+from edgekit.ops.gather import GatherAttrs
 from edgekit.ops.leaky_relu import LeakyReluAttrs
 from edgekit.ops.mean import MeanAttrs
 from edgekit.ops.pad import PadAttrs
@@ -40,6 +42,7 @@ from edgekit.ops.resize import ResizeAttrs
 from edgekit.ops.softmax import SoftmaxAttrs
 from edgekit.ops.strided_slice import StridedSliceAttrs
 from edgekit.ops.transpose import TransposeAttrs
+from edgekit.ops.transpose_conv import TransposeConvAttrs
 from edgekit.ops.window import same_padding
 
 _OP_NAMES = {code: name for name, code in vars(BuiltinOperator).items() if not name.startswith("_")}
@@ -73,6 +76,12 @@ _OPTION_FIELDS = {
                                     ("BeginMask", "EndMask", "EllipsisMask", "NewAxisMask", "ShrinkAxisMask", "Offset")),
     BuiltinOperator.SPLIT: (tflite.SplitOptions, ("NumSplits",)),
     BuiltinOperator.SPLIT_V: (tflite.SplitVOptions, ("NumSplits",)),
+    BuiltinOperator.TRANSPOSE_CONV: (tflite.TransposeConvOptions,
+                                     ("Padding", "StrideH", "StrideW", "FusedActivationFunction")),
+    BuiltinOperator.GATHER: (tflite.GatherOptions, ("Axis", "BatchDims")),
+    BuiltinOperator.BATCH_MATMUL: (tflite.BatchMatMulOptions, ("AdjX", "AdjY")),
+    BuiltinOperator.DEPTH_TO_SPACE: (tflite.DepthToSpaceOptions, ("BlockSize",)),
+    BuiltinOperator.SPACE_TO_DEPTH: (tflite.SpaceToDepthOptions, ("BlockSize",)),
 }
 
 
@@ -322,6 +331,17 @@ def _depthwise_conv2d(conv: _Converter, op: _Operator) -> None:
     conv.add_node(op, "depthwise_conv2d", conv.data_inputs(op, 3), op.outputs[0], attrs)
 
 
+def _transpose_conv(conv: _Converter, op: _Operator) -> None:
+    """TRANSPOSE_CONV's inputs are (output shape, filter, input[, bias]); its padding is TFLite Micro's
+    ComputePaddingHeightWidth on the output size, as for a convolution from the output to the input."""
+    out_hw = tuple(int(d) for d in conv.info(op.outputs[0]).shape[1:3])
+    stride = (op.options["StrideH"], op.options["StrideW"])
+    top, left, _, _ = _padding(op, out_hw, conv.info(op.inputs[1]).shape[1:3], stride, (1, 1))
+    inputs = [op.inputs[2], op.inputs[1]] + [i for i in op.inputs[3:4] if i >= 0]
+    attrs = TransposeConvAttrs(stride, (top, left), out_hw, conv.activation(op))
+    conv.add_node(op, "transpose_conv", inputs, op.outputs[0], attrs)
+
+
 def _pool2d(edgekit_op: str):
     def convert(conv: _Converter, op: _Operator) -> None:
         kernel = (op.options["FilterHeight"], op.options["FilterWidth"])
@@ -383,6 +403,40 @@ def _reshape(conv: _Converter, op: _Operator) -> None:
 def _transpose(conv: _Converter, op: _Operator) -> None:
     perm = tuple(int(p) for p in conv.constant(op, 1))
     conv.add_node(op, "transpose", op.inputs[:1], op.outputs[0], TransposeAttrs(perm))
+
+
+def _space_depth(to_depth: bool):
+    """SPACE_TO_DEPTH (``to_depth``) and DEPTH_TO_SPACE move bytes only: TFLite's
+    out[h, w, (i * b + j) * C + c] = in[h * b + i, w * b + j, c] and its inverse are a reshape to 6-D,
+    the transpose that swaps the block-row axis with the column axis, and a reshape back."""
+    def convert(conv: _Converter, op: _Operator) -> None:
+        block = op.options["BlockSize"]
+        _, height, width, channels = conv.info(op.inputs[0]).shape
+        blocks = ((1, height // block, block, width // block, block, channels) if to_depth else
+                  (1, height, width, block, block, channels // (block * block)))
+        perm = (0, 1, 3, 2, 4, 5)
+        split = conv.new_tensor(op.inputs[0], blocks, "_blocks")
+        conv.add_node(op, "reshape", op.inputs[:1], split, ReshapeAttrs(blocks))
+        moved = conv.new_tensor(op.inputs[0], tuple(blocks[p] for p in perm), "_moved")
+        conv.add_node(op, "transpose", [split], moved, TransposeAttrs(perm))
+        conv.add_node(op, "reshape", [moved], op.outputs[0], ReshapeAttrs(conv.info(op.outputs[0]).shape))
+    return convert
+
+
+def _batch_matmul(conv: _Converter, op: _Operator) -> None:
+    attrs = BatchMatmulAttrs(bool(op.options["AdjX"]), bool(op.options["AdjY"]))
+    conv.add_node(op, "batch_matmul", op.inputs[:2], op.outputs[0], attrs)
+
+
+def _gather(conv: _Converter, op: _Operator) -> None:
+    """GATHER with constant indices and batch_dims 0."""
+    if op.options["BatchDims"]:
+        raise conv.unsupported(op, "has batch_dims; edgekit gathers with batch_dims 0")
+    shape = conv.info(op.inputs[0]).shape
+    axis = op.options["Axis"] % len(shape)
+    indices = conv.constant(op, 1).astype(np.int64)
+    flat = tuple(int(i) for i in indices.reshape(-1))
+    conv.add_node(op, "gather", op.inputs[:1], op.outputs[0], GatherAttrs(axis, flat, tuple(indices.shape)))
 
 
 def _concatenation(conv: _Converter, op: _Operator) -> None:
@@ -548,4 +602,9 @@ _CONVERTERS = {
     BuiltinOperator.SLICE: _slice,
     BuiltinOperator.SPLIT: _split,
     BuiltinOperator.SPLIT_V: _split_v,
+    BuiltinOperator.TRANSPOSE_CONV: _transpose_conv,
+    BuiltinOperator.GATHER: _gather,
+    BuiltinOperator.BATCH_MATMUL: _batch_matmul,
+    BuiltinOperator.DEPTH_TO_SPACE: _space_depth(to_depth=False),
+    BuiltinOperator.SPACE_TO_DEPTH: _space_depth(to_depth=True),
 }
