@@ -87,6 +87,12 @@ def _cases():
         "transpose_conv_stride1": (lambda x: transpose_conv(features(x), 1, "SAME", (16, 16)), {"TRANSPOSE_CONV"}),
         "gather_channels": (lambda x: tf.gather(features(x), [7, 0, 3, 3, 5], axis=3), {"GATHER"}),
         "gather_rows": (lambda x: tf.gather(tf.nn.relu(features(x)), [[15, 2], [0, 9]], axis=1), {"GATHER"}),
+        "batch_matmul_adj_x": (lambda x: tf.matmul(tf.reshape(features(x), (1, 256, 8)),
+                                                   tf.reshape(tf.nn.relu(two(x)[1]), (1, 256, 8)), transpose_a=True),
+                               {"BATCH_MATMUL"}),
+        "batch_matmul_batched": (lambda x: tf.matmul(tf.reshape(features(x), (16, 16, 8)),
+                                                     tf.reshape(two(x)[1], (16, 16, 8)), transpose_b=True),
+                                 {"BATCH_MATMUL"}),
         "relu_standalone": (lambda x: tf.nn.relu(tf.concat(list(two(x)), axis=3)), {"RELU"}),
     }
 

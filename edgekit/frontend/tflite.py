@@ -24,6 +24,7 @@ from edgekit.errors import ModelFileError, UnsupportedOpError
 from edgekit.frontend.model_checks import corrupt_file_errors
 from edgekit.ir import Graph, Node, QuantParams, Tensor
 from edgekit.ops.add import AddAttrs
+from edgekit.ops.batch_matmul import BatchMatmulAttrs
 from edgekit.ops.clamp import ClampAttrs
 from edgekit.ops.concat import ConcatAttrs
 from edgekit.ops.conv2d import Conv2dAttrs
@@ -78,6 +79,7 @@ _OPTION_FIELDS = {
     BuiltinOperator.TRANSPOSE_CONV: (tflite.TransposeConvOptions,
                                      ("Padding", "StrideH", "StrideW", "FusedActivationFunction")),
     BuiltinOperator.GATHER: (tflite.GatherOptions, ("Axis", "BatchDims")),
+    BuiltinOperator.BATCH_MATMUL: (tflite.BatchMatMulOptions, ("AdjX", "AdjY")),
     BuiltinOperator.DEPTH_TO_SPACE: (tflite.DepthToSpaceOptions, ("BlockSize",)),
     BuiltinOperator.SPACE_TO_DEPTH: (tflite.SpaceToDepthOptions, ("BlockSize",)),
 }
@@ -425,6 +427,11 @@ def _space_depth(to_depth: bool):
     return convert
 
 
+def _batch_matmul(conv: _Converter, op: _Operator) -> None:
+    attrs = BatchMatmulAttrs(bool(op.options["AdjX"]), bool(op.options["AdjY"]))
+    conv.add_node(op, "batch_matmul", op.inputs[:2], op.outputs[0], attrs)
+
+
 def _gather(conv: _Converter, op: _Operator) -> None:
     """GATHER with constant indices and batch_dims 0."""
     if op.options["BatchDims"]:
@@ -601,6 +608,7 @@ _CONVERTERS = {
     BuiltinOperator.SPLIT_V: _split_v,
     BuiltinOperator.TRANSPOSE_CONV: _transpose_conv,
     BuiltinOperator.GATHER: _gather,
+    BuiltinOperator.BATCH_MATMUL: _batch_matmul,
     BuiltinOperator.DEPTH_TO_SPACE: _space_depth(to_depth=False),
     BuiltinOperator.SPACE_TO_DEPTH: _space_depth(to_depth=True),
 }
