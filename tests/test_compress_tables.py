@@ -6,6 +6,7 @@ import pytest
 from compress_nets import inverted_residual_chain
 from edgekit.codegen.kernels.variants import KernelChoice
 from edgekit.codegen.layer_calls import layer_call
+from edgekit.ops.conv_params import mac_int8_params
 from edgekit.compress.compressor import quantized_network
 from edgekit.compress.tables import (KernelForm, backbone_positions, estimated_form, measured_conv_graph,
                                      network_forms)
@@ -20,15 +21,19 @@ def generated_kernel(graph, wide_weights):
     return layer_call(graph.nodes[0], graph, "n0", lambda name: name, KernelChoice(M7, wide_weights)).kernel
 
 
-@pytest.mark.parametrize("index", [0, 1, 2])  # dense 3x3 stride 2, pointwise, depthwise 3x3
+@pytest.mark.parametrize("index", [0, 1, 2, 3])  # dense 3x3 stride 2, pointwise, depthwise 3x3, projection
 @pytest.mark.parametrize("narrow", [True, False])
 @pytest.mark.parametrize("wide", [True, False])
-def test_measured_graph_gets_the_asked_variant(index, narrow, wide):
+@pytest.mark.parametrize("clamps", [True, False])
+def test_measured_graph_gets_the_asked_variant(index, narrow, wide, clamps):
     layer = inverted_residual_chain().layers[index]
-    kernel = generated_kernel(measured_conv_graph(layer, KernelForm(narrow, wide)), wide)
+    graph = measured_conv_graph(layer, KernelForm(narrow, wide, clamps))
+    kernel = generated_kernel(graph, wide)
     assert ("_narrow_" in kernel.name) == narrow
     if not layer.depthwise:  # depthwise kernels have no int16-weight variant
         assert kernel.variant == ("dsp_w16" if wide else "dsp")
+    params = mac_int8_params(graph.nodes[0], graph, layer.out_channels)
+    assert ((params.act_min, params.act_max) != (-128, 127)) == clamps
 
 
 def test_network_forms_follow_the_code_generator():
@@ -45,6 +50,8 @@ def test_network_forms_follow_the_code_generator():
     for node, form in zip(convs, forms.layers):
         kernel = layer_call(node, graph, "n", lambda name: name, KernelChoice(M7, forms.wide_weights)).kernel
         assert ("_narrow_" in kernel.name) == form.narrow
+        params = mac_int8_params(node, graph, graph.tensors[node.output].shape[-1])
+        assert ((params.act_min, params.act_max) != (-128, 127)) == form.clamps
     # a single convolution's estimate is its own form; a merged one is quantized between the end ranges
     assert estimated_form(chain, Segment(2, 3), forms) == forms.layers[2]
     assert estimated_form(chain, Segment(1, 4), forms).wide_weights == forms.wide_weights

@@ -9,9 +9,9 @@ code generator and firmware sources and TVM's version), so faster kernels are re
 ``estimate`` counts MACs x INSTRUCTIONS_PER_MAC instead (and says so): a fallback without a toolchain.
 
 The code generator picks a layer's kernel variant from more than its shape (``KernelForm``): the
-DSP kernels requantize in a narrow form when the layer's calibrated scales and bias allow it, and
-use int16 weights only when the whole network's weights fit the flash twice. So an entry is keyed
-by that form too, and the one-layer graph is quantized so that it gets exactly the form asked for
+DSP kernels requantize in a narrow form when the layer's calibrated scales and bias allow it, use
+int16 weights only when the whole network's weights fit the flash twice, and skip the activation
+clamp when it spans all of int8 (a ReLU6 calibrated to [0, 6]). So an entry is keyed by that form too, and the one-layer graph is quantized so that it gets exactly the form asked for
 (checked with the code generator's own test). The form of each layer of a network comes from the
 network's int8 graph (``network_forms``); a candidate's before the network exists is estimated from
 the calibrated ranges at its two ends (``estimated_form``).
@@ -24,7 +24,7 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -56,9 +56,10 @@ class KernelForm:
 
     narrow: bool = True  # the layer passes ``layer_calls.requantizes_narrow``
     wide_weights: bool = True  # the network's int16 weights fit its flash (``program.wide_weights_fit``)
+    clamps: bool = False  # its activation clamp is narrower than int8 (``mac_dsp.FULL_RANGE``)
 
     def key(self) -> str:
-        return f"narrow={int(self.narrow)} wide={int(self.wide_weights)}"
+        return f"narrow={int(self.narrow)} wide={int(self.wide_weights)} clamps={int(self.clamps)}"
 
 
 @lru_cache(maxsize=1)
@@ -104,9 +105,6 @@ def conv_graph(layer: ConvLayer, seed: int | None = 0) -> Graph:
     return graph
 
 
-NARROW_RANGES = {True: (-4.0, 4.0), False: (-1e-4, 1e-4)}  # output ranges: scale ratios far below / above 0.5
-
-
 def int8_graph(graph: Graph, ranges: dict) -> Graph:
     """``graph`` quantized by the int8 scheme with the given float range of every activation."""
     from edgekit.quantize.convert import quantize_graph
@@ -115,18 +113,27 @@ def int8_graph(graph: Graph, ranges: dict) -> Graph:
     return quantize_graph(graph, ranges, load_scheme("int8"))
 
 
-def requantizes_narrow(graph: Graph, node) -> bool:
-    """The code generator's answer for an int8 MAC node (``layer_calls.requantizes_narrow``)."""
-    from edgekit.codegen.layer_calls import requantizes_narrow as codegen_answer
+def kernel_form(graph: Graph, node, wide_weights: bool) -> KernelForm:
+    """The form the code generator gives the int8 MAC ``node`` of ``graph``."""
+    from edgekit.codegen.kernels.mac_dsp import FULL_RANGE
+    from edgekit.codegen.layer_calls import requantizes_narrow
+    from edgekit.ops.conv_params import mac_int8_params
 
-    return codegen_answer(node, graph, graph.tensors[node.output].shape[-1])
+    out_channels = graph.tensors[node.output].shape[-1]
+    params = mac_int8_params(node, graph, out_channels)
+    return KernelForm(requantizes_narrow(node, graph, out_channels), wide_weights,
+                      (params.act_min, params.act_max) != FULL_RANGE)
 
 
 def measured_conv_graph(layer: ConvLayer, form: KernelForm) -> Graph:
-    """The int8 one-convolution graph the table measures for ``form``: the output range makes every
-    channel's rescale far below 0.5 (narrow) or above it (not narrow)."""
-    graph = int8_graph(conv_graph(layer), {"x": (-1.0, 1.0), "y": NARROW_RANGES[form.narrow]})
-    if requantizes_narrow(graph, graph.nodes[0]) != form.narrow:
+    """The int8 one-convolution graph the table measures for ``form``. The input range sets every
+    channel's rescale far below 0.5 (narrow) or above it; a ReLU6 output calibrated to [0, 6] spans
+    all of int8 (no clamp), one over [-4, 4] clamps (a layer without activation gets a ReLU6 for it)."""
+    if form.clamps and layer.activation is None:
+        layer = replace(layer, activation="relu6")
+    ranges = {"x": (-1.0, 1.0) if form.narrow else (-1e4, 1e4), "y": (-4.0, 4.0) if form.clamps else (0.0, 6.0)}
+    graph = int8_graph(conv_graph(layer), ranges)
+    if kernel_form(graph, graph.nodes[0], form.wide_weights) != form:
         raise RuntimeError(f"latency table: the measured graph of {layer_signature(layer)} does not get "
                            f"{form.key()}; this is a bug")
     return graph
@@ -171,7 +178,7 @@ def network_forms(graph: Graph, length: int, target) -> NetworkForms:
 
     wide = wide_weights_fit(graph, target)
     convs, tensors = backbone_positions(graph, length)
-    return NetworkForms([KernelForm(requantizes_narrow(graph, node), wide) for node in convs],
+    return NetworkForms([kernel_form(graph, node, wide) for node in convs],
                         [quant_range(graph.tensors[name].quant) for name in tensors], wide)
 
 
@@ -184,7 +191,7 @@ def estimated_form(chain: Chain, segment: Segment, forms: NetworkForms) -> Kerne
         return forms.layers[segment.start]
     graph = int8_graph(conv_graph(merge_segment(chain, segment), seed=None),
                        {"x": forms.ranges[segment.start], "y": forms.ranges[segment.end]})
-    return KernelForm(requantizes_narrow(graph, graph.nodes[0]), forms.wide_weights)
+    return kernel_form(graph, graph.nodes[0], forms.wide_weights)
 
 
 def add_graph(shape: tuple) -> Graph:

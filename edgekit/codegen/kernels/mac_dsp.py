@@ -42,6 +42,9 @@ _SCALARS = "int32_t input_offset, int32_t output_offset, int32_t act_min, int32_
 _REQUANT = "const ek_requant_t q = {bias, multiplier, shift, clamp};"
 
 
+FULL_RANGE = (-128, 127)  # an activation clamp over all of int8: the kernels take a faster path (one SSAT)
+
+
 def _kernel(family: str, spec, narrow: bool, body: str, scratch_bytes: int = 0, weights16: bool = False,
             helper: str = "", mve: bool = False) -> KernelSource:
     """The kernel's C: the header, ``helper`` (static functions), then the kernel function around ``body``."""
@@ -53,7 +56,8 @@ def _kernel(family: str, spec, narrow: bool, body: str, scratch_bytes: int = 0, 
     body = body.replace("\n", "\n    ")
     code = (f'#define EK_NARROW_ACC {int(narrow)}\n#define EK_WEIGHTS_INT16 {int(weights16)}\n#define EK_MVE {int(mve)}\n'
             f'#include "{HEADER_NAME}"\n\n{helper}/* {family} {spec} */\n{prototype}\n{{\n'
-            "    if (act_min == -128 && act_max == 127) { /* no activation clamp: gcc saturates with one SSAT */\n"
+            f"    if (act_min == {FULL_RANGE[0]} && act_max == {FULL_RANGE[1]}) {{ /* no activation clamp: gcc saturates "
+            "with one SSAT */\n"
             f"        const ek_clamp_t clamp = {{output_offset, -128, 127}};\n    {body}\n    }} else {{\n"
             f"        const ek_clamp_t clamp = {{output_offset, act_min, act_max}};\n    {body}\n    }}\n"
             "    return 0;\n}\n")
