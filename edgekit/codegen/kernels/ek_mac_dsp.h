@@ -30,6 +30,11 @@
 #include <stdint.h>
 #include <string.h>
 
+/* gcc's first scheduling pass (before register allocation) hoists the loads of a whole unrolled step
+ * to its start and spills them: measured on the int8-weight 2x2 step, 314 stack accesses with it, 86
+ * without. The kernels that include this header are compiled without it. */
+#pragma GCC optimize("no-schedule-insns")
+
 #define EK_INLINE static inline __attribute__((always_inline))
 /* Unroll a copy loop four times: its compare and branch cost as much as its load and store. */
 #define EK_UNROLL4 _Pragma("GCC unroll 4")
@@ -234,95 +239,38 @@ typedef struct {
     ek_clamp_t clamp;
 } ek_requant_t;
 
-/* Weights: int8 by default; the _w16 kernels define EK_WEIGHTS_INT16 to 1 before including this header.
- * Then each filter row holds k rounded up to a multiple of 4 int16 values (ek_row), in groups of 4 in
- * SMLAD order (w0, w2, w1, w3: the halves of SXTB16 and SXTB16 ror 8 of the input bytes x0..x3; the
- * last, partial group in order, zero-padded), and the rows of each pair of output channels (0-1, 2-3...)
- * interleaved group by group, so one pointer reads both; a last odd channel's row is plain.
- * The _w16 kernels widen each input row once into the same int16 layout in word-aligned scratch
- * (ek_widen), the two pixels of a 2-pixel block interleaved group by group too: the inner loop is
- * loads and SMLADs only, 4 LDRD and 8 SMLAD per group for 2 pixels x 2 channels (16 MACs).
- * Twice the weight flash. (mac_dsp.widen_weights writes the weights.) */
+/* Inputs and weights of the DSP (non-Helium) kernels.
+ *
+ * Inputs: each input row (a pixel's k values) is widened once into int16 in word-aligned scratch
+ * (ek_widen): groups of 4 in SMLAD order (x0, x2), (x1, x3) (the halves of SXTB16 and SXTB16 ror 8
+ * of the bytes x0..x3), the last partial group in order, zero-padded; the two pixels of a 2-pixel
+ * block interleaved group by group, so one pointer reads both. The inner loop then loads words and
+ * multiplies: nothing is re-widened for each output channel.
+ * Weights: int8 by default, each row k bytes, SXTB16'd in the loop (2 pixels x 2 channels: 4 LDRD/LDR,
+ * 4 SXTB16, 8 SMLAD per 16 MACs). The _w16 kernels define EK_WEIGHTS_INT16 to 1 before including
+ * this header: weights widened at compile time like the inputs, rows rounded up to a multiple of 4
+ * (ek_filter_row), the rows of each pair of output channels (0-1, 2-3...) interleaved group by group,
+ * a last odd channel's row plain (4 LDRD and 8 SMLAD per 16 MACs; twice the weight flash).
+ * mac_dsp.widen_weights writes that layout. The Helium kernels (EK_MVE) read plain int8 rows. */
 #if EK_WEIGHTS_INT16
 typedef int16_t ek_weight_t;
-typedef int16_t ek_input_t;
-
-EK_INLINE int32_t ek_row(int32_t k)
-{
-    return (k + 3) & ~3;
-}
-
-/* k int8 values as int16 groups of 4 in the weights' order, group g at dst + g * stride int16 values
- * (stride 4: a plain row; 8: one pixel of an interleaved pair). Written as words only, as ek_block
- * reads them (one type for the buffer's accesses, so gcc's aliasing rules keep their order). */
-EK_INLINE void ek_widen(const int8_t *src, ek_input_t *dst, int32_t k, int32_t stride)
-{
-    int32_t *words = (int32_t *)(void *)dst;
-    int32_t i = 0;
-    EK_UNROLL4 for (; i + 4 <= k; i += 4, words += stride / 2) {
-        const int32_t v = ek_read_s8x4(src + i);
-        words[0] = ek_sxtb16(v);
-        words[1] = ek_sxtb16_ror8(v);
-    }
-    if (i < k) { /* the partial group, in order, zero-padded */
-        words[0] = ek_pack_s16x2(src[i], i + 1 < k ? src[i + 1] : 0);
-        words[1] = ek_pack_s16x2(i + 2 < k ? src[i + 2] : 0, 0);
-    }
-}
-
-/* One group of 4 (see ek_block): x and v point at the group's first pixel and first channel. */
-EK_INLINE void ek_group(const int32_t *x, const int32_t *v, int32_t pixels, int32_t channels, int32_t acc[4])
-{
-    const int32_t w00 = v[0], w01 = v[1];
-    acc[0] = ek_smlad(x[1], w01, ek_smlad(x[0], w00, acc[0]));
-    if (pixels == 2) {
-        acc[2] = ek_smlad(x[3], w01, ek_smlad(x[2], w00, acc[2]));
-    }
-    if (channels == 2) {
-        const int32_t w10 = v[2], w11 = v[3];
-        acc[1] = ek_smlad(x[1], w11, ek_smlad(x[0], w10, acc[1]));
-        if (pixels == 2) {
-            acc[3] = ek_smlad(x[3], w11, ek_smlad(x[2], w10, acc[3]));
-        }
-    }
-}
-
-/* Groups per step of ek_block's loop: each step is straight-line code with constant offsets (gcc unrolls
- * loops of a constant trip count completely, but a partial unroll loses the constant). */
-#define EK_GROUPS_PER_STEP 8
-
-/* acc[2 * pixel + channel] += the dot products of `pixels` (1 or 2) widened input rows at a and
- * `channels` (1 or 2) filter rows at w, k values each, both interleaved as above. */
-EK_INLINE void ek_block(const ek_input_t *a, const ek_weight_t *w, int32_t k, int32_t pixels, int32_t channels,
-                        int32_t acc[4])
-{
-    const int32_t *x = (const int32_t *)(const void *)a, *v = (const int32_t *)(const void *)w;
-    const int32_t groups = ek_row(k) / 4;
-    int32_t sums[4] = {acc[0], acc[1], acc[2], acc[3]};
-    for (int32_t step = 0; step < groups / EK_GROUPS_PER_STEP; ++step) {
-        _Pragma("GCC unroll 8") for (int32_t g = 0; g < EK_GROUPS_PER_STEP; ++g) {
-            ek_group(x + 2 * pixels * g, v + 2 * channels * g, pixels, channels, sums);
-        }
-        x += 2 * pixels * EK_GROUPS_PER_STEP;
-        v += 2 * channels * EK_GROUPS_PER_STEP;
-    }
-    _Pragma("GCC unroll 8") for (int32_t g = 0; g < groups % EK_GROUPS_PER_STEP; ++g) {
-        ek_group(x + 2 * pixels * g, v + 2 * channels * g, pixels, channels, sums);
-    }
-    for (int32_t i = 0; i < 4; ++i) {
-        acc[i] = sums[i];
-    }
-}
 #else
 typedef int8_t ek_weight_t;
+#endif
+
+#if EK_MVE
 typedef int8_t ek_input_t;
 
+/* Values per input row and per filter row. */
 EK_INLINE int32_t ek_row(int32_t k)
 {
     return k;
 }
+EK_INLINE int32_t ek_filter_row(int32_t k)
+{
+    return k;
+}
 
-#if EK_MVE
 /* Helium (the _mve kernels, cortex-m55): VMLADAVA multiplies 16 int8 pairs and adds them to a scalar
  * accumulator; the K tail is a predicated load that reads zeros beyond k (and no memory). */
 #include <arm_mve.h>
@@ -354,59 +302,6 @@ EK_INLINE int32_t ek_dot_1x1(const int8_t *a, const ek_weight_t *w, int32_t k, i
     }
     return acc;
 }
-#else
-/* Rows a and b = a + k of k int8 values times filter rows w0 and w1: acc = {a.w0, a.w1, b.w0, b.w1}
- * added to their initial values; K in steps of 4 with SXTB16/SMLAD, the rest one by one. Row b at a
- * constant offset from row a saves a register in the loop. */
-EK_INLINE void ek_dot_2x2(const int8_t *a, const ek_weight_t *w0, const ek_weight_t *w1, int32_t k, int32_t acc[4])
-{
-    const int8_t *b = a + k;
-    int32_t a0 = acc[0], a1 = acc[1], b0 = acc[2], b1 = acc[3];
-    int32_t i = 0;
-    for (; i + 4 <= k; i += 4) {
-        const int32_t xa = ek_read_s8x4(a + i), xb = ek_read_s8x4(b + i);
-        const int32_t xa_even = ek_sxtb16(xa), xa_odd = ek_sxtb16_ror8(xa);
-        const int32_t xb_even = ek_sxtb16(xb), xb_odd = ek_sxtb16_ror8(xb);
-        int32_t w = ek_read_s8x4(w0 + i);
-        const int32_t w0_even = ek_sxtb16(w), w0_odd = ek_sxtb16_ror8(w);
-        a0 = ek_smlad(xa_even, w0_even, a0);
-        a0 = ek_smlad(xa_odd, w0_odd, a0);
-        b0 = ek_smlad(xb_even, w0_even, b0);
-        b0 = ek_smlad(xb_odd, w0_odd, b0);
-        w = ek_read_s8x4(w1 + i);
-        const int32_t w1_even = ek_sxtb16(w), w1_odd = ek_sxtb16_ror8(w);
-        a1 = ek_smlad(xa_even, w1_even, a1);
-        a1 = ek_smlad(xa_odd, w1_odd, a1);
-        b1 = ek_smlad(xb_even, w1_even, b1);
-        b1 = ek_smlad(xb_odd, w1_odd, b1);
-    }
-    for (; i < k; ++i) {
-        a0 += a[i] * w0[i];
-        a1 += a[i] * w1[i];
-        b0 += b[i] * w0[i];
-        b1 += b[i] * w1[i];
-    }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = b0;
-    acc[3] = b1;
-}
-
-/* One row a of k int8 values times one filter row w, added to acc. */
-EK_INLINE int32_t ek_dot_1x1(const int8_t *a, const ek_weight_t *w, int32_t k, int32_t acc)
-{
-    int32_t i = 0;
-    for (; i + 4 <= k; i += 4) {
-        const int32_t x = ek_read_s8x4(a + i), v = ek_read_s8x4(w + i);
-        acc = ek_smlad(ek_sxtb16(x), ek_sxtb16(v), acc);
-        acc = ek_smlad(ek_sxtb16_ror8(x), ek_sxtb16_ror8(v), acc);
-    }
-    for (; i < k; ++i) {
-        acc += a[i] * w[i];
-    }
-    return acc;
-}
-#endif
 
 /* acc[2 * pixel + channel] += the dot products of `pixels` (1 or 2) int8 input rows at a (row b = a + k)
  * and `channels` (1 or 2) filter rows at w (the second at w + k). */
@@ -425,16 +320,128 @@ EK_INLINE void ek_block(const ek_input_t *a, const ek_weight_t *w, int32_t k, in
         acc[2] = ek_dot_1x1(a + k, w, k, acc[2]);
     }
 }
+#else
+typedef int16_t ek_input_t;
+
+/* Values per widened input row, and per filter row. */
+EK_INLINE int32_t ek_row(int32_t k)
+{
+    return (k + 3) & ~3;
+}
+EK_INLINE int32_t ek_filter_row(int32_t k)
+{
+    return EK_WEIGHTS_INT16 ? ek_row(k) : k;
+}
+
+/* k int8 values widened as above, group g at dst + g * stride int16 values (stride 4: a plain row;
+ * 8: one pixel of an interleaved pair). Written as words only, as ek_block reads them (one type for
+ * the buffer's accesses, so gcc's aliasing rules keep their order). */
+EK_INLINE void ek_widen(const int8_t *src, ek_input_t *dst, int32_t k, int32_t stride)
+{
+    int32_t *words = (int32_t *)(void *)dst;
+    int32_t i = 0;
+    EK_UNROLL4 for (; i + 4 <= k; i += 4, words += stride / 2) {
+        const int32_t v = ek_read_s8x4(src + i);
+        words[0] = ek_sxtb16(v);
+        words[1] = ek_sxtb16_ror8(v);
+    }
+    if (i < k) { /* the partial group, in order, zero-padded */
+        words[0] = ek_pack_s16x2(src[i], i + 1 < k ? src[i + 1] : 0);
+        words[1] = ek_pack_s16x2(i + 2 < k ? src[i + 2] : 0, 0);
+    }
+}
+
+/* Filter values per group step of `channels` rows (see ek_block). */
+EK_INLINE int32_t ek_filter_step(int32_t channels)
+{
+    return EK_WEIGHTS_INT16 ? 4 * channels : 4;
+}
+
+/* The group of filter row `channel` (0 or 1) at w as two SMLAD operands; `tail`: the values of a
+ * last partial group (0: a whole one). */
+EK_INLINE void ek_weight_group(const ek_weight_t *w, int32_t channel, int32_t channels, int32_t k, int32_t tail,
+                               int32_t *even, int32_t *odd)
+{
+#if EK_WEIGHTS_INT16
+    const int32_t *words = (const int32_t *)(const void *)w + 2 * channel;
+    (void)channels;
+    (void)k;
+    (void)tail;
+    *even = words[0];
+    *odd = words[1];
+#else
+    const int8_t *p = w + channel * k;
+    (void)channels;
+    if (tail == 0) {
+        const int32_t v = ek_read_s8x4(p);
+        *even = ek_sxtb16(v);
+        *odd = ek_sxtb16_ror8(v);
+    } else { /* in order, as ek_widen's partial group; no read beyond the row */
+        *even = ek_pack_s16x2(p[0], tail > 1 ? p[1] : 0);
+        *odd = ek_pack_s16x2(tail > 2 ? p[2] : 0, 0);
+    }
+#endif
+}
+
+/* One group of 4: x at the group's first pixel, w at its filter group (ek_weight_group). */
+EK_INLINE void ek_group(const int32_t *x, const ek_weight_t *w, int32_t k, int32_t pixels, int32_t channels,
+                        int32_t tail, int32_t acc[4])
+{
+    int32_t even, odd;
+    ek_weight_group(w, 0, channels, k, tail, &even, &odd);
+    acc[0] = ek_smlad(x[1], odd, ek_smlad(x[0], even, acc[0]));
+    if (pixels == 2) {
+        acc[2] = ek_smlad(x[3], odd, ek_smlad(x[2], even, acc[2]));
+    }
+    if (channels == 2) {
+        ek_weight_group(w, 1, channels, k, tail, &even, &odd);
+        acc[1] = ek_smlad(x[1], odd, ek_smlad(x[0], even, acc[1]));
+        if (pixels == 2) {
+            acc[3] = ek_smlad(x[3], odd, ek_smlad(x[2], even, acc[3]));
+        }
+    }
+}
+
+/* acc[2 * pixel + channel] += the dot products of `pixels` (1 or 2) widened input rows at a and
+ * `channels` (1 or 2) filter rows at w, k values each (layouts above). The loop runs steps of
+ * straight-line code with constant offsets, 8 groups each for the 2x2 block (gcc unrolls loops of a
+ * constant trip count completely, but a partial unroll loses the constant), 2 for the rarer edge
+ * blocks (an odd last pixel or channel), whose code size matters more than their speed. */
+EK_INLINE void ek_block(const ek_input_t *a, const ek_weight_t *w, int32_t k, int32_t pixels, int32_t channels,
+                        int32_t acc[4])
+{
+    const int32_t *x = (const int32_t *)(const void *)a;
+    const int32_t whole = k / 4, x_step = 2 * pixels, w_step = ek_filter_step(channels);
+    const int32_t per_step = pixels == 2 && channels == 2 ? 8 : 2;
+    int32_t sums[4] = {acc[0], acc[1], acc[2], acc[3]};
+    for (int32_t step = 0; step < whole / per_step; ++step) {
+        _Pragma("GCC unroll 8") for (int32_t g = 0; g < per_step; ++g) {
+            ek_group(x + x_step * g, w + w_step * g, k, pixels, channels, 0, sums);
+        }
+        x += x_step * per_step;
+        w += w_step * per_step;
+    }
+    _Pragma("GCC unroll 8") for (int32_t g = 0; g < whole % per_step; ++g) {
+        ek_group(x + x_step * g, w + w_step * g, k, pixels, channels, 0, sums);
+    }
+    if (k % 4) {
+        const int32_t g = whole % per_step;
+        ek_group(x + x_step * g, w + w_step * g, k, pixels, channels, k % 4, sums);
+    }
+    for (int32_t i = 0; i < 4; ++i) {
+        acc[i] = sums[i];
+    }
+}
 #endif
 
-/* `pixels` (1 or 2) input rows at a (k values each: int8, or widened and interleaved by ek_widen for the
- * _w16 kernels) times every filter row ([n][ek_row(k)] as above): the n requantized outputs of the
+/* `pixels` (1 or 2) input rows at a (k values each: widened and interleaved by ek_widen, or int8 rows for
+ * the Helium kernels) times every filter row ([n][ek_filter_row(k)] as above): the n requantized outputs of the
  * first pixel go to out, those of the second right after them. Output channels go two at a time (2x2
  * register blocking). */
 EK_INLINE void ek_gemm(const ek_input_t *a, const ek_weight_t *filter, int32_t k, int32_t n, int32_t pixels,
                        const ek_requant_t *q, int8_t *out)
 {
-    const int32_t row = ek_row(k);
+    const int32_t row = ek_filter_row(k);
     int8_t *out_a = out, *out_b = out + n;
     int32_t c = 0;
     for (; c + 2 <= n; c += 2) {

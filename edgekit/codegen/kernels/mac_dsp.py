@@ -11,11 +11,13 @@ differences in their inputs (``KernelSource.input_offset_in_bias``): the bias ar
 - conv2d: two output pixels at a time times two output channels (2x2 register blocking). A 1x1
   unpadded stride-1 convolution reads its pixels in place; any other window first copies the two
   pixels' receptive fields into an int8 ``scratch`` (im2col of two pixels, ``2 * KH * KW * Cin`` bytes).
-- fully_connected: one row at a time.
-- conv2d and fully_connected come in three variants: ``dsp`` reads int8 weights; ``dsp_w16`` reads
-  weights widened to int16 at compile time in SMLAD order (:func:`widen_weights`), which saves the
-  SXTB16s on the weights for twice the weight flash; ``mve`` (CPUs with Helium, cortex-m55) makes the
-  dot products with VMLADAVA, 16 int8 MACs per instruction.
+  The DSP variants then widen the two pixels' values once to int16 (interleaved, ``ek_widen``) at the
+  start of ``scratch``, so the inner loop re-widens nothing per output channel.
+- fully_connected: one row (widened once), two output channels at a time.
+- conv2d and fully_connected come in three variants: ``dsp`` reads int8 weights (SXTB16 in the loop);
+  ``dsp_w16`` reads weights widened to int16 at compile time in SMLAD order, channel pairs interleaved
+  (:func:`widen_weights`), which saves those SXTB16s for twice the weight flash; ``mve`` (CPUs with
+  Helium, cortex-m55) makes the dot products with VMLADAVA on int8 rows, 16 MACs per instruction.
 - depthwise_conv2d (depth multiplier 1): channel by channel through a padded plane in ``scratch``,
   the channel's taps, bias and requantization held in registers (see
   :func:`depthwise_conv2d_dsp_kernel`).
@@ -82,19 +84,19 @@ def conv2d_dsp_kernel(spec, weights16: bool = False, narrow: bool = False, mve: 
     pixels = out_h * out_w
     direct = spec.window.kernel == (1, 1) and spec.window.stride == (1, 1) and not any(spec.window.padding)
     # the two pixels' receptive fields: rows of the input itself (1x1, stride 1, no padding), or copied
-    # one after the other into int8 scratch by column(); the _w16 kernels then widen them to int16 rows
-    # at the start of scratch (ek_widen), ahead of the int8 copy
+    # one after the other into int8 scratch by column(); the DSP variants then widen them to int16 rows
+    # at the start of scratch (ek_widen), ahead of the int8 copy; Helium reads the int8 rows
     wide_row = _wide_row(depth)
-    wide_bytes = 2 * 2 * wide_row if weights16 else 0
+    wide_bytes = 2 * 2 * wide_row if not mve else 0
     prologue = "    (void)input_offset;" if direct else "    const int8_t pad = (int8_t)(-input_offset);"
-    if weights16:
+    if not mve:
         prologue += f"\n    int16_t *wide = (int16_t *)(void *)scratch;"
     if not direct:
         prologue += f"\n    int8_t *cols = scratch + {wide_bytes};"
     field = (lambda i: f"input + (p + {i}) * {depth}") if direct else (lambda i: f"cols + {i * depth}")
     gathers = {count: "".join(f"        column(input, p + {i}, pad, cols + {i * depth});\n" for i in range(count))
                if not direct else "" for count in (1, 2)}
-    if weights16:  # the block's pixels interleaved group by group; a lone pixel as a plain row
+    if not mve:  # the block's pixels interleaved group by group; a lone pixel as a plain row
         row = "wide"
         for count in (1, 2):
             gathers[count] += "".join(f"        ek_widen({field(i)}, wide + {4 * i}, {depth}, {4 * count});\n"
@@ -157,7 +159,7 @@ def fully_connected_dsp_kernel(spec, weights16: bool = False, narrow: bool = Fal
     """fully_connected for ``spec`` (a ``FullyConnectedSpec``), one output at a time."""
     row, scratch = "input", 0
     widen = ""
-    if weights16:  # the input row widened once (ek_widen) into scratch
+    if not mve:  # the input row widened once (ek_widen) into scratch
         row, scratch = "(int16_t *)(void *)scratch", 2 * _wide_row(spec.in_features)
         widen = f"\n    ek_widen(input, {row}, {spec.in_features}, 4);"
     body = f"""    {_REQUANT}
