@@ -414,6 +414,9 @@ EK_INLINE void ek_block(const ek_input_t *a, const ek_weight_t *w, int32_t k, in
                         int32_t acc[4])
 {
     const int32_t *x = (const int32_t *)(const void *)a;
+    /* x is the same for every channel pair, so gcc would hoist a short row's loads out of the channel
+     * loop and keep them in stack slots, one LDR each; hidden from it, they stay LDRDs from scratch */
+    __asm__("" : "+r"(x));
     const int32_t whole = k / 4, x_step = 2 * pixels, w_step = ek_filter_step(channels);
     const int32_t per_step = pixels == 2 && channels == 2 ? 8 : 2;
     int32_t sums[4] = {acc[0], acc[1], acc[2], acc[3]};
