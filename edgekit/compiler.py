@@ -220,7 +220,7 @@ def compile_model(source: str, target_name: str | None, *, target_file=None, out
 
 
 def _compile(source: str, target, *, target_file, output: Path, force: bool, resolution=None, width=None,
-             num_classes=None, calib=None, scheme="int8", patch="fit", max_patch_overhead=0.20,
+             num_classes=None, pretrained=None, calib=None, scheme="int8", patch="fit", max_patch_overhead=0.20,
              input_by_patch=False, progress=None, tune=False) -> CompileResult:
     from edgekit import api
     from edgekit.board_runtime import embedded_inputs
@@ -237,7 +237,8 @@ def _compile(source: str, target, *, target_file, output: Path, force: bool, res
                            "index, the number of patches per side, and row-major, serpentine or column-major)")
     if input_by_patch and patch == "off":
         raise EdgekitError("--input-by-patch needs a patched schedule: add --patch auto or --patch SPLIT:N")
-    model = load_model(source, resolution=resolution, width=width, num_classes=num_classes, calib=calib)
+    model = load_model(source, resolution=resolution, width=width, num_classes=num_classes, pretrained=pretrained,
+                       calib=calib)
     require_one_input(model.graph, source)
     quantization = None
     if not model.is_quantized:
@@ -277,7 +278,7 @@ def _compile(source: str, target, *, target_file, output: Path, force: bool, res
         folder.save_timeline(render_timeline(plan))
         if target_file:  # `edgekit run` emulates the same target without the user's file
             folder.save_own_target(target_file)
-        folder.save_graphs(graph, model.float_graph)
+        folder.save_graphs(graph, model.float_graph, model.preprocess)
         real = real_inputs is not None and model.float_graph is not None  # the float reference sees unrounded inputs
         folder.save_test_inputs(test_inputs, np.stack(load_inputs(real_inputs, model, for_float=True,
                                                                   limit=TEST_INPUTS)) if real else None)
@@ -285,6 +286,7 @@ def _compile(source: str, target, *, target_file, output: Path, force: bool, res
             "build_id": new_build_id(), "model": model.name, "source": str(source), "target": target.name,
             "board": target.board.name if target.board else None, "harness": target.harness,
             "embedded_test_inputs": len(embedded) if embedded is not None else 0,
+            "random_weights": model.random_weights,
             "preprocess": model.preprocess.__dict__ if model.preprocess else None,
             "scheme": quantization.scheme.name if quantization else "imported int8",
             "calibration": {"samples": quantization.calibration_samples,
@@ -346,7 +348,9 @@ def _check_arena_fits(schedule: Schedule, layers: list[dict], target, graph) -> 
         what = (f"the patched schedule's activations of {schedule.peak_bytes:,} B (split {schedule.patches.stage.split}, "
                 f"{schedule.patches.stage.n}x{schedule.patches.stage.n} patches; peak at node {layers[peak]['node']})")
     error = DoesNotFitError(f"{target.name} SRAM ({budget:,} B) cannot hold {what}; "
-                            f"{_does_not_fit_advice(schedule, graph, budget)}")
+                            f"{_does_not_fit_advice(schedule, graph, budget)}",
+                            {"ram_budget_bytes": budget, "arena_bytes": schedule.peak_bytes,
+                             "peak_node": layers[peak]["node"]})
     error.report = layer_rows_text(layers, {})
     raise error
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.errors import ModelFileError, UnsupportedOpError
+from edgekit.frontend.model_checks import corrupt_file_errors
 from edgekit.ir import Graph, Node, Tensor
 from edgekit.ops import get_op
 from edgekit.ops.batch_norm import BatchNormAttrs
@@ -361,10 +362,31 @@ def import_onnx(path) -> Graph:
     if not path.is_file():
         raise ModelFileError(f"model file {path} does not exist")
     try:
-        model = onnx.load(str(path))
+        model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # onnx raises DecodeError, ValueError, ... for corrupt files
         raise ModelFileError(f"{path} is not a readable ONNX model ({type(exc).__name__}); re-export it") from None
-    return translate_onnx(model)
+    _load_external_data(model, path)
+    with corrupt_file_errors(path):
+        return translate_onnx(model)
+
+
+def _load_external_data(model, path: Path) -> None:
+    """Weights kept beside the model (``save_as_external_data``) are read only from plain file names in
+    the model's own folder: a location like ``../../etc/passwd`` is refused."""
+    from onnx.external_data_helper import ExternalDataInfo, load_external_data_for_model, uses_external_data
+
+    external = [t for t in model.graph.initializer if uses_external_data(t)]
+    for tensor in external:
+        location = ExternalDataInfo(tensor).location
+        if not location or Path(location).name != location or location in (".", ".."):
+            raise ModelFileError(f"{path}: weights of {tensor.name!r} are at {location!r}, outside the model's "
+                                 "folder; keep external data files beside the model")
+        if not (path.parent / location).is_file():
+            raise ModelFileError(f"{path}: weights of {tensor.name!r} should be in {path.parent / location}, "
+                                 "which does not exist")
+    if external:
+        with corrupt_file_errors(path):
+            load_external_data_for_model(model, str(path.parent))
 
 
 def translate_onnx(model) -> Graph:

@@ -10,7 +10,6 @@ unchanged (float32 scales); the int8 reference interpreter then reproduces TFLit
 kernels byte for byte.
 """
 
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from tflite.Padding import Padding
 from tflite.TensorType import TensorType
 
 from edgekit.errors import ModelFileError, UnsupportedOpError
+from edgekit.frontend.model_checks import corrupt_file_errors
 from edgekit.ir import Graph, Node, QuantParams, Tensor
 from edgekit.ops.add import AddAttrs
 from edgekit.ops.batch_matmul import BatchMatmulAttrs
@@ -121,18 +121,21 @@ def import_tflite(path) -> Graph:
     path = Path(path)
     model = _read_model(path)
     converter = _Converter(model, Graph(name=path.stem))
+    current = None
     try:
-        for op in model.operators:
-            convert = _CONVERTERS.get(op.code)
-            if convert is None:
-                raise converter.unsupported(op, "is not supported; the TFLite importer supports "
-                                                f"{', '.join(sorted(_OP_NAMES[c] for c in _CONVERTERS))}")
-            convert(converter, op)
-        graph = converter.graph
-        graph.inputs = [converter.tensor(i) for i in model.inputs]
-        graph.outputs = [converter.tensor(i) for i in model.outputs]
-        _check_uint8_interface(graph)
-        graph.lint()
+        with corrupt_file_errors(path, lambda: f"operator {current.index} ({current.name})" if current else ""):
+            for current in model.operators:
+                convert = _CONVERTERS.get(current.code)
+                if convert is None:
+                    raise converter.unsupported(current, "is not supported; the TFLite importer supports "
+                                                         f"{', '.join(sorted(_OP_NAMES[c] for c in _CONVERTERS))}")
+                convert(converter, current)
+            current = None
+            graph = converter.graph
+            graph.inputs = [converter.tensor(i) for i in model.inputs]
+            graph.outputs = [converter.tensor(i) for i in model.outputs]
+            _check_uint8_interface(graph)
+            graph.lint()
     except UnsupportedOpError as exc:
         raise UnsupportedOpError(f"{path.name}: {exc}") from None
     return graph
@@ -161,7 +164,7 @@ def _read_model(path: Path) -> _Model:
     if len(buffer) < 8 or not tflite.Model.ModelBufferHasIdentifier(buffer, 0):
         raise ModelFileError(f"{path} is not a TFLite model (no 'TFL3' flatbuffer identifier); "
                              "pass a .tflite file")
-    try:
+    with corrupt_file_errors(path):
         model = tflite.Model.GetRootAs(buffer, 0)
         if model.SubgraphsLength() < 1:
             raise ModelFileError(f"{path}: the TFLite model has no subgraph")
@@ -170,9 +173,10 @@ def _read_model(path: Path) -> _Model:
         operators = [_read_operator(model, subgraph.Operators(i), i) for i in range(subgraph.OperatorsLength())]
         inputs = [int(i) for i in subgraph.InputsAsNumpy()]
         outputs = [int(i) for i in subgraph.OutputsAsNumpy()]
-    except (struct.error, IndexError, ValueError, TypeError) as exc:
-        raise ModelFileError(f"{path} is truncated or corrupt ({exc}); "
-                             "re-export or re-download the model") from None
+        for index in inputs + outputs + [i for op in operators for i in op.inputs + op.outputs if i != -1]:
+            if not 0 <= index < len(tensors):
+                raise ModelFileError(f"{path}: tensor index {index} is out of range (the subgraph has "
+                                     f"{len(tensors)} tensors); re-export the model")
     return _Model(tensors, operators, inputs, outputs)
 
 

@@ -30,6 +30,13 @@ def constraint_indices_inside_the_axis(attrs, in_shapes) -> tuple[bool, str]:
     return not bad, f"index {bad[0] if bad else ''} on an axis of {size}"
 
 
+def constraint_indices_fill_their_shape(attrs, in_shapes) -> tuple[bool, str]:
+    """The indices are as many as their shape holds (a saved graph may disagree with itself)."""
+    shape = tuple(attrs.indices_shape)
+    ok = all(isinstance(d, int) and d >= 0 for d in shape) and int(np.prod(shape, dtype=object)) == len(attrs.indices)
+    return ok, f"{len(attrs.indices)} indices for shape {list(shape)}"
+
+
 def indices_array(attrs) -> np.ndarray:
     return np.asarray(attrs.indices, np.int32).reshape(attrs.indices_shape)
 
@@ -37,7 +44,7 @@ def indices_array(attrs) -> np.ndarray:
 class Gather(DataMovementOp):
     name = "gather"
     attrs_type = GatherAttrs
-    constraints = (constraint_indices_inside_the_axis,)
+    constraints = (constraint_indices_fill_their_shape, constraint_indices_inside_the_axis)
 
     def infer_shapes(self, attrs, in_shapes):
         shape = tuple(in_shapes[0])

@@ -12,9 +12,15 @@ class TransposeAttrs:
     perm: tuple[int, ...] = ()
 
 
+def constraint_permutation(attrs, in_shapes) -> tuple[bool, str]:
+    """The permutation names each axis of the input once."""
+    return sorted(attrs.perm) == list(range(len(in_shapes[0]))), f"perm {attrs.perm} of shape {list(in_shapes[0])}"
+
+
 class Transpose(DataMovementOp):
     name = "transpose"
     attrs_type = TransposeAttrs
+    constraints = (constraint_permutation,)
 
     def infer_shapes(self, attrs, in_shapes):
         return [tuple(in_shapes[0][p] for p in attrs.perm)]
