@@ -193,8 +193,9 @@ def share_buffers(graph: Graph, ranges: dict[str, LiveRange], *, inplace_add: bo
 
 
 def _busy_bytes(sizes: dict[str, int], ranges: dict[str, LiveRange], steps: int) -> list[int]:
-    """Per step, the bytes of the tensors live then, without any sharing."""
-    change = [0] * (steps + 1)
+    """Per step, the bytes of the tensors live then, without any sharing. A graph output lives to the
+    end (a step past the last node in a graph of no nodes: a patch stage of one row-wise node)."""
+    change = [0] * (steps + 2)
     for name, live in ranges.items():
         change[live.first] += sizes[name]
         change[live.last + 1] -= sizes[name]
