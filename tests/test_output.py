@@ -11,6 +11,7 @@ from test_cli import edgekit
 from test_memory_patch_stage import mobilenetv2_like
 
 from edgekit.compiler import plan_schedule
+from edgekit.ir.serialize import load_graph
 from edgekit.progress import Stages
 from edgekit.report import render_patch_text
 from edgekit.target import load_target
@@ -59,6 +60,17 @@ def test_compile_prints_a_summary_and_report_the_full_table(hello):
     full = edgekit("report", out)
     assert full.returncode == 0, full.stderr
     assert all(node in full.stdout for node in nodes) and "peak SRAM" in full.stdout
+
+
+def test_report_json_keeps_the_timeline_and_names_each_layers_tensors(hello):
+    """`report --json --timeline` carries the timeline (it was dropped); --json only adds fields."""
+    out, _, _ = hello
+    plain = json.loads(edgekit("report", out, "--json").stdout)
+    with_timeline = json.loads(edgekit("report", out, "--json", "--timeline").stdout)
+    assert with_timeline.pop("timeline") == (out / "arena_timeline.txt").read_text()
+    assert with_timeline == plain
+    graph = load_graph(out / "model.ek")
+    assert [layer["output_tensors"] for layer in plain["layers"]] == [list(node.outputs) for node in graph.nodes]
 
 
 def test_run_counts_the_qemu_inferences_and_prints_a_summary(hello):
