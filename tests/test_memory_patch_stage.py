@@ -311,7 +311,7 @@ def test_build_patch_plan_takes_a_node_index_or_a_tensor_name():
     assert by_index.to_json()["split_node"] == 4
     with pytest.raises(PatchStageError, match="expected SPLIT:N"):
         build_patch_plan(graph, "4")
-    with pytest.raises(PatchStageError, match="neither a tensor name nor a node index"):
+    with pytest.raises(PatchStageError, match="neither a node name, a tensor name nor a node index"):
         build_patch_plan(graph, "nope:2")
 
 
