@@ -14,6 +14,8 @@ from edgekit.compress.segment import Segment
 from edgekit.target import load_target
 
 M7 = load_target("cortex-m7")
+CLAMP_KINDS = {"full": lambda low, high: (low, high) == (-128, 127),  # the int8 ranges of each clamp kind
+               "upper": lambda low, high: low > -128 and high == 127, "any": lambda low, high: high < 127}
 
 
 def generated_kernel(graph, wide_weights):
@@ -24,16 +26,17 @@ def generated_kernel(graph, wide_weights):
 @pytest.mark.parametrize("index", [0, 1, 2, 3])  # dense 3x3 stride 2, pointwise, depthwise 3x3, projection
 @pytest.mark.parametrize("narrow", [True, False])
 @pytest.mark.parametrize("wide", [True, False])
-@pytest.mark.parametrize("clamps", [True, False])
-def test_measured_graph_gets_the_asked_variant(index, narrow, wide, clamps):
+@pytest.mark.parametrize("clamp", ["full", "upper", "any"])
+def test_measured_graph_gets_the_asked_variant(index, narrow, wide, clamp):
     layer = inverted_residual_chain().layers[index]
-    graph = measured_conv_graph(layer, KernelForm(narrow, wide, clamps))
+    graph = measured_conv_graph(layer, KernelForm(narrow, wide, clamp))
     kernel = generated_kernel(graph, wide)
     assert ("_narrow_" in kernel.name) == narrow
     if not layer.depthwise:  # depthwise kernels have no int16-weight variant
         assert kernel.variant == ("dsp_w16" if wide else "dsp")
     params = mac_int8_params(graph.nodes[0], graph, layer.out_channels)
-    assert ((params.act_min, params.act_max) != (-128, 127)) == clamps
+    assert CLAMP_KINDS[clamp](params.act_min, params.act_max)
+    assert f"clamp {clamp} " in kernel.c_code
 
 
 def test_network_forms_follow_the_code_generator():
@@ -51,7 +54,7 @@ def test_network_forms_follow_the_code_generator():
         kernel = layer_call(node, graph, "n", lambda name: name, KernelChoice(M7, forms.wide_weights)).kernel
         assert ("_narrow_" in kernel.name) == form.narrow
         params = mac_int8_params(node, graph, graph.tensors[node.output].shape[-1])
-        assert ((params.act_min, params.act_max) != (-128, 127)) == form.clamps
+        assert CLAMP_KINDS[form.clamp](params.act_min, params.act_max)
     # a single convolution's estimate is its own form; a merged one is quantized between the end ranges
     assert estimated_form(chain, Segment(2, 3), forms) == forms.layers[2]
     assert estimated_form(chain, Segment(1, 4), forms).wide_weights == forms.wide_weights

@@ -68,7 +68,7 @@ def mac_call(node, graph, family: str, spec, kernels, prefix: str, pointer, out_
     the variant ``kernels`` (a ``KernelChoice``) picks: weights, bias and the per-channel requantization
     as constants, offsets and clamp as scalars. The DSP variants take the input offset folded into the
     bias, maybe int16 weights, and a scratch buffer (``codegen/kernels/mac_dsp.py``)."""
-    from edgekit.codegen.kernels.mac_dsp import widen_weights
+    from edgekit.codegen.kernels.mac_dsp import clamp_kind, widen_weights
     from edgekit.codegen.kernels.variants import tuning_key
 
     p = mac_int8_params(node, graph, out_channels)
@@ -76,7 +76,7 @@ def mac_call(node, graph, family: str, spec, kernels, prefix: str, pointer, out_
     bias = bias_or_zeros(graph, node, out_channels, np.int32)
     folded = _folded_bias(node, graph, p, out_channels)
     narrow = requantizes_narrow(node, graph, out_channels)
-    kernel = kernels.kernel(family, spec, narrow)
+    kernel = kernels.kernel(family, spec, narrow, clamp_kind(p.act_min, p.act_max))
     weights = {
         "filter": ConstArray(f"{prefix}_w", "int16_t", widen_weights(weight)) if kernel.weights_int16 else
         ConstArray(f"{prefix}_w", "int8_t", weight),

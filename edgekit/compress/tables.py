@@ -10,8 +10,9 @@ code generator and firmware sources and TVM's version), so faster kernels are re
 
 The code generator picks a layer's kernel variant from more than its shape (``KernelForm``): the
 DSP kernels requantize in a narrow form when the layer's calibrated scales and bias allow it, use
-int16 weights only when the whole network's weights fit the flash twice, and skip the activation
-clamp when it spans all of int8 (a ReLU6 calibrated to [0, 6]). So an entry is keyed by that form too, and the one-layer graph is quantized so that it gets exactly the form asked for
+int16 weights only when the whole network's weights fit the flash twice, and compile in what they
+may assume of the activation clamp (``mac_dsp.clamp_kind``: none over all of int8, as a ReLU6
+calibrated to [0, 6] gets, an upper bound of 127, or any). So an entry is keyed by that form too, and the one-layer graph is quantized so that it gets exactly the form asked for
 (checked with the code generator's own test). The form of each layer of a network comes from the
 network's int8 graph (``network_forms``); a candidate's before the network exists is estimated from
 the calibrated ranges at its two ends (``estimated_form``).
@@ -56,10 +57,10 @@ class KernelForm:
 
     narrow: bool = True  # the layer passes ``layer_calls.requantizes_narrow``
     wide_weights: bool = True  # the network's int16 weights fit its flash (``program.wide_weights_fit``)
-    clamps: bool = False  # its activation clamp is narrower than int8 (``mac_dsp.FULL_RANGE``)
+    clamp: str = "full"  # ``mac_dsp.clamp_kind`` of its activation clamp
 
     def key(self) -> str:
-        return f"narrow={int(self.narrow)} wide={int(self.wide_weights)} clamps={int(self.clamps)}"
+        return f"narrow={int(self.narrow)} wide={int(self.wide_weights)} clamp={self.clamp}"
 
 
 @lru_cache(maxsize=1)
@@ -113,25 +114,29 @@ def int8_graph(graph: Graph, ranges: dict) -> Graph:
     return quantize_graph(graph, ranges, load_scheme("int8"))
 
 
+CLAMP_OUTPUT_RANGES = {"full": (0.0, 6.0), "upper": (-4.0, 6.0), "any": (-4.0, 8.0)}
+
+
 def kernel_form(graph: Graph, node, wide_weights: bool) -> KernelForm:
     """The form the code generator gives the int8 MAC ``node`` of ``graph``."""
-    from edgekit.codegen.kernels.mac_dsp import FULL_RANGE
+    from edgekit.codegen.kernels.mac_dsp import clamp_kind
     from edgekit.codegen.layer_calls import requantizes_narrow
     from edgekit.ops.conv_params import mac_int8_params
 
     out_channels = graph.tensors[node.output].shape[-1]
     params = mac_int8_params(node, graph, out_channels)
     return KernelForm(requantizes_narrow(node, graph, out_channels), wide_weights,
-                      (params.act_min, params.act_max) != FULL_RANGE)
+                      clamp_kind(params.act_min, params.act_max))
 
 
 def measured_conv_graph(layer: ConvLayer, form: KernelForm) -> Graph:
     """The int8 one-convolution graph the table measures for ``form``. The input range sets every
-    channel's rescale far below 0.5 (narrow) or above it; a ReLU6 output calibrated to [0, 6] spans
-    all of int8 (no clamp), one over [-4, 4] clamps (a layer without activation gets a ReLU6 for it)."""
-    if form.clamps and layer.activation is None:
+    channel's rescale far below 0.5 (narrow) or above it; the output range sets the clamp kind: any
+    activation over [0, 6] spans all of int8, a ReLU6 over [-4, 6] clamps below only, over [-4, 8]
+    on both sides (a layer measured for a clamp it does not have gets a ReLU6 for it)."""
+    if form.clamp != "full":
         layer = replace(layer, activation="relu6")
-    ranges = {"x": (-1.0, 1.0) if form.narrow else (-1e4, 1e4), "y": (-4.0, 4.0) if form.clamps else (0.0, 6.0)}
+    ranges = {"x": (-1.0, 1.0) if form.narrow else (-1e4, 1e4), "y": CLAMP_OUTPUT_RANGES[form.clamp]}
     graph = int8_graph(conv_graph(layer), ranges)
     if kernel_form(graph, graph.nodes[0], form.wide_weights) != form:
         raise RuntimeError(f"latency table: the measured graph of {layer_signature(layer)} does not get "

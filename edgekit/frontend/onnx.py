@@ -31,8 +31,14 @@ NCHW_TO_NHWC_AXIS = {0: 0, 1: 3, 2: 1, 3: 2}
 
 
 def _attrs(node) -> dict:
+    """A node's attributes by name; a name that is not UTF-8 text (protobuf then gives bytes) marks a
+    corrupt file, not an attribute to ignore."""
     import onnx
 
+    for attribute in node.attribute:
+        if not isinstance(attribute.name, str):
+            raise ValueError(f"node {node.name!r} ({node.op_type}) has an attribute named {attribute.name[:32]!r}, "
+                             "not text")  # corrupt_file_errors names the file
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
 

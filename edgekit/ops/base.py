@@ -35,6 +35,8 @@ class BufferShare:
     at its input's offset (channel by channel, ``inplace_scratch_bytes``). ``sources(node)`` gives the
     input positions that may be taken, in order of preference. ``option`` names the ``plan_memory``
     keyword that turns the rule on (None: always on). ``reason`` labels the alias in plans and reports.
+    ``elementwise``: layer by layer the op is one kernel call that reads element i of the taken input
+    before it writes element i of the output (add, mul, a table lookup), rather than row calls.
     The plan checker proves every in-place write from the rule and the placements.
     """
 
@@ -43,6 +45,7 @@ class BufferShare:
     sources: Callable[[object], tuple[int, ...]]
     option: str | None = None
     streams: bool = False
+    elementwise: bool = False
 
 
 class OpDef:
