@@ -608,6 +608,7 @@ _CONVERTERS = {
     BuiltinOperator.SPLIT_V: _split_v,
     BuiltinOperator.TRANSPOSE_CONV: _transpose_conv,
     BuiltinOperator.GATHER: _gather,
+    BuiltinOperator.L2_NORMALIZATION: _unary("l2_normalization"),
     BuiltinOperator.BATCH_MATMUL: _batch_matmul,
     BuiltinOperator.DEPTH_TO_SPACE: _space_depth(to_depth=False),
     BuiltinOperator.SPACE_TO_DEPTH: _space_depth(to_depth=True),
