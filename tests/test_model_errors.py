@@ -96,3 +96,29 @@ def test_op_without_a_c_kernel_is_refused_before_planning(tmp_path):
         compile_model(str(path), "cortex-m7", output=tmp_path / "build")
     assert "\n" not in str(info.value)
     assert not (tmp_path / "build").exists()
+
+
+def test_float_section_inside_an_int8_model_is_refused_before_planning(tmp_path):
+    """TensorFlow's converter may leave ops in float32 between a DEQUANTIZE and a QUANTIZE; the
+    interpreter runs them, but edgekit's kernels are int8, so compile names the node and the tensor."""
+    from edgekit.ops.strided_slice import StridedSliceAttrs
+
+    q = QuantParams.per_tensor(0.05, 3)
+    graph = Graph("float_inside")
+    graph.add_tensor(Tensor("x", (1, 4, 4, 2), "int8", quant=q))
+    graph.add_tensor(Tensor("real", (1, 4, 4, 2), "float32"))
+    graph.add_tensor(Tensor("rows", (1, 2, 4, 2), "float32"))
+    graph.add_tensor(Tensor("y", (1, 2, 4, 2), "int8", quant=q))
+    no_attrs = get_op("quantize").attrs_type
+    graph.nodes = [Node("to_float", "dequantize", ["x"], ["real"], no_attrs()),
+                   Node("top_rows", "strided_slice", ["real"], ["rows"],
+                        StridedSliceAttrs(((0, 1, 1), (0, 2, 1), (0, 4, 1), (0, 2, 1)))),
+                   Node("to_int8", "quantize", ["rows"], ["y"], no_attrs())]
+    graph.inputs, graph.outputs = ["x"], ["y"]
+    path = tmp_path / "float_inside.ek"
+    save_graph(graph, path)
+    with pytest.raises(UnsupportedOpError, match=rf"^{path}: node top_rows \(strided_slice\) computes in float32 "
+                                                 r"\(tensor 'real'\) inside an int8 model") as info:
+        compile_model(str(path), "cortex-m7", output=tmp_path / "build")
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "build").exists()
