@@ -193,13 +193,13 @@ def _test_inputs(model: LoadedModel, calib) -> np.ndarray:
 
 
 def _check_kernels(graph, source) -> None:
-    """Every node of the int8 graph has a C kernel (or is a view): refuse before minutes of planning."""
-    from edgekit.codegen.layer_calls import constraint_op_has_kernel
+    """Every node of the int8 graph has an int8 C kernel (or is a view): refuse before minutes of planning."""
+    from edgekit.codegen.layer_calls import constraint_int8_activations, constraint_op_has_kernel
 
     for node in graph.nodes:
-        ok, detail = constraint_op_has_kernel(node)
-        if not ok:
-            raise UnsupportedOpError(f"{source}: {detail}")
+        for ok, detail in (constraint_op_has_kernel(node), constraint_int8_activations(node, graph)):
+            if not ok:
+                raise UnsupportedOpError(f"{source}: {detail}")
 
 
 def compile_model(source: str, target_name: str | None, *, target_file=None, output=None, force=False,

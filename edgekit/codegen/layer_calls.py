@@ -124,6 +124,19 @@ def constraint_op_has_kernel(node) -> tuple[bool, str]:
     return False, f"op {node.op!r} (node {node.name}) has no C kernel yet; ops with kernels: {', '.join(with_kernels)}"
 
 
+def constraint_int8_activations(node, graph) -> tuple[bool, str]:
+    """The kernels compute in int8: every activation a node reads or writes is int8, except at the
+    ops that convert (quantize, dequantize) and views (reshape)."""
+    if get_op(node.op, node).any_dtype:
+        return True, ""
+    for name in list(node.inputs) + list(node.outputs):
+        tensor = graph.tensors[name]
+        if not tensor.is_constant and tensor.dtype != "int8":
+            return False, (f"node {node.name} ({node.op}) computes in {tensor.dtype} (tensor {name!r}) inside an int8 "
+                           "model; edgekit's kernels are int8: quantize that part of the model to int8")
+    return True, ""
+
+
 def layer_call(node, graph, prefix: str, pointer, kernels, in_place: bool = False) -> LayerCall:
     """The schedule step for ``node``; ``pointer(tensor_name)`` gives the C expression of a buffer.
     ``kernels`` (a ``codegen.kernels.variants.KernelChoice``) picks the variant of ops that have several
