@@ -10,7 +10,7 @@ inverted-residual block merged into one convolution, and each DP at that baselin
 
 `python bench/depth.py --out bench/results.json` updates only the `depth` key. Options size the run
 (--train-samples, --epochs, --finetune-steps, --test-samples, --seeds); the section records what was
-run. The defaults fit about an hour on a shared 2-core machine: the int8 accuracy comes from the
+run. The defaults are sized for a shared 2-core machine (README, "Depth compression"): the int8 accuracy comes from the
 integer interpreter (about 40 ms per image here), so it is taken on the first --test-samples test
 images, the float accuracy on all 10,000; seed 0 of each plan is compiled and run in QEMU, the other
 seeds are quantized the same way (the interpreter is bit-exact with the firmware) for their accuracy.
@@ -124,14 +124,14 @@ def main(argv=None) -> int:
     parser.add_argument("--budgets", type=float, nargs="*", default=[0.9, 0.75, 0.6, 0.5])
     parser.add_argument("--modes", nargs="*", default=["dp", "layermerge"])
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--train-samples", type=int, default=11000, help="the last 1,000 are held out")
-    parser.add_argument("--test-samples", type=int, default=1000, help="int8 accuracy on the first N test images")
-    parser.add_argument("--epochs", type=int, default=3, help="training epochs of the original")
-    parser.add_argument("--finetune-steps", type=int, default=40, help="distillation steps (batch 64) per plan")
+    parser.add_argument("--train-samples", type=int, default=6000, help="the last 1,000 are held out")
+    parser.add_argument("--test-samples", type=int, default=300, help="int8 accuracy on the first N test images")
+    parser.add_argument("--epochs", type=int, default=2, help="training epochs of the original")
+    parser.add_argument("--finetune-steps", type=int, default=20, help="distillation steps (batch 64) per plan")
     parser.add_argument("--baseline-seeds", type=int, default=1)
-    parser.add_argument("--rank-entries", type=int, default=16, help="entries for the proxy vs fine-tune ranking")
-    parser.add_argument("--rank-steps", type=int, default=20, help="fine-tune steps of each ranked entry")
-    parser.add_argument("--importance-samples", type=int, default=500, help="held-out samples of the proxy")
+    parser.add_argument("--rank-entries", type=int, default=10, help="entries for the proxy vs fine-tune ranking")
+    parser.add_argument("--rank-steps", type=int, default=10, help="fine-tune steps of each ranked entry")
+    parser.add_argument("--importance-samples", type=int, default=128, help="held-out samples of the proxy")
     parser.add_argument("--workdir", default="build/bench-depth")
     args = parser.parse_args(argv)
     started = time.perf_counter()
