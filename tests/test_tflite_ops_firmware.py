@@ -47,15 +47,18 @@ def _models():
 
     def blocks(x):
         """Space to depth and back at another block size (bytes moved through 6-D transposes), channels
-        gathered, a strided transpose convolution upsampling the same features, and a batched matmul
-        of them."""
+        gathered, a strided transpose convolution upsampling the same features, a batched matmul of
+        them, their L2 normalization and their global max."""
         y = tf.nn.conv2d(x, w, 1, "SAME")
         shuffled = tf.gather(tf.nn.depth_to_space(tf.nn.relu(tf.nn.space_to_depth(y, 2)), 4), [1, 0, 1], axis=3)
         upsampled = tf.nn.relu(tf.nn.conv2d_transpose(y, up, (1, 32, 32, 6), 2, "SAME") + up_bias)
         rows = tf.reshape(y, (16, 16, 8))
-        return shuffled, upsampled, tf.matmul(rows, tf.nn.relu(rows), transpose_b=True)
+        normalized = tf.math.l2_normalize(y * 2.0, axis=-1)
+        pooled = tf.reduce_max(y, axis=[1, 2])
+        return shuffled, upsampled, tf.matmul(rows, tf.nn.relu(rows), transpose_b=True), normalized, pooled
 
-    return {"blocks": (blocks, {"SPACE_TO_DEPTH", "DEPTH_TO_SPACE", "GATHER", "TRANSPOSE_CONV", "BATCH_MATMUL"}),
+    return {"blocks": (blocks, {"SPACE_TO_DEPTH", "DEPTH_TO_SPACE", "GATHER", "TRANSPOSE_CONV", "BATCH_MATMUL",
+                                "L2_NORMALIZATION", "REDUCE_MAX"}),
             "elementwise": (elementwise, {"ADD", "MUL", "SUB", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", "HARD_SWISH",
                                           "LOGISTIC", "TANH", "LEAKY_RELU", "PRELU"}),
             "geometry": (geometry, {"RESIZE_NEAREST_NEIGHBOR", "STRIDED_SLICE", "SPLIT", "SUB", "RESIZE_BILINEAR",

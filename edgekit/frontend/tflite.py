@@ -65,6 +65,7 @@ _OPTION_FIELDS = {
     BuiltinOperator.AVERAGE_POOL_2D: (tflite.Pool2DOptions, _WINDOW_FIELDS + ("FilterHeight", "FilterWidth")),
     BuiltinOperator.MAX_POOL_2D: (tflite.Pool2DOptions, _WINDOW_FIELDS + ("FilterHeight", "FilterWidth")),
     BuiltinOperator.MEAN: (tflite.ReducerOptions, ("KeepDims",)),
+    BuiltinOperator.REDUCE_MAX: (tflite.ReducerOptions, ("KeepDims",)),
     BuiltinOperator.CONCATENATION: (tflite.ConcatenationOptions, ("Axis", "FusedActivationFunction")),
     BuiltinOperator.SOFTMAX: (tflite.SoftmaxOptions, ("Beta",)),
     BuiltinOperator.MUL: (tflite.MulOptions, ("FusedActivationFunction",)),
@@ -382,10 +383,13 @@ def _add(conv: _Converter, op: _Operator) -> None:
     conv.add_node(op, "add", op.inputs[:2], op.outputs[0], AddAttrs(conv.activation(op)))
 
 
-def _mean(conv: _Converter, op: _Operator) -> None:
-    rank = len(conv.info(op.inputs[0]).shape)
-    axes = tuple(sorted({int(a) % rank for a in np.ravel(conv.constant(op, 1))}))
-    conv.add_node(op, "mean", op.inputs[:1], op.outputs[0], MeanAttrs(axes, bool(op.options["KeepDims"])))
+def _reduction(edgekit_op: str):
+    """MEAN and REDUCE_MAX: constant axes (negative ones count from the end), keep_dims."""
+    def convert(conv: _Converter, op: _Operator) -> None:
+        rank = len(conv.info(op.inputs[0]).shape)
+        axes = tuple(sorted({int(a) % rank for a in np.ravel(conv.constant(op, 1))}))
+        conv.add_node(op, edgekit_op, op.inputs[:1], op.outputs[0], MeanAttrs(axes, bool(op.options["KeepDims"])))
+    return convert
 
 
 def _pad(conv: _Converter, op: _Operator) -> None:
@@ -577,7 +581,8 @@ _CONVERTERS = {
     BuiltinOperator.ADD: _add,
     BuiltinOperator.AVERAGE_POOL_2D: _pool2d("avg_pool2d"),
     BuiltinOperator.MAX_POOL_2D: _pool2d("max_pool2d"),
-    BuiltinOperator.MEAN: _mean,
+    BuiltinOperator.MEAN: _reduction("mean"),
+    BuiltinOperator.REDUCE_MAX: _reduction("reduce_max"),
     BuiltinOperator.PAD: _pad,
     BuiltinOperator.RESHAPE: _reshape,
     BuiltinOperator.TRANSPOSE: _transpose,
@@ -608,6 +613,7 @@ _CONVERTERS = {
     BuiltinOperator.SPLIT_V: _split_v,
     BuiltinOperator.TRANSPOSE_CONV: _transpose_conv,
     BuiltinOperator.GATHER: _gather,
+    BuiltinOperator.L2_NORMALIZATION: _unary("l2_normalization"),
     BuiltinOperator.BATCH_MATMUL: _batch_matmul,
     BuiltinOperator.DEPTH_TO_SPACE: _space_depth(to_depth=False),
     BuiltinOperator.SPACE_TO_DEPTH: _space_depth(to_depth=True),
