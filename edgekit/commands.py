@@ -332,7 +332,9 @@ def cmd_compress(args):
                       f"{s.sram_bytes:,}")
     console = _console()
     console.print(table)
-    rows = [("instructions, predicted", f"{result.predicted_instructions_before:,}",
+    rows = [("instructions, planned by the DP", f"{result.predicted_instructions_before:,}",
+             f"{result.planned_instructions_after:,}"),
+            ("instructions, predicted for the compiled network", f"{result.predicted_instructions_before:,}",
              f"{result.predicted_instructions_after:,}"),
             ("peak SRAM of a layer, predicted (B)", f"{result.predicted_peak_sram_before:,}",
              f"{result.predicted_peak_sram_after:,}"),

@@ -193,13 +193,13 @@ def _test_inputs(model: LoadedModel, calib) -> np.ndarray:
 
 
 def _check_kernels(graph, source) -> None:
-    """Every node of the int8 graph has a C kernel (or is a view): refuse before minutes of planning."""
-    from edgekit.codegen.layer_calls import constraint_op_has_kernel
+    """Every node of the int8 graph has an int8 C kernel (or is a view): refuse before minutes of planning."""
+    from edgekit.codegen.layer_calls import constraint_int8_activations, constraint_op_has_kernel
 
     for node in graph.nodes:
-        ok, detail = constraint_op_has_kernel(node)
-        if not ok:
-            raise UnsupportedOpError(f"{source}: {detail}")
+        for ok, detail in (constraint_op_has_kernel(node), constraint_int8_activations(node, graph)):
+            if not ok:
+                raise UnsupportedOpError(f"{source}: {detail}")
 
 
 def compile_model(source: str, target_name: str | None, *, target_file=None, output=None, force=False,
@@ -223,7 +223,7 @@ def compile_model(source: str, target_name: str | None, *, target_file=None, out
 
 def _compile(source: str, target, *, target_file, output: Path, force: bool, resolution=None, width=None,
              num_classes=None, pretrained=None, calib=None, scheme="int8", patch="fit", max_patch_overhead=0.20,
-             input_by_patch=False, progress=QUIET, tune=False) -> CompileResult:
+             input_by_patch=False, progress=QUIET, tune=False, wide_weights=None) -> CompileResult:
     from edgekit import api
     from edgekit.board_runtime import embedded_inputs
     from edgekit.io_records import input_records, require_one_input
@@ -267,7 +267,8 @@ def _compile(source: str, target, *, target_file, output: Path, force: bool, res
         try:
             with progress.stage("kernels"):
                 program = emit_program(graph, plan, target, folder.sources, schedule.patches,
-                                       flash_reserve_bytes=embedded.nbytes if embedded is not None else 0)
+                                       flash_reserve_bytes=embedded.nbytes if embedded is not None else 0,
+                                       wide_weights=wide_weights)
         except UnsupportedOpError as error:  # name the file too: the op and node are in the message
             raise UnsupportedOpError(f"{source}: {error}") from None
         tuning = None
@@ -278,7 +279,7 @@ def _compile(source: str, target, *, target_file, output: Path, force: bool, res
                 tuning = tune_kernels(graph, plan, target, schedule.patches, program)
             program = emit_program(graph, plan, target, folder.sources, schedule.patches,
                                    flash_reserve_bytes=embedded.nbytes if embedded is not None else 0,
-                                   tuned=tuning.variants)
+                                   tuned=tuning.variants, wide_weights=wide_weights)
         for layer, variant in zip(layers, layer_variants(graph, program)):
             layer["kernel_variant"] = variant
         folder.save_timeline(render_timeline(plan))

@@ -98,6 +98,7 @@ def _cases():
                                   {"L2_NORMALIZATION"}),
         "reduce_max_spatial": (lambda x: tf.reduce_max(features(x), axis=[1, 2]), {"REDUCE_MAX"}),
         "reduce_max_channels": (lambda x: tf.reduce_max(features(x), axis=[3], keepdims=True), {"REDUCE_MAX"}),
+        "unpack_pack": (lambda x: tf.stack(tf.unstack(features(x), axis=2)[::-3], axis=1), {"UNPACK", "PACK"}),
         "relu_standalone": (lambda x: tf.nn.relu(tf.concat(list(two(x)), axis=3)), {"RELU"}),
     }
 

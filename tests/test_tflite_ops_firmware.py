@@ -39,6 +39,7 @@ def _models():
         left, right = tf.split(tf.nn.conv2d(x, w, 1, "SAME"), 2, axis=3)
         down = tf.image.resize(left - right, (8, 12), "bilinear")
         up = tf.image.resize(down, (16, 24), "nearest")
+        up = tf.stack(tf.unstack(up, axis=2)[::-1], axis=2)  # columns reversed: UNPACK, then PACK
         joined = tf.concat([up[:, 1::2, ::-2, 1:], up[:, ::2, :12, :]], axis=3)
         return tf.reduce_mean(tf.pad(joined, [[0, 0], [1, 1], [0, 2], [0, 0]], constant_values=0.5), axis=[2])
 
@@ -62,7 +63,7 @@ def _models():
             "elementwise": (elementwise, {"ADD", "MUL", "SUB", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", "HARD_SWISH",
                                           "LOGISTIC", "TANH", "LEAKY_RELU", "PRELU"}),
             "geometry": (geometry, {"RESIZE_NEAREST_NEIGHBOR", "STRIDED_SLICE", "SPLIT", "SUB", "RESIZE_BILINEAR",
-                                    "CONCATENATION", "PADV2", "MEAN"})}
+                                    "CONCATENATION", "PADV2", "MEAN", "UNPACK", "PACK"})}
 
 
 @pytest.mark.parametrize("name", ["blocks", "elementwise", "geometry"])

@@ -80,6 +80,8 @@ _OPTION_FIELDS = {
     BuiltinOperator.TRANSPOSE_CONV: (tflite.TransposeConvOptions,
                                      ("Padding", "StrideH", "StrideW", "FusedActivationFunction")),
     BuiltinOperator.GATHER: (tflite.GatherOptions, ("Axis", "BatchDims")),
+    BuiltinOperator.PACK: (tflite.PackOptions, ("Axis",)),
+    BuiltinOperator.UNPACK: (tflite.UnpackOptions, ("Axis",)),
     BuiltinOperator.BATCH_MATMUL: (tflite.BatchMatMulOptions, ("AdjX", "AdjY")),
     BuiltinOperator.DEPTH_TO_SPACE: (tflite.DepthToSpaceOptions, ("BlockSize",)),
     BuiltinOperator.SPACE_TO_DEPTH: (tflite.SpaceToDepthOptions, ("BlockSize",)),
@@ -516,15 +518,34 @@ def _slice(conv: _Converter, op: _Operator) -> None:
     conv.add_node(op, "strided_slice", op.inputs[:1], op.outputs[0], StridedSliceAttrs(ranges))
 
 
-def _split_parts(conv: _Converter, op: _Operator, data: int, axis: int, sizes) -> None:
-    """One strided_slice node per output of SPLIT/SPLIT_V."""
+def _split_parts(conv: _Converter, op: _Operator, data: int, axis: int, sizes, squeeze: bool = False) -> None:
+    """One strided_slice node per output of SPLIT/SPLIT_V (and UNPACK: parts of 1, ``squeeze``d)."""
     rank = len(conv.info(data).shape)
     axis %= rank
     start = 0
     for output, size in zip(op.outputs, sizes):
         ranges = tuple((start, start + size, 1) if a == axis else (0, conv.info(data).shape[a], 1) for a in range(rank))
-        conv.add_node(op, "strided_slice", [data], output, StridedSliceAttrs(ranges))
+        conv.add_node(op, "strided_slice", [data], output, StridedSliceAttrs(ranges, (axis,) if squeeze else ()))
         start += size
+
+
+def _unpack(conv: _Converter, op: _Operator) -> None:
+    """UNPACK(x, axis): every index of the axis, the axis dropped."""
+    _split_parts(conv, op, op.inputs[0], op.options["Axis"], [1] * len(op.outputs), squeeze=True)
+
+
+def _pack(conv: _Converter, op: _Operator) -> None:
+    """PACK(values, axis): each value reshaped with a new axis of 1 there, then one concat (the
+    converter gives every value the output's quantization, as a concat needs)."""
+    out_shape = conv.info(op.outputs[0]).shape
+    axis = op.options["Axis"] % len(out_shape)
+    one = out_shape[:axis] + (1,) + out_shape[axis + 1:]
+    parts = []
+    for value in op.inputs:
+        part = conv.new_tensor(value, one, "_packed")
+        conv.add_node(op, "reshape", [value], part, ReshapeAttrs(one))
+        parts.append(part)
+    conv.add_node(op, "concat", parts, op.outputs[0], ConcatAttrs(axis))
 
 
 def _split(conv: _Converter, op: _Operator) -> None:
@@ -613,6 +634,8 @@ _CONVERTERS = {
     BuiltinOperator.SPLIT_V: _split_v,
     BuiltinOperator.TRANSPOSE_CONV: _transpose_conv,
     BuiltinOperator.GATHER: _gather,
+    BuiltinOperator.PACK: _pack,
+    BuiltinOperator.UNPACK: _unpack,
     BuiltinOperator.L2_NORMALIZATION: _unary("l2_normalization"),
     BuiltinOperator.BATCH_MATMUL: _batch_matmul,
     BuiltinOperator.DEPTH_TO_SPACE: _space_depth(to_depth=False),

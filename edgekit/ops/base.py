@@ -79,6 +79,9 @@ class OpDef:
     int8_unsupported: str | None = None
     #: the memory planner's in-place or view rule for this op (memory.buffer_sharing), or None
     buffer_share: BufferShare | None = None
+    #: its kernel reads or writes other dtypes than int8 (quantize and dequantize convert from and to
+    #: float32 or uint8), or it runs no code (a reshape view): every other kernel is int8 only
+    any_dtype: bool = False
     #: ``lower`` takes ``kernels`` (a ``codegen.kernels.variants.KernelChoice``): the op's kernel comes in
     #: several variants (schedules), picked by the target's CPU features
     kernel_variants: bool = False
