@@ -398,8 +398,8 @@ def import_onnx(path) -> Graph:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # onnx raises DecodeError, ValueError, ... for corrupt files
         raise ModelFileError(f"{path} is not a readable ONNX model ({type(exc).__name__}); re-export it") from None
-    _load_external_data(model, path)
-    with corrupt_file_errors(path):
+    with corrupt_file_errors(path):  # external data entries too: an offset "13883x08" (make fuzz)
+        _load_external_data(model, path)
         return translate_onnx(model)
 
 
@@ -418,8 +418,7 @@ def _load_external_data(model, path: Path) -> None:
             raise ModelFileError(f"{path}: weights of {tensor.name!r} should be in {path.parent / location}, "
                                  "which does not exist")
     if external:
-        with corrupt_file_errors(path):
-            load_external_data_for_model(model, str(path.parent))
+        load_external_data_for_model(model, str(path.parent))
 
 
 def translate_onnx(model) -> Graph:
