@@ -112,3 +112,26 @@ def test_verify_plan_refuses_scratch_outside_the_arena():
     graph, broken = _with_scratch(lambda plan: ScratchPlacement(0, "conv2d1", plan.arena_bytes // 16 * 16, 64))
     with pytest.raises(PlanError, match="outside the arena"):
         verify_plan(broken, graph)
+
+
+def test_a_patched_plan_names_each_steps_patch_and_region(tmp_path):
+    """Patch steps: one per (patch, stage node) that computes something, in the patches' order; the
+    last stage node's regions tile its output (the split tensor) exactly once."""
+    from edgekit.codegen.program import emit_program
+    from edgekit.memory.patch_search import build_patch_plan
+    from edgekit.target import load_target
+
+    graph = small_net()
+    schedule = build_patch_plan(graph, "3:2")  # after the residual add
+    program = emit_program(graph, schedule.memory.arena, load_target("cortex-m7"), tmp_path / "src", schedule)
+    doc = json.loads(json.dumps(program.plan.to_json()))
+    patch_steps = [s for s in doc["steps"] if s["stage"] == "patch"]
+    stage = graph.nodes[:4]
+    assert [s["node"] for s in patch_steps[:4]] == [node.name for node in stage]
+    assert sorted({tuple(s["patch"]) for s in patch_steps}) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    _, height, width, _ = graph.tensors[stage[-1].output].shape
+    covered = [(r, c) for s in patch_steps if s["node"] == stage[-1].name
+               for r in range(*s["output_region"]["rows"]) for c in range(*s["output_region"]["cols"])]
+    assert sorted(covered) == [(r, c) for r in range(height) for c in range(width)]
+    assert all(s["scratch"] is None or s["scratch"]["where"] == "ek_scratch" for s in doc["steps"])
+    assert doc["static_scratch_bytes"] == max(s["scratch"]["bytes"] for s in doc["steps"] if s["scratch"])

@@ -7,8 +7,9 @@ then only prints it, and the build folder keeps it as ``plan.json`` (``Plan.to_j
 
 Layer by layer, every scratch lives in the arena at the step's own offset: model.c binds the name
 ``ek_scratch`` the kernel call uses to that address for the one statement. A patched schedule's
-steps work on patch regions of the working block, which its arena plan does not list step by step;
-there every scratch stays in one static ``ek_scratch`` array outside the arena, sized for the largest.
+steps work on patch regions of the working block, which its arena plan does not list step by step
+(a patch step records its patch and output region instead of buffers); there every scratch stays in
+one static ``ek_scratch`` array outside the arena, sized for the largest.
 """
 
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ class PlanStep:
     stage: str  # "layer" (whole tensors) or "patch" (a patch region, see codegen/patch_program.py)
     buffers: tuple[BufferUse, ...] = ()
     scratch_offset: int | None = None  # arena offset of its scratch; None: static ek_scratch (or none)
+    patch: tuple[int, int] | None = None  # a patch-stage step: the patch it runs on
+    region: object | None = None  # ... and the output region it writes (a ``patch_window.Region``)
 
     @property
     def variant(self) -> str | None:
@@ -50,7 +53,8 @@ class PlanStep:
                        "offset": self.scratch_offset}
         return {"node": self.call.node, "op": self.call.op, "stage": self.stage,
                 "kernel": kernel.name if kernel is not None else None, "variant": self.variant,
-                "buffers": [vars(b) for b in self.buffers], "scratch": scratch}
+                "buffers": [vars(b) for b in self.buffers], "scratch": scratch,
+                "patch": self.patch, "output_region": vars(self.region) if self.region is not None else None}
 
 
 @dataclass
@@ -90,7 +94,8 @@ def build_plan(graph, memory, choice, prefixes: dict[str, str], patches=None) ->
         from edgekit.codegen.patch_program import emit_patch_loop
 
         loop = emit_patch_loop(patches, prefixes, choice)
-        steps = [PlanStep(call, "patch") for call in loop.calls]
+        steps = [PlanStep(call, "patch", patch=index, region=region)
+                 for call, (index, region) in zip(loop.calls, loop.places)]
     first = len(patches.stage.nodes) if patches is not None else 0
 
     def pointer(tensor_name: str) -> str:
