@@ -221,3 +221,27 @@ def test_hard_sigmoid_matches_torch_and_quantizes(data_dir, tmp_path):
     imported = import_onnx(tmp_path / "h.onnx")
     got = run_graph(imported, [values], mode="float")[imported.outputs[0]]
     np.testing.assert_allclose(got, np.clip(0.2 * values + 0.5, 0, 1), atol=1e-6)
+
+
+class Clamps(nn.Module):
+    """Clips that are not ReLU or ReLU6: Hardtanh's [-1, 1] and a one-sided torch.clamp."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return nn.functional.hardtanh(y) + torch.clamp(y, max=0.5)
+
+
+def test_any_clip_matches_torch_and_quantizes(data_dir):
+    torch.manual_seed(0)
+    module = Clamps().eval()
+    graph = run_pipeline(import_torch_module(module, (1, 3, 12, 12)))
+    assert {"maximum", "minimum"} <= {node.op for node in graph.nodes}
+    x = np.random.default_rng(9).uniform(-3, 3, size=(1, 12, 12, 3)).astype(np.float32)
+    ours = run_graph(graph, [x], mode="float")[graph.outputs[0]]
+    np.testing.assert_allclose(ours, torch_logits(module, x).transpose(0, 2, 3, 1), atol=1e-5)
+    result = quantize(_loaded(Clamps()), str(data_dir / "images"))
+    assert min(e.cosine for e in result.layer_errors) > 0.98
