@@ -64,6 +64,8 @@ def _cases():
                        {"HARD_SWISH"}),
         "logistic": (lambda x: tf.sigmoid(features(x) * 3.0), {"LOGISTIC"}),
         "tanh": (lambda x: tf.tanh(features(x) * 2.0), {"TANH"}),
+        "abs": (lambda x: tf.abs(features(x)), {"ABS"}),
+        "abs_of_difference": (lambda x: tf.abs(tf.subtract(*two(x))) * 0.5, {"ABS"}),
         "leaky_relu": (lambda x: tf.nn.leaky_relu(features(x), 0.15), {"LEAKY_RELU"}),
         "prelu": (lambda x: prelu(features(x)), {"PRELU"}),
         "resize_nearest": (lambda x: tf.image.resize(features(x), (32, 24), "nearest"), {"RESIZE_NEAREST_NEIGHBOR"}),

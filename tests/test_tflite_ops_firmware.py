@@ -32,7 +32,7 @@ def _models():
         swished = (lambda t: t * tf.nn.relu6(t + 3.0) * (1.0 / 6.0))(clipped * 4.0)
         gated = tf.sigmoid(swished)
         bent = prelu(tf.nn.leaky_relu(tf.tanh(y * 2.0), 0.15))
-        return gated + bent + y * z + channel_scale + tf.reduce_mean(y, axis=[2], keepdims=True)
+        return gated + bent + tf.abs(difference) + y * z + channel_scale + tf.reduce_mean(y, axis=[2], keepdims=True)
 
     def geometry(x):
         """Slices of one tensor share its quantization, so the concat needs no requantizing QUANTIZE."""
@@ -66,7 +66,7 @@ def _models():
     return {"blocks": (blocks, {"SPACE_TO_DEPTH", "DEPTH_TO_SPACE", "GATHER", "TRANSPOSE_CONV", "BATCH_MATMUL",
                                 "L2_NORMALIZATION", "REDUCE_MAX"}),
             "elementwise": (elementwise, {"ADD", "MUL", "SUB", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", "HARD_SWISH",
-                                          "LOGISTIC", "TANH", "LEAKY_RELU", "PRELU"}),
+                                          "LOGISTIC", "TANH", "LEAKY_RELU", "PRELU", "ABS"}),
             "geometry": (geometry, {"RESIZE_NEAREST_NEIGHBOR", "STRIDED_SLICE", "SPLIT", "SUB", "RESIZE_BILINEAR",
                                     "CONCATENATION", "PADV2", "MEAN", "UNPACK", "PACK"})}
 

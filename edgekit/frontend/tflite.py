@@ -661,6 +661,7 @@ _CONVERTERS = {
     BuiltinOperator.HARD_SWISH: _unary("hard_swish"),
     BuiltinOperator.LOGISTIC: _unary("logistic"),
     BuiltinOperator.TANH: _unary("tanh"),
+    BuiltinOperator.ABS: _unary("abs"),
     BuiltinOperator.RESIZE_NEAREST_NEIGHBOR: _resize("resize_nearest"),
     BuiltinOperator.RESIZE_BILINEAR: _resize("resize_bilinear"),
     BuiltinOperator.PADV2: _pad,
