@@ -65,6 +65,9 @@ def _cases():
         "logistic": (lambda x: tf.sigmoid(features(x) * 3.0), {"LOGISTIC"}),
         "tanh": (lambda x: tf.tanh(features(x) * 2.0), {"TANH"}),
         "abs": (lambda x: tf.abs(features(x)), {"ABS"}),
+        "rsqrt": (lambda x: tf.math.rsqrt(tf.nn.relu(features(x)) + 0.05), {"RSQRT"}),
+        "rsqrt_normalize": (lambda x: features(x) * tf.math.rsqrt(
+            tf.reduce_mean(tf.square(features(x)), axis=[3], keepdims=True) + 0.01), {"RSQRT"}),
         "abs_of_difference": (lambda x: tf.abs(tf.subtract(*two(x))) * 0.5, {"ABS"}),
         "leaky_relu": (lambda x: tf.nn.leaky_relu(features(x), 0.15), {"LEAKY_RELU"}),
         "prelu": (lambda x: prelu(features(x)), {"PRELU"}),

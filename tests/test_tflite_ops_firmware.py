@@ -32,7 +32,8 @@ def _models():
         swished = (lambda t: t * tf.nn.relu6(t + 3.0) * (1.0 / 6.0))(clipped * 4.0)
         gated = tf.sigmoid(swished)
         bent = prelu(tf.nn.leaky_relu(tf.tanh(y * 2.0), 0.15))
-        return gated + bent + tf.abs(difference) + y * z + channel_scale + tf.reduce_mean(y, axis=[2], keepdims=True)
+        magnitudes = tf.abs(difference) + tf.math.rsqrt(tf.nn.relu(z) + 0.1)
+        return gated + bent + magnitudes + y * z + channel_scale + tf.reduce_mean(y, axis=[2], keepdims=True)
 
     def geometry(x):
         """Slices of one tensor share its quantization, so the concat needs no requantizing QUANTIZE."""
@@ -67,7 +68,7 @@ def _models():
     return {"blocks": (blocks, {"SPACE_TO_DEPTH", "DEPTH_TO_SPACE", "GATHER", "TRANSPOSE_CONV", "BATCH_MATMUL",
                                 "L2_NORMALIZATION", "REDUCE_MAX", "SUM"}),
             "elementwise": (elementwise, {"ADD", "MUL", "SUB", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", "HARD_SWISH",
-                                          "LOGISTIC", "TANH", "LEAKY_RELU", "PRELU", "ABS"}),
+                                          "LOGISTIC", "TANH", "LEAKY_RELU", "PRELU", "ABS", "RSQRT"}),
             "geometry": (geometry, {"RESIZE_NEAREST_NEIGHBOR", "STRIDED_SLICE", "SPLIT", "SUB", "RESIZE_BILINEAR",
                                     "CONCATENATION", "PADV2", "MEAN", "UNPACK", "PACK"})}
 

@@ -664,6 +664,7 @@ _CONVERTERS = {
     BuiltinOperator.LOGISTIC: _unary("logistic"),
     BuiltinOperator.TANH: _unary("tanh"),
     BuiltinOperator.ABS: _unary("abs"),
+    BuiltinOperator.RSQRT: _unary("rsqrt"),
     BuiltinOperator.RESIZE_NEAREST_NEIGHBOR: _resize("resize_nearest"),
     BuiltinOperator.RESIZE_BILINEAR: _resize("resize_bilinear"),
     BuiltinOperator.PADV2: _pad,
