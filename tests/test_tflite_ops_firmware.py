@@ -60,11 +60,12 @@ def _models():
         rows = tf.reshape(y, (16, 16, 8))
         normalized = tf.math.l2_normalize(y * 2.0, axis=-1)
         pooled = tf.reduce_max(y, axis=[1, 2])
+        summed = tf.reduce_sum(y, axis=[2])
         return (shuffled, upsampled, tf.matmul(rows, tf.nn.relu(rows), transpose_b=True), normalized, pooled,
-                grouped(y))
+                grouped(y), summed)
 
     return {"blocks": (blocks, {"SPACE_TO_DEPTH", "DEPTH_TO_SPACE", "GATHER", "TRANSPOSE_CONV", "BATCH_MATMUL",
-                                "L2_NORMALIZATION", "REDUCE_MAX"}),
+                                "L2_NORMALIZATION", "REDUCE_MAX", "SUM"}),
             "elementwise": (elementwise, {"ADD", "MUL", "SUB", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", "HARD_SWISH",
                                           "LOGISTIC", "TANH", "LEAKY_RELU", "PRELU", "ABS"}),
             "geometry": (geometry, {"RESIZE_NEAREST_NEIGHBOR", "STRIDED_SLICE", "SPLIT", "SUB", "RESIZE_BILINEAR",
