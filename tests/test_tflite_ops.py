@@ -114,6 +114,8 @@ def _cases():
         "arg_max_rows": (lambda x: tf.math.argmax(tf.nn.relu(features(x)), axis=1, output_type=tf.int32),
                          {"ARG_MAX"}),
         "arg_min_columns": (lambda x: tf.math.argmin(features(x), axis=2, output_type=tf.int32), {"ARG_MIN"}),
+        "reduce_min_spatial": (lambda x: tf.reduce_min(features(x), axis=[1, 2]), {"REDUCE_MIN"}),
+        "reduce_min_channels": (lambda x: tf.reduce_min(features(x), axis=[3], keepdims=True), {"REDUCE_MIN"}),
         "reduce_max_channels": (lambda x: tf.reduce_max(features(x), axis=[3], keepdims=True), {"REDUCE_MAX"}),
         "unpack_pack": (lambda x: tf.stack(tf.unstack(features(x), axis=2)[::-3], axis=1), {"UNPACK", "PACK"}),
         "grouped_conv": (lambda x: grouped(features(x)), {"CONV_2D"}),

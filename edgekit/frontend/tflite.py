@@ -68,6 +68,7 @@ _OPTION_FIELDS = {
     BuiltinOperator.MEAN: (tflite.ReducerOptions, ("KeepDims",)),
     BuiltinOperator.REDUCE_MAX: (tflite.ReducerOptions, ("KeepDims",)),
     BuiltinOperator.SUM: (tflite.ReducerOptions, ("KeepDims",)),
+    BuiltinOperator.REDUCE_MIN: (tflite.ReducerOptions, ("KeepDims",)),
     BuiltinOperator.CONCATENATION: (tflite.ConcatenationOptions, ("Axis", "FusedActivationFunction")),
     BuiltinOperator.SOFTMAX: (tflite.SoftmaxOptions, ("Beta",)),
     BuiltinOperator.MUL: (tflite.MulOptions, ("FusedActivationFunction",)),
@@ -426,7 +427,7 @@ def _add(conv: _Converter, op: _Operator) -> None:
 
 
 def _reduction(edgekit_op: str):
-    """MEAN, REDUCE_MAX and SUM: constant axes (negative ones count from the end), keep_dims."""
+    """MEAN, SUM, REDUCE_MAX and REDUCE_MIN: constant axes (negative ones count from the end), keep_dims."""
     def convert(conv: _Converter, op: _Operator) -> None:
         rank = len(conv.info(op.inputs[0]).shape)
         axes = tuple(sorted({int(a) % rank for a in np.ravel(conv.constant(op, 1))}))
@@ -657,6 +658,7 @@ _CONVERTERS = {
     BuiltinOperator.MEAN: _reduction("mean"),
     BuiltinOperator.REDUCE_MAX: _reduction("reduce_max"),
     BuiltinOperator.SUM: _reduction("sum"),
+    BuiltinOperator.REDUCE_MIN: _reduction("reduce_min"),
     BuiltinOperator.PAD: _pad,
     BuiltinOperator.RESHAPE: _reshape,
     BuiltinOperator.TRANSPOSE: _transpose,
