@@ -31,6 +31,10 @@ def _cases():
     def transpose_conv(y, stride, padding, out_hw):
         return tf.nn.conv2d_transpose(y, tf.constant(up), (1, *out_hw, 6), stride, padding) + up_bias
 
+    grouped = tf.keras.layers.Conv2D(12, 3, padding="same", groups=4, activation="relu",
+                                     kernel_initializer=tf.keras.initializers.RandomNormal(0, 0.5, seed=5),
+                                     bias_initializer=tf.keras.initializers.RandomUniform(-0.2, 0.2, seed=6))
+
     def features(x):
         return tf.nn.conv2d(x, w, 1, "SAME") - 0.2
 
@@ -60,6 +64,11 @@ def _cases():
                        {"HARD_SWISH"}),
         "logistic": (lambda x: tf.sigmoid(features(x) * 3.0), {"LOGISTIC"}),
         "tanh": (lambda x: tf.tanh(features(x) * 2.0), {"TANH"}),
+        "abs": (lambda x: tf.abs(features(x)), {"ABS"}),
+        "rsqrt": (lambda x: tf.math.rsqrt(tf.nn.relu(features(x)) + 0.05), {"RSQRT"}),
+        "rsqrt_normalize": (lambda x: features(x) * tf.math.rsqrt(
+            tf.reduce_mean(tf.square(features(x)), axis=[3], keepdims=True) + 0.01), {"RSQRT"}),
+        "abs_of_difference": (lambda x: tf.abs(tf.subtract(*two(x))) * 0.5, {"ABS"}),
         "leaky_relu": (lambda x: tf.nn.leaky_relu(features(x), 0.15), {"LEAKY_RELU"}),
         "prelu": (lambda x: prelu(features(x)), {"PRELU"}),
         "resize_nearest": (lambda x: tf.image.resize(features(x), (32, 24), "nearest"), {"RESIZE_NEAREST_NEIGHBOR"}),
@@ -97,8 +106,12 @@ def _cases():
         "l2_normalization_rows": (lambda x: tf.math.l2_normalize(tf.reshape(two(x)[1], (1, 2048)), axis=-1),
                                   {"L2_NORMALIZATION"}),
         "reduce_max_spatial": (lambda x: tf.reduce_max(features(x), axis=[1, 2]), {"REDUCE_MAX"}),
+        "sum_spatial": (lambda x: tf.reduce_sum(features(x), axis=[1, 2]), {"SUM"}),
+        "sum_channels": (lambda x: tf.reduce_sum(features(x), axis=[3], keepdims=True), {"SUM"}),
+        "sum_rows": (lambda x: tf.reduce_sum(tf.nn.relu(features(x)), axis=[2]) * 0.1, {"SUM"}),
         "reduce_max_channels": (lambda x: tf.reduce_max(features(x), axis=[3], keepdims=True), {"REDUCE_MAX"}),
         "unpack_pack": (lambda x: tf.stack(tf.unstack(features(x), axis=2)[::-3], axis=1), {"UNPACK", "PACK"}),
+        "grouped_conv": (lambda x: grouped(features(x)), {"CONV_2D"}),
         "relu_standalone": (lambda x: tf.nn.relu(tf.concat(list(two(x)), axis=3)), {"RELU"}),
     }
 

@@ -206,9 +206,20 @@ class _Translator:
             self._clamp(node, "relu6")
         elif lo == 0.0 and hi is None:
             self._clamp(node, "relu")
+        elif lo is None and hi is None:
+            self.bind(node.output[0], self.name(node.input[0]))
         else:
-            raise UnsupportedOpError(f"ONNX node {node.name} (Clip): only ReLU (min 0) and ReLU6 (0..6) clips "
-                                     f"are supported, got [{lo}, {hi}]")
+            self._bounded(node, lo, hi)
+
+    def _bounded(self, node, lo, hi):
+        """Any other clip (torch.clamp, Hardtanh): a maximum with ``lo`` and a minimum with ``hi``, constants
+        that the quantizer gives their output's quantization (TensorFlow's converter does the same)."""
+        value, out = self.name(node.input[0]), node.output[0]
+        for op, bound in (("maximum", lo), ("minimum", hi)):
+            if bound is not None:
+                constant = self.add_constant(f"{out}_{op}", np.array(bound, np.float32))
+                value = self.emit(op, [value, constant], ElementwiseAttrs(), f"{out}_{op}", node.name or op)
+        self.bind(out, value)
 
     def Add(self, node):
         self._binary(node, "add")
@@ -262,6 +273,24 @@ class _Translator:
 
     def HardSwish(self, node):
         self._unary(node, "hard_swish")
+
+    def HardSigmoid(self, node):
+        """max(0, min(1, alpha x + beta)) = relu6(6 alpha x + 6 beta) / 6: a mul (left out when 6 alpha is
+        1, as in PyTorch's Hardsigmoid), an add and a ReLU6 clamp, then a mul by 1/6, the ops TensorFlow's
+        converter makes of Keras' hard_sigmoid."""
+        a = _attrs(node)
+        alpha, beta = float(a.get("alpha", 0.2)), float(a.get("beta", 0.5))
+        x, out = self.name(node.input[0]), node.output[0]
+
+        def scalar(op, operand, value):
+            constant = self.add_constant(f"{out}_{op}", np.array(value, np.float32))
+            return self.emit(op, [operand, constant], ElementwiseAttrs(), f"{out}_{op}", node.name or op)
+
+        if abs(6 * alpha - 1) > 1e-7:
+            x = scalar("mul", x, 6 * alpha)
+        shifted = scalar("add", x, 6 * beta)
+        clamped = self.emit("clamp", [shifted], ClampAttrs("relu6"), f"{out}_relu6", node.name or "relu6")
+        self.bind(out, scalar("mul", clamped, 1 / 6))
 
     def LeakyRelu(self, node):
         self._unary(node, "leaky_relu", LeakyReluAttrs(float(_attrs(node).get("alpha", 0.01))))
