@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from tflite_models import IMAGE_SHAPE, convert, photos, tensorflow, tflm_outputs
 
+from edgekit.errors import UnsupportedOpError
 from edgekit.frontend.tflite import import_tflite
 from edgekit.ir.interpreter import run_graph
 
@@ -109,6 +110,10 @@ def _cases():
         "sum_spatial": (lambda x: tf.reduce_sum(features(x), axis=[1, 2]), {"SUM"}),
         "sum_channels": (lambda x: tf.reduce_sum(features(x), axis=[3], keepdims=True), {"SUM"}),
         "sum_rows": (lambda x: tf.reduce_sum(tf.nn.relu(features(x)), axis=[2]) * 0.1, {"SUM"}),
+        "arg_max_channels": (lambda x: tf.math.argmax(features(x), axis=3, output_type=tf.int32), {"ARG_MAX"}),
+        "arg_max_rows": (lambda x: tf.math.argmax(tf.nn.relu(features(x)), axis=1, output_type=tf.int32),
+                         {"ARG_MAX"}),
+        "arg_min_columns": (lambda x: tf.math.argmin(features(x), axis=2, output_type=tf.int32), {"ARG_MIN"}),
         "reduce_max_channels": (lambda x: tf.reduce_max(features(x), axis=[3], keepdims=True), {"REDUCE_MAX"}),
         "unpack_pack": (lambda x: tf.stack(tf.unstack(features(x), axis=2)[::-3], axis=1), {"UNPACK", "PACK"}),
         "grouped_conv": (lambda x: grouped(features(x)), {"CONV_2D"}),
@@ -152,3 +157,12 @@ def test_op_matches_tflite_micro(case, io, calibration, tmp_path):
         for name, tflm in zip(graph.outputs, expected):
             assert got[name].dtype == tflm.dtype
             np.testing.assert_array_equal(got[name].reshape(tflm.shape), tflm, err_msg=f"input {index}, output {name}")
+
+
+def test_int64_arg_max_is_refused_naming_the_fix(calibration, tmp_path):
+    """TF's argmax writes int64 by default; TFLite Micro only writes int32, so the import says how to convert."""
+    tf = tensorflow()
+    path = convert(lambda x: tf.math.argmax(x, axis=3), tmp_path / "argmax64.tflite", calibration, int8_io=True)
+    assert "ARG_MAX" in _operators(path)
+    with pytest.raises(UnsupportedOpError, match=r"int64 indices.*output_type=tf\.int32"):
+        import_tflite(path)

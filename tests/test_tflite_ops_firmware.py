@@ -62,11 +62,13 @@ def _models():
         normalized = tf.math.l2_normalize(y * 2.0, axis=-1)
         pooled = tf.reduce_max(y, axis=[1, 2])
         summed = tf.reduce_sum(y, axis=[2])
+        labels = tf.math.argmax(tf.nn.relu(y), axis=3, output_type=tf.int32)  # ties (all 0) give index 0
+        lowest_rows = tf.math.argmin(y, axis=1, output_type=tf.int32)
         return (shuffled, upsampled, tf.matmul(rows, tf.nn.relu(rows), transpose_b=True), normalized, pooled,
-                grouped(y), summed)
+                grouped(y), summed, labels, lowest_rows)
 
     return {"blocks": (blocks, {"SPACE_TO_DEPTH", "DEPTH_TO_SPACE", "GATHER", "TRANSPOSE_CONV", "BATCH_MATMUL",
-                                "L2_NORMALIZATION", "REDUCE_MAX", "SUM"}),
+                                "L2_NORMALIZATION", "REDUCE_MAX", "SUM", "ARG_MAX", "ARG_MIN"}),
             "elementwise": (elementwise, {"ADD", "MUL", "SUB", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", "HARD_SWISH",
                                           "LOGISTIC", "TANH", "LEAKY_RELU", "PRELU", "ABS", "RSQRT"}),
             "geometry": (geometry, {"RESIZE_NEAREST_NEIGHBOR", "STRIDED_SLICE", "SPLIT", "SUB", "RESIZE_BILINEAR",
@@ -98,7 +100,7 @@ def test_new_ops_firmware_is_byte_identical_to_tflite_micro(name, data_dir, tmp_
     for i, expected_outputs in enumerate(tflm_outputs(path, inputs, len(graph.outputs))):
         for k, expected in enumerate(expected_outputs):
             got = result.outputs[k][i].reshape(expected.shape)  # per graph output, N stacked
-            assert got.dtype == np.int8
+            assert got.dtype == expected.dtype  # int8, or int32 indices
             differ = int(np.sum(got != expected))
             assert differ == 0, f"{name} input {i}: {differ} of {expected.size} firmware output bytes differ from TFLM"
     assert len(np.unique(result.outputs[0])) > 10

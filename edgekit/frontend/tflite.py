@@ -25,6 +25,7 @@ from edgekit.frontend.model_checks import corrupt_file_errors
 from edgekit.ir import Graph, Node, QuantParams, Tensor
 from edgekit.ops.add import AddAttrs
 from edgekit.ops.batch_matmul import BatchMatmulAttrs
+from edgekit.ops.arg_min_max import ArgMinMaxAttrs
 from edgekit.ops.clamp import ClampAttrs
 from edgekit.ops.concat import ConcatAttrs
 from edgekit.ops.conv2d import Conv2dAttrs
@@ -433,6 +434,18 @@ def _reduction(edgekit_op: str):
     return convert
 
 
+def _arg_min_max(edgekit_op: str):
+    """ARG_MAX/ARG_MIN(x, axis): int32 indices only, as TFLite Micro (an int64 output is its error)."""
+    def convert(conv: _Converter, op: _Operator) -> None:
+        if conv.info(op.outputs[0]).type != TensorType.INT32:
+            raise conv.unsupported(op, "writes int64 indices; TFLite Micro writes int32 only: convert with "
+                                       "tf.math.argmax(..., output_type=tf.int32)")
+        rank = len(conv.info(op.inputs[0]).shape)
+        axis = int(np.ravel(conv.constant(op, 1))[0]) % rank
+        conv.add_node(op, edgekit_op, op.inputs[:1], op.outputs[0], ArgMinMaxAttrs(axis))
+    return convert
+
+
 def _pad(conv: _Converter, op: _Operator) -> None:
     """PAD, and PADV2 whose third input is the constant padding value (quantized like the output)."""
     pads = tuple((int(before), int(after)) for before, after in conv.constant(op, 1))
@@ -665,6 +678,8 @@ _CONVERTERS = {
     BuiltinOperator.TANH: _unary("tanh"),
     BuiltinOperator.ABS: _unary("abs"),
     BuiltinOperator.RSQRT: _unary("rsqrt"),
+    BuiltinOperator.ARG_MAX: _arg_min_max("arg_max"),
+    BuiltinOperator.ARG_MIN: _arg_min_max("arg_min"),
     BuiltinOperator.RESIZE_NEAREST_NEIGHBOR: _resize("resize_nearest"),
     BuiltinOperator.RESIZE_BILINEAR: _resize("resize_bilinear"),
     BuiltinOperator.PADV2: _pad,
