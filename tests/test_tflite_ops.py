@@ -117,6 +117,8 @@ def _cases():
         "reduce_max_channels": (lambda x: tf.reduce_max(features(x), axis=[3], keepdims=True), {"REDUCE_MAX"}),
         "unpack_pack": (lambda x: tf.stack(tf.unstack(features(x), axis=2)[::-3], axis=1), {"UNPACK", "PACK"}),
         "grouped_conv": (lambda x: grouped(features(x)), {"CONV_2D"}),
+        "conv_relu_n1_to_1": (lambda x: tf.clip_by_value(features(x) * 3.0, -1.0, 1.0), {"CONV_2D"}),
+        "add_relu_n1_to_1": (lambda x: tf.clip_by_value(tf.add(*two(x)), -1.0, 1.0), {"ADD"}),
         "relu_standalone": (lambda x: tf.nn.relu(tf.concat(list(two(x)), axis=3)), {"RELU"}),
     }
 
@@ -166,3 +168,11 @@ def test_int64_arg_max_is_refused_naming_the_fix(calibration, tmp_path):
     assert "ARG_MAX" in _operators(path)
     with pytest.raises(UnsupportedOpError, match=r"int64 indices.*output_type=tf\.int32"):
         import_tflite(path)
+
+
+@pytest.mark.parametrize("case, op", [("conv_relu_n1_to_1", "conv2d"), ("add_relu_n1_to_1", "add")])
+def test_clip_to_one_is_a_fused_relu_n1_to_1(case, op, calibration, tmp_path):
+    """The converter fuses clip(-1, 1) into its producer as RELU_N1_TO_1; the import keeps it as that
+    node's activation (the byte-identity with TFLite Micro is test_op_matches_tflite_micro's)."""
+    path = convert(_cases()[case][0], tmp_path / f"{case}.tflite", calibration, int8_io=True)
+    assert "relu_n1_to_1" in [node.attrs.activation for node in import_tflite(path).nodes if node.op == op]

@@ -32,7 +32,8 @@ def _models():
         swished = (lambda t: t * tf.nn.relu6(t + 3.0) * (1.0 / 6.0))(clipped * 4.0)
         gated = tf.sigmoid(swished)
         bent = prelu(tf.nn.leaky_relu(tf.tanh(y * 2.0), 0.15))
-        magnitudes = tf.abs(difference) + tf.math.rsqrt(tf.nn.relu(z) + 0.1)
+        clipped_conv = tf.clip_by_value(tf.nn.conv2d(x, w2 * 2.0, 1, "SAME"), -1.0, 1.0)  # fused RELU_N1_TO_1
+        magnitudes = tf.abs(difference) + tf.math.rsqrt(tf.nn.relu(z) + 0.1) + clipped_conv
         return gated + bent + magnitudes + y * z + channel_scale + tf.reduce_mean(y, axis=[2], keepdims=True)
 
     def geometry(x):

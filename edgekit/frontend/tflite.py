@@ -52,7 +52,7 @@ _DTYPES = {TensorType.FLOAT32: np.float32, TensorType.INT32: np.int32, TensorTyp
            TensorType.UINT8: np.uint8}  # uint8 only at the interface: see _check_uint8_interface
 _CONSTANT_DTYPES = {**_DTYPES, TensorType.INT64: np.int64}  # int64 only for attributes (paddings, axes)
 _ACTIVATIONS = {ActivationFunctionType.NONE: None, ActivationFunctionType.RELU: "relu",
-                ActivationFunctionType.RELU6: "relu6"}
+                ActivationFunctionType.RELU6: "relu6", ActivationFunctionType.RELU_N1_TO_1: "relu_n1_to_1"}
 
 # The options each supported operator reads: (flatbuffer table, fields), read eagerly by _read_model.
 _WINDOW_FIELDS = ("Padding", "StrideH", "StrideW", "FusedActivationFunction")
@@ -294,8 +294,8 @@ class _Converter:
         code = op.options["FusedActivationFunction"]
         if code not in _ACTIVATIONS:
             names = {v: k for k, v in vars(ActivationFunctionType).items() if not k.startswith("_")}
-            raise self.unsupported(op, f"has fused activation {names.get(code, code)}; edgekit supports NONE, RELU "
-                                       "and RELU6")
+            raise self.unsupported(op, f"has fused activation {names.get(code, code)}; edgekit supports NONE, RELU, "
+                                       "RELU6 and RELU_N1_TO_1")
         return _ACTIVATIONS[code]
 
     def unsupported(self, op: _Operator, detail: str) -> UnsupportedOpError:
