@@ -17,6 +17,7 @@ import numpy as np
 import tflite
 from tflite.ActivationFunctionType import ActivationFunctionType
 from tflite.BuiltinOperator import BuiltinOperator
+from tflite.MirrorPadMode import MirrorPadMode
 from tflite.Padding import Padding
 from tflite.TensorType import TensorType
 
@@ -24,9 +25,10 @@ from edgekit.errors import ModelFileError, UnsupportedOpError
 from edgekit.frontend.model_checks import corrupt_file_errors
 from edgekit.ir import Graph, Node, QuantParams, Tensor
 from edgekit.ops.add import AddAttrs
-from edgekit.ops.batch_matmul import BatchMatmulAttrs
 from edgekit.ops.arg_min_max import ArgMinMaxAttrs
+from edgekit.ops.batch_matmul import BatchMatmulAttrs
 from edgekit.ops.clamp import ClampAttrs
+from edgekit.ops.mirror_pad import MirrorPadAttrs
 from edgekit.ops.concat import ConcatAttrs
 from edgekit.ops.conv2d import Conv2dAttrs
 from edgekit.ops.depthwise_conv2d import DepthwiseConv2dAttrs
@@ -68,6 +70,7 @@ _OPTION_FIELDS = {
     BuiltinOperator.MEAN: (tflite.ReducerOptions, ("KeepDims",)),
     BuiltinOperator.REDUCE_MAX: (tflite.ReducerOptions, ("KeepDims",)),
     BuiltinOperator.SUM: (tflite.ReducerOptions, ("KeepDims",)),
+    BuiltinOperator.MIRROR_PAD: (tflite.MirrorPadOptions, ("Mode",)),
     BuiltinOperator.REDUCE_MIN: (tflite.ReducerOptions, ("KeepDims",)),
     BuiltinOperator.CONCATENATION: (tflite.ConcatenationOptions, ("Axis", "FusedActivationFunction")),
     BuiltinOperator.SOFTMAX: (tflite.SoftmaxOptions, ("Beta",)),
@@ -458,6 +461,13 @@ def _pad(conv: _Converter, op: _Operator) -> None:
     conv.add_node(op, "pad", op.inputs[:1], op.outputs[0], PadAttrs(pads, value))
 
 
+def _mirror_pad(conv: _Converter, op: _Operator) -> None:
+    """MIRROR_PAD(x, paddings) with mode REFLECT or SYMMETRIC."""
+    pads = tuple((int(before), int(after)) for before, after in conv.constant(op, 1))
+    mode = "reflect" if op.options["Mode"] == MirrorPadMode.REFLECT else "symmetric"
+    conv.add_node(op, "mirror_pad", op.inputs[:1], op.outputs[0], MirrorPadAttrs(pads, mode))
+
+
 def _reshape(conv: _Converter, op: _Operator) -> None:
     """RESHAPE to the output tensor's static shape (the optional shape input says the same)."""
     conv.add_node(op, "reshape", op.inputs[:1], op.outputs[0], ReshapeAttrs(conv.info(op.outputs[0]).shape))
@@ -685,6 +695,7 @@ _CONVERTERS = {
     BuiltinOperator.RESIZE_NEAREST_NEIGHBOR: _resize("resize_nearest"),
     BuiltinOperator.RESIZE_BILINEAR: _resize("resize_bilinear"),
     BuiltinOperator.PADV2: _pad,
+    BuiltinOperator.MIRROR_PAD: _mirror_pad,
     BuiltinOperator.SQUEEZE: _to_output_shape,
     BuiltinOperator.EXPAND_DIMS: _to_output_shape,
     BuiltinOperator.STRIDED_SLICE: _strided_slice,
