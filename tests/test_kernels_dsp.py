@@ -91,15 +91,18 @@ DSP_DEPTHWISE_CASES = [c for c in DEPTHWISE_CASES if c[3] == 1] + [
 ]
 
 
+@pytest.mark.parametrize("row_window", [False, True], ids=["plane", "row_window"])
 @pytest.mark.parametrize("requant", REQUANT)
 @pytest.mark.parametrize("case", DSP_DEPTHWISE_CASES, ids=_depthwise_id)
-def test_dsp_depthwise_conv2d_matches_reference(case, requant, tmp_path):
+def test_dsp_depthwise_conv2d_matches_reference(case, requant, row_window, tmp_path):
+    """The whole-plane kernel and the row-window one (in-place layers) compute the same outputs."""
     spec, x, filt, bias, q, _ = _depthwise_case(case)
     q = _narrowed(q, requant, len(case))
     window = spec.window
     want = depthwise_conv2d_int8(x, filt, bias, q["mult"], q["shift"], stride=window.stride, dilation=window.dilation,
                                  padding=window.padding, depth_multiplier=1, **_reference_kwargs(q))
-    got = _dsp_call(lambda narrow: mac_dsp.depthwise_conv2d_dsp_kernel(spec, narrow), tmp_path, x, filt, 3, bias, q,
+    got = _dsp_call(lambda narrow: mac_dsp.depthwise_conv2d_dsp_kernel(spec, narrow, row_window), tmp_path, x, filt,
+                    3, bias, q,
                     want.shape)
     np.testing.assert_array_equal(got, want)
 

@@ -63,11 +63,13 @@ def view_call(node) -> LayerCall:
     return LayerCall(node.name, node.op, None)
 
 
-def mac_call(node, graph, family: str, spec, kernels, prefix: str, pointer, out_channels: int) -> LayerCall:
+def mac_call(node, graph, family: str, spec, kernels, prefix: str, pointer, out_channels: int,
+             **options) -> LayerCall:
     """The call of a multiply-accumulate kernel of ``family`` for ``spec`` (see ``codegen/kernels/mac.py``),
-    the variant ``kernels`` (a ``KernelChoice``) picks: weights, bias and the per-channel requantization
-    as constants, offsets and clamp as scalars. The DSP variants take the input offset folded into the
-    bias, maybe int16 weights, and a scratch buffer (``codegen/kernels/mac_dsp.py``)."""
+    the variant ``kernels`` (a ``KernelChoice``) picks, with ``options`` for its kernel maker: weights,
+    bias and the per-channel requantization as constants, offsets and clamp as scalars. The DSP
+    variants take the input offset folded into the bias, maybe int16 weights, and a scratch buffer
+    (``codegen/kernels/mac_dsp.py``)."""
     from edgekit.codegen.kernels.mac_dsp import fold_input_offset, narrow_accumulators, widen_weights
     from edgekit.codegen.kernels.variants import tuning_key
 
@@ -76,7 +78,7 @@ def mac_call(node, graph, family: str, spec, kernels, prefix: str, pointer, out_
     bias = bias_or_zeros(graph, node, out_channels, np.int32)
     folded = fold_input_offset(bias, weight, get_op(node.op, node).weight_channel_axis, p.input_offset)
     narrow = narrow_accumulators(folded, p.shift, weight.size // out_channels)
-    kernel = kernels.kernel(family, spec, narrow)
+    kernel = kernels.kernel(family, spec, narrow, **options)
     weights = {
         "filter": ConstArray(f"{prefix}_w", "int16_t", widen_weights(weight)) if kernel.weights_int16 else
         ConstArray(f"{prefix}_w", "int8_t", weight),
@@ -153,11 +155,12 @@ def row_loop_call(node, graph, prefix: str, row0: dict[str, str], strides: dict[
     return call
 
 
-def whole_rows_call(node, graph, prefix: str, pointer, kernels) -> LayerCall:
-    """``row_loop_call`` over whole tensors: how a row-wise node runs when the plan wrote its output
-    over its input by the streaming rule."""
+def streamed_call(node, graph, prefix: str, pointer, kernels) -> LayerCall:
+    """``row_loop_call`` over whole tensors, ``stream_pixels`` (the op's definition) per call: how a
+    row-wise node runs when the plan wrote its output over its input by the streaming rule."""
     _, height, width, _ = graph.tensors[node.output].shape
+    pixels = get_op(node.op, node).stream_pixels(node, graph)
     names = [name for name in node.inputs if not graph.tensors[name].is_constant] + [node.output]
-    strides = {name: width * graph.tensors[name].shape[3] for name in names}
-    return row_loop_call(node, graph, prefix, {name: pointer(name) for name in names}, strides, height, width,
-                         kernels)
+    strides = {name: pixels * graph.tensors[name].shape[3] for name in names}
+    return row_loop_call(node, graph, prefix, {name: pointer(name) for name in names}, strides,
+                         height * width // pixels, pixels, kernels)

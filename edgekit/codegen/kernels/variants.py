@@ -54,11 +54,12 @@ def candidate_variants(family: str, spec, target, wide_weights: bool = True) -> 
             and (wide_weights or v != DSP_W16)]
 
 
-def make_kernel(family: str, spec, variant: str, narrow: bool = False):
+def make_kernel(family: str, spec, variant: str, narrow: bool = False, **options):
     """The kernel of ``family`` for ``spec`` in ``variant``; ``narrow``: the layer passed
-    ``mac_dsp.narrow_accumulators`` (the DSP kernels then requantize faster)."""
+    ``mac_dsp.narrow_accumulators`` (the DSP kernels then requantize faster); ``options``: keywords
+    of the variant's kernel maker (the DSP depthwise kernel's ``row_window``), ignored by ``tvm``."""
     maker = FAMILIES[family][variant][0]
-    return maker(spec) if variant == PORTABLE else maker(spec, narrow=narrow)
+    return maker(spec) if variant == PORTABLE else maker(spec, narrow=narrow, **options)
 
 
 @dataclass(frozen=True)
@@ -79,10 +80,10 @@ class KernelChoice:
         """The variants this choice may give ``spec``, the default first."""
         return candidate_variants(family, spec, self.target, self.wide_weights)
 
-    def kernel(self, family: str, spec, narrow: bool = False):
+    def kernel(self, family: str, spec, narrow: bool = False, **options):
         candidates = self.variants(family, spec)
         wanted = self.prefer or self.tuned.get(tuning_key(family, spec, narrow))
-        return make_kernel(family, spec, wanted if wanted in candidates else candidates[0], narrow)
+        return make_kernel(family, spec, wanted if wanted in candidates else candidates[0], narrow, **options)
 
     def portable(self) -> "KernelChoice":
         """This choice restricted to the portable kernels."""
