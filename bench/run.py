@@ -148,13 +148,21 @@ def main(argv=None) -> int:
     parser.add_argument("--target", default="cortex-m7")
     parser.add_argument("--max-patch-overhead", type=float, default=0.20)
     parser.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
-    parser.add_argument("--section", choices=["speed"],
-                        help="run only this section and update only its key of --out (bench/speed.py)")
+    parser.add_argument("--section", choices=["speed", "memory"],
+                        help="run only this section and update only its key of --out: speed (bench/speed.py), or "
+                             "memory (the firmware of the memory goals and the patch search; their entries of "
+                             "`models` are updated too)")
     args = parser.parse_args(argv)
     if args.section == "speed":
         import speed
 
         return write_section("speed", speed.speed_section(), args.out)
+    if args.section == "memory":
+        names = list(dict.fromkeys(goal.firmware for goal in MEMORY_GOALS))
+        with tempfile.TemporaryDirectory() as tmp:
+            firmware = {name: bench_model(name, MODELS[name], args.target, Path(tmp), args.max_patch_overhead)
+                        for name in names}
+        return write_section("memory", memory_section(firmware, args.max_patch_overhead), args.out, firmware)
     with tempfile.TemporaryDirectory() as tmp:
         results = {"target": args.target,
                    "models": {name: bench_model(name, MODELS[name], args.target, Path(tmp), args.max_patch_overhead)
@@ -167,13 +175,16 @@ def main(argv=None) -> int:
     return 0
 
 
-def write_section(key: str, section: dict, out) -> int:
-    """Print ``section`` and store it as ``key`` of the JSON file ``out``, keeping its other keys."""
+def write_section(key: str, section: dict, out, models: dict | None = None) -> int:
+    """Print ``section`` and store it as ``key`` of the JSON file ``out``, keeping its other keys;
+    ``models`` replaces those entries of its ``models`` and keeps the others."""
     print(json.dumps({key: section}, indent=2))
     if out:
         path = Path(out)
         results = json.loads(path.read_text()) if path.is_file() else {}
         results[key] = section
+        if models:
+            results["models"] = {**results.get("models", {}), **models}
         path.write_text(json.dumps(results, indent=2) + "\n")
     return 0
 
