@@ -99,17 +99,21 @@ def top1_agreement(model: LoadedModel, float_samples: list[np.ndarray]) -> float
 
 
 def infer(model: LoadedModel, input_path: str, mode: str | None = None) -> list[np.ndarray]:
-    """Run ``model`` on the one input in ``input_path``; the outputs in the model's output order.
+    """Run ``model`` on the one input in ``input_path`` (a model with several inputs: a ``.npz`` with an
+    array per input, ``samples.load_input_set``); the outputs in the model's output order.
 
     With no ``mode`` an int8 model runs as TFLite Micro runs it (exact integer arithmetic, in the
     model's own input and output dtypes: float32 for a float interface), a float model in float."""
     from edgekit.ir.interpreter import run_graph
-    from edgekit.samples import load_inputs
+    from edgekit.samples import load_input_set, load_inputs
 
     mode = mode or ("int8" if model.is_quantized else "float")
     if mode == "int8" and not model.is_quantized:
         raise EdgekitError(f"{model.name} is a float model; --int8 needs an int8 model "
                            "(an int8 .tflite, or a .ek from `edgekit quantize`)")
+    if len(model.graph.inputs) > 1 or str(input_path).lower().endswith(".npz"):
+        outputs = run_graph(model.graph, load_input_set(input_path, model, for_float=(mode == "float")), mode=mode)
+        return [outputs[name] for name in model.graph.outputs]
     inputs = load_inputs(input_path, model, for_float=(mode == "float"))
     if len(inputs) != 1:
         raise EdgekitError(f"{input_path} holds {len(inputs)} inputs; infer takes one")

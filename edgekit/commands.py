@@ -128,12 +128,14 @@ def layer_error_table(errors) -> Table:
 
 
 def cmd_quantize(args):
+    from edgekit.io_records import require_one_input
     from edgekit.ir.serialize import save_graph
     from edgekit.quantize.scheme import load_scheme
 
     api.refuse_overwrite(args.output, args.force)  # user errors before the slow model load
     load_scheme(args.scheme)
     model = _model(args)
+    require_one_input(model.graph, args.model)
     with progress_bar("calibrating", not args.json) as step:
         result = api.quantize(model, args.calib, args.scheme, progress=step)
     if result.synthetic_calibration:

@@ -214,7 +214,7 @@ def _compile(source: str, target, *, target_file, output: Path, force: bool, res
              input_by_patch=False, progress=None, tune=False) -> CompileResult:
     from edgekit import api
     from edgekit.board_runtime import embedded_inputs
-    from edgekit.io_records import input_records
+    from edgekit.io_records import input_records, require_one_input
     from edgekit.build import build_firmware
     from edgekit.codegen.program import emit_program
     from edgekit.samples import load_inputs
@@ -228,6 +228,7 @@ def _compile(source: str, target, *, target_file, output: Path, force: bool, res
     if input_by_patch and patch == "off":
         raise EdgekitError("--input-by-patch needs a patched schedule: add --patch auto or --patch SPLIT:N")
     model = load_model(source, resolution=resolution, width=width, num_classes=num_classes, calib=calib)
+    require_one_input(model.graph, source)
     quantization = None
     if not model.is_quantized:
         quantization = api.quantize(model, calib, scheme, progress=progress)

@@ -5,7 +5,9 @@ EK_OUTPUT_SIZE bytes: the graph input's bytes in its own dtype (int8, or float32
 interface is float), and the graph outputs' bytes one after the other in the model's output order.
 The same outputs go to users as one ``.npy`` (one output) or one ``.npz`` holding an array per
 output, keyed ``output_0``, ``output_1``... in the model's output order (``edgekit infer`` and
-``edgekit run --outputs``; ``run`` stacks each output over its N inputs).
+``edgekit run --outputs``; ``run`` stacks each output over its N inputs). A model with several
+inputs takes them, for ``edgekit infer``, as one ``.npz`` keyed ``input_0``, ``input_1``... in the
+model's input order; the firmware takes models with one input (``require_one_input``).
 """
 
 from pathlib import Path
@@ -13,6 +15,15 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.errors import EdgekitError
+
+
+def require_one_input(graph, source) -> None:
+    """The firmware, its harness and calibration feed one input tensor: refuse other models by name."""
+    if len(graph.inputs) != 1:
+        keys = ", ".join(input_keys(graph))
+        raise EdgekitError(f"{source}: the model has {len(graph.inputs)} inputs ({', '.join(graph.inputs)}); "
+                           f"compile and quantize take models with one input; `edgekit infer {source} --input X.npz` "
+                           f"runs it (arrays {keys})")
 
 
 def input_records(graph, inputs) -> np.ndarray:
@@ -37,6 +48,11 @@ def split_output_records(graph, records: np.ndarray) -> list[np.ndarray]:
         outputs.append(chunk.view(np.dtype(tensor.dtype)).reshape((len(records),) + tuple(tensor.shape)))
         start += tensor.nbytes
     return outputs
+
+
+def input_keys(graph) -> list[str]:
+    """The ``.npz`` key of each graph input of a model with several inputs, in the model's input order."""
+    return [f"input_{i}" for i in range(len(graph.inputs))]
 
 
 def output_keys(graph) -> list[str]:

@@ -70,6 +70,34 @@ def load_inputs(source, model, for_float: bool = False, limit: int | None = None
     return inputs[:limit] if limit else inputs
 
 
+def load_input_set(path, model, for_float: bool = False) -> list[np.ndarray]:
+    """One inference's inputs from a ``.npz`` holding an array per graph input, keyed ``input_0``,
+    ``input_1``... in the model's input order (``io_records.input_keys``), each in that input's layout
+    and converted to its dtype as single inputs are. For models with several inputs."""
+    from edgekit.io_records import input_keys
+
+    graph = model.graph
+    path = Path(path)
+    if path.suffix.lower() != ".npz":
+        raise EdgekitError(f"{path}: {model.name} has {len(graph.inputs)} inputs ({', '.join(graph.inputs)}); give one "
+                           f".npz with the arrays {', '.join(input_keys(graph))}, in that order")
+    if not path.is_file():
+        raise EdgekitError(f"input path {path} does not exist")
+    with np.load(path, allow_pickle=False) as arrays:
+        missing = [key for key in input_keys(graph) if key not in arrays.files]
+        if missing:
+            raise EdgekitError(f"{path} has no array {missing[0]}; it holds {', '.join(arrays.files) or 'nothing'}, "
+                               f"and {model.name} needs {', '.join(input_keys(graph))} (its inputs in order)")
+        inputs = []
+        for key, name in zip(input_keys(graph), graph.inputs):
+            tensor = graph.tensors[name]
+            batch = _stacked(arrays[key], tensor.shape, f"{path}[{key}]")
+            if len(batch) != 1:
+                raise EdgekitError(f"{path}[{key}] holds {len(batch)} inputs; give one array per input (one inference)")
+            inputs.append(_as_model_dtype(batch[0], tensor, for_float, f"{path}[{key}]"))
+    return inputs
+
+
 def _as_model_dtype(x: np.ndarray, tensor, for_float: bool, source) -> np.ndarray:
     """``x`` in the input's dtype: float values are quantized for an int8 or uint8 input, integer
     values dequantized for the float reference (``for_float``)."""

@@ -92,7 +92,8 @@ def test_ops_lists_every_op_with_its_facts_and_rules():
     assert doc["conv2d"]["patches"] and not doc["softmax"]["patches"]
     assert doc["batch_norm"]["int8"].startswith("no: ") and not doc["batch_norm"]["firmware"]
     assert doc["reshape"]["memory_sharing"] == "reshape view"
-    assert any("same shape" in rule for rule in doc["add"]["constraints"])
+    assert any("must broadcast" in rule for rule in doc["add"]["constraints"])
+    assert any("only a constant" in rule for rule in doc["mul"]["patch_constraints"])
     table = edgekit("ops")
     assert table.returncode == 0
     for name, op in doc.items():

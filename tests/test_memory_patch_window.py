@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from edgekit.memory.patch_window import Region, SpatialLayer, plan_patches, split_ranges
-from edgekit.ops.window import pad_hw, same_padding, windows
+from edgekit.ops.window import Window, pad_hw, same_padding, windows
 
 
 def random_stack(rng: random.Random) -> list[SpatialLayer]:
@@ -28,7 +28,7 @@ def random_stack(rng: random.Random) -> list[SpatialLayer]:
             padding = (rows[0], cols[0], rows[1], cols[1])
         else:
             padding = (0, 0, 0, 0)
-        layer = SpatialLayer(hw, kernel, stride, dilation, padding, macs_per_pixel=rng.randint(1, 9),
+        layer = SpatialLayer(hw, Window(kernel, stride, dilation, padding), macs_per_pixel=rng.randint(1, 9),
                              name=f"layer{index}")
         if min(layer.out_hw) < 1:
             break
@@ -39,10 +39,10 @@ def random_stack(rng: random.Random) -> list[SpatialLayer]:
 
 def taps(layer: SpatialLayer, y: int, x: int):
     """Every (row, col) output pixel (y, x) reads, padding included."""
-    top, left = layer.padding[0], layer.padding[1]
-    for i in range(layer.kernel[0]):
-        for j in range(layer.kernel[1]):
-            yield y * layer.stride[0] - top + i * layer.dilation[0], x * layer.stride[1] - left + j * layer.dilation[1]
+    top, left = layer.geometry.padding[0], layer.geometry.padding[1]
+    for i in range(layer.geometry.kernel[0]):
+        for j in range(layer.geometry.kernel[1]):
+            yield y * layer.geometry.stride[0] - top + i * layer.geometry.dilation[0], x * layer.geometry.stride[1] - left + j * layer.geometry.dilation[1]
 
 
 def depends_on(layer: SpatialLayer, needed: np.ndarray) -> np.ndarray:
@@ -122,10 +122,10 @@ def test_window_and_padding(layers, n):
 def window_sum(x: np.ndarray, layer: SpatialLayer, padding) -> np.ndarray:
     """Sum over each dilated window of a [1, H, W, 1] array zero-padded by ``padding``."""
     padded = pad_hw(x, padding)
-    eff_h = layer.dilation[0] * (layer.kernel[0] - 1) + 1
-    eff_w = layer.dilation[1] * (layer.kernel[1] - 1) + 1
-    out_hw = ((padded.shape[1] - eff_h) // layer.stride[0] + 1, (padded.shape[2] - eff_w) // layer.stride[1] + 1)
-    return windows(padded, layer.kernel, layer.stride, layer.dilation, out_hw).sum(axis=(2, 3))[np.newaxis]
+    eff_h = layer.geometry.dilation[0] * (layer.geometry.kernel[0] - 1) + 1
+    eff_w = layer.geometry.dilation[1] * (layer.geometry.kernel[1] - 1) + 1
+    out_hw = ((padded.shape[1] - eff_h) // layer.geometry.stride[0] + 1, (padded.shape[2] - eff_w) // layer.geometry.stride[1] + 1)
+    return windows(padded, layer.geometry.kernel, layer.geometry.stride, layer.geometry.dilation, out_hw).sum(axis=(2, 3))[np.newaxis]
 
 
 @pytest.mark.parametrize("layers, n", CASES[:80])
@@ -135,7 +135,7 @@ def test_patch_by_patch_equals_layer_by_layer(layers, n):
     x = rng.integers(-8, 8, size=(1, *layers[0].in_hw, 1)).astype(np.float64)
     full = x
     for layer in layers:
-        full = window_sum(full, layer, layer.padding)
+        full = window_sum(full, layer, layer.geometry.padding)
     for patch in plan_patches(layers, n).patches:
         first = patch.layers[0].input
         value = x[:, first.rows[0]:first.rows[1], first.cols[0]:first.cols[1]]
@@ -151,8 +151,8 @@ def test_patch_by_patch_equals_layer_by_layer(layers, n):
 
 def test_two_3x3_layers_recompute_the_halo():
     """Two 3x3 SAME layers on 8x8, 2x2 patches: layer 1 computes 5x5 per patch instead of 4x4."""
-    layers = [SpatialLayer((8, 8), (3, 3), padding=(1, 1, 1, 1), in_channels=3, out_channels=8),
-              SpatialLayer((8, 8), (3, 3), padding=(1, 1, 1, 1), in_channels=8, out_channels=4)]
+    layers = [SpatialLayer((8, 8), Window((3, 3), padding=(1, 1, 1, 1)), in_channels=3, out_channels=8),
+              SpatialLayer((8, 8), Window((3, 3), padding=(1, 1, 1, 1)), in_channels=8, out_channels=4)]
     plan = plan_patches(layers, 2)
     top_left = plan.patches[0].layers
     assert top_left[1].output == Region((0, 4), (0, 4))
@@ -165,7 +165,7 @@ def test_two_3x3_layers_recompute_the_halo():
 
 
 def test_one_patch_has_no_overhead():
-    layers = [SpatialLayer((9, 9), (3, 3), (2, 2), padding=(1, 1, 1, 1)), SpatialLayer((5, 5), (1, 1))]
+    layers = [SpatialLayer((9, 9), Window((3, 3), (2, 2), padding=(1, 1, 1, 1))), SpatialLayer((5, 5))]
     assert plan_patches(layers, 1).mac_ratio == 1.0
 
 
@@ -176,6 +176,6 @@ def test_split_ranges_are_near_equal_and_contiguous():
 
 def test_rejects_a_broken_chain_and_too_many_patches():
     with pytest.raises(ValueError, match="must form a chain"):
-        plan_patches([SpatialLayer((8, 8), (3, 3)), SpatialLayer((8, 8))], 2)
+        plan_patches([SpatialLayer((8, 8), Window((3, 3))), SpatialLayer((8, 8))], 2)
     with pytest.raises(ValueError, match="choose n from 1 to 6"):
-        plan_patches([SpatialLayer((8, 8), (3, 3))], 7)
+        plan_patches([SpatialLayer((8, 8), Window((3, 3)))], 7)

@@ -9,7 +9,6 @@ from test_import_torch_onnx import torch_logits
 from torch import nn
 
 from edgekit.api import quantize
-from edgekit.errors import UnsupportedOpError
 from edgekit.frontend.torch import import_torch_module
 from edgekit.ir.interpreter import run_graph
 from edgekit.passes import run_pipeline
@@ -72,8 +71,47 @@ def test_float_model_with_new_ops_quantizes_close_to_float(data_dir):
     assert min(e.cosine for e in result.layer_errors) > 0.98
 
 
-def test_quantizing_minimum_names_the_node_and_the_way_out(data_dir):
+def test_maximum_minimum_inputs_are_requantized_to_the_output(data_dir):
+    """MAXIMUM/MINIMUM compare raw int8 values, so edgekit's quantizer gives every input the output's
+    quantization: an int8 -> int8 quantize before each input quantized otherwise, as TF's converter."""
     torch.manual_seed(0)
-    with pytest.raises(UnsupportedOpError, match=r"^node node_minimum \(minimum\): needs both inputs quantized like its output.*"
-                                                 "TFLite converter"):
-        quantize(_loaded(SqueezeExciteBlock()), str(data_dir / "images"))
+    result = quantize(_loaded(SqueezeExciteBlock()), str(data_dir / "images"))
+    int8 = result.model.graph
+    producers = {node.output: node for node in int8.nodes}
+    requantized = 0
+    for node in (n for n in int8.nodes if n.op in ("maximum", "minimum")):
+        target = int8.tensors[node.output].quant
+        for name in node.inputs:
+            quant = int8.tensors[name].quant
+            assert (quant.scalar_scale, quant.scalar_zero_point) == (target.scalar_scale, target.scalar_zero_point)
+            requantized += producers[name].op == "quantize"
+    assert requantized >= 2
+    assert min(e.cosine for e in result.layer_errors) > 0.98
+
+
+class BroadcastAdds(nn.Module):
+    """Adds that broadcast: Keras-style hard-sigmoid ``relu6(x + 3) / 6``, a per-channel bias, and a
+    global mean added back."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.register_buffer("bias", torch.linspace(-0.5, 0.5, 8).reshape(1, 8, 1, 1))
+
+    def forward(self, x):
+        y = torch.relu(self.conv(x))
+        gate = nn.functional.relu6(y + 3.0) * (1.0 / 6.0)
+        return gate * y + self.bias + y.mean(dim=(2, 3), keepdim=True)
+
+
+def test_broadcast_adds_match_torch_and_quantize(data_dir):
+    torch.manual_seed(0)
+    module = BroadcastAdds().eval()
+    graph = run_pipeline(import_torch_module(module, (1, 3, 12, 12)))
+    adds = [node for node in graph.nodes if node.op == "add"]
+    assert len(adds) == 3 and any(graph.tensors[name].is_constant for node in adds for name in node.inputs)
+    x = np.random.default_rng(4).uniform(-2, 2, size=(1, 12, 12, 3)).astype(np.float32)
+    ours = run_graph(graph, [x], mode="float")[graph.outputs[0]]
+    np.testing.assert_allclose(ours, torch_logits(module, x).transpose(0, 2, 3, 1), atol=1e-5)
+    result = quantize(_loaded(BroadcastAdds()), str(data_dir / "images"))
+    assert min(e.cosine for e in result.layer_errors) > 0.98

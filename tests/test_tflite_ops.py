@@ -37,6 +37,10 @@ def _cases():
         return y * gate
 
     return {
+        "add_scalar": (lambda x: tf.nn.relu(features(x)) + 0.5, {"ADD"}),
+        "add_channel": (lambda x: tf.nn.relu(features(x)) + channel_scale, {"ADD"}),
+        "add_broadcast": (lambda x: features(x) + tf.reduce_mean(features(x), axis=[2], keepdims=True), {"ADD"}),
+        "hard_sigmoid": (lambda x: tf.keras.activations.hard_sigmoid(tf.nn.relu(features(x)) * 3.0 - 1.5), {"ADD"}),
         "mul_tensor": (lambda x: tf.multiply(*two(x)), {"MUL"}),
         "mul_scalar": (lambda x: tf.nn.relu(features(x)) * 0.37, {"MUL"}),
         "mul_channel": (lambda x: tf.nn.relu(features(x)) * channel_scale, {"MUL"}),

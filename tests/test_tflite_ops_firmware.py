@@ -32,7 +32,7 @@ def _models():
         swished = (lambda t: t * tf.nn.relu6(t + 3.0) * (1.0 / 6.0))(clipped * 4.0)
         gated = tf.sigmoid(swished)
         bent = prelu(tf.nn.leaky_relu(tf.tanh(y * 2.0), 0.15))
-        return gated + bent + y * z
+        return gated + bent + y * z + channel_scale + tf.reduce_mean(y, axis=[2], keepdims=True)
 
     def geometry(x):
         """Slices of one tensor share its quantization, so the concat needs no requantizing QUANTIZE."""
@@ -42,7 +42,7 @@ def _models():
         joined = tf.concat([up[:, 1::2, ::-2, 1:], up[:, ::2, :12, :]], axis=3)
         return tf.reduce_mean(tf.pad(joined, [[0, 0], [1, 1], [0, 2], [0, 0]], constant_values=0.5), axis=[2])
 
-    return {"elementwise": (elementwise, {"MUL", "SUB", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", "HARD_SWISH",
+    return {"elementwise": (elementwise, {"ADD", "MUL", "SUB", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", "HARD_SWISH",
                                           "LOGISTIC", "TANH", "LEAKY_RELU", "PRELU"}),
             "geometry": (geometry, {"RESIZE_NEAREST_NEIGHBOR", "STRIDED_SLICE", "SPLIT", "SUB", "RESIZE_BILINEAR",
                                     "CONCATENATION", "PADV2", "MEAN"})}

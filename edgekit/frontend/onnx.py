@@ -10,7 +10,6 @@ import numpy as np
 from edgekit.errors import ModelFileError, UnsupportedOpError
 from edgekit.ir import Graph, Node, Tensor
 from edgekit.ops import get_op
-from edgekit.ops.add import AddAttrs
 from edgekit.ops.batch_norm import BatchNormAttrs
 from edgekit.ops.clamp import ClampAttrs
 from edgekit.ops.concat import ConcatAttrs
@@ -151,12 +150,7 @@ class _Translator:
                                      f"are supported, got [{lo}, {hi}]")
 
     def Add(self, node):
-        a, b = node.input
-        if b in self.constants or a in self.constants:
-            raise UnsupportedOpError(f"ONNX node {node.name} (Add): adding a constant is not supported; "
-                                     "fold it into the previous layer's bias")
-        out = self.emit("add", [self.name(a), self.name(b)], AddAttrs(), node.output[0], node.name or "add")
-        self.bind(node.output[0], out)
+        self._binary(node, "add")
 
     def _operand(self, onnx_name: str, other: str, node) -> str:
         """A binary op's operand in NHWC: an activation as it is; a constant broadcast against a 4-D

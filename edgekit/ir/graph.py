@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from edgekit.errors import GraphError
 from edgekit.ir.tensor import Tensor
+from edgekit.ops import get_op
 
 
 @dataclass
@@ -91,8 +92,6 @@ class Graph:
         Raises GraphError (UnsupportedOpError for a broken op constraint) naming the first offending
         node and what to do about it.
         """
-        from edgekit.ops import get_op
-
         defined = set(self.inputs) | {n for n, t in self.tensors.items() if t.is_constant}
         node_names = set()
         for name in self.inputs + self.outputs:

@@ -15,6 +15,7 @@ import numpy as np
 from edgekit.errors import ModelFileError
 from edgekit.ir.graph import Graph, Node
 from edgekit.ir.tensor import QuantParams, Tensor
+from edgekit.ops import get_op
 
 FORMAT = "edgekit-graph/1"
 
@@ -32,8 +33,6 @@ def _plain(value):
 
 
 def _attrs_from_json(op_name: str, data):
-    from edgekit.ops import get_op
-
     attrs_type = get_op(op_name).attrs_type
     if data is None or attrs_type is None:
         return None

@@ -78,7 +78,7 @@ def constraint_spatial_ops(graph: Graph, split: str) -> tuple[bool, str]:
             patchable = ", ".join(sorted(name for name, other in OPS.items() if other.patchable))
             return False, f"node {node.name} is a {node.op}; ops that run on patches: {patchable}"
         for constraint in op.patch_constraints:
-            ok, detail = constraint(node.attrs)
+            ok, detail = constraint(node, graph)
             if not ok:
                 return False, f"node {node.name}: {rule_text(constraint)} ({detail})"
     return True, ""
@@ -146,7 +146,7 @@ def spatial_layer(graph: Graph, node: Node) -> SpatialLayer:
     in_shape = graph.tensors[node.inputs[0]].shape
     out_shape = graph.tensors[node.output].shape
     macs = op.macs(node.attrs, [graph.tensors[name].shape for name in node.inputs], [out_shape])
-    return SpatialLayer(tuple(in_shape[1:3]), window.kernel, window.stride, window.dilation, window.padding,
+    return SpatialLayer(tuple(in_shape[1:3]), window,
                         in_channels=in_shape[3], out_channels=out_shape[3],
                         macs_per_pixel=macs // (out_shape[1] * out_shape[2]), name=node.name)
 

@@ -37,7 +37,7 @@ the same layers layer by layer (1.0 means no overhead).
 
 from dataclasses import dataclass
 
-from edgekit.ops.window import output_hw
+from edgekit.ops.window import Window
 
 
 @dataclass(frozen=True)
@@ -90,17 +90,15 @@ def _clip_span(span: tuple[int, int], size: int) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class SpatialLayer:
-    """The geometry of one layer of the patch stage (conv, depthwise, pool, pad or elementwise).
+    """One layer of the patch stage (conv, depthwise, pool, pad or elementwise): its input size and
+    its op's window ``geometry`` (kernel, stride, dilation, padding; ``OpDef.window``).
 
     ``macs_per_pixel`` is the work of one output pixel over all its channels; it only matters
     for ``PatchPlan.mac_ratio``. Elements are int8, so a region of c channels takes area * c bytes.
     """
 
     in_hw: tuple[int, int]
-    kernel: tuple[int, int] = (1, 1)
-    stride: tuple[int, int] = (1, 1)
-    dilation: tuple[int, int] = (1, 1)
-    padding: tuple[int, int, int, int] = (0, 0, 0, 0)  # top, left, bottom, right
+    geometry: Window = Window()
     in_channels: int = 1
     out_channels: int = 1
     macs_per_pixel: int = 1
@@ -108,12 +106,13 @@ class SpatialLayer:
 
     @property
     def out_hw(self) -> tuple[int, int]:
-        return output_hw(self.in_hw, self.kernel, self.stride, self.dilation, self.padding)
+        return self.geometry.output_hw(self.in_hw)
 
     def window(self, output: Region) -> Region:
         """What computing every pixel of ``output`` reads, padding included (may reach past the input)."""
-        return Region(*(axis_window(span, self.kernel[axis], self.stride[axis], self.dilation[axis],
-                                    self.padding[axis])
+        geometry = self.geometry
+        return Region(*(axis_window(span, geometry.kernel[axis], geometry.stride[axis], geometry.dilation[axis],
+                                    geometry.padding[axis])
                         for axis, span in enumerate((output.rows, output.cols))))
 
 
@@ -197,9 +196,10 @@ def _step_back(layer: SpatialLayer, needed: tuple[frozenset[int], frozenset[int]
     """One layer, backwards: its LayerWindow for the ``needed`` (rows, cols) of its output, and the
     (rows, cols) of its input that those read. ``padding[axis]`` is top for rows, left for cols."""
     spans, reads = [], []
+    geometry = layer.geometry
     for axis, indices in enumerate(needed):
-        kernel, stride, dilation = layer.kernel[axis], layer.stride[axis], layer.dilation[axis]
-        pad_before = layer.padding[axis]
+        kernel, stride, dilation = geometry.kernel[axis], geometry.stride[axis], geometry.dilation[axis]
+        pad_before = geometry.padding[axis]
         taps = {o * stride - pad_before + j * dilation for o in indices for j in range(kernel)}
         reads.append(frozenset(t for t in taps if 0 <= t < layer.in_hw[axis]))
         spans.append(_span(indices))

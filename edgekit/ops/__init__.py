@@ -1,20 +1,30 @@
-"""The op registry: one definition per op, looked up by name by every other part of edgekit."""
+"""The op registry: one definition per op, looked up by name by every other part of edgekit.
+
+Every module of this package is imported once, and every ``OpDef`` instance a module defines is
+registered under its ``name``. A new op is therefore its file here (with its kernel file, its
+importer mapping and its tests); there is no list to extend.
+"""
+
+import importlib
+import pkgutil
 
 from edgekit.errors import UnsupportedOpError
-from edgekit.ops import (add, batch_norm, clamp, concat, conv2d, depthwise_conv2d, fully_connected, hard_swish, leaky_relu,
-                         logistic, mean, minmax, mul, pad, pool2d, prelu, quantize, reshape, resize, softmax,
-                         squared_difference, strided_slice, sub, tanh, transpose)
 from edgekit.ops.base import OpDef
 
-OPS: dict[str, OpDef] = {
-    op.name: op
-    for op in (
-        add.OP, batch_norm.OP, clamp.OP, concat.OP, conv2d.OP, depthwise_conv2d.OP, fully_connected.OP, mean.OP, pad.OP,
-        pool2d.AVG, pool2d.MAX, quantize.QUANTIZE, quantize.DEQUANTIZE, reshape.OP, softmax.OP, transpose.OP,
-        mul.OP, sub.OP, squared_difference.OP, minmax.MAXIMUM, minmax.MINIMUM, prelu.OP, leaky_relu.OP, hard_swish.OP,
-        logistic.OP, tanh.OP, resize.NEAREST, resize.BILINEAR, strided_slice.OP,
-    )
-}
+
+def _discover() -> dict[str, OpDef]:
+    """The op definitions of this package's modules, by name; two different ones with one name are a bug."""
+    found: dict[str, OpDef] = {}
+    for module_info in sorted(pkgutil.iter_modules(__path__), key=lambda info: info.name):
+        module = importlib.import_module(f"{__name__}.{module_info.name}")
+        for value in vars(module).values():
+            if isinstance(value, OpDef) and found.setdefault(value.name, value) is not value:
+                raise RuntimeError(f"two op definitions are named {value.name!r} (one in {module.__name__}); "
+                                   "give each op its own name")
+    return dict(sorted(found.items()))
+
+
+OPS: dict[str, OpDef] = _discover()
 
 
 def get_op(name: str, node=None) -> OpDef:

@@ -1,12 +1,16 @@
-"""add: elementwise sum of two same-shape tensors, fused activation.
+"""add: elementwise sum with broadcasting (a residual add, a per-channel bias, Keras'
+hard-sigmoid ``x + 3``), fused activation.
 
-int8 follows TFLite's ADD: both inputs are lifted by 2**20 and rescaled to a common scale of
-twice the larger input scale, summed, then rescaled to the output.
+int8 follows TFLite's ADD (AddElementwise, and BroadcastAdd6DSlow for broadcast operands, which
+computes the same element): both inputs are lifted by 2**20 and rescaled to a common scale of twice
+the larger input scale, summed, then rescaled to the output.
 
-In place (``buffer_share``, on by default): out[k] depends only on a[k] and b[k], and the kernel
-reads both before it writes out[k], so the output may overwrite an input that dies here (a
-streaming rule of one elementwise call; the planner proves the shift, 0). For the same reason it
-runs row by row on patches (``row_wise``).
+Two activations of the output's shape (``same_shape_activations``) run on the plain add kernel;
+other adds (a constant or a smaller operand broadcast) on the broadcast kernel with the same
+arithmetic. In place (``buffer_share``, on by default), only for the plain kernel: out[k] depends
+only on a[k] and b[k], and the kernel reads both before it writes out[k], so the output may
+overwrite an input that dies here (a streaming rule of one elementwise call; the planner proves the
+shift, 0). For the same reason it runs row by row on patches (``row_wise``).
 """
 
 from dataclasses import asdict, dataclass
@@ -14,15 +18,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from edgekit.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
-from edgekit.ops.elementwise import lifted
-from edgekit.ops.base import BufferShare, OpDef, activation_range, apply_activation, quant_of
+from edgekit.ops.elementwise import BinaryOp, ElementwiseAttrs, lifted
+from edgekit.ops.base import BufferShare, activation_range, quant_of
 
 LEFT_SHIFT = 20
 
 
-@dataclass
-class AddAttrs:
-    activation: str | None = None
+AddAttrs = ElementwiseAttrs  # an add's attrs are every binary op's: its fused activation
 
 
 @dataclass(frozen=True)
@@ -56,44 +58,39 @@ def add_int8_params(node, graph) -> AddInt8Params:
 
 def add_int8(a, b, *, a_offset, a_mult, a_shift, b_offset, b_mult, b_shift, out_offset, out_mult, out_shift,
              act_min, act_max):
-    """TFLite reference_integer_ops::AddElementwise for int8."""
+    """TFLite reference_integer_ops::AddElementwise for int8 (on broadcast arrays: BroadcastAdd6DSlow)."""
     total = lifted(a, a_offset, LEFT_SHIFT, a_mult, a_shift) + lifted(b, b_offset, LEFT_SHIFT, b_mult, b_shift)
     out = multiply_by_quantized_multiplier(total, out_mult, out_shift) + out_offset
     return np.clip(out, act_min, act_max).astype(np.int8)
 
 
-def constraint_same_shapes(attrs, in_shapes) -> tuple[bool, str]:
-    """Both operands must have the same shape: broadcasting adds are not supported; make both operands
-    the same shape."""
-    return tuple(in_shapes[0]) == tuple(in_shapes[1]), f"shapes {in_shapes[0]} and {in_shapes[1]}"
+def same_shape_activations(node, graph) -> bool:
+    """Whether both operands are activations of the output's shape (the plain, in-place capable kernel)."""
+    out_shape = graph.tensors[node.output].shape
+    return all(not graph.tensors[name].is_constant and graph.tensors[name].shape == out_shape
+               for name in node.inputs[:2])
 
 
-class Add(OpDef):
+class Add(BinaryOp):
     name = "add"
-    attrs_type = AddAttrs
+    float_fn = staticmethod(np.add)
+    int8_params = staticmethod(add_int8_params)
+    int8_reference = staticmethod(add_int8)
     fuses_activation = True
     buffer_share = BufferShare("in-place add", True, lambda node: (0, 1), "inplace_add", streams=True)
     patchable = True
-    constraints = (constraint_same_shapes,)
-
-    def infer_shapes(self, attrs, in_shapes):
-        return [tuple(in_shapes[0])]
-
-    def run_float(self, attrs, inputs):
-        return [apply_activation(inputs[0] + inputs[1], attrs.activation).astype(np.float32)]
-
-    def run_int8(self, node, graph, inputs):
-        p = add_int8_params(node, graph)
-        return [add_int8(inputs[0], inputs[1], **p.__dict__)]
 
     def row_wise(self, node, graph):
-        return True
+        return same_shape_activations(node, graph)
 
     def lower(self, node, graph, prefix, pointer, in_place=False):
-        """One kernel for any aliasing of ``output`` with ``a`` or ``b`` (see the module doc)."""
+        """The plain kernel for two same-shape activations (any aliasing of ``output`` with ``a`` or
+        ``b``, see the module doc); the broadcast kernel otherwise."""
         from edgekit.codegen.kernels.add import AddSpec, add_kernel
         from edgekit.codegen.layer_calls import kernel_call
 
+        if not same_shape_activations(node, graph):
+            return super().lower(node, graph, prefix, pointer, in_place)
         values = {"a": pointer(node.inputs[0]), "b": pointer(node.inputs[1]), "output": pointer(node.output),
                   **asdict(add_int8_params(node, graph))}
         return kernel_call(node, add_kernel(AddSpec(graph.tensors[node.output].size)), values)

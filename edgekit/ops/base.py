@@ -1,12 +1,14 @@
 """What every op definition provides, and helpers shared by op families.
 
 An op is one object (``OpDef`` subclass instance) registered by name. Every stage asks it, never a
-table of op names of its own: the interpreter (``infer_shapes``, ``run_float``, ``run_int8``), the
-quantizer (``weight_channel_axis``, ``same_quant_as_input``, ``fixed_output_quant``), the passes
-(``folds_batch_norm``, ``fuses_activation``), bias correction (``expected_output_error``), the memory
-planner (``buffer_share``), the patch stage (``patchable``, ``window``, ``with_padding``, ``row_wise``)
-and the code generator (``lower``). A new op is its op file, its kernel file, its importer mapping
-and its tests; ``tests/test_op_definitions.py`` checks that every registered op answers every stage.
+table of op names of its own: the IR (``constraints``, ``infer_shapes``), the interpreter
+(``run_float``, ``run_int8``), the quantizer (``weight_channel_axis``, ``same_quant_as_input``,
+``same_quant_inputs``, ``fixed_output_quant``, ``int8_unsupported``), the passes (``folds_batch_norm``, ``fuses_activation``,
+``is_identity``), bias correction (``expected_output_error``), the memory planner (``buffer_share``),
+the patch stage (``patchable``, ``window``, ``with_padding``, ``patch_constraints``, ``row_wise``), the
+code generator (``lower``) and ``edgekit ops`` (all of them). A new op is its op file, its kernel
+file, its importer mapping and its tests; ``tests/test_op_definitions.py`` checks that every
+registered op answers every stage consistently.
 """
 
 from collections.abc import Callable
@@ -55,6 +57,9 @@ class OpDef:
     attrs_type: type | None = None
     #: the int8 output must share the input's quantization (data movement: reshape, pooling, pad...)
     same_quant_as_input: bool = False
+    #: every int8 input must carry the output's quantization: the kernel compares or copies raw bytes
+    #: (maximum, minimum, concat); edgekit's quantizer requantizes the others, as TF's converter does
+    same_quant_inputs: bool = False
     #: int8 output (scale, zero point) fixed by TFLite whatever the calibrated range (softmax)
     fixed_output_quant: tuple[float, int] | None = None
     #: input 1 is a weight quantized to int8 per output channel along this axis (input 2, if any,
@@ -81,22 +86,36 @@ class OpDef:
     #: rules on attrs and input shapes, checked by ``Graph.lint`` (so by every importer) and listed by
     #: ``edgekit ops``: each ``constraint_*(attrs, in_shapes) -> (ok, detail)`` has its rule as docstring
     constraints: tuple = ()
-    #: further rules for running on patches, ``constraint_*(attrs) -> (ok, detail)``, checked by the
-    #: patch stage
+    #: further rules for running on patches, ``constraint_*(node, graph) -> (ok, detail)``, checked by
+    #: the patch stage
     patch_constraints: tuple = ()
 
+    def check(self, node, in_shapes: list[tuple]) -> None:
+        """UnsupportedOpError naming ``node`` and the first of ``constraints`` it breaks, if any."""
+        for constraint in self.constraints:
+            ok, detail = constraint(node.attrs, in_shapes)
+            if not ok:
+                raise UnsupportedOpError(f"node {node.name} ({self.name}): {rule_text(constraint)} ({detail})")
+
     def infer_shapes(self, attrs, in_shapes: list[tuple]) -> list[tuple]:
+        """The output shapes for these input shapes (which meet ``constraints``)."""
         raise NotImplementedError
 
     def run_float(self, attrs, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        """The float reference: the outputs of ``inputs`` (NumPy arrays) in float32."""
         raise NotImplementedError
 
     def run_int8(self, node, graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        """The exact int8 reference (TFLite's integer arithmetic), reading quantization from ``graph``."""
         raise NotImplementedError
 
     def macs(self, attrs, in_shapes: list[tuple], out_shapes: list[tuple]) -> int:
         """Multiply-accumulates of one inference (0 for data movement ops)."""
         return 0
+
+    def is_identity(self, node, graph) -> bool:
+        """Whether ``node`` returns its input unchanged (passes.remove_identities drops it)."""
+        return False
 
     def expected_output_error(self, weight_error: np.ndarray, input_mean: np.ndarray) -> np.ndarray:
         """Per output channel, the output shift dW . E[x] caused by a weight error ``weight_error``
@@ -113,13 +132,6 @@ class OpDef:
         """``attrs`` for running on a patch whose cropped input is padded by ``padding`` (top, left,
         bottom, right). Pointwise ops have no padding and keep their attrs."""
         return attrs
-
-    def check(self, node, in_shapes: list[tuple]) -> None:
-        """UnsupportedOpError naming ``node`` and the first of ``constraints`` it breaks, if any."""
-        for constraint in self.constraints:
-            ok, detail = constraint(node.attrs, in_shapes)
-            if not ok:
-                raise UnsupportedOpError(f"node {node.name} ({self.name}): {rule_text(constraint)} ({detail})")
 
     def row_wise(self, node, graph) -> bool:
         """Whether the firmware may run ``node`` one output row per call, reading and writing rows

@@ -17,7 +17,6 @@ class Clamp(UnaryOp):
     name = "clamp"
     attrs_type = ClampAttrs
     same_quant_as_input = True
-    patchable = True  # pointwise
 
     def run_float(self, attrs, inputs):
         return [apply_activation(inputs[0], attrs.activation).astype(np.float32)]

@@ -1,4 +1,9 @@
-"""concat along one axis; int8 inputs with other parameters than the output are requantized first."""
+"""concat along one axis.
+
+int8 copies bytes, as TFLite Micro's CONCATENATION does, so every input carries the output's
+quantization (``same_quant_inputs``): TF's converter arranges it, and so does edgekit's quantizer by
+inserting an int8 -> int8 QUANTIZE before an input quantized otherwise.
+"""
 
 from dataclasses import dataclass
 
@@ -16,6 +21,7 @@ class ConcatAttrs:
 class Concat(OpDef):
     name = "concat"
     attrs_type = ConcatAttrs
+    same_quant_inputs = True
 
     def infer_shapes(self, attrs, in_shapes):
         axis = attrs.axis % len(in_shapes[0])

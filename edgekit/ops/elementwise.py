@@ -31,6 +31,21 @@ def constraint_operands_broadcast(attrs, in_shapes) -> tuple[bool, str]:
     return True, ""
 
 
+def constraint_pointwise_operands(node, graph) -> tuple[bool, str]:
+    """On patches, every activation operand must have the output's shape; only a constant (a scalar, a
+    per-channel vector) may be broadcast."""
+    out_shape = graph.tensors[node.output].shape
+    for name in node.inputs:
+        tensor = graph.tensors[name]
+        if tensor.is_constant:
+            aligned = (1,) * (len(out_shape) - len(tensor.shape)) + tuple(tensor.shape)
+            if len(aligned) != 4 or aligned[:3] != (1, 1, 1):
+                return False, f"constant {name} of shape {tuple(tensor.shape)} varies over space"
+        elif tensor.shape != out_shape:
+            return False, f"operand {name} of shape {tensor.shape}, output {out_shape}"
+    return True, ""
+
+
 def widened(x) -> np.ndarray:
     """int8 values as int64, so that the integer arithmetic below never wraps by accident."""
     return np.asarray(x).astype(np.int64)
@@ -47,6 +62,8 @@ class BinaryOp(OpDef):
 
     attrs_type = ElementwiseAttrs
     constraints = (constraint_operands_broadcast,)
+    patchable = True  # pointwise, when its operands allow (``patch_constraints``)
+    patch_constraints = (constraint_pointwise_operands,)
     float_fn = None
     int8_params = None
     int8_reference = None
@@ -83,7 +100,10 @@ class BinaryOp(OpDef):
 class UnaryOp(OpDef):
     """A one-input elementwise op (same shape out). Its int8 output depends on one int8 input value
     and the node's fixed parameters, so the firmware looks it up in a 256-entry table made by running
-    ``run_int8`` on every int8 value at compile time (codegen/kernels/lookup_table.py)."""
+    ``run_int8`` on every int8 value at compile time (codegen/kernels/lookup_table.py).
+    Pointwise, so it runs on patches as it is."""
+
+    patchable = True
 
     def infer_shapes(self, attrs, in_shapes):
         return [tuple(in_shapes[0])]

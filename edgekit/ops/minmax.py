@@ -2,7 +2,8 @@
 
 int8 compares the raw int8 values, as TFLite's MaximumMinimumBroadcastSlow does: the converter gives
 both inputs and the output the same quantization, so comparing integers compares the real values.
-edgekit's own calibration does not arrange that, so float models with these ops are not quantized.
+edgekit's quantizer does the same (``same_quant_inputs``): an input quantized otherwise is first
+requantized by an int8 -> int8 QUANTIZE, a constant operand is quantized with the output's parameters.
 """
 
 import numpy as np
@@ -17,8 +18,7 @@ def _raw(compare):
 
 
 class _MinMax(BinaryOp):
-    int8_unsupported = ("needs both inputs quantized like its output, which edgekit's calibration does not "
-                        "arrange; quantize the model with TensorFlow's TFLite converter")
+    same_quant_inputs = True
 
 
 class Maximum(_MinMax):

@@ -20,9 +20,10 @@ def pad_int8_value(node, graph) -> int:
     return int(quant_of(graph, node.outputs[0]).quantize(np.float32(node.attrs.value)))
 
 
-def constraint_spatial_pads(attrs) -> tuple[bool, str]:
+def constraint_spatial_pads(node, graph) -> tuple[bool, str]:
     """On patches, a pad must pad an NHWC tensor and leave its batch axis alone."""
-    return len(attrs.pads) == 4 and tuple(attrs.pads[0]) == (0, 0), f"pads {attrs.pads}"
+    pads = node.attrs.pads
+    return len(pads) == 4 and tuple(pads[0]) == (0, 0), f"pads {pads}"
 
 
 class Pad(OpDef):
@@ -40,6 +41,9 @@ class Pad(OpDef):
 
     def run_int8(self, node, graph, inputs):
         return [np.pad(inputs[0], node.attrs.pads, constant_values=pad_int8_value(node, graph))]
+
+    def is_identity(self, node, graph):
+        return all(before == 0 and after == 0 for before, after in node.attrs.pads)
 
     def window(self, node, graph):
         """A spatial pad is a 1x1 window with padding; channel pads need no window."""

@@ -33,6 +33,9 @@ class Reshape(OpDef):
     def run_int8(self, node, graph, inputs):
         return [inputs[0].reshape(node.attrs.shape)]
 
+    def is_identity(self, node, graph):
+        return tuple(node.attrs.shape) == tuple(graph.tensors[node.inputs[0]].shape)
+
     def lower(self, node, graph, prefix, pointer, in_place=False):
         from edgekit.codegen.layer_calls import view_call
 

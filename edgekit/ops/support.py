@@ -7,7 +7,7 @@ from what the interpreter, the quantizer, the planner and the code generator do.
 
 from dataclasses import dataclass
 
-from edgekit.ops import OPS
+from edgekit import ops
 from edgekit.ops.base import OpDef, rule_text
 
 
@@ -43,4 +43,4 @@ def op_support(op: OpDef) -> OpSupport:
 
 def supported_ops() -> list[OpSupport]:
     """Every registered op, by name."""
-    return [op_support(OPS[name]) for name in sorted(OPS)]
+    return [op_support(ops.OPS[name]) for name in sorted(ops.OPS)]

@@ -26,6 +26,9 @@ class Transpose(OpDef):
     def run_int8(self, node, graph, inputs):
         return [np.ascontiguousarray(inputs[0].transpose(node.attrs.perm))]
 
+    def is_identity(self, node, graph):
+        return tuple(node.attrs.perm) == tuple(range(len(node.attrs.perm)))
+
     def lower(self, node, graph, prefix, pointer, in_place=False):
         from edgekit.codegen.kernels.transpose import TransposeSpec, transpose_kernel
         from edgekit.codegen.layer_calls import kernel_call

@@ -9,6 +9,10 @@
 - biases: int32 with scale input_scale * weight_scale and zero point 0.
 - constant operands of ops without weights (a mul's scalar or per-channel factor, a prelu slope):
   per-tensor asymmetric int8 over their values and 0, as TFLite's converter quantizes them.
+- ops whose int8 inputs must share the output's quantization (``same_quant_inputs``: maximum,
+  minimum, concat): the output gets its calibrated range, and every input quantized otherwise is
+  requantized first by an int8 -> int8 QUANTIZE node inserted before the op (what TF's converter
+  does); a constant operand is quantized with the output's parameters.
 Tensor and node names are kept, so the float and int8 graphs can be compared layer by layer.
 """
 
@@ -16,8 +20,9 @@ import numpy as np
 
 from edgekit.errors import UnsupportedOpError
 from edgekit.fixedpoint import round_half_away
-from edgekit.ir import QuantParams
+from edgekit.ir import Node, QuantParams, Tensor
 from edgekit.ops import get_op
+from edgekit.ops.quantize import NoAttrs
 
 INT32_LIMIT = 2**31 - 1
 
@@ -77,12 +82,36 @@ def _quantize_constant_operands(graph, node) -> None:
             tensor.data, tensor.dtype = tensor.quant.quantize(tensor.data), "int8"
 
 
+def _same_quant(a: QuantParams, b: QuantParams) -> bool:
+    return (float(a.scalar_scale), a.scalar_zero_point) == (float(b.scalar_scale), b.scalar_zero_point)
+
+
+def _requantize_inputs(graph, node) -> list[Node]:
+    """Bring every input of ``node`` to its output's quantization: constants directly, activations
+    through new int8 -> int8 quantize nodes, which are returned (to run just before ``node``)."""
+    target = graph.tensors[node.output].quant
+    inserted = []
+    for position, name in enumerate(node.inputs):
+        tensor = graph.tensors[name]
+        if tensor.is_constant and tensor.dtype == "float32":
+            tensor.quant = target
+            tensor.data, tensor.dtype = target.quantize(tensor.data), "int8"
+        elif not _same_quant(tensor.quant, target):
+            requantized = graph.add_tensor(Tensor(graph.unique_name(f"{name}@{node.name}"), tensor.shape, "int8",
+                                                  quant=target))
+            inserted.append(Node(graph.unique_name(f"{node.name}_requantize{position}"), "quantize", [name],
+                                 [requantized.name], NoAttrs()))
+            node.inputs[position] = requantized.name
+    return inserted
+
+
 def quantize_graph(float_graph, ranges: dict, scheme):
     """The int8 version of ``float_graph`` (a copy); ``ranges`` come from :func:`calibrate`."""
     graph = float_graph.copy()
     for name in graph.inputs:
         graph.tensors[name].quant = activation_params(*ranges[name])
         graph.tensors[name].dtype = "int8"
+    nodes = []
     for node in graph.nodes:
         op = get_op(node.op, node)
         if op.int8_unsupported is not None:
@@ -97,7 +126,11 @@ def quantize_graph(float_graph, ranges: dict, scheme):
         out.dtype = "int8"
         if op.weight_channel_axis is not None:
             _quantize_weights(graph, node, op.weight_channel_axis, scheme.weight_granularity)
+        elif op.same_quant_inputs:
+            nodes.extend(_requantize_inputs(graph, node))
         else:
             _quantize_constant_operands(graph, node)
+        nodes.append(node)
+    graph.nodes = nodes
     graph.lint()
     return graph

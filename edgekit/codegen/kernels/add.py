@@ -11,10 +11,9 @@ from functools import lru_cache
 
 from tvm import te
 
-from edgekit.codegen.kernels.elementwise_arithmetic import lifted
-from edgekit.codegen.kernels.fixed_point import clamp_to_int8, multiply_by_quantized_multiplier
+from edgekit.codegen.kernels.elementwise_arithmetic import add_element
 from edgekit.codegen.kernels.kernel_source import KernelSource, build_kernel
-from edgekit.ops.add import LEFT_SHIFT, AddInt8Params
+from edgekit.ops.add import AddInt8Params
 
 SCALARS = tuple(field.name for field in fields(AddInt8Params))  # the C scalars are the op's int8 parameters
 
@@ -33,12 +32,7 @@ def add_kernel(spec: AddSpec) -> KernelSource:
     a = te.placeholder((spec.size,), "int8", name="a")
     b = te.placeholder((spec.size,), "int8", name="b")
 
-    def element(i):
-        total = lifted(a[i].astype("int32"), s["a_offset"], LEFT_SHIFT, s["a_mult"], s["a_shift"]) + lifted(
-            b[i].astype("int32"), s["b_offset"], LEFT_SHIFT, s["b_mult"], s["b_shift"])
-        scaled = multiply_by_quantized_multiplier(total, s["out_mult"], s["out_shift"]) + s["out_offset"]
-        return clamp_to_int8(scaled, s["act_min"], s["act_max"])
-
-    output = te.compute((spec.size,), element, name="output")
+    output = te.compute((spec.size,), lambda i: add_element(a[i].astype("int32"), b[i].astype("int32"), s),
+                        name="output")
     args = [a, b, output, *(s[name] for name in SCALARS)]
     return build_kernel("add", spec, args, lambda sch: None, ("a", "b"))

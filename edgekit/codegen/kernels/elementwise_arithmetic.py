@@ -32,6 +32,15 @@ def _difference(a, b, s, left_shift: int):
         b, s["b_offset"], left_shift, s["b_mult"], s["b_shift"])
 
 
+def add_element(a, b, s):
+    from edgekit.ops.add import LEFT_SHIFT
+
+    total = lifted(a, s["a_offset"], LEFT_SHIFT, s["a_mult"], s["a_shift"]) + lifted(
+        b, s["b_offset"], LEFT_SHIFT, s["b_mult"], s["b_shift"])
+    scaled = multiply_by_quantized_multiplier(total, s["out_mult"], s["out_shift"])
+    return clamp_to_int8(scaled + s["out_offset"], s["act_min"], s["act_max"])
+
+
 def sub_element(a, b, s):
     from edgekit.ops.sub import LEFT_SHIFT
 
