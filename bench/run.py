@@ -61,11 +61,12 @@ def bench_model(name: str, spec: dict, target: str, workdir: Path, max_patch_ove
                           "frame_reuse_bytes": chosen["frame_reuse_bytes"],
                           "mac_overhead": round(chosen["mac_overhead"], 4), "input": patch["input"],
                           "activation_peak_bytes": chosen["activation_peak_bytes"],
-                          "scratch_bytes": chosen["scratch_bytes"], "peak_step": chosen["peak_step"],
+                          "planned_scratch_bytes": chosen["scratch_bytes"], "peak_step": chosen["peak_step"],
                           "layer_by_layer_arena_bytes": patch["layer_by_layer_arena_bytes"]}} if chosen else {}
     return {**patching,
         "fits": True, "peak_sram_bytes": run.peak_sram_bytes, "arena_bytes": run.arena_bytes,
         "stack_bytes": run.stack_bytes, "other_static_ram_bytes": run.other_static_ram_bytes,
+        "scratch_bytes": result.manifest["scratch_bytes"],
         "flash_bytes": run.flash_bytes,
         "external_flash_bytes": run.external_flash_bytes,
         "instructions_per_inference": run.instructions_per_inference, "bit_exact": run.bit_exact,
@@ -107,13 +108,14 @@ def measured_goal(goal: MemoryGoal, built: dict) -> dict:
     peak, patch = built["peak_sram_bytes"], built.get("patch", {})
     entry = {"goal": goal.label, "limit_bytes": goal.limit_bytes, "firmware": goal.firmware,
              "peak_sram_bytes": peak, "arena_bytes": built["arena_bytes"], "stack_bytes": built["stack_bytes"],
-             "other_static_ram_bytes": built["other_static_ram_bytes"], "bit_exact": built["bit_exact"],
+             "other_static_ram_bytes": built["other_static_ram_bytes"], "scratch_bytes": built["scratch_bytes"],
+             "bit_exact": built["bit_exact"],
              "plan": patch, "met": goal.met(peak)}
     if not entry["met"]:
         step = patch.get("peak_step", {})
         entry["why"] = (f"measured {peak:,} B = arena {built['arena_bytes']:,} B + stack {built['stack_bytes']:,} B "
-                        f"+ other static {built['other_static_ram_bytes']:,} B (in-place depthwise scratch "
-                        f"{patch.get('scratch_bytes', 0):,} B); the arena peaks at the {step.get('phase')} step "
+                        f"+ other static {built['other_static_ram_bytes']:,} B (kernel scratch "
+                        f"{built['scratch_bytes']:,} B); the arena peaks at the {step.get('phase')} step "
                         f"{step.get('node')} ({step.get('live_bytes', 0):,} B: {', '.join(step.get('tensors', []))}); "
                         f"{peak - goal.limit_bytes + (0 if goal.inclusive else 1):,} B too many")
     return entry

@@ -165,7 +165,8 @@ def render_text(report: dict) -> str:
         f"  activations  {_kib(report['arena_bytes'])} arena (planner {report['plan_method']}, lower bound "
         f"{report['plan_lower_bound']:,} B)",
         *_peak_lines(report),
-        f"  scratch      {_kib(report.get('scratch_bytes') or 0)} (in-place depthwise channel planes, outside the arena)",
+        f"  scratch      {_kib(report.get('scratch_bytes') or 0)} (ek_scratch, outside the arena: the largest "
+        "kernel scratch, a depthwise plane or row window, an im2col)",
         f"  stack        {_kib(report['stack_bytes'])} (high-water mark measured in QEMU)",
         f"  static       {_kib(_static_bytes(report))} (runtime and harness: other static RAM less the scratch)",
         *([f"  input        {patch['input']}"] if chosen else []),
