@@ -11,7 +11,7 @@ WEIGHTS_SHA256 := b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee98
 SHARED ?= ../shared
 JOBS ?= 2
 
-.PHONY: setup apt venv weights plugin demo test test-fast bench clean
+.PHONY: setup apt venv weights plugin demo test test-fast fuzz bench clean
 
 setup: apt venv weights plugin
 
@@ -62,6 +62,10 @@ test: setup
 
 test-fast: setup
 	$(PY) -m pytest -n $(JOBS) -q -m "not slow"
+
+# 10,000 seeded mutants per importer (.tflite, .onnx, .pt, .ek, .npy); findings go to build/fuzz-findings
+fuzz: setup
+	$(PY) tests/fuzz_importers.py --count 10000 --seed 1
 
 bench: setup
 	$(PY) bench/run.py --out bench/results.json

@@ -9,15 +9,15 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.errors import EdgekitError
-from edgekit.model_source import LoadedModel, load_model
+from edgekit.model_source import LoadedModel
 
 SYNTHETIC_CALIBRATION_SAMPLES = 4
 
 
-def inspect(source: str, **options):
+def inspect(model: LoadedModel):
     from edgekit.inspect_model import summarize
 
-    return summarize(load_model(source, **options).graph)
+    return summarize(model.graph)
 
 
 SYNTHETIC_WARNING = ("calibrated on synthetic inputs (no --calib, and the model does not take 3-channel images): "
@@ -78,7 +78,8 @@ def quantize(model: LoadedModel, calib: str | None, scheme_name: str = "int8", p
         from edgekit.quantize.bias_correction import correct_bias, input_channel_means
 
         correct_bias(float_graph, int8_graph, input_channel_means(float_graph, samples))
-    quantized = LoadedModel(model.name, int8_graph, model.preprocess, float_graph)
+    quantized = LoadedModel(model.name, int8_graph, model.preprocess, float_graph,
+                            random_weights=model.random_weights)
     errors = compare_layers(float_graph, int8_graph, samples[:4])
     agreement = top1_agreement(quantized, samples) if source is not None else None
     return QuantizeResult(quantized, scheme, len(samples), source is None, errors, agreement, source, description)

@@ -45,9 +45,11 @@ _SECTION_FIELDS = {
 
 # Linker region name -> (Target role, what to try when it overflows).
 _LINKER_REGIONS = {
-    "FLASH": ("code", "try a smaller model, or a target with external flash for the weights"),
+    "FLASH": ("code", "try a smaller model (--width), or a target with external flash for the weights (see "
+                      "`edgekit targets`)"),
     "RAM": ("ram", "try --patch auto or a smaller --resolution"),
-    "EXTFLASH": ("external-weights", "try a smaller model, or keep fewer weights in external flash"),
+    "EXTFLASH": ("external-weights", "try a smaller model (--width), or a target with more external flash (see "
+                                     "`edgekit targets`)"),
 }
 
 _OVERFLOW = re.compile(r"region `(\w+)' overflowed by (\d+) bytes")
@@ -243,7 +245,10 @@ def _build_error(output: str, target: Target) -> EdgekitError:
     overflows = {region: int(amount) for region, amount in _OVERFLOW.findall(output)}
     if overflows:
         messages = [_overflow_message(target, region, amount) for region, amount in overflows.items()]
-        return DoesNotFitError("; ".join(messages))
+        numbers = {"overflows": [{"region": region, "overflow_bytes": amount,
+                                  "region_bytes": getattr(target.region(_LINKER_REGIONS[region][0]), "length", 0)}
+                                 for region, amount in overflows.items()]}
+        return DoesNotFitError("; ".join(messages), numbers)
     return ToolchainError(f"firmware build failed: {first_error_line(output)}")
 
 
@@ -252,8 +257,8 @@ def _overflow_message(target: Target, linker_region: str, amount: int) -> str:
     region = target.region(role)
     if region is None:
         return (
-            f"{target.name} has no external flash, but {amount} bytes were placed in .ek_extflash: "
-            "keep weights in internal flash"
+            f"{target.name} has no external flash, but {amount:,} bytes were placed in .ek_extflash: "
+            "choose a target with external flash (see `edgekit targets`)"
         )
-    size = f"{region.name}, {region.length // 1024} KB"
-    return f"{target.name} {linker_region} ({size}) overflowed by {amount} bytes: {suggestion}"
+    size = f"{region.name}, {region.length // 1024:,} KB"
+    return f"{target.name} {linker_region} ({size}) overflowed by {amount:,} bytes: {suggestion}"

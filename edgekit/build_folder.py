@@ -124,10 +124,12 @@ class BuildFolder:
     def save_own_target(self, target_file) -> None:
         shutil.copyfile(target_file, self.path / self.OWN_TARGET)
 
-    def save_graphs(self, graph, float_graph) -> None:
+    def save_graphs(self, graph, float_graph, preprocess=None) -> None:
+        """model.ek keeps the preprocessing, so `edgekit infer model.ek --input IMAGE` sees what the
+        compile saw."""
         from edgekit.ir.serialize import save_graph
 
-        save_graph(graph, self.path / self.MODEL)
+        save_graph(graph, self.path / self.MODEL, preprocess)
         if float_graph is not None:
             save_graph(float_graph, self.path / self.FLOAT_MODEL)
 

@@ -15,11 +15,35 @@ from edgekit import __version__
 from edgekit.errors import DoesNotFitError, EdgekitError
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with edgekit's usage errors: one `edgekit: error:` line, exit code 2 (subcommands inherit it)."""
+
+    def error(self, message):
+        print(f"edgekit: error: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        sys.exit(2)
+
+
+def _number_in(convert, low: float, high: float):
+    """An argparse type: ``convert(text)`` within [low, high] (NaN is outside)."""
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} is outside {low:g} to {high:g}")
+        return value
+    return parse
+
+
 def _model_options(parser):
     parser.add_argument("model", help="zoo name (see `edgekit zoo`) or a .tflite/.onnx/.pt/.ek file")
     parser.add_argument("--resolution", type=int, help="input size in pixels (zoo models and .pt files)")
     parser.add_argument("--width", type=float, help="width multiplier (zoo models)")
     parser.add_argument("--num-classes", type=int, help="number of classes (zoo models)")
+    parser.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=None,
+                        help="zoo models: demand the pretrained weights (an error where there are none), or build "
+                             "with random weights (default: pretrained where they exist, else random with a note)")
 
 
 def _json_option(parser):
@@ -27,7 +51,7 @@ def _json_option(parser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="edgekit",
         description="Compile a trained CNN into int8 firmware for a Cortex-M board, verify it in QEMU, and "
                     "report where every byte goes.",
@@ -89,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="schedule: fit (default: layer by layer if it fits the target, else the patched plan that "
                         "fits with the fewest recomputed MACs), off (layer by layer), auto (smallest peak within "
                         "--max-patch-overhead), or SPLIT:N[:ORDER] (ORDER: row-major, serpentine, column-major)")
-    p.add_argument("--max-patch-overhead", type=float, default=0.20,
+    p.add_argument("--max-patch-overhead", type=_number_in(float, 0.0, 10.0), default=0.20,
                    help="bound on recomputed MACs for --patch auto (fraction, default 0.20)")
     p.add_argument("--input-by-patch", action="store_true",
                    help="no input frame in SRAM: the application hands over each patch's input window through "
@@ -105,14 +129,14 @@ def build_parser() -> argparse.ArgumentParser:
                                         "a latency table measured on the target; writes a float ONNX model")
     _model_options(p)
     p.add_argument("--target", required=True, help="target name (see `edgekit targets`)")
-    p.add_argument("--budget", type=float, required=True,
+    p.add_argument("--budget", type=_number_in(float, 0.0, 1.0), required=True,
                    help="instructions of the result as a fraction of the original's (e.g. 0.7)")
     p.add_argument("--data", required=True, help="image folder with one subfolder per class, or an .npz with "
                                                  "x (N,H,W,C float or uint8) and y (N labels)")
     p.add_argument("--mode", default="dp", choices=["dp", "layermerge"],
                    help="dp: ICML'23 two-stage DP (merge only); layermerge: ICML'24 (merge and drop convolutions)")
-    p.add_argument("--epochs", type=int, default=1, help="distillation fine-tuning epochs (0: none; default 1)")
-    p.add_argument("--max-kernel", type=int, default=7,
+    p.add_argument("--epochs", type=_number_in(int, 0, 1000), default=1, help="distillation fine-tuning epochs (0: none; default 1)")
+    p.add_argument("--max-kernel", type=_number_in(int, 1, 15), default=7,
                    help="largest merged kernel size considered (default 7; cost grows with it)")
     p.add_argument("--estimate", action="store_true",
                    help="estimate latency from MACs instead of measuring every candidate in QEMU")
@@ -128,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     "(default: the test inputs chosen at compile time)")
     p.add_argument("--outputs", help="write the N firmware outputs to this .npy file, stacked (several outputs: "
                                      "a .npz, one stacked array per output)")
-    p.add_argument("--timeout", type=float, default=600.0, help="QEMU timeout in seconds (default 600)")
+    p.add_argument("--timeout", type=_number_in(float, 0.001, 86_400.0), default=600.0,
+                   help="seconds one inference may take in QEMU before it counts as hung (default 600)")
     p.add_argument("--force", action="store_true", help="overwrite the outputs file if it exists")
     _json_option(p)
 
@@ -142,8 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("monitor", help="read a flashed board's report from its serial port and check its outputs")
     p.add_argument("build", help="the board build that was flashed")
     p.add_argument("--port", required=True, help="serial port of the board's virtual COM port, e.g. /dev/ttyACM0")
-    p.add_argument("--baud", type=int, help="baud rate (default: the board file's, 115200)")
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the report (default 120)")
+    p.add_argument("--baud", type=_number_in(int, 1, 20_000_000), help="baud rate (default: the board file's, 115200)")
+    p.add_argument("--timeout", type=_number_in(float, 0.001, 86_400.0), default=120.0, help="seconds to wait for the report (default 120)")
     _json_option(p)
 
     p = sub.add_parser("report", help="print the memory and speed report of a build again")
@@ -180,7 +205,7 @@ def main(argv=None) -> int:
         if getattr(args, "json", False):
             doc = {"error": str(error), "exit_code": error.exit_code}
             if isinstance(error, DoesNotFitError):
-                doc["fits"] = False
+                doc.update(fits=False, **error.numbers)
             print(json.dumps(doc))
         print(f"edgekit: error: {error}", file=sys.stderr)
         return error.exit_code

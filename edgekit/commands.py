@@ -40,8 +40,18 @@ def progress_bar(description: str, enabled: bool = True):
 
 
 def _model(args):
-    return load_model(args.model, resolution=args.resolution, width=args.width, num_classes=args.num_classes,
-                      calib=getattr(args, "calib", None))
+    model = load_model(args.model, resolution=args.resolution, width=args.width, num_classes=args.num_classes,
+                       pretrained=args.pretrained, calib=getattr(args, "calib", None))
+    note_random_weights(model.random_weights, args)
+    return model
+
+
+def note_random_weights(random_weights: bool, args) -> None:
+    """Say on stderr that a zoo model has random weights, unless the user asked for them (--no-pretrained)."""
+    if random_weights and args.pretrained is None:
+        print(f"edgekit: note: {args.model} with these options has no pretrained weights, so its weights are "
+              "random: figures for memory and speed only, no accuracy (--no-pretrained silences this note)",
+              file=sys.stderr)
 
 
 def cmd_zoo(args):
@@ -106,7 +116,7 @@ def cmd_targets(args):
 
 
 def cmd_inspect(args):
-    summary = api.inspect(args.model, resolution=args.resolution, width=args.width, num_classes=args.num_classes)
+    summary = api.inspect(_model(args))
     if args.json:
         return _print_json(summary.to_json())
     table = Table("#", "node", "op", "output shape", "MACs", "params", "in bytes", "out bytes",
@@ -140,7 +150,8 @@ def cmd_quantize(args):
         result = api.quantize(model, args.calib, args.scheme, progress=step)
     if result.synthetic_calibration:
         print(f"edgekit: warning: {api.SYNTHETIC_WARNING}", file=sys.stderr)
-    api.write_new_file(args.output, lambda path: save_graph(result.model.graph, path), args.force)
+    api.write_new_file(args.output, lambda path: save_graph(result.model.graph, path, result.model.preprocess),
+                       args.force)
     if args.json:
         return _print_json({
             "output": args.output, "scheme": result.scheme.name, "calibration_samples": result.calibration_samples,
@@ -190,7 +201,7 @@ def cmd_compile(args):
         with progress_bar("calibrating", not args.json) as step:
             result = api.compile(args.model, target=args.target, board=args.board, target_file=args.target_file,
                                  resolution=args.resolution, width=args.width, num_classes=args.num_classes,
-                                 calib=args.calib, scheme=args.scheme, patch=args.patch,
+                                 pretrained=args.pretrained, calib=args.calib, scheme=args.scheme, patch=args.patch,
                                  max_patch_overhead=args.max_patch_overhead, input_by_patch=args.input_by_patch,
                                  output=args.output, force=args.force, progress=step,
                                  tune=args.tune)
@@ -199,6 +210,7 @@ def cmd_compile(args):
             print(error.report)
         raise
     m = result.manifest
+    note_random_weights(m["random_weights"], args)
     if (m["calibration"] or {}).get("synthetic"):
         print(f"edgekit: warning: {api.SYNTHETIC_WARNING}", file=sys.stderr)
     if args.json:
@@ -236,10 +248,10 @@ def cmd_run(args):
 
 def cmd_report(args):
     report = api.report(args.build)
-    if args.json:
-        return _print_json(report.document)
-    print(report.text)
     folder = BuildFolder(args.build)
+    if args.json:
+        return _print_json(dict(report.document, timeline=folder.timeline()) if args.timeline else report.document)
+    print(report.text)
     if args.timeline:
         print(folder.timeline())
     print(f"plot: {folder / folder.MEMORY_PLOT}")
@@ -299,7 +311,8 @@ def cmd_compress(args):
             progress_bar("fine-tuning", not args.json) as finetune:
         result = compress_model(args.model, args.target, args.budget, args.data, mode=args.mode, epochs=args.epochs,
                                 output=args.output, force=args.force, resolution=args.resolution, width=args.width,
-                                num_classes=args.num_classes, estimate=args.estimate, measure=args.measure, max_kernel=args.max_kernel,
+                                num_classes=args.num_classes, pretrained=args.pretrained, estimate=args.estimate,
+                                measure=args.measure, max_kernel=args.max_kernel,
                                 progress=Progress(latency, importance, finetune))
     if args.json:
         return _print_json(result.to_json())

@@ -190,6 +190,16 @@ def _test_inputs(model: LoadedModel, calib) -> np.ndarray:
     return rng.uniform(low, high, size=(2,) + tensor.shape).astype(np.float32)
 
 
+def _check_kernels(graph, source) -> None:
+    """Every node of the int8 graph has a C kernel (or is a view): refuse before minutes of planning."""
+    from edgekit.codegen.layer_calls import constraint_op_has_kernel
+
+    for node in graph.nodes:
+        ok, detail = constraint_op_has_kernel(node)
+        if not ok:
+            raise UnsupportedOpError(f"{source}: {detail}")
+
+
 def compile_model(source: str, target_name: str | None, *, target_file=None, output=None, force=False,
                   resolution=None, width=None, **options) -> CompileResult:
     """Compile ``source`` for a target into a build folder (default build/MODEL-TARGET).
@@ -210,7 +220,7 @@ def compile_model(source: str, target_name: str | None, *, target_file=None, out
 
 
 def _compile(source: str, target, *, target_file, output: Path, force: bool, resolution=None, width=None,
-             num_classes=None, calib=None, scheme="int8", patch="fit", max_patch_overhead=0.20,
+             num_classes=None, pretrained=None, calib=None, scheme="int8", patch="fit", max_patch_overhead=0.20,
              input_by_patch=False, progress=None, tune=False) -> CompileResult:
     from edgekit import api
     from edgekit.board_runtime import embedded_inputs
@@ -227,19 +237,25 @@ def _compile(source: str, target, *, target_file, output: Path, force: bool, res
                            "index, the number of patches per side, and row-major, serpentine or column-major)")
     if input_by_patch and patch == "off":
         raise EdgekitError("--input-by-patch needs a patched schedule: add --patch auto or --patch SPLIT:N")
-    model = load_model(source, resolution=resolution, width=width, num_classes=num_classes, calib=calib)
+    model = load_model(source, resolution=resolution, width=width, num_classes=num_classes, pretrained=pretrained,
+                       calib=calib)
     require_one_input(model.graph, source)
     quantization = None
     if not model.is_quantized:
-        quantization = api.quantize(model, calib, scheme, progress=progress)
+        try:
+            quantization = api.quantize(model, calib, scheme, progress=progress)
+        except UnsupportedOpError as error:  # the op and node are in the message; name the file too
+            raise UnsupportedOpError(f"{source}: {error}") from None
         model = quantization.model
     graph = model.graph
+    _check_kernels(graph, source)
     schedule = plan_schedule(graph, patch, max_patch_overhead, input_by_patch, activation_budget(target))
     plan = schedule.plan
     layers = schedule.layer_rows(graph)
     patching = schedule.to_json()
     _check_arena_fits(schedule, layers, target, graph)
-    real_inputs = quantization.calibration if quantization else calib
+    calibrated = model.calibration  # quantized while loading (Keras, SavedModel)
+    real_inputs = quantization.calibration if quantization else calibrated.inputs if calibrated else calib
     test_inputs = _test_inputs(model, real_inputs)
     embedded = embedded_inputs(input_records(graph, test_inputs)) if target.is_board else None
     with staged_folder(output, force) as staging:
@@ -262,7 +278,7 @@ def _compile(source: str, target, *, target_file, output: Path, force: bool, res
         folder.save_timeline(render_timeline(plan))
         if target_file:  # `edgekit run` emulates the same target without the user's file
             folder.save_own_target(target_file)
-        folder.save_graphs(graph, model.float_graph)
+        folder.save_graphs(graph, model.float_graph, model.preprocess)
         real = real_inputs is not None and model.float_graph is not None  # the float reference sees unrounded inputs
         folder.save_test_inputs(test_inputs, np.stack(load_inputs(real_inputs, model, for_float=True,
                                                                   limit=TEST_INPUTS)) if real else None)
@@ -270,12 +286,16 @@ def _compile(source: str, target, *, target_file, output: Path, force: bool, res
             "build_id": new_build_id(), "model": model.name, "source": str(source), "target": target.name,
             "board": target.board.name if target.board else None, "harness": target.harness,
             "embedded_test_inputs": len(embedded) if embedded is not None else 0,
+            "random_weights": model.random_weights,
             "preprocess": model.preprocess.__dict__ if model.preprocess else None,
             "scheme": quantization.scheme.name if quantization else "imported int8",
             "calibration": {"samples": quantization.calibration_samples,
                             "synthetic": quantization.synthetic_calibration,
                             "source": quantization.calibration_source,
-                            "top1_agreement": quantization.top1_agreement} if quantization else None,
+                            "top1_agreement": quantization.top1_agreement} if quantization else
+                           {"samples": calibrated.samples, "synthetic": calibrated.synthetic,
+                            "source": f"{calibrated.description} (TensorFlow's converter)",
+                            "top1_agreement": None} if calibrated else None,
             "arena_bytes": plan.arena_bytes, "plan_method": plan.method, "plan_lower_bound": plan.lower_bound,
             "scratch_bytes": program.scratch_bytes, "peak": schedule.peak(), "schedule": schedule.summary(),
             "patch": patching,
@@ -328,7 +348,9 @@ def _check_arena_fits(schedule: Schedule, layers: list[dict], target, graph) -> 
         what = (f"the patched schedule's activations of {schedule.peak_bytes:,} B (split {schedule.patches.stage.split}, "
                 f"{schedule.patches.stage.n}x{schedule.patches.stage.n} patches; peak at node {layers[peak]['node']})")
     error = DoesNotFitError(f"{target.name} SRAM ({budget:,} B) cannot hold {what}; "
-                            f"{_does_not_fit_advice(schedule, graph, budget)}")
+                            f"{_does_not_fit_advice(schedule, graph, budget)}",
+                            {"ram_budget_bytes": budget, "arena_bytes": schedule.peak_bytes,
+                             "peak_node": layers[peak]["node"]})
     error.report = layer_rows_text(layers, {})
     raise error
 

@@ -28,9 +28,13 @@ class GraphError(EdgekitError):
 
 
 class DoesNotFitError(EdgekitError):
-    """The firmware does not fit a memory region of the target."""
+    """The firmware does not fit a memory region of the target; ``numbers`` says by how much (for --json)."""
 
     exit_code = 3
+
+    def __init__(self, message: str, numbers: dict | None = None):
+        super().__init__(message)
+        self.numbers = numbers or {}
 
 
 class ToolchainError(EdgekitError):

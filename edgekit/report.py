@@ -82,7 +82,7 @@ def build_report(build_dir) -> dict:
         "internal_weight_bytes": sizes.get("flash_weights"), "external_flash_bytes": sizes.get("extflash"),
         "instructions_per_inference": run.get("instructions_per_inference"),
         "verification": {k: run.get(k) for k in ("bit_exact", "inputs", "mismatches", "top1_agreement", "cosine",
-                                                 "max_abs_error")} if run else None,
+                                                 "max_abs_error", "real_inputs")} if run else None,
         "total_macs": sum(layer["macs"] for layer in manifest["layers"]),
         "layers": [dict(layer, instructions=(run.get("layer_instructions") or [None] * (i + 1))[i]
                         if i < len(run.get("layer_instructions") or []) else None)
@@ -183,9 +183,18 @@ def render_text(report: dict) -> str:
     if v:
         lines.append(f"verification   bit-exact vs integer reference: {'yes' if v['bit_exact'] else 'NO'} "
                      f"({v['inputs'] - v['mismatches']}/{v['inputs']} inputs)" +
-                     (f"; vs float: top-1 agreement {v['top1_agreement']:.0%}, cosine {v['cosine']:.4f}, "
-                      f"max abs error {v['max_abs_error']:.3f}" if v["top1_agreement"] is not None else ""))
+                     _float_comparison(v))
     return "\n".join(lines) + "\n"
+
+
+def _float_comparison(v: dict) -> str:
+    if v["cosine"] is None:
+        return ""
+    if v.get("real_inputs") is False:
+        return (f"; random inputs, so no accuracy figure (pass --inputs IMAGES); vs float: cosine {v['cosine']:.4f}, "
+                f"max abs error {v['max_abs_error']:.3f}")
+    return (f"; vs float: top-1 agreement {v['top1_agreement']:.0%}, cosine {v['cosine']:.4f}, "
+            f"max abs error {v['max_abs_error']:.3f}")
 
 
 def render_patch_text(report: dict) -> str:

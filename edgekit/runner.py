@@ -30,6 +30,7 @@ class RunResult:
     flash_bytes: int
     external_flash_bytes: int
     instructions_per_inference: int
+    real_inputs: bool = True  # False: the random inputs of a build calibrated without data (no accuracy figure)
     layer_instructions: list[int] = field(default_factory=list)  # per graph node (patched: summed over patches)
     patch_step_instructions: list[list[int]] | None = None  # patched: per patch, per stage node
     outputs: list[np.ndarray] | None = None  # per graph output, its N values stacked, in its dtype
@@ -97,6 +98,7 @@ def run_build(build_dir, inputs=None, timeout_s: float = 600.0) -> RunResult:
     manifest, model = _load_build(folder)
     graph = model.graph
     float_inputs = None
+    real_inputs = True
     embedded = manifest.get("embedded_test_inputs", 0)  # a board image runs the inputs in its flash
     if inputs is not None and embedded:
         from edgekit.errors import EdgekitError
@@ -105,12 +107,13 @@ def run_build(build_dir, inputs=None, timeout_s: float = 600.0) -> RunResult:
                            "compiled into it; drop --inputs, or compile again with --calib to embed others")
     if inputs is None:
         batch, float_inputs = folder.test_inputs(embedded or None)
+        real_inputs = not (manifest.get("calibration") or {}).get("synthetic", False)
     else:
         batch = np.stack(load_inputs(inputs, model))
         if model.float_graph is not None:  # images and float .npy keep their real values; int8 ones dequantize
             float_inputs = load_inputs(inputs, model, for_float=True)
     emulated = run_firmware(folder.elf, folder.target(), input_records(graph, batch), output_record_bytes(graph),
-                            timeout_s=timeout_s)
+                            timeout_s=timeout_s * len(batch))  # --timeout: per inference
     if not emulated.ok:
         from edgekit.errors import FirmwareFaultError
 
@@ -120,6 +123,8 @@ def run_build(build_dir, inputs=None, timeout_s: float = 600.0) -> RunResult:
     mismatches = sum(int(not _same_bytes(run_graph(graph, [x], mode="int8"), graph, outputs, i))
                      for i, x in enumerate(batch))
     top1, cos, max_abs = _float_metrics(model, batch, float_inputs, outputs[0])
+    if not real_inputs:
+        top1 = None  # agreement on random inputs says nothing about accuracy
     sizes = manifest["sizes"]
     stack = emulated.stack_high_water_bytes
     static_ram = manifest["static_ram_bytes"] - sizes["stack"] - sizes["heap"]
@@ -128,7 +133,8 @@ def run_build(build_dir, inputs=None, timeout_s: float = 600.0) -> RunResult:
         max_abs_error=max_abs, peak_sram_bytes=static_ram + stack, arena_bytes=manifest["arena_bytes"],
         stack_bytes=stack, other_static_ram_bytes=static_ram - manifest["arena_bytes"],
         flash_bytes=manifest["flash_bytes"], external_flash_bytes=sizes["extflash"],
-        instructions_per_inference=int(max(emulated.instructions_per_inference)), outputs=outputs,
+        instructions_per_inference=int(max(emulated.instructions_per_inference)), real_inputs=real_inputs,
+        outputs=outputs,
     )
     if emulated.marks:
         result.layer_instructions, result.patch_step_instructions = fold_marks(emulated.marks[0], manifest)

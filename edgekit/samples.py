@@ -12,6 +12,7 @@ import numpy as np
 from edgekit.errors import EdgekitError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+MAX_INPUT_FILE_BYTES = 4 << 30
 
 
 def _image_to_input(path: Path, model) -> np.ndarray:
@@ -62,7 +63,7 @@ def load_inputs(source, model, for_float: bool = False, limit: int | None = None
     inputs = []
     for f in files:
         if f.suffix.lower() == ".npy":
-            inputs += [_as_model_dtype(x, tensor, for_float, f) for x in _stacked(np.load(f), tensor.shape, f)]
+            inputs += [_as_model_dtype(x, tensor, for_float, f) for x in _stacked(_read_array(f), tensor.shape, f)]
         else:
             inputs.append(_as_model_dtype(_image_to_input(f, model), tensor, for_float, f))
     if not inputs:
@@ -70,11 +71,34 @@ def load_inputs(source, model, for_float: bool = False, limit: int | None = None
     return inputs[:limit] if limit else inputs
 
 
+def _read_array(path: Path) -> np.ndarray:
+    """A .npy file's array, checked (npy_file.read_npy), with finite values."""
+    from edgekit.npy_file import read_npy
+
+    if not path.is_file():
+        raise EdgekitError(f"{path} is not a regular file; give a .npy file saved with np.save")
+    _check_input_file(path)
+    return _finite(read_npy(path.read_bytes(), path), path)
+
+
+def _check_input_file(path: Path) -> None:
+    if path.stat().st_size > MAX_INPUT_FILE_BYTES:
+        raise EdgekitError(f"{path} is {path.stat().st_size:,} B, over the {MAX_INPUT_FILE_BYTES:,} B edgekit "
+                           "reads as inputs; split it")
+
+
+def _finite(array: np.ndarray, source) -> np.ndarray:
+    if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+        raise EdgekitError(f"{source} holds NaN or infinite values; inputs must be finite")
+    return array
+
+
 def load_input_set(path, model, for_float: bool = False) -> list[np.ndarray]:
     """One inference's inputs from a ``.npz`` holding an array per graph input, keyed ``input_0``,
     ``input_1``... in the model's input order (``io_records.input_keys``), each in that input's layout
     and converted to its dtype as single inputs are. For models with several inputs."""
     from edgekit.io_records import input_keys
+    from edgekit.npy_file import read_npz
 
     graph = model.graph
     path = Path(path)
@@ -83,18 +107,19 @@ def load_input_set(path, model, for_float: bool = False) -> list[np.ndarray]:
                            f".npz with the arrays {', '.join(input_keys(graph))}, in that order")
     if not path.is_file():
         raise EdgekitError(f"input path {path} does not exist")
-    with np.load(path, allow_pickle=False) as arrays:
-        missing = [key for key in input_keys(graph) if key not in arrays.files]
-        if missing:
-            raise EdgekitError(f"{path} has no array {missing[0]}; it holds {', '.join(arrays.files) or 'nothing'}, "
-                               f"and {model.name} needs {', '.join(input_keys(graph))} (its inputs in order)")
-        inputs = []
-        for key, name in zip(input_keys(graph), graph.inputs):
-            tensor = graph.tensors[name]
-            batch = _stacked(arrays[key], tensor.shape, f"{path}[{key}]")
-            if len(batch) != 1:
-                raise EdgekitError(f"{path}[{key}] holds {len(batch)} inputs; give one array per input (one inference)")
-            inputs.append(_as_model_dtype(batch[0], tensor, for_float, f"{path}[{key}]"))
+    _check_input_file(path)
+    arrays = read_npz(path)
+    missing = [key for key in input_keys(graph) if key not in arrays]
+    if missing:
+        raise EdgekitError(f"{path} has no array {missing[0]}; it holds {', '.join(arrays) or 'nothing'}, "
+                           f"and {model.name} needs {', '.join(input_keys(graph))} (its inputs in order)")
+    inputs = []
+    for key, name in zip(input_keys(graph), graph.inputs):
+        tensor = graph.tensors[name]
+        batch = _stacked(_finite(arrays[key], f"{path}[{key}]"), tensor.shape, f"{path}[{key}]")
+        if len(batch) != 1:
+            raise EdgekitError(f"{path}[{key}] holds {len(batch)} inputs; give one array per input (one inference)")
+        inputs.append(_as_model_dtype(batch[0], tensor, for_float, f"{path}[{key}]"))
     return inputs
 
 

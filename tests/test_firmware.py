@@ -115,12 +115,12 @@ IN_EXTFLASH = '__attribute__((section(".ek_extflash")))'
 
 
 def test_too_big_static_array_does_not_fit_ram(tmp_path):
-    with pytest.raises(DoesNotFitError, match=r"RAM \(sram, 320 KB\) overflowed by \d+ bytes.*--patch auto"):
+    with pytest.raises(DoesNotFitError, match=r"RAM \(sram, 320 KB\) overflowed by [\d,]+ bytes.*--patch auto"):
         build_variant(tmp_path, "cortex-m7", BIG_STATIC)
 
 
 def test_too_big_const_array_does_not_fit_flash(tmp_path):
-    with pytest.raises(DoesNotFitError, match=r"FLASH \(flash, 1024 KB\) overflowed"):
+    with pytest.raises(DoesNotFitError, match=r"FLASH \(flash, 1,024 KB\) overflowed"):
         build_variant(tmp_path, "cortex-m7", BIG_CONST.replace("SECTION", ""))
 
 

@@ -283,3 +283,288 @@ def test_read_only_edgekit_home_falls_back_to_a_private_cache(models_dir, open_t
     assert list(home.iterdir()) == []
     assert (out / "b" / "firmware.elf").is_file()
     assert [p.name for p in scratch.iterdir()] == [f"edgekit-cache-{65534 if os.geteuid() == 0 else os.geteuid()}"]
+
+
+# -- bad input at the edge: numbers, .npy files, model files -------------------------------------------
+
+@pytest.mark.parametrize("options, fragments", [
+    (["--resolution", "-5"], ["--resolution -5", "from 8 to 4,096"]),
+    (["--resolution", "100000"], ["--resolution 100000", "from 8 to 4,096"]),
+    (["--num-classes", "0"], ["--num-classes 0", "from 1 to 100,000"]),
+    (["--width", "0"], ["--width 0", "from 0.05 to 4.0"]),
+    (["--width", "-1"], ["--width -1", "from 0.05 to 4.0"]),
+    (["--width", "100"], ["--width 100", "from 0.05 to 4.0"]),
+    (["--width", "nan"], ["--width nan"]),
+    (["--width", "abc"], ["--width", "invalid float value"]),
+])
+def test_zoo_numbers_out_of_range_are_refused_before_any_allocation(options, fragments):
+    started = time.monotonic()
+    assert_user_error(edgekit("inspect", "mobilenetv2", *options), *fragments)
+    assert time.monotonic() - started < 60  # refused up front, not after building a network
+
+
+def test_memory_estimate_refuses_what_this_machine_cannot_build(monkeypatch):
+    """Within the ranges, a model that needs more than half the free memory is refused before it is built,
+    with the largest resolution that fits."""
+    from edgekit.errors import EdgekitError
+    from edgekit.zoo import ZOO, registry
+    from edgekit.zoo.mobilenetv2 import float_bytes
+
+    budget = 2 * registry.MEMORY_FACTOR * float_bytes(1.0, 512, 1000)  # room for 512 px, not for 1024
+    monkeypatch.setattr(registry, "available_memory_bytes", lambda: budget)
+    registry.check_options(ZOO["mobilenetv2"], 1.0, 512, 1000)
+    with pytest.raises(EdgekitError, match=r"--resolution 1024: building it needs about .* GiB.*use --resolution "
+                                           r"(\d+) or less") as info:
+        registry.check_options(ZOO["mobilenetv2"], 1.0, 1024, 1000)
+    largest = int(info.value.args[0].rsplit("--resolution ", 1)[1].split()[0])
+    assert 512 <= largest < 1024
+    assert _fits(budget, largest) and not _fits(budget, largest + 8)
+
+
+def _fits(budget, resolution):
+    """The rule the estimate applies, restated for the test."""
+    from edgekit.zoo import registry
+    from edgekit.zoo.mobilenetv2 import float_bytes
+
+    return registry.MEMORY_FACTOR * float_bytes(1.0, resolution, 1000) <= budget // 2
+
+
+def test_float_bytes_matches_the_built_network():
+    """The memory estimate's parameter count is the real network's, at two widths."""
+    import torch
+
+    from edgekit.zoo.mobilenetv2 import MobileNetV2, float_bytes
+
+    for width, classes in ((1.0, 1000), (0.35, 10)):
+        module = MobileNetV2(num_classes=classes, width=width)
+        params = sum(p.numel() for p in module.parameters())
+        activations = float_bytes(width, 32, classes) // 4 - params
+        out = [0]
+
+        def count(mod, args, output):
+            out[0] += output.numel()
+
+        hooks = [m.register_forward_hook(count) for m in module.modules()
+                 if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+        with torch.no_grad():
+            module.eval()(torch.zeros(1, 3, 32, 32))
+        for hook in hooks:
+            hook.remove()
+        assert activations == out[0], (width, activations, out[0])
+
+
+def _npy_cases(folder):
+    """Broken .npy files as a user might have them; each must be refused in one line."""
+    import io
+
+    import numpy as np
+
+    good = io.BytesIO()
+    np.save(good, np.zeros((1, 96, 96, 3), np.int8))
+    cases = {
+        "truncated.npy": good.getvalue()[:200],
+        "text.npy": b"1 2 3\n4 5 6\n",
+        "empty.npy": b"",
+    }
+    object_array = io.BytesIO()
+    np.save(object_array, np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    cases["object.npy"] = object_array.getvalue()
+    wrong_shape = io.BytesIO()
+    np.save(wrong_shape, np.zeros((5, 7), np.float32))
+    cases["wrong_shape.npy"] = wrong_shape.getvalue()
+    wrong_dtype = io.BytesIO()
+    np.save(wrong_dtype, np.zeros((1, 96, 96, 3), np.complex64))
+    cases["complex.npy"] = wrong_dtype.getvalue()
+    strings = io.BytesIO()
+    np.save(strings, np.array(["a", "b"]))
+    cases["strings.npy"] = strings.getvalue()
+    nan = io.BytesIO()
+    np.save(nan, np.full((1, 96, 96, 3), np.nan, np.float32))
+    cases["nan.npy"] = nan.getvalue()
+    for name, data in cases.items():
+        (folder / name).write_bytes(data)
+    return sorted(cases)
+
+
+@pytest.mark.parametrize("name", ["truncated.npy", "text.npy", "empty.npy", "object.npy", "wrong_shape.npy",
+                                  "complex.npy", "strings.npy", "nan.npy"])
+def test_broken_npy_input_to_infer(models_dir, tmp_path, name):
+    assert name in _npy_cases(tmp_path)
+    before = _tree(tmp_path)
+    result = edgekit("infer", models_dir / VWW, "--input", tmp_path / name, "--output", tmp_path / "y.npy")
+    assert_user_error(result, name)
+    assert _tree(tmp_path) == before
+
+
+def test_broken_npz_input_sets_are_one_error(tmp_path):
+    """.npz files (input sets of several-input models, compress --data) are read by npy_file.read_npz:
+    truncated, pickled, zip-bombed or non-zip files end in one EdgekitError naming the file."""
+    import io
+    import zipfile
+
+    import numpy as np
+
+    from edgekit.errors import EdgekitError
+    from edgekit.npy_file import read_npz
+
+    good = tmp_path / "good.npz"
+    np.savez(good, input_0=np.arange(6, dtype=np.int8).reshape(2, 3), input_1=np.ones(4, np.float32))
+    arrays = read_npz(good)
+    assert sorted(arrays) == ["input_0", "input_1"] and arrays["input_0"].tolist() == [[0, 1, 2], [3, 4, 5]]
+    cases = {"truncated.npz": good.read_bytes()[:-40], "text.npz": b"x,y\n1,2\n", "empty.npz": b""}
+    pickled = io.BytesIO()
+    np.savez(pickled, input_0=np.array([{"a": 1}], dtype=object))
+    cases["pickled.npz"] = pickled.getvalue()
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("input_0.npy", b"\0" * (1 << 20))
+    cases["bomb.npz"] = bomb.getvalue().replace((1 << 20).to_bytes(4, "little"), (3 << 30).to_bytes(4, "little"))
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(EdgekitError, match=name.replace(".", r"\.")):
+            read_npz(tmp_path / name)
+
+
+def test_zero_byte_and_directory_and_device_models(tmp_path):
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    (tmp_path / "folder.tflite").mkdir()
+    (tmp_path / "zero.onnx").symlink_to("/dev/zero")
+    assert_user_error(edgekit("inspect", tmp_path / "empty.onnx"), "empty.onnx")
+    assert_user_error(edgekit("inspect", tmp_path / "folder.tflite"), "folder.tflite", "is a folder")
+    assert_user_error(edgekit("inspect", tmp_path / "zero.onnx"), "zero.onnx", "not a regular file")
+
+
+def test_targets_json_into_a_closed_pipe():
+    """`edgekit targets --json | head -c 10`: the reader leaves early; no BrokenPipeError traceback."""
+    shell = subprocess.run(f"{sys.executable} -m edgekit.cli targets --json | head -c 10", shell=True,
+                           capture_output=True, text=True, timeout=120)
+    whole = subprocess.run([sys.executable, "-m", "edgekit.cli", "targets", "--json"], capture_output=True, text=True,
+                           timeout=120)
+    assert len(whole.stdout) > 10 and shell.stdout == whole.stdout[:10]
+    assert "Traceback" not in shell.stderr and "BrokenPipe" not in shell.stderr
+
+
+def test_onnx_external_data_outside_the_model_folder_is_refused(tmp_path):
+    """An initializer whose external data points at ../secret is never read."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(b"\x00" * 64)
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    weight = helper.make_tensor("w", TensorProto.FLOAT, [4, 4], [0.0] * 16)
+    weight.ClearField("float_data")
+    weight.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", "../secret.bin"), ("offset", "0"), ("length", "64")):
+        entry = weight.external_data.add()
+        entry.key, entry.value = key, value
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g", [x], [y], [weight])
+    onnx.save(helper.make_model(graph), model_dir / "m.onnx", save_as_external_data=False)
+    assert_user_error(edgekit("inspect", model_dir / "m.onnx"), "m.onnx", "outside the model's folder")
+
+
+# -- honest output -------------------------------------------------------------------------------------
+
+def test_random_weights_are_said_and_pretrained_is_a_choice():
+    note = edgekit("inspect", "mobilenetv2", "--width", "0.35", "--resolution", "32")
+    assert note.returncode == 0, note.stderr
+    assert "edgekit: note:" in note.stderr and "random" in note.stderr and "--no-pretrained" in note.stderr
+    quiet = edgekit("inspect", "mobilenetv2", "--width", "0.35", "--resolution", "32", "--no-pretrained")
+    assert quiet.returncode == 0 and "note" not in quiet.stderr
+    assert quiet.stdout == note.stdout
+    assert_user_error(edgekit("inspect", "mobilenetv2", "--width", "0.35", "--pretrained"), "no pretrained",
+                      "--no-pretrained")
+
+
+def test_ek_keeps_the_preprocessing(tmp_path):
+    """A graph saved with its preprocessing loads with it; an image fed to the .ek is preprocessed as the zoo
+    model's (ImageNet mean/std and crop), not as plain [0, 1] pixels."""
+    from edgekit.frontend.images import IMAGENET_MEAN, IMAGENET_STD
+    from edgekit.ir.serialize import save_graph
+    from edgekit.model_source import load_model
+
+    zoo = load_model("mobilenetv2", width=0.35, resolution=32, num_classes=10, pretrained=False)
+    path = tmp_path / "m.ek"
+    save_graph(zoo.graph, path, zoo.preprocess)
+    loaded = load_model(str(path))
+    assert loaded.preprocess == zoo.preprocess
+    assert loaded.preprocess.mean == IMAGENET_MEAN and loaded.preprocess.std == IMAGENET_STD
+
+
+def test_hints_name_only_options_that_exist():
+    """Every --option a does-not-fit hint suggests is an option of `edgekit compile`."""
+    import re
+
+    from edgekit import build
+    from edgekit.cli import build_parser
+
+    parser = build_parser()
+    compile_parser = next(a for a in parser._subparsers._group_actions[0].choices.items() if a[0] == "compile")[1]
+    known = {option for action in compile_parser._actions for option in action.option_strings}
+    hints = " ".join(suggestion for _, suggestion in build._LINKER_REGIONS.values())
+    suggested = set(re.findall(r"--[a-z-]+", hints))
+    assert suggested and suggested <= known, suggested - known
+
+
+# -- regressions: what the fuzzer found (tests/fuzz_importers.py), one case per finding ------------------
+
+@pytest.fixture(scope="module")
+def saved_ek(models_dir, tmp_path_factory):
+    from edgekit.ir.serialize import save_graph
+    from edgekit.model_source import load_model
+
+    path = tmp_path_factory.mktemp("ek") / "hello.ek"
+    save_graph(load_model(str(models_dir / HELLO)).graph, path)
+    return path
+
+
+def test_fuzz_finding_corrupt_ek_zip(saved_ek, tmp_path):
+    """Bytes flipped inside the deflated members (BadZipFile, zlib.error, OSError before the fix)."""
+    data = bytearray(saved_ek.read_bytes())
+    for at in range(40, min(len(data), 400), 7):
+        data[at] ^= 0xFF
+    path = tmp_path / "flipped.ek"
+    path.write_bytes(bytes(data))
+    assert_user_error(edgekit("inspect", path), "flipped.ek")
+
+
+def test_fuzz_finding_ek_graph_input_that_is_not_a_name(saved_ek, tmp_path):
+    """graph.json whose inputs list holds an object (TypeError: unhashable type before the fix)."""
+    import zipfile
+
+    path = tmp_path / "odd.ek"
+    with zipfile.ZipFile(saved_ek) as source, zipfile.ZipFile(path, "w") as target:
+        for name in source.namelist():
+            content = source.read(name)
+            if name == "graph.json":
+                doc = json.loads(content)
+                doc["inputs"] = [{}]
+                content = json.dumps(doc).encode()
+            target.writestr(name, content)
+    assert_user_error(edgekit("inspect", path), "odd.ek")
+
+
+def test_fuzz_finding_npy_header_cut_mid_dict(models_dir, tmp_path):
+    """A .npy header that ends inside its dict (tokenize.TokenError before the fix)."""
+    header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (1, \n"
+    path = tmp_path / "cut.npy"
+    path.write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + b"\x00" * 8)
+    assert_user_error(edgekit("infer", models_dir / VWW, "--input", path), "cut.npy", "not a .npy array")
+
+
+def test_fuzz_finding_dense_weights_that_disagree_with_the_input(tmp_path):
+    """An ONNX Gemm whose weights take 5 values from a 4-value input (a NumPy matmul error in the
+    interpreter before the fix): refused by fully_connected's constraint, naming the node."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    weights = helper.make_tensor("w", TensorProto.FLOAT, [3, 5], [0.5] * 15)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])
+    graph = helper.make_graph([helper.make_node("Gemm", ["x", "w"], ["y"], name="dense", transB=1)], "g", [x], [y],
+                              [weights])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "dense.onnx")
+    assert_user_error(edgekit("inspect", tmp_path / "dense.onnx"), "dense", "weights")

@@ -91,3 +91,39 @@ def test_missing_keras_file_and_plain_folder_are_errors(tmp_path):
         load_model(str(tmp_path / "nope.keras"))
     with pytest.raises(EdgekitError, match="SavedModel folder"):
         load_model(str(tmp_path))
+
+
+def test_without_calib_keras_uses_the_default_calibration_and_says_so(keras_model, tmp_path):
+    """No --calib: the sample photographs, as for every float image model (never noise); the compile
+    report names them, and they are the build's test inputs."""
+    from edgekit.compiler import compile_model
+    from edgekit.sample_photos import sample_photos
+    from edgekit.samples import load_inputs
+
+    path = tmp_path / "tiny.keras"
+    keras_model.save(path)
+    loaded = load_model(str(path))
+    assert not loaded.calibration.synthetic and loaded.calibration.inputs == sample_photos()
+    assert loaded.calibration.samples == len(sample_photos())
+    build = compile_model(str(path), "cortex-m7", output=tmp_path / "build")
+    calibration = build.manifest["calibration"]
+    assert not calibration["synthetic"] and calibration["samples"] == len(sample_photos())
+    assert "scikit-image" in calibration["source"] and "TensorFlow" in calibration["source"]
+    kept = np.load(build.build_dir / "test_inputs.npy")
+    np.testing.assert_array_equal(kept[0], load_inputs(sample_photos()[:1], loaded)[0])
+
+
+def test_keras_model_without_image_input_is_calibrated_synthetically_with_the_warning(tmp_path):
+    import subprocess
+    import sys
+
+    tf = tensorflow()
+    x = tf.keras.Input((16,))
+    model = tf.keras.Model(x, tf.keras.layers.Dense(4)(x))
+    path = tmp_path / "vector.keras"
+    model.save(path)
+    assert load_model(str(path)).calibration.synthetic
+    done = subprocess.run([sys.executable, "-m", "edgekit.cli", "compile", str(path), "--target", "cortex-m7",
+                           "-o", str(tmp_path / "build")], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "synthetic" in done.stderr and "meaningless" in done.stderr

@@ -182,6 +182,13 @@ def test_widened_weights_are_in_smlad_order_and_padded():
     np.testing.assert_array_equal(mac_dsp.widen_weights(weight), [[1, 3, 2, 4, 5, 6, 0, 0]])
 
 
+def test_widened_weights_interleave_channel_pairs_group_by_group():
+    weight = np.array([[1, 2, 3, 4, 5], [11, 12, 13, 14, 15], [21, 22, 23, 24, 25]], dtype=np.int8)
+    np.testing.assert_array_equal(mac_dsp.widen_weights(weight).ravel(), [
+        1, 3, 2, 4, 11, 13, 12, 14, 5, 0, 0, 0, 15, 0, 0, 0,  # channels 0 and 1, group by group
+        21, 23, 22, 24, 25, 0, 0, 0])  # the odd last channel, plain
+
+
 def test_target_features_choose_the_variant():
     """DSP targets get the DSP kernels (int16 weights first); a target without DSP, and unsupported specs,
     get the portable one."""

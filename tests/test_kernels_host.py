@@ -12,6 +12,7 @@ import pytest
 from tvm import te
 
 from edgekit.codegen.kernels import mac_dsp
+from edgekit.codegen.kernels import mac_dsp
 from edgekit.codegen.kernels.add import AddSpec, add_kernel
 from edgekit.codegen.kernels.conv2d import Conv2dSpec, conv2d_kernel
 from edgekit.codegen.kernels.depthwise_conv2d import DepthwiseConv2dSpec, depthwise_conv2d_kernel
@@ -40,6 +41,7 @@ WARNINGS = ["-Wall", "-Wextra", "-Werror"]
 def _compile(kernel, tmp_path):
     """The kernel as a ctypes function: every pointer argument is c_void_p, every scalar int32 or float."""
     (tmp_path / COMPAT_HEADER_NAME).write_text(COMPAT_HEADER_TEXT)
+    (tmp_path / mac_dsp.HEADER_NAME).write_text(mac_dsp.HEADER_TEXT)  # the C kernels' (add) header
     source = tmp_path / f"{kernel.name}.c"
     source.write_text(kernel.c_code)
     library = tmp_path / f"{kernel.name}.so"
@@ -238,7 +240,8 @@ def test_fully_connected_matches_reference(in_features, out_features, tmp_path):
 
 
 @pytest.mark.parametrize("size,scales", [(1, (0.05, 0.05, 0.1)), (48, (0.02, 0.07, 0.05)), (300, (0.1, 0.01, 0.3)),
-                                         (96, (0.004, 0.003, 0.006))])
+                                         (96, (0.004, 0.003, 0.006)),
+                                         (64, (1.0, 1.0, 1e-7))])  # output shift > 0: the general form
 def test_add_matches_reference(size, scales, tmp_path):
     rng = np.random.default_rng(size)
     scale_a, scale_b, scale_out = scales
@@ -335,6 +338,7 @@ CROSS_KERNELS = [
 def cross_compile_for_cortex_m7(kernel_makers, folder) -> None:
     """Cross-compile each kernel with -Wall -Wextra -Werror; a warning or error fails the caller."""
     (folder / COMPAT_HEADER_NAME).write_text(COMPAT_HEADER_TEXT)
+    (folder / mac_dsp.HEADER_NAME).write_text(mac_dsp.HEADER_TEXT)
     for make in kernel_makers:
         kernel = make()
         source = folder / f"{kernel.name}.c"

@@ -115,3 +115,28 @@ def test_broadcast_adds_match_torch_and_quantize(data_dir):
     np.testing.assert_allclose(ours, torch_logits(module, x).transpose(0, 2, 3, 1), atol=1e-5)
     result = quantize(_loaded(BroadcastAdds()), str(data_dir / "images"))
     assert min(e.cosine for e in result.layer_errors) > 0.98
+
+
+class Upsampler(nn.Module):
+    """A decoder step: strided ConvTranspose2d (pads, output_padding) with bias, then ReLU."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.up = nn.ConvTranspose2d(8, 5, 3, stride=2, padding=1, output_padding=1)
+
+    def forward(self, x):
+        return torch.relu(self.up(torch.relu(self.conv(x))))
+
+
+def test_conv_transpose_matches_torch_and_quantizes(data_dir):
+    torch.manual_seed(0)
+    module = Upsampler().eval()
+    graph = run_pipeline(import_torch_module(module, (1, 3, 12, 12)))
+    node = next(n for n in graph.nodes if n.op == "transpose_conv")
+    assert node.attrs.activation == "relu" and graph.tensors[node.output].shape == (1, 24, 24, 5)
+    x = np.random.default_rng(5).uniform(-2, 2, size=(1, 12, 12, 3)).astype(np.float32)
+    ours = run_graph(graph, [x], mode="float")[graph.outputs[0]]
+    np.testing.assert_allclose(ours, torch_logits(module, x).transpose(0, 2, 3, 1), atol=1e-5)
+    result = quantize(_loaded(Upsampler()), str(data_dir / "images"))
+    assert min(e.cosine for e in result.layer_errors) > 0.98

@@ -25,6 +25,12 @@ def _cases():
     channel_scale = tf.constant(rng.uniform(0.2, 1.5, size=(8,)).astype(np.float32))
     prelu = tf.keras.layers.PReLU(tf.keras.initializers.RandomUniform(0.05, 0.4, seed=3), shared_axes=[1, 2])
 
+    up = rng.normal(0, 0.4, size=(3, 3, 6, 8)).astype(np.float32)  # HW, output channels, input channels
+    up_bias = tf.constant(rng.uniform(-0.3, 0.3, size=(6,)).astype(np.float32))
+
+    def transpose_conv(y, stride, padding, out_hw):
+        return tf.nn.conv2d_transpose(y, tf.constant(up), (1, *out_hw, 6), stride, padding) + up_bias
+
     def features(x):
         return tf.nn.conv2d(x, w, 1, "SAME") - 0.2
 
@@ -73,6 +79,20 @@ def _cases():
         "squeeze": (lambda x: tf.squeeze(tf.reduce_mean(features(x), axis=[1], keepdims=True), axis=1),
                     {"MEAN"}),
         "padv2": (lambda x: tf.pad(features(x), [[0, 0], [1, 2], [3, 0], [0, 0]], constant_values=0.75), {"PADV2"}),
+        "depth_to_space": (lambda x: tf.nn.depth_to_space(features(x), 2), {"DEPTH_TO_SPACE"}),
+        "space_to_depth": (lambda x: tf.nn.space_to_depth(features(x), 4) * 0.5, {"SPACE_TO_DEPTH"}),
+        "transpose_conv_same": (lambda x: tf.nn.relu(transpose_conv(features(x), 2, "SAME", (32, 32))),
+                                 {"TRANSPOSE_CONV"}),
+        "transpose_conv_valid": (lambda x: transpose_conv(features(x), 2, "VALID", (33, 33)), {"TRANSPOSE_CONV"}),
+        "transpose_conv_stride1": (lambda x: transpose_conv(features(x), 1, "SAME", (16, 16)), {"TRANSPOSE_CONV"}),
+        "gather_channels": (lambda x: tf.gather(features(x), [7, 0, 3, 3, 5], axis=3), {"GATHER"}),
+        "gather_rows": (lambda x: tf.gather(tf.nn.relu(features(x)), [[15, 2], [0, 9]], axis=1), {"GATHER"}),
+        "batch_matmul_adj_x": (lambda x: tf.matmul(tf.reshape(features(x), (1, 256, 8)),
+                                                   tf.reshape(tf.nn.relu(two(x)[1]), (1, 256, 8)), transpose_a=True),
+                               {"BATCH_MATMUL"}),
+        "batch_matmul_batched": (lambda x: tf.matmul(tf.reshape(features(x), (16, 16, 8)),
+                                                     tf.reshape(two(x)[1], (16, 16, 8)), transpose_b=True),
+                                 {"BATCH_MATMUL"}),
         "relu_standalone": (lambda x: tf.nn.relu(tf.concat(list(two(x)), axis=3)), {"RELU"}),
     }
 

@@ -1,4 +1,4 @@
-"""The new ops as firmware: two small models built by the tests (every new op inside, so only two
+"""The new ops as firmware: three small models built by the tests (every new op inside, so only three
 QEMU builds), converted by TensorFlow to int8, compiled for cortex-m7 with real TVM kernels and
 arm-none-eabi-gcc, and run in the real QEMU on photos and random inputs. The firmware must be
 bit-exact with the integer reference interpreter and byte-identical to TFLite Micro."""
@@ -42,13 +42,27 @@ def _models():
         joined = tf.concat([up[:, 1::2, ::-2, 1:], up[:, ::2, :12, :]], axis=3)
         return tf.reduce_mean(tf.pad(joined, [[0, 0], [1, 1], [0, 2], [0, 0]], constant_values=0.5), axis=[2])
 
-    return {"elementwise": (elementwise, {"ADD", "MUL", "SUB", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", "HARD_SWISH",
+    up = tf.constant(rng.normal(0, 0.4, size=(3, 3, 6, 8)).astype(np.float32))
+    up_bias = tf.constant(rng.uniform(-0.3, 0.3, size=(6,)).astype(np.float32))
+
+    def blocks(x):
+        """Space to depth and back at another block size (bytes moved through 6-D transposes), channels
+        gathered, a strided transpose convolution upsampling the same features, and a batched matmul
+        of them."""
+        y = tf.nn.conv2d(x, w, 1, "SAME")
+        shuffled = tf.gather(tf.nn.depth_to_space(tf.nn.relu(tf.nn.space_to_depth(y, 2)), 4), [1, 0, 1], axis=3)
+        upsampled = tf.nn.relu(tf.nn.conv2d_transpose(y, up, (1, 32, 32, 6), 2, "SAME") + up_bias)
+        rows = tf.reshape(y, (16, 16, 8))
+        return shuffled, upsampled, tf.matmul(rows, tf.nn.relu(rows), transpose_b=True)
+
+    return {"blocks": (blocks, {"SPACE_TO_DEPTH", "DEPTH_TO_SPACE", "GATHER", "TRANSPOSE_CONV", "BATCH_MATMUL"}),
+            "elementwise": (elementwise, {"ADD", "MUL", "SUB", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", "HARD_SWISH",
                                           "LOGISTIC", "TANH", "LEAKY_RELU", "PRELU"}),
             "geometry": (geometry, {"RESIZE_NEAREST_NEIGHBOR", "STRIDED_SLICE", "SPLIT", "SUB", "RESIZE_BILINEAR",
                                     "CONCATENATION", "PADV2", "MEAN"})}
 
 
-@pytest.mark.parametrize("name", ["elementwise", "geometry"])
+@pytest.mark.parametrize("name", ["blocks", "elementwise", "geometry"])
 def test_new_ops_firmware_is_byte_identical_to_tflite_micro(name, data_dir, tmp_path):
     fn, expected_ops = _models()[name]
     images = photos(data_dir)

@@ -157,7 +157,7 @@ def choose_plan(chain: Chain, tables: Tables, importance: ImportanceTable, mode:
 
 def compress_model(source: str, target_name: str, budget: float, data: str, *, mode: str = "dp", epochs: int = 1,
                    output: str, force: bool = False, resolution=None, width=None, num_classes=None,
-                   estimate: bool = False, measure: bool = True, max_kernel: int = MAX_KERNEL,
+                   pretrained: bool | None = None, estimate: bool = False, measure: bool = True, max_kernel: int = MAX_KERNEL,
                    progress: Progress | None = None) -> CompressResult:
     """The whole of `edgekit compress` (see the module doc)."""
     from edgekit import api
@@ -175,7 +175,7 @@ def compress_model(source: str, target_name: str, budget: float, data: str, *, m
         raise EdgekitError(f"--epochs {epochs}: expected 0 (no fine-tuning) or more")
     api.refuse_overwrite(output, force)
     target = load_target(target_name)
-    model = load_model(source, resolution=resolution, width=width, num_classes=num_classes)
+    model = load_model(source, resolution=resolution, width=width, num_classes=num_classes, pretrained=pretrained)
     if model.is_quantized:
         raise EdgekitError(f"{source} is an int8 model; depth compression needs the float model")
     chain = extract_chain(model.graph)

@@ -47,13 +47,14 @@ def load_dataset(path, preprocess, input_shape: tuple) -> Dataset:
 
 
 def _npz(path: Path, preprocess) -> Dataset:
-    try:
-        archive = np.load(path, allow_pickle=False)
-        x, y = archive["x"], archive["y"]
-    except KeyError:
-        raise EdgekitError(f"--data {path}: the .npz needs arrays named x and y") from None
-    except (OSError, ValueError) as exc:
-        raise EdgekitError(f"--data {path}: not a readable .npz ({exc})") from None
+    from edgekit.npy_file import read_npz
+
+    archive = read_npz(path)  # headers and sizes checked: a corrupt or hostile file is one EdgekitError
+    if "x" not in archive or "y" not in archive:
+        raise EdgekitError(f"--data {path}: the .npz needs arrays named x and y")
+    x, y = archive["x"], archive["y"]
+    if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
+        raise EdgekitError(f"--data {path}: x holds NaN or infinite values")
     if x.ndim == 3:
         x = x[..., np.newaxis]
     if x.ndim != 4 or y.shape != (len(x),) or y.dtype.kind not in "iu":

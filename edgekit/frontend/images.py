@@ -33,7 +33,7 @@ def load_image(path, size, *, crop_fraction: float = 1.0, mean=None, std=None) -
             rgb = image.convert("RGB")
     except FileNotFoundError:
         raise EdgekitError(f"image file {path} does not exist") from None
-    except (UnidentifiedImageError, OSError) as exc:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError) as exc:
         raise EdgekitError(f"cannot read image {path}: {exc}") from None
     rgb = _resize_shorter_side(rgb, math.floor(max(height, width) / crop_fraction))
     rgb = _center_crop(rgb, height, width)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.errors import ModelFileError, UnsupportedOpError
+from edgekit.frontend.model_checks import corrupt_file_errors
 from edgekit.ir import Graph, Node, Tensor
 from edgekit.ops import get_op
 from edgekit.ops.batch_norm import BatchNormAttrs
@@ -24,6 +25,7 @@ from edgekit.ops.quantize import NoAttrs
 from edgekit.ops.reshape import ReshapeAttrs
 from edgekit.ops.softmax import SoftmaxAttrs
 from edgekit.ops.transpose import TransposeAttrs
+from edgekit.ops.transpose_conv import TransposeConvAttrs
 
 NCHW_TO_NHWC_AXIS = {0: 0, 1: 3, 2: 1, 3: 2}
 
@@ -82,10 +84,13 @@ class _Translator:
 
     def emit(self, op: str, inputs: list[str], attrs, out_name: str, node_name: str) -> str:
         shapes = [self.graph.tensors[n].shape for n in inputs]
-        (shape,) = get_op(op).infer_shapes(attrs, shapes)
         out_name = self.graph.unique_name(out_name)
+        node = Node(self.graph.unique_name(node_name), op, inputs, [out_name], attrs)
+        definition = get_op(op, node)
+        definition.check(node, shapes)  # the op's rules before its shape function, which assumes them
+        (shape,) = definition.infer_shapes(attrs, shapes)
         self.graph.add_tensor(Tensor(out_name, shape, "float32"))
-        self.graph.nodes.append(Node(self.graph.unique_name(node_name), op, inputs, [out_name], attrs))
+        self.graph.nodes.append(node)
         return out_name
 
     def bind(self, onnx_out: str, name: str) -> None:
@@ -128,6 +133,29 @@ class _Translator:
         out = self.emit("batch_norm", [self.name(node.input[0])] + names, attrs, node.output[0],
                         node.name or "batch_norm")
         self.bind(node.output[0], out)
+
+    def ConvTranspose(self, node):
+        """Output pixel i * stride - pads_begin + k, as edgekit's transpose_conv; the filter (I, O, KH, KW)
+        becomes (O, KH, KW, I)."""
+        a = _attrs(node)
+        w = self.const(node.input[1], node).astype(np.float32)
+        if a.get("group", 1) != 1 or tuple(a.get("dilations", (1, 1))) != (1, 1) or "output_shape" in a or \
+                a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+            raise UnsupportedOpError(f"ONNX node {node.name} (ConvTranspose): only group 1, dilation 1 and explicit "
+                                     "pads are supported")
+        stride = tuple(a.get("strides", (1, 1)))
+        top, left, bottom, right = a.get("pads", [0, 0, 0, 0])
+        extra = a.get("output_padding", [0, 0])
+        in_hw = self.shape(node.input[0])[1:3]
+        out_hw = tuple((size - 1) * s + k - before - after + more for size, s, k, before, after, more in
+                       zip(in_hw, stride, w.shape[2:], (top, left), (bottom, right), extra))
+        inputs = [self.name(node.input[0]),
+                  self.add_constant(f"{node.output[0]}_weight", np.ascontiguousarray(w.transpose(1, 2, 3, 0)))]
+        if len(node.input) > 2 and node.input[2]:
+            inputs.append(self.add_constant(f"{node.output[0]}_bias", self.const(node.input[2], node)
+                                            .astype(np.float32)))
+        attrs = TransposeConvAttrs(stride, (top, left), out_hw)
+        self.bind(node.output[0], self.emit("transpose_conv", inputs, attrs, node.output[0], node.name or "up"))
 
     def _clamp(self, node, activation):
         out = self.emit("clamp", [self.name(node.input[0])], ClampAttrs(activation), node.output[0],
@@ -334,10 +362,31 @@ def import_onnx(path) -> Graph:
     if not path.is_file():
         raise ModelFileError(f"model file {path} does not exist")
     try:
-        model = onnx.load(str(path))
+        model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # onnx raises DecodeError, ValueError, ... for corrupt files
         raise ModelFileError(f"{path} is not a readable ONNX model ({type(exc).__name__}); re-export it") from None
-    return translate_onnx(model)
+    _load_external_data(model, path)
+    with corrupt_file_errors(path):
+        return translate_onnx(model)
+
+
+def _load_external_data(model, path: Path) -> None:
+    """Weights kept beside the model (``save_as_external_data``) are read only from plain file names in
+    the model's own folder: a location like ``../../etc/passwd`` is refused."""
+    from onnx.external_data_helper import ExternalDataInfo, load_external_data_for_model, uses_external_data
+
+    external = [t for t in model.graph.initializer if uses_external_data(t)]
+    for tensor in external:
+        location = ExternalDataInfo(tensor).location
+        if not location or Path(location).name != location or location in (".", ".."):
+            raise ModelFileError(f"{path}: weights of {tensor.name!r} are at {location!r}, outside the model's "
+                                 "folder; keep external data files beside the model")
+        if not (path.parent / location).is_file():
+            raise ModelFileError(f"{path}: weights of {tensor.name!r} should be in {path.parent / location}, "
+                                 "which does not exist")
+    if external:
+        with corrupt_file_errors(path):
+            load_external_data_for_model(model, str(path.parent))
 
 
 def translate_onnx(model) -> Graph:

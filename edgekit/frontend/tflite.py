@@ -10,7 +10,6 @@ unchanged (float32 scales); the int8 reference interpreter then reproduces TFLit
 kernels byte for byte.
 """
 
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,14 +21,17 @@ from tflite.Padding import Padding
 from tflite.TensorType import TensorType
 
 from edgekit.errors import ModelFileError, UnsupportedOpError
+from edgekit.frontend.model_checks import corrupt_file_errors
 from edgekit.ir import Graph, Node, QuantParams, Tensor
 from edgekit.ops.add import AddAttrs
+from edgekit.ops.batch_matmul import BatchMatmulAttrs
 from edgekit.ops.clamp import ClampAttrs
 from edgekit.ops.concat import ConcatAttrs
 from edgekit.ops.conv2d import Conv2dAttrs
 from edgekit.ops.depthwise_conv2d import DepthwiseConv2dAttrs
 from edgekit.ops.elementwise import ElementwiseAttrs
 from edgekit.ops.fully_connected import FullyConnectedAttrs
+from edgekit.ops.gather import GatherAttrs
 from edgekit.ops.leaky_relu import LeakyReluAttrs
 from edgekit.ops.mean import MeanAttrs
 from edgekit.ops.pad import PadAttrs
@@ -40,6 +42,7 @@ from edgekit.ops.resize import ResizeAttrs
 from edgekit.ops.softmax import SoftmaxAttrs
 from edgekit.ops.strided_slice import StridedSliceAttrs
 from edgekit.ops.transpose import TransposeAttrs
+from edgekit.ops.transpose_conv import TransposeConvAttrs
 from edgekit.ops.window import same_padding
 
 _OP_NAMES = {code: name for name, code in vars(BuiltinOperator).items() if not name.startswith("_")}
@@ -73,6 +76,12 @@ _OPTION_FIELDS = {
                                     ("BeginMask", "EndMask", "EllipsisMask", "NewAxisMask", "ShrinkAxisMask", "Offset")),
     BuiltinOperator.SPLIT: (tflite.SplitOptions, ("NumSplits",)),
     BuiltinOperator.SPLIT_V: (tflite.SplitVOptions, ("NumSplits",)),
+    BuiltinOperator.TRANSPOSE_CONV: (tflite.TransposeConvOptions,
+                                     ("Padding", "StrideH", "StrideW", "FusedActivationFunction")),
+    BuiltinOperator.GATHER: (tflite.GatherOptions, ("Axis", "BatchDims")),
+    BuiltinOperator.BATCH_MATMUL: (tflite.BatchMatMulOptions, ("AdjX", "AdjY")),
+    BuiltinOperator.DEPTH_TO_SPACE: (tflite.DepthToSpaceOptions, ("BlockSize",)),
+    BuiltinOperator.SPACE_TO_DEPTH: (tflite.SpaceToDepthOptions, ("BlockSize",)),
 }
 
 
@@ -112,18 +121,21 @@ def import_tflite(path) -> Graph:
     path = Path(path)
     model = _read_model(path)
     converter = _Converter(model, Graph(name=path.stem))
+    current = None
     try:
-        for op in model.operators:
-            convert = _CONVERTERS.get(op.code)
-            if convert is None:
-                raise converter.unsupported(op, "is not supported; the TFLite importer supports "
-                                                f"{', '.join(sorted(_OP_NAMES[c] for c in _CONVERTERS))}")
-            convert(converter, op)
-        graph = converter.graph
-        graph.inputs = [converter.tensor(i) for i in model.inputs]
-        graph.outputs = [converter.tensor(i) for i in model.outputs]
-        _check_uint8_interface(graph)
-        graph.lint()
+        with corrupt_file_errors(path, lambda: f"operator {current.index} ({current.name})" if current else ""):
+            for current in model.operators:
+                convert = _CONVERTERS.get(current.code)
+                if convert is None:
+                    raise converter.unsupported(current, "is not supported; the TFLite importer supports "
+                                                         f"{', '.join(sorted(_OP_NAMES[c] for c in _CONVERTERS))}")
+                convert(converter, current)
+            current = None
+            graph = converter.graph
+            graph.inputs = [converter.tensor(i) for i in model.inputs]
+            graph.outputs = [converter.tensor(i) for i in model.outputs]
+            _check_uint8_interface(graph)
+            graph.lint()
     except UnsupportedOpError as exc:
         raise UnsupportedOpError(f"{path.name}: {exc}") from None
     return graph
@@ -152,7 +164,7 @@ def _read_model(path: Path) -> _Model:
     if len(buffer) < 8 or not tflite.Model.ModelBufferHasIdentifier(buffer, 0):
         raise ModelFileError(f"{path} is not a TFLite model (no 'TFL3' flatbuffer identifier); "
                              "pass a .tflite file")
-    try:
+    with corrupt_file_errors(path):
         model = tflite.Model.GetRootAs(buffer, 0)
         if model.SubgraphsLength() < 1:
             raise ModelFileError(f"{path}: the TFLite model has no subgraph")
@@ -161,9 +173,10 @@ def _read_model(path: Path) -> _Model:
         operators = [_read_operator(model, subgraph.Operators(i), i) for i in range(subgraph.OperatorsLength())]
         inputs = [int(i) for i in subgraph.InputsAsNumpy()]
         outputs = [int(i) for i in subgraph.OutputsAsNumpy()]
-    except (struct.error, IndexError, ValueError, TypeError) as exc:
-        raise ModelFileError(f"{path} is truncated or corrupt ({exc}); "
-                             "re-export or re-download the model") from None
+        for index in inputs + outputs + [i for op in operators for i in op.inputs + op.outputs if i != -1]:
+            if not 0 <= index < len(tensors):
+                raise ModelFileError(f"{path}: tensor index {index} is out of range (the subgraph has "
+                                     f"{len(tensors)} tensors); re-export the model")
     return _Model(tensors, operators, inputs, outputs)
 
 
@@ -322,6 +335,17 @@ def _depthwise_conv2d(conv: _Converter, op: _Operator) -> None:
     conv.add_node(op, "depthwise_conv2d", conv.data_inputs(op, 3), op.outputs[0], attrs)
 
 
+def _transpose_conv(conv: _Converter, op: _Operator) -> None:
+    """TRANSPOSE_CONV's inputs are (output shape, filter, input[, bias]); its padding is TFLite Micro's
+    ComputePaddingHeightWidth on the output size, as for a convolution from the output to the input."""
+    out_hw = tuple(int(d) for d in conv.info(op.outputs[0]).shape[1:3])
+    stride = (op.options["StrideH"], op.options["StrideW"])
+    top, left, _, _ = _padding(op, out_hw, conv.info(op.inputs[1]).shape[1:3], stride, (1, 1))
+    inputs = [op.inputs[2], op.inputs[1]] + [i for i in op.inputs[3:4] if i >= 0]
+    attrs = TransposeConvAttrs(stride, (top, left), out_hw, conv.activation(op))
+    conv.add_node(op, "transpose_conv", inputs, op.outputs[0], attrs)
+
+
 def _pool2d(edgekit_op: str):
     def convert(conv: _Converter, op: _Operator) -> None:
         kernel = (op.options["FilterHeight"], op.options["FilterWidth"])
@@ -383,6 +407,40 @@ def _reshape(conv: _Converter, op: _Operator) -> None:
 def _transpose(conv: _Converter, op: _Operator) -> None:
     perm = tuple(int(p) for p in conv.constant(op, 1))
     conv.add_node(op, "transpose", op.inputs[:1], op.outputs[0], TransposeAttrs(perm))
+
+
+def _space_depth(to_depth: bool):
+    """SPACE_TO_DEPTH (``to_depth``) and DEPTH_TO_SPACE move bytes only: TFLite's
+    out[h, w, (i * b + j) * C + c] = in[h * b + i, w * b + j, c] and its inverse are a reshape to 6-D,
+    the transpose that swaps the block-row axis with the column axis, and a reshape back."""
+    def convert(conv: _Converter, op: _Operator) -> None:
+        block = op.options["BlockSize"]
+        _, height, width, channels = conv.info(op.inputs[0]).shape
+        blocks = ((1, height // block, block, width // block, block, channels) if to_depth else
+                  (1, height, width, block, block, channels // (block * block)))
+        perm = (0, 1, 3, 2, 4, 5)
+        split = conv.new_tensor(op.inputs[0], blocks, "_blocks")
+        conv.add_node(op, "reshape", op.inputs[:1], split, ReshapeAttrs(blocks))
+        moved = conv.new_tensor(op.inputs[0], tuple(blocks[p] for p in perm), "_moved")
+        conv.add_node(op, "transpose", [split], moved, TransposeAttrs(perm))
+        conv.add_node(op, "reshape", [moved], op.outputs[0], ReshapeAttrs(conv.info(op.outputs[0]).shape))
+    return convert
+
+
+def _batch_matmul(conv: _Converter, op: _Operator) -> None:
+    attrs = BatchMatmulAttrs(bool(op.options["AdjX"]), bool(op.options["AdjY"]))
+    conv.add_node(op, "batch_matmul", op.inputs[:2], op.outputs[0], attrs)
+
+
+def _gather(conv: _Converter, op: _Operator) -> None:
+    """GATHER with constant indices and batch_dims 0."""
+    if op.options["BatchDims"]:
+        raise conv.unsupported(op, "has batch_dims; edgekit gathers with batch_dims 0")
+    shape = conv.info(op.inputs[0]).shape
+    axis = op.options["Axis"] % len(shape)
+    indices = conv.constant(op, 1).astype(np.int64)
+    flat = tuple(int(i) for i in indices.reshape(-1))
+    conv.add_node(op, "gather", op.inputs[:1], op.outputs[0], GatherAttrs(axis, flat, tuple(indices.shape)))
 
 
 def _concatenation(conv: _Converter, op: _Operator) -> None:
@@ -548,4 +606,9 @@ _CONVERTERS = {
     BuiltinOperator.SLICE: _slice,
     BuiltinOperator.SPLIT: _split,
     BuiltinOperator.SPLIT_V: _split_v,
+    BuiltinOperator.TRANSPOSE_CONV: _transpose_conv,
+    BuiltinOperator.GATHER: _gather,
+    BuiltinOperator.BATCH_MATMUL: _batch_matmul,
+    BuiltinOperator.DEPTH_TO_SPACE: _space_depth(to_depth=False),
+    BuiltinOperator.SPACE_TO_DEPTH: _space_depth(to_depth=True),
 }

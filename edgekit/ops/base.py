@@ -168,6 +168,22 @@ class OpDef:
         raise UnsupportedOpError(f"op {self.name!r} (node {node.name}) has no C kernel yet")
 
 
+class DataMovementOp(OpDef):
+    """An op that moves bytes and computes nothing (transpose, slice, gather): the same function of
+    attrs and input in float and int8 (``move``), and the int8 output keeps the input's quantization."""
+
+    same_quant_as_input = True
+
+    def move(self, attrs, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def run_float(self, attrs, inputs):
+        return [self.move(attrs, inputs[0])]
+
+    def run_int8(self, node, graph, inputs):
+        return [self.move(node.attrs, inputs[0])]
+
+
 def rule_text(constraint) -> str:
     """A ``constraint_*`` function's docstring on one line: the rule the user sees."""
     return " ".join(constraint.__doc__.split())

@@ -18,9 +18,19 @@ class ConcatAttrs:
     axis: int = -1
 
 
+def constraint_shapes_agree(attrs, in_shapes) -> tuple[bool, str]:
+    """The inputs have the same rank and agree in every dimension but the concatenation axis."""
+    rank = len(in_shapes[0]) if in_shapes else 0
+    ok = bool(in_shapes) and isinstance(attrs.axis, int) and -rank <= attrs.axis < rank and all(
+        len(s) == rank and all(a == b for i, (a, b) in enumerate(zip(s, in_shapes[0])) if i != attrs.axis % rank)
+        for s in in_shapes)
+    return ok, f"axis {attrs.axis} of shapes {[list(s) for s in in_shapes]}"
+
+
 class Concat(OpDef):
     name = "concat"
     attrs_type = ConcatAttrs
+    constraints = (constraint_shapes_agree,)
     same_quant_inputs = True
 
     def infer_shapes(self, attrs, in_shapes):

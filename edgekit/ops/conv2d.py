@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgekit.ops.base import BufferShare
-from edgekit.ops.conv_params import SpatialMacOp, bias_or_zeros, finish_float, finish_int8, mac_int8_params
+from edgekit.ops.conv_params import (SpatialMacOp, bias_or_zeros, bias_rule, finish_float,
+                                     finish_int8, mac_int8_params)
 from edgekit.ops.window import output_hw, pad_hw, windows
 
 
@@ -46,10 +47,18 @@ def conv2d_int8(x, filt, bias, mult, shift, *, stride, dilation, padding, input_
     return finish_int8(acc, bias, mult, shift, output_offset, act_min, act_max)
 
 
+def constraint_filter_matches_input(attrs, in_shapes) -> tuple[bool, str]:
+    """The input is NHWC and the filter (out channels, kernel height, kernel width, input channels)."""
+    x, w = in_shapes[0], in_shapes[1]
+    ok = len(in_shapes) in (2, 3) and len(x) == 4 and len(w) == 4 and w[3] == x[3]
+    return ok, f"input {list(x)}, filter {list(w)}"
+
+
 class Conv2d(SpatialMacOp):
     name = "conv2d"
     attrs_type = Conv2dAttrs
     weight_channel_axis = 0  # OHWI
+    constraints = (constraint_filter_matches_input, bias_rule(0))
     buffer_share = BufferShare("in-place 1x1 conv, streamed", True, lambda node: (0,), "inplace_rows", streams=True)
     kernel_variants = True
 

@@ -16,6 +16,17 @@ from edgekit.ops.base import OpDef, activation_range, apply_activation, quant_of
 from edgekit.ops.window import Window
 
 
+def bias_rule(weight_channel_axis: int):
+    """The bias constraint of a MAC op whose weights hold the output channels along ``weight_channel_axis``."""
+    def constraint_bias_per_output_channel(attrs, in_shapes) -> tuple[bool, str]:
+        """The bias, when there is one, holds one value per output channel."""
+        if len(in_shapes) < 3:
+            return True, ""
+        channels = in_shapes[1][weight_channel_axis]
+        return tuple(in_shapes[2]) == (channels,), f"bias {list(in_shapes[2])} for {channels} output channels"
+    return constraint_bias_per_output_channel
+
+
 class MacOp(OpDef):
     """An op with int8 weights (input 1, per output channel along ``weight_channel_axis``), an optional
     int32 bias (input 2) and a fused activation; a following ReLU/ReLU6 fuses into it."""

@@ -25,7 +25,8 @@ import numpy as np
 
 from edgekit.errors import UnsupportedOpError
 from edgekit.ops.base import BufferShare
-from edgekit.ops.conv_params import SpatialMacOp, bias_or_zeros, finish_float, finish_int8, mac_int8_params
+from edgekit.ops.conv_params import (SpatialMacOp, bias_or_zeros, bias_rule, finish_float,
+                                     finish_int8, mac_int8_params)
 from edgekit.ops.window import output_hw, pad_hw, windows
 
 
@@ -56,10 +57,19 @@ def depthwise_conv2d_int8(x, filt, bias, mult, shift, *, depth_multiplier, strid
     return finish_int8(acc, bias, mult, shift, output_offset, act_min, act_max)
 
 
+def constraint_filter_matches_input(attrs, in_shapes) -> tuple[bool, str]:
+    """The input is NHWC and the filter (1, kernel height, kernel width, input channels x depth multiplier)."""
+    x, w = in_shapes[0], in_shapes[1]
+    ok = (len(in_shapes) in (2, 3) and len(x) == 4 and len(w) == 4 and w[0] == 1
+          and w[3] == x[3] * attrs.depth_multiplier)
+    return ok, f"input {list(x)}, filter {list(w)}, depth multiplier {attrs.depth_multiplier}"
+
+
 class DepthwiseConv2d(SpatialMacOp):
     name = "depthwise_conv2d"
     attrs_type = DepthwiseConv2dAttrs
     weight_channel_axis = 3  # 1HWC
+    constraints = (constraint_filter_matches_input, bias_rule(3))
     kernel_variants = True
     buffer_share = BufferShare("in-place depthwise", True,
                                lambda node: (0,) if node.attrs.depth_multiplier == 1 else (), "inplace_depthwise")

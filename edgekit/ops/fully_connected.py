@@ -4,7 +4,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgekit.ops.conv_params import MacOp, bias_or_zeros, finish_float, finish_int8, mac_int8_params
+from edgekit.ops.conv_params import (MacOp, bias_or_zeros, bias_rule, finish_float,
+                                     finish_int8, mac_int8_params)
 
 
 @dataclass
@@ -18,10 +19,18 @@ def fully_connected_int8(x, filt, bias, mult, shift, *, input_offset, output_off
     return finish_int8(acc, bias, mult, shift, output_offset, act_min, act_max)
 
 
+def constraint_weights_match_input(attrs, in_shapes) -> tuple[bool, str]:
+    """The weights are (outputs, inputs), with as many inputs as the input tensor has values."""
+    x, w = in_shapes[0], in_shapes[1]
+    ok = len(in_shapes) in (2, 3) and len(w) == 2 and int(np.prod(x)) == w[1]
+    return ok, f"input {list(x)}, weights {list(w)}"
+
+
 class FullyConnected(MacOp):
     name = "fully_connected"
     attrs_type = FullyConnectedAttrs
     weight_channel_axis = 0  # NK
+    constraints = (constraint_weights_match_input, bias_rule(0))
     kernel_variants = True
 
     def infer_shapes(self, attrs, in_shapes):

@@ -26,9 +26,17 @@ def constraint_spatial_pads(node, graph) -> tuple[bool, str]:
     return len(pads) == 4 and tuple(pads[0]) == (0, 0), f"pads {pads}"
 
 
+def constraint_pads_per_axis(attrs, in_shapes) -> tuple[bool, str]:
+    """The pads give (before, after) for each axis of the input, none of them negative."""
+    ok = len(attrs.pads) == len(in_shapes[0]) and all(
+        len(pair) == 2 and min(pair) >= 0 for pair in attrs.pads)
+    return ok, f"pads {attrs.pads} of shape {list(in_shapes[0])}"
+
+
 class Pad(OpDef):
     name = "pad"
     attrs_type = PadAttrs
+    constraints = (constraint_pads_per_axis,)
     same_quant_as_input = True
     patchable = True
     patch_constraints = (constraint_spatial_pads,)

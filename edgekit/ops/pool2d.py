@@ -48,8 +48,14 @@ def max_pool2d_int8(x, *, kernel, stride, padding, act_min, act_max):
     return np.clip(win.max(axis=(2, 3)), act_min, act_max).astype(np.int8)[np.newaxis]
 
 
+def constraint_nhwc_input(attrs, in_shapes) -> tuple[bool, str]:
+    """The input is one NHWC tensor."""
+    return len(in_shapes) == 1 and len(in_shapes[0]) == 4, f"inputs {[list(s) for s in in_shapes]}"
+
+
 class _Pool2d(OpDef):
     attrs_type = Pool2dAttrs
+    constraints = (constraint_nhwc_input,)
     same_quant_as_input = True
     fuses_activation = True
     patchable = True

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgekit.ops.base import OpDef
+from edgekit.ops.base import DataMovementOp
 
 
 @dataclass
@@ -34,26 +34,19 @@ def constraint_ranges_inside_the_input(attrs, in_shapes) -> tuple[bool, str]:
     return True, ""
 
 
-class StridedSlice(OpDef):
+class StridedSlice(DataMovementOp):
     name = "strided_slice"
     attrs_type = StridedSliceAttrs
     constraints = (constraint_ranges_inside_the_input,)
-    same_quant_as_input = True
 
     def infer_shapes(self, attrs, in_shapes):
         shape = in_shapes[0]
         sliced = [len(range(*r)) for r in attrs.ranges] + list(shape[len(attrs.ranges):])
         return [tuple(d for axis, d in enumerate(sliced) if axis not in attrs.squeeze)]
 
-    def _slice(self, attrs, x):
+    def move(self, attrs, x):
         out = x[np.ix_(*kept_indices(attrs, x.shape))]
         return np.ascontiguousarray(out.reshape(self.infer_shapes(attrs, [x.shape])[0]))
-
-    def run_float(self, attrs, inputs):
-        return [self._slice(attrs, inputs[0])]
-
-    def run_int8(self, node, graph, inputs):
-        return [self._slice(node.attrs, inputs[0])]
 
     def lower(self, node, graph, prefix, pointer, in_place=False):
         from edgekit.codegen.kernels.strided_slice import StridedSliceSpec, strided_slice_kernel

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgekit.ops.base import OpDef
+from edgekit.ops.base import DataMovementOp
 
 
 @dataclass
@@ -12,19 +12,21 @@ class TransposeAttrs:
     perm: tuple[int, ...] = ()
 
 
-class Transpose(OpDef):
+def constraint_permutation(attrs, in_shapes) -> tuple[bool, str]:
+    """The permutation names each axis of the input once."""
+    return sorted(attrs.perm) == list(range(len(in_shapes[0]))), f"perm {attrs.perm} of shape {list(in_shapes[0])}"
+
+
+class Transpose(DataMovementOp):
     name = "transpose"
     attrs_type = TransposeAttrs
-    same_quant_as_input = True
+    constraints = (constraint_permutation,)
 
     def infer_shapes(self, attrs, in_shapes):
         return [tuple(in_shapes[0][p] for p in attrs.perm)]
 
-    def run_float(self, attrs, inputs):
-        return [np.ascontiguousarray(inputs[0].transpose(attrs.perm))]
-
-    def run_int8(self, node, graph, inputs):
-        return [np.ascontiguousarray(inputs[0].transpose(node.attrs.perm))]
+    def move(self, attrs, x):
+        return np.ascontiguousarray(x.transpose(attrs.perm))
 
     def is_identity(self, node, graph):
         return tuple(node.attrs.perm) == tuple(range(len(node.attrs.perm)))

@@ -4,7 +4,8 @@
 only from the local cache (``$EDGEKIT_HOME``), never from the network.
 """
 
-from edgekit.zoo.registry import ZOO, ZooModel, load_zoo_model, zoo_entry, zoo_model_from_state_dict
+from edgekit.zoo.registry import (ZOO, ZooModel, check_resolution, load_zoo_model, zoo_entry,
+                                   zoo_model_from_state_dict)
 
-__all__ = ["ZOO", "ZooModel", "load_zoo_model", "zoo_entry",
+__all__ = ["ZOO", "ZooModel", "check_resolution", "load_zoo_model", "zoo_entry",
            "zoo_model_from_state_dict"]

@@ -90,3 +90,28 @@ class MobileNetV2(nn.Module):
         x = self.features(x)
         x = nn.functional.adaptive_avg_pool2d(x, 1).flatten(1)
         return self.classifier(x)
+
+
+def float_bytes(width: float = 1.0, resolution: int = 224, num_classes: int = 1000) -> int:
+    """Bytes of the float32 parameters plus every layer's output at this size, worked out from the
+    architecture without building it: what building and exporting the model holds at least once."""
+    def out(size: int, stride: int) -> int:
+        return (size - 1) // stride + 1  # 3x3 (or 1x1) with "same" padding
+
+    size = out(resolution, 2)
+    in_ch, last_ch = make_divisible(32 * width), make_divisible(1280 * max(1.0, width))
+    params, activations = 27 * in_ch + 2 * in_ch, in_ch * size * size
+    for t, c, n, s in INVERTED_RESIDUAL_SETTING:
+        out_ch = make_divisible(c * width)
+        for i in range(n):
+            hidden = int(round(in_ch * t))
+            if t != 1:
+                params += in_ch * hidden + 2 * hidden
+                activations += hidden * size * size
+            size = out(size, s if i == 0 else 1)
+            params += 11 * hidden + hidden * out_ch + 2 * out_ch
+            activations += (hidden + out_ch) * size * size
+            in_ch = out_ch
+    params += in_ch * last_ch + 2 * last_ch + last_ch * num_classes + num_classes
+    activations += last_ch * size * size + num_classes
+    return 4 * (params + activations)

@@ -1,9 +1,10 @@
 """Names of the built-in models, their options and how to build them."""
 
+import os
 from dataclasses import dataclass, field
 from typing import Callable
 
-from edgekit.errors import UnknownNameError
+from edgekit.errors import EdgekitError, UnknownNameError
 from edgekit.frontend.images import IMAGENET_CROP_FRACTION, IMAGENET_MEAN, IMAGENET_STD
 
 
@@ -28,6 +29,17 @@ class ZooEntry:
     options: dict = field(default_factory=dict)
     # the options a state_dict may have been saved from, read off its tensor shapes (tried in order)
     options_from_state_dict: Callable[[dict], list[dict]] = lambda state: []
+    # float32 bytes of parameters plus activations for the given options (see check_options)
+    float_bytes: Callable[..., int] | None = None
+
+
+# What the zoo's options may be; memory is checked on top (MEMORY_FACTOR x float_bytes).
+RESOLUTION_RANGE = (8, 4096)
+WIDTH_RANGE = (0.05, 4.0)
+NUM_CLASSES_RANGE = (1, 100_000)
+# torch's exporter traces with fake tensors (loading MobileNetV2 peaked at 525 MB at 224 px and 537 MB at
+# 1024 px, measured), but the example input, the weights and calibration's float activations are real
+MEMORY_FACTOR = 2
 
 
 MOBILENETV2_WEIGHTS = ("mobilenet_v2-b0353104.pth", "b0353104")
@@ -47,6 +59,7 @@ def build_mobilenetv2(width: float = 1.0, resolution: int = 224, num_classes: in
     if pretrained and not matches_weights:
         raise UnknownNameError(f"no pretrained MobileNetV2 weights for width {width} and {num_classes} classes; "
                                "only width 1.0 with 1000 classes has them (pass --no-pretrained for random weights)")
+    check_options(ZOO["mobilenetv2"], width=width, resolution=resolution, num_classes=num_classes)
     torch.manual_seed(0)
     module = MobileNetV2(num_classes=num_classes, width=width)
     if pretrained:
@@ -54,6 +67,55 @@ def build_mobilenetv2(width: float = 1.0, resolution: int = 224, num_classes: in
         module.load_state_dict(state, strict=True)
     module.eval()
     return ZooModel("mobilenetv2", module, resolution, IMAGENET_MEAN, IMAGENET_STD, IMAGENET_CROP_FRACTION, pretrained)
+
+
+def _mobilenetv2_float_bytes(**options) -> int:
+    from edgekit.zoo.mobilenetv2 import float_bytes
+
+    return float_bytes(**options)
+
+
+def check_resolution(resolution) -> int:
+    """An input size in pixels within RESOLUTION_RANGE (an EdgekitError names the value and the range)."""
+    low, high = RESOLUTION_RANGE
+    if isinstance(resolution, bool) or not isinstance(resolution, int) or not low <= resolution <= high:
+        raise EdgekitError(f"--resolution {resolution}: expected a whole number of pixels from {low} to {high:,}")
+    return resolution
+
+
+def check_options(entry: ZooEntry, width: float, resolution: int, num_classes: int) -> None:
+    """Options in range, and a model small enough to build in this machine's memory, checked before
+    anything is allocated."""
+    check_resolution(resolution)
+    low, high = WIDTH_RANGE
+    if not isinstance(width, (int, float)) or not low <= width <= high:  # also refuses NaN
+        raise EdgekitError(f"--width {width}: expected a width multiplier from {low} to {high}")
+    low, high = NUM_CLASSES_RANGE
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or not low <= num_classes <= high:
+        raise EdgekitError(f"--num-classes {num_classes}: expected a whole number from {low} to {high:,}")
+    if entry.float_bytes is None:
+        return
+    needed = MEMORY_FACTOR * entry.float_bytes(width=width, resolution=resolution, num_classes=num_classes)
+    available = available_memory_bytes()
+    if needed > available // 2:
+        largest = max((r for r in range(RESOLUTION_RANGE[0], resolution, 8) if MEMORY_FACTOR * entry.float_bytes(
+            width=width, resolution=r, num_classes=num_classes) <= available // 2), default=None)
+        hint = f"use --resolution {largest} or less" if largest else "use a smaller --width"
+        raise EdgekitError(f"{entry.name} at --width {width} --resolution {resolution}: building it needs about "
+                           f"{needed / 2**30:,.1f} GiB, over half of the {available / 2**30:,.1f} GiB this machine "
+                           f"has free; {hint}")
+
+
+def available_memory_bytes() -> int:
+    """MemAvailable from /proc/meminfo (Linux), else the physical memory."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 MOBILENETV2_WIDTHS = (1.0, 0.75, 0.5, 0.35, 1.3, 1.4)  # the widths MobileNetV2 checkpoints are published at
@@ -77,6 +139,7 @@ ZOO = {
         build_mobilenetv2,
         {"width": 1.0, "resolution": 224, "num_classes": 1000},
         mobilenetv2_options_from_state_dict,
+        _mobilenetv2_float_bytes,
     ),
 }
 

@@ -30,6 +30,11 @@
 #include <stdint.h>
 #include <string.h>
 
+/* gcc's first scheduling pass (before register allocation) hoists the loads of a whole unrolled step
+ * to its start and spills them: measured on the int8-weight 2x2 step, 314 stack accesses with it, 86
+ * without. The kernels that include this header are compiled without it. */
+#pragma GCC optimize("no-schedule-insns")
+
 #define EK_INLINE static inline __attribute__((always_inline))
 /* Unroll a copy loop four times: its compare and branch cost as much as its load and store. */
 #define EK_UNROLL4 _Pragma("GCC unroll 4")
@@ -172,18 +177,50 @@ EK_INLINE int32_t ek_rescale(int32_t acc, ek_scale_t scale)
 }
 #endif
 
+/* TFLite's RoundingDivideByPOT(x, right) for 0 <= right <= 31 and |x| < 2^30, decoded once for many x:
+ * x itself for right 0, else (x - (x < 0) + 2^(right - 1)) >> right (no overflow within the bound). */
+typedef struct {
+    int32_t negative, round, right;
+} ek_pot_t;
+
+EK_INLINE ek_pot_t ek_pot(int32_t right)
+{
+    ek_pot_t pot;
+    pot.negative = right > 0 ? -1 : 0;
+    pot.round = (int32_t)((1u << right) >> 1);
+    pot.right = right;
+    return pot;
+}
+
+EK_INLINE int32_t ek_divide_pot(int32_t x, ek_pot_t pot)
+{
+    return (x + ((x >> 31) & pot.negative) + pot.round) >> pot.right;
+}
+
 /* The layer's output offset and fused activation clamp. */
 typedef struct {
     int32_t output_offset, act_min, act_max;
 } ek_clamp_t;
 
-/* acc -> int8: rescale, add the output offset, clamp. */
-EK_INLINE int8_t ek_output(int32_t acc, ek_scale_t scale, ek_clamp_t clamp)
+/* result -> int8: the activation clamp. A clamp known at compile time to be the whole int8 range (the
+ * kernels specialise that case) is one SSAT. ek_output: rescale acc, add the output offset, clamp. */
+EK_INLINE int8_t ek_output_clamp(int32_t result, ek_clamp_t clamp)
 {
-    int32_t result = ek_rescale(acc, scale) + clamp.output_offset;
+#if defined(__ARM_ARCH_7EM__) || defined(__ARM_ARCH_8M_MAIN__) || defined(__ARM_ARCH_8_1M_MAIN__)
+    if (__builtin_constant_p(clamp.act_min) && __builtin_constant_p(clamp.act_max) && clamp.act_min == -128 &&
+        clamp.act_max == 127) {
+        __asm__("ssat %0, #8, %1" : "=r"(result) : "r"(result));
+        return (int8_t)result;
+    }
+#endif
     result = result < clamp.act_min ? clamp.act_min : result;
     result = result > clamp.act_max ? clamp.act_max : result;
     return (int8_t)result;
+}
+
+EK_INLINE int8_t ek_output(int32_t acc, ek_scale_t scale, ek_clamp_t clamp)
+{
+    return ek_output_clamp(ek_rescale(acc, scale) + clamp.output_offset, clamp);
 }
 
 /* One output: TFLite's requantization of acc with (multiplier, shift), output offset and clamp. */
@@ -202,42 +239,38 @@ typedef struct {
     ek_clamp_t clamp;
 } ek_requant_t;
 
-/* Weights: int8 by default; the _w16 kernels define EK_WEIGHTS_INT16 to 1 before including this header.
- * Then each filter row holds k rounded up to a multiple of 4 int16 values, whole groups of 4 in SMLAD
- * order (w0, w2, w1, w3: the halves of SXTB16 and SXTB16 ror 8 of the input bytes x0..x3), the rest in
- * order, zero-padded; rows are word aligned, so two word loads (one LDRD) read a group. Twice the
- * weight flash, no SXTB16 on the weights. ek_read_weights gives a group of 4 as (w0, w2), (w1, w3). */
+/* Inputs and weights of the DSP (non-Helium) kernels.
+ *
+ * Inputs: each input row (a pixel's k values) is widened once into int16 in word-aligned scratch
+ * (ek_widen): groups of 4 in SMLAD order (x0, x2), (x1, x3) (the halves of SXTB16 and SXTB16 ror 8
+ * of the bytes x0..x3), the last partial group in order, zero-padded; the two pixels of a 2-pixel
+ * block interleaved group by group, so one pointer reads both. The inner loop then loads words and
+ * multiplies: nothing is re-widened for each output channel.
+ * Weights: int8 by default, each row k bytes, SXTB16'd in the loop (2 pixels x 2 channels: 4 LDRD/LDR,
+ * 4 SXTB16, 8 SMLAD per 16 MACs). The _w16 kernels define EK_WEIGHTS_INT16 to 1 before including
+ * this header: weights widened at compile time like the inputs, rows rounded up to a multiple of 4
+ * (ek_filter_row), the rows of each pair of output channels (0-1, 2-3...) interleaved group by group,
+ * a last odd channel's row plain (4 LDRD and 8 SMLAD per 16 MACs; twice the weight flash).
+ * mac_dsp.widen_weights writes that layout. The Helium kernels (EK_MVE) read plain int8 rows. */
 #if EK_WEIGHTS_INT16
 typedef int16_t ek_weight_t;
-
-EK_INLINE int32_t ek_row(int32_t k)
-{
-    return (k + 3) & ~3;
-}
-
-EK_INLINE void ek_read_weights(const ek_weight_t *w, int32_t *even, int32_t *odd)
-{
-    const int32_t *words = (const int32_t *)(const void *)w;
-    *even = words[0];
-    *odd = words[1];
-}
 #else
 typedef int8_t ek_weight_t;
+#endif
 
+#if EK_MVE
+typedef int8_t ek_input_t;
+
+/* Values per input row and per filter row. */
 EK_INLINE int32_t ek_row(int32_t k)
 {
     return k;
 }
-
-EK_INLINE void ek_read_weights(const ek_weight_t *w, int32_t *even, int32_t *odd)
+EK_INLINE int32_t ek_filter_row(int32_t k)
 {
-    const int32_t bytes = ek_read_s8x4(w);
-    *even = ek_sxtb16(bytes);
-    *odd = ek_sxtb16_ror8(bytes);
+    return k;
 }
-#endif
 
-#if EK_MVE
 /* Helium (the _mve kernels, cortex-m55): VMLADAVA multiplies 16 int8 pairs and adds them to a scalar
  * accumulator; the K tail is a predicated load that reads zeros beyond k (and no memory). */
 #include <arm_mve.h>
@@ -269,97 +302,170 @@ EK_INLINE int32_t ek_dot_1x1(const int8_t *a, const ek_weight_t *w, int32_t k, i
     }
     return acc;
 }
+
+/* acc[2 * pixel + channel] += the dot products of `pixels` (1 or 2) int8 input rows at a (row b = a + k)
+ * and `channels` (1 or 2) filter rows at w (the second at w + k). */
+EK_INLINE void ek_block(const ek_input_t *a, const ek_weight_t *w, int32_t k, int32_t pixels, int32_t channels,
+                        int32_t acc[4])
+{
+    if (pixels == 2 && channels == 2) {
+        ek_dot_2x2(a, w, w + k, k, acc);
+        return;
+    }
+    acc[0] = ek_dot_1x1(a, w, k, acc[0]);
+    if (channels == 2) {
+        acc[1] = ek_dot_1x1(a, w + k, k, acc[1]);
+    }
+    if (pixels == 2) {
+        acc[2] = ek_dot_1x1(a + k, w, k, acc[2]);
+    }
+}
 #else
-/* Rows a and b = a + k of k int8 values times filter rows w0 and w1: acc = {a.w0, a.w1, b.w0, b.w1}
- * added to their initial values; K in steps of 4 with SXTB16/SMLAD, the rest one by one. Row b at a
- * constant offset from row a saves a register in the loop. */
-EK_INLINE void ek_dot_2x2(const int8_t *a, const ek_weight_t *w0, const ek_weight_t *w1, int32_t k, int32_t acc[4])
+typedef int16_t ek_input_t;
+
+/* Values per widened input row, and per filter row. */
+EK_INLINE int32_t ek_row(int32_t k)
 {
-    const int8_t *b = a + k;
-    int32_t a0 = acc[0], a1 = acc[1], b0 = acc[2], b1 = acc[3];
-    int32_t i = 0;
-    for (; i + 4 <= k; i += 4) {
-        const int32_t xa = ek_read_s8x4(a + i), xb = ek_read_s8x4(b + i);
-        const int32_t xa_even = ek_sxtb16(xa), xa_odd = ek_sxtb16_ror8(xa);
-        const int32_t xb_even = ek_sxtb16(xb), xb_odd = ek_sxtb16_ror8(xb);
-        int32_t w_even, w_odd;
-        ek_read_weights(w0 + i, &w_even, &w_odd);
-        a0 = ek_smlad(xa_even, w_even, a0);
-        a0 = ek_smlad(xa_odd, w_odd, a0);
-        b0 = ek_smlad(xb_even, w_even, b0);
-        b0 = ek_smlad(xb_odd, w_odd, b0);
-        ek_read_weights(w1 + i, &w_even, &w_odd);
-        a1 = ek_smlad(xa_even, w_even, a1);
-        a1 = ek_smlad(xa_odd, w_odd, a1);
-        b1 = ek_smlad(xb_even, w_even, b1);
-        b1 = ek_smlad(xb_odd, w_odd, b1);
-    }
-    for (; i < k; ++i) {
-        a0 += a[i] * w0[i];
-        a1 += a[i] * w1[i];
-        b0 += b[i] * w0[i];
-        b1 += b[i] * w1[i];
-    }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = b0;
-    acc[3] = b1;
+    return (k + 3) & ~3;
+}
+EK_INLINE int32_t ek_filter_row(int32_t k)
+{
+    return EK_WEIGHTS_INT16 ? ek_row(k) : k;
 }
 
-/* One row a of k int8 values times one filter row w, added to acc. */
-EK_INLINE int32_t ek_dot_1x1(const int8_t *a, const ek_weight_t *w, int32_t k, int32_t acc)
+/* k int8 values widened as above, group g at dst + g * stride int16 values (stride 4: a plain row;
+ * 8: one pixel of an interleaved pair). Written as words only, as ek_block reads them (one type for
+ * the buffer's accesses, so gcc's aliasing rules keep their order). */
+EK_INLINE void ek_widen(const int8_t *src, ek_input_t *dst, int32_t k, int32_t stride)
 {
+    int32_t *words = (int32_t *)(void *)dst;
     int32_t i = 0;
-    for (; i + 4 <= k; i += 4) {
-        const int32_t x = ek_read_s8x4(a + i);
-        int32_t w_even, w_odd;
-        ek_read_weights(w + i, &w_even, &w_odd);
-        acc = ek_smlad(ek_sxtb16(x), w_even, acc);
-        acc = ek_smlad(ek_sxtb16_ror8(x), w_odd, acc);
+    EK_UNROLL4 for (; i + 4 <= k; i += 4, words += stride / 2) {
+        const int32_t v = ek_read_s8x4(src + i);
+        words[0] = ek_sxtb16(v);
+        words[1] = ek_sxtb16_ror8(v);
     }
-    for (; i < k; ++i) {
-        acc += a[i] * w[i];
+    if (i < k) { /* the partial group, in order, zero-padded */
+        words[0] = ek_pack_s16x2(src[i], i + 1 < k ? src[i + 1] : 0);
+        words[1] = ek_pack_s16x2(i + 2 < k ? src[i + 2] : 0, 0);
     }
-    return acc;
 }
 
+/* Filter values per group step of `channels` rows (see ek_block). */
+EK_INLINE int32_t ek_filter_step(int32_t channels)
+{
+    return EK_WEIGHTS_INT16 ? 4 * channels : 4;
+}
+
+/* The group of filter row `channel` (0 or 1) at w as two SMLAD operands; `tail`: the values of a
+ * last partial group (0: a whole one). */
+EK_INLINE void ek_weight_group(const ek_weight_t *w, int32_t channel, int32_t channels, int32_t k, int32_t tail,
+                               int32_t *even, int32_t *odd)
+{
+#if EK_WEIGHTS_INT16
+    const int32_t *words = (const int32_t *)(const void *)w + 2 * channel;
+    (void)channels;
+    (void)k;
+    (void)tail;
+    *even = words[0];
+    *odd = words[1];
+#else
+    const int8_t *p = w + channel * k;
+    (void)channels;
+    if (tail == 0) {
+        const int32_t v = ek_read_s8x4(p);
+        *even = ek_sxtb16(v);
+        *odd = ek_sxtb16_ror8(v);
+    } else { /* in order, as ek_widen's partial group; no read beyond the row */
+        *even = ek_pack_s16x2(p[0], tail > 1 ? p[1] : 0);
+        *odd = ek_pack_s16x2(tail > 2 ? p[2] : 0, 0);
+    }
+#endif
+}
+
+/* One group of 4: x at the group's first pixel, w at its filter group (ek_weight_group). */
+EK_INLINE void ek_group(const int32_t *x, const ek_weight_t *w, int32_t k, int32_t pixels, int32_t channels,
+                        int32_t tail, int32_t acc[4])
+{
+    int32_t even, odd;
+    ek_weight_group(w, 0, channels, k, tail, &even, &odd);
+    acc[0] = ek_smlad(x[1], odd, ek_smlad(x[0], even, acc[0]));
+    if (pixels == 2) {
+        acc[2] = ek_smlad(x[3], odd, ek_smlad(x[2], even, acc[2]));
+    }
+    if (channels == 2) {
+        ek_weight_group(w, 1, channels, k, tail, &even, &odd);
+        acc[1] = ek_smlad(x[1], odd, ek_smlad(x[0], even, acc[1]));
+        if (pixels == 2) {
+            acc[3] = ek_smlad(x[3], odd, ek_smlad(x[2], even, acc[3]));
+        }
+    }
+}
+
+/* acc[2 * pixel + channel] += the dot products of `pixels` (1 or 2) widened input rows at a and
+ * `channels` (1 or 2) filter rows at w, k values each (layouts above). The loop runs steps of
+ * straight-line code with constant offsets, 8 groups each for the 2x2 block (gcc unrolls loops of a
+ * constant trip count completely, but a partial unroll loses the constant), 2 for the rarer edge
+ * blocks (an odd last pixel or channel), whose code size matters more than their speed. */
+EK_INLINE void ek_block(const ek_input_t *a, const ek_weight_t *w, int32_t k, int32_t pixels, int32_t channels,
+                        int32_t acc[4])
+{
+    const int32_t *x = (const int32_t *)(const void *)a;
+    const int32_t whole = k / 4, x_step = 2 * pixels, w_step = ek_filter_step(channels);
+    const int32_t per_step = pixels == 2 && channels == 2 ? 8 : 2;
+    int32_t sums[4] = {acc[0], acc[1], acc[2], acc[3]};
+    for (int32_t step = 0; step < whole / per_step; ++step) {
+        _Pragma("GCC unroll 8") for (int32_t g = 0; g < per_step; ++g) {
+            ek_group(x + x_step * g, w + w_step * g, k, pixels, channels, 0, sums);
+        }
+        x += x_step * per_step;
+        w += w_step * per_step;
+    }
+    _Pragma("GCC unroll 8") for (int32_t g = 0; g < whole % per_step; ++g) {
+        ek_group(x + x_step * g, w + w_step * g, k, pixels, channels, 0, sums);
+    }
+    if (k % 4) {
+        const int32_t g = whole % per_step;
+        ek_group(x + x_step * g, w + w_step * g, k, pixels, channels, k % 4, sums);
+    }
+    for (int32_t i = 0; i < 4; ++i) {
+        acc[i] = sums[i];
+    }
+}
 #endif
 
-/* Rows a and b = a + k (k int8 values each) times every filter row ([n][ek_row(k)]): the n requantized
- * outputs of row a go to out_a and those of row b to out_b. Output channels go two at a time (2x2
+/* `pixels` (1 or 2) input rows at a (k values each: widened and interleaved by ek_widen, or int8 rows for
+ * the Helium kernels) times every filter row ([n][ek_filter_row(k)] as above): the n requantized outputs of the
+ * first pixel go to out, those of the second right after them. Output channels go two at a time (2x2
  * register blocking). */
-EK_INLINE void ek_gemm_2rows(const int8_t *a, const ek_weight_t *filter, int32_t k, int32_t n, const ek_requant_t *q,
-                             int8_t *out_a, int8_t *out_b)
+EK_INLINE void ek_gemm(const ek_input_t *a, const ek_weight_t *filter, int32_t k, int32_t n, int32_t pixels,
+                       const ek_requant_t *q, int8_t *out)
 {
-    const int8_t *b = a + k;
-    const int32_t row = ek_row(k);
+    const int32_t row = ek_filter_row(k);
+    int8_t *out_a = out, *out_b = out + n;
     int32_t c = 0;
     for (; c + 2 <= n; c += 2) {
-        const ek_weight_t *w = filter + c * row;
         int32_t acc[4] = {q->bias[c], q->bias[c + 1], q->bias[c], q->bias[c + 1]};
-        ek_dot_2x2(a, w, w + row, k, acc);
+        ek_block(a, filter + c * row, k, pixels, 2, acc);
         ek_scale_t scale = ek_scale(q->multiplier[c], q->shift[c]);
         out_a[c] = ek_output(acc[0], scale, q->clamp);
-        out_b[c] = ek_output(acc[2], scale, q->clamp);
+        if (pixels == 2) {
+            out_b[c] = ek_output(acc[2], scale, q->clamp);
+        }
         scale = ek_scale(q->multiplier[c + 1], q->shift[c + 1]);
         out_a[c + 1] = ek_output(acc[1], scale, q->clamp);
-        out_b[c + 1] = ek_output(acc[3], scale, q->clamp);
+        if (pixels == 2) {
+            out_b[c + 1] = ek_output(acc[3], scale, q->clamp);
+        }
     }
     if (c < n) {
-        const ek_weight_t *w = filter + c * row;
+        int32_t acc[4] = {q->bias[c], 0, q->bias[c], 0};
+        ek_block(a, filter + c * row, k, pixels, 1, acc);
         const ek_scale_t scale = ek_scale(q->multiplier[c], q->shift[c]);
-        out_a[c] = ek_output(ek_dot_1x1(a, w, k, q->bias[c]), scale, q->clamp);
-        out_b[c] = ek_output(ek_dot_1x1(b, w, k, q->bias[c]), scale, q->clamp);
-    }
-}
-
-/* One row a (k int8 values) times every filter row: the n requantized outputs go to out. */
-EK_INLINE void ek_gemm_1row(const int8_t *a, const ek_weight_t *filter, int32_t k, int32_t n, const ek_requant_t *q,
-                            int8_t *out)
-{
-    for (int32_t c = 0; c < n; ++c) {
-        out[c] = ek_output(ek_dot_1x1(a, filter + c * ek_row(k), k, q->bias[c]),
-                           ek_scale(q->multiplier[c], q->shift[c]), q->clamp);
+        out_a[c] = ek_output(acc[0], scale, q->clamp);
+        if (pixels == 2) {
+            out_b[c] = ek_output(acc[2], scale, q->clamp);
+        }
     }
 }
 

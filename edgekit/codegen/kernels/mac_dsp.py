@@ -11,11 +11,13 @@ differences in their inputs (``KernelSource.input_offset_in_bias``): the bias ar
 - conv2d: two output pixels at a time times two output channels (2x2 register blocking). A 1x1
   unpadded stride-1 convolution reads its pixels in place; any other window first copies the two
   pixels' receptive fields into an int8 ``scratch`` (im2col of two pixels, ``2 * KH * KW * Cin`` bytes).
-- fully_connected: one row at a time.
-- conv2d and fully_connected come in three variants: ``dsp`` reads int8 weights; ``dsp_w16`` reads
-  weights widened to int16 at compile time in SMLAD order (:func:`widen_weights`), which saves the
-  SXTB16s on the weights for twice the weight flash; ``mve`` (CPUs with Helium, cortex-m55) makes the
-  dot products with VMLADAVA, 16 int8 MACs per instruction.
+  The DSP variants then widen the two pixels' values once to int16 (interleaved, ``ek_widen``) at the
+  start of ``scratch``, so the inner loop re-widens nothing per output channel.
+- fully_connected: one row (widened once), two output channels at a time.
+- conv2d and fully_connected come in three variants: ``dsp`` reads int8 weights (SXTB16 in the loop);
+  ``dsp_w16`` reads weights widened to int16 at compile time in SMLAD order, channel pairs interleaved
+  (:func:`widen_weights`), which saves those SXTB16s for twice the weight flash; ``mve`` (CPUs with
+  Helium, cortex-m55) makes the dot products with VMLADAVA on int8 rows, 16 MACs per instruction.
 - depthwise_conv2d (depth multiplier 1): channel by channel through a padded plane in ``scratch``,
   the channel's taps, bias and requantization held in registers (see
   :func:`depthwise_conv2d_dsp_kernel`).
@@ -37,7 +39,7 @@ VARIANT_MVE = "mve"
 _PARAMS = ("const int8_t* input, const {weight}* filter, const int32_t* bias, const int32_t* multiplier, "
            "const int32_t* shift, int8_t* output")
 _SCALARS = "int32_t input_offset, int32_t output_offset, int32_t act_min, int32_t act_max"
-_REQUANT = "const ek_requant_t q = {bias, multiplier, shift, {output_offset, act_min, act_max}};"
+_REQUANT = "const ek_requant_t q = {bias, multiplier, shift, clamp};"
 
 
 def _kernel(family: str, spec, narrow: bool, body: str, scratch_bytes: int = 0, weights16: bool = False,
@@ -48,8 +50,12 @@ def _kernel(family: str, spec, narrow: bool, body: str, scratch_bytes: int = 0, 
     scratch = ", int8_t* scratch" if scratch_bytes else ""
     params = _PARAMS.format(weight="int16_t" if weights16 else "int8_t")
     prototype = f"int32_t {name}({params}{scratch}, {_SCALARS})"
+    body = body.replace("\n", "\n    ")
     code = (f'#define EK_NARROW_ACC {int(narrow)}\n#define EK_WEIGHTS_INT16 {int(weights16)}\n#define EK_MVE {int(mve)}\n'
-            f'#include "{HEADER_NAME}"\n\n{helper}/* {family} {spec} */\n{prototype}\n{{\n{body}\n'
+            f'#include "{HEADER_NAME}"\n\n{helper}/* {family} {spec} */\n{prototype}\n{{\n'
+            "    if (act_min == -128 && act_max == 127) { /* no activation clamp: gcc saturates with one SSAT */\n"
+            f"        const ek_clamp_t clamp = {{output_offset, -128, 127}};\n    {body}\n    }} else {{\n"
+            f"        const ek_clamp_t clamp = {{output_offset, act_min, act_max}};\n    {body}\n    }}\n"
             "    return 0;\n}\n")
     return KernelSource(name, code, prototype, scratch_bytes, input_offset_in_bias=True, variant=variant,
                         weights_int16=weights16)
@@ -77,23 +83,36 @@ def conv2d_dsp_kernel(spec, weights16: bool = False, narrow: bool = False, mve: 
     depth = spec.window.kernel[0] * spec.window.kernel[1] * channels
     pixels = out_h * out_w
     direct = spec.window.kernel == (1, 1) and spec.window.stride == (1, 1) and not any(spec.window.padding)
-    if direct:  # consecutive pixels are consecutive rows
-        prologue, scratch, row = "    (void)input_offset;", 0, f"input + p * {depth}"
-        gather_one = gather_two = ""
-    else:  # the two pixels' receptive fields, one after the other in scratch
-        prologue = "    const int8_t pad = (int8_t)(-input_offset);"
-        scratch, row = 2 * depth, "scratch"
-        gather_one = "        column(input, p, pad, scratch);\n"
-        gather_two = f"{gather_one}        column(input, p + 1, pad, scratch + {depth});\n"
+    # the two pixels' receptive fields: rows of the input itself (1x1, stride 1, no padding), or copied
+    # one after the other into int8 scratch by column(); the DSP variants then widen them to int16 rows
+    # at the start of scratch (ek_widen), ahead of the int8 copy; Helium reads the int8 rows
+    wide_row = _wide_row(depth)
+    wide_bytes = 2 * 2 * wide_row if not mve else 0
+    prologue = "    (void)input_offset;" if direct else "    const int8_t pad = (int8_t)(-input_offset);"
+    if not mve:
+        prologue += f"\n    int16_t *wide = (int16_t *)(void *)scratch;"
+    if not direct:
+        prologue += f"\n    int8_t *cols = scratch + {wide_bytes};"
+    field = (lambda i: f"input + (p + {i}) * {depth}") if direct else (lambda i: f"cols + {i * depth}")
+    gathers = {count: "".join(f"        column(input, p + {i}, pad, cols + {i * depth});\n" for i in range(count))
+               if not direct else "" for count in (1, 2)}
+    if not mve:  # the block's pixels interleaved group by group; a lone pixel as a plain row
+        row = "wide"
+        for count in (1, 2):
+            gathers[count] += "".join(f"        ek_widen({field(i)}, wide + {4 * i}, {depth}, {4 * count});\n"
+                                      for i in range(count))
+    else:
+        row = field(0)
     body = f"""    {_REQUANT}
 {prologue}
     int32_t p = 0;
     for (; p + 2 <= {pixels}; p += 2) {{
-{gather_two}        ek_gemm_2rows({row}, filter, {depth}, {out_c}, &q, output + p * {out_c}, output + (p + 1) * {out_c});
+{gathers[2]}        ek_gemm({row}, filter, {depth}, {out_c}, 2, &q, output + p * {out_c});
     }}
     if (p < {pixels}) {{
-{gather_one}        ek_gemm_1row({row}, filter, {depth}, {out_c}, &q, output + p * {out_c});
+{gathers[1]}        ek_gemm({row}, filter, {depth}, {out_c}, 1, &q, output + p * {out_c});
     }}"""
+    scratch = wide_bytes + (0 if direct else 2 * depth)
     return _kernel("conv2d", spec, narrow, body, scratch, weights16, "" if direct else _column_function(spec), mve)
 
 
@@ -138,23 +157,37 @@ static void column(const int8_t *input, int32_t p, int8_t pad, int8_t *dst)
 def fully_connected_dsp_kernel(spec, weights16: bool = False, narrow: bool = False,
                                mve: bool = False) -> KernelSource:
     """fully_connected for ``spec`` (a ``FullyConnectedSpec``), one output at a time."""
+    row, scratch = "input", 0
+    widen = ""
+    if not mve:  # the input row widened once (ek_widen) into scratch
+        row, scratch = "(int16_t *)(void *)scratch", 2 * _wide_row(spec.in_features)
+        widen = f"\n    ek_widen(input, {row}, {spec.in_features}, 4);"
     body = f"""    {_REQUANT}
-    (void)input_offset;
-    ek_gemm_1row(input, filter, {spec.in_features}, {spec.out_features}, &q, output);"""
-    return _kernel("fully_connected", spec, narrow, body, weights16=weights16, mve=mve)
+    (void)input_offset;{widen}
+    ek_gemm({row}, filter, {spec.in_features}, {spec.out_features}, 1, &q, output);"""
+    return _kernel("fully_connected", spec, narrow, body, scratch, weights16=weights16, mve=mve)
+
+
+def _wide_row(depth: int) -> int:
+    """int16 values in a widened row of ``depth`` values (ek_row in ek_mac_dsp.h; :func:`widen_weights`)."""
+    return (depth + 3) // 4 * 4
 
 
 def widen_weights(weight: np.ndarray) -> np.ndarray:
-    """int8 weights [N, ...] as the _w16 kernels read them: per output channel, the K = prod(...) values as
-    int16, each whole group of 4 in SMLAD order (w0, w2, w1, w3), the rest in order, zero-padded to a
-    multiple of 4 (see ek_mac_dsp.h)."""
+    """int8 weights [N, ...] as the _w16 kernels read them (see ek_mac_dsp.h): per output channel, the
+    K = prod(...) values as int16 in groups of 4, each whole group in SMLAD order (w0, w2, w1, w3), the
+    last partial group in order, zero-padded to a multiple of 4; the rows of channels 2i and 2i + 1
+    interleaved group by group, a last odd channel's row plain. Shape [N, K rounded up to 4]."""
     rows = weight.reshape(weight.shape[0], -1).astype(np.int16)
-    depth = rows.shape[1]
-    widened = np.zeros((rows.shape[0], (depth + 3) // 4 * 4), dtype=np.int16)
+    channels, depth = rows.shape
+    widened = np.zeros((channels, _wide_row(depth)), dtype=np.int16)
     widened[:, :depth] = rows
     whole = depth // 4 * 4
-    groups = widened[:, :whole].reshape(rows.shape[0], -1, 4)
-    widened[:, :whole] = groups[:, :, [0, 2, 1, 3]].reshape(rows.shape[0], whole)
+    groups = widened[:, :whole].reshape(channels, -1, 4)
+    widened[:, :whole] = groups[:, :, [0, 2, 1, 3]].reshape(channels, whole)
+    paired = channels // 2 * 2
+    pairs = widened[:paired].reshape(paired // 2, 2, widened.shape[1] // 4, 4).transpose(0, 2, 1, 3)
+    widened[:paired] = pairs.reshape(paired, widened.shape[1])
     return widened
 
 
@@ -298,8 +331,7 @@ def depthwise_conv2d_dsp_kernel(spec, narrow: bool = False, row_window: bool = F
 {single_taps}
                 *out = {requantize.format(acc="acc0")};
             }}"""
-    body = f"""    const ek_clamp_t clamp = {{output_offset, act_min, act_max}};
-    int8_t *plane = scratch;
+    body = f"""    int8_t *plane = scratch;
     memset(plane, (int8_t)(-input_offset), {plane_rows * plane_cols + 4});
     for (int32_t c = 0; c < {channels}; ++c) {{
         const int8_t *w = filter + c;

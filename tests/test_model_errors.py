@@ -1,0 +1,98 @@
+"""Every unsupported-op and bad-model error names the file, the op and the node, in one line: ONNX
+importer refusals, graph rules broken (``Graph.lint``), a PyTorch model whose export holds an
+unsupported op, a float model that cannot be quantized, and an int8 op without a C kernel at compile
+time (refused before any planning). The TFLite, Keras and several-input refusals are tested beside
+their importers (test_tflite_import.py, test_keras_import.py, test_several_inputs.py)."""
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper, save
+
+from edgekit.compiler import compile_model
+from edgekit.errors import UnsupportedOpError
+from edgekit.ir import Graph, Node, QuantParams, Tensor
+from edgekit.ir.serialize import save_graph
+from edgekit.model_source import load_model
+from edgekit.ops import get_op
+
+
+def _onnx(path, nodes, inputs, initializers=()):
+    """A one-output ONNX model ``y`` of float inputs ``inputs`` (name -> NCHW shape)."""
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+                                           for name, shape in inputs.items()],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(value, name) for name, value in initializers])
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    return path
+
+
+X = {"x": (1, 3, 8, 8)}
+CASES = {
+    "unknown_op": ([helper.make_node("Log", ["x"], ["y"], name="natural_log")], X, (),
+                   r"^unknown_op\.onnx: ONNX op Log \(node natural_log\) is not supported"),
+    "clip_range": ([helper.make_node("Clip", ["x", "lo", "hi"], ["y"], name="clip7")], X,
+                   [("lo", np.array(-1, np.float32)), ("hi", np.array(1, np.float32))],
+                   r"^clip_range\.onnx: ONNX node clip7 \(Clip\): only ReLU .* got \[-1\.0, 1\.0\]"),
+    "no_broadcast": ([helper.make_node("Add", ["x", "z"], ["y"], name="sum3")], {**X, "z": (1, 2, 8, 8)}, (),
+                     r"^no_broadcast\.onnx: node sum3 \(add\): The two operands' shapes must broadcast"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_onnx_refusals_name_the_file_the_op_and_the_node(case, tmp_path):
+    nodes, inputs, initializers, message = CASES[case]
+    path = _onnx(tmp_path / f"{case}.onnx", nodes, inputs, initializers)
+    with pytest.raises(UnsupportedOpError, match=message) as info:
+        load_model(str(path))
+    assert "\n" not in str(info.value)
+
+
+def test_torch_model_with_an_unsupported_op_names_the_file(tmp_path):
+    import torch
+
+    class Gelu(torch.nn.Module):
+        def forward(self, x):
+            return torch.erf(x)
+
+    path = tmp_path / "erf.pt"
+    torch.jit.save(torch.jit.script(Gelu()), path)
+    with pytest.raises(UnsupportedOpError, match=r"^erf\.pt: ONNX op Erf \(node .+\) is not supported") as info:
+        load_model(str(path), resolution=16)
+    assert "\n" not in str(info.value)
+
+
+def test_float_model_that_cannot_be_quantized_names_the_file_and_node(tmp_path, data_dir):
+    """A batch norm after a ReLU folds into nothing: the compile names the file, node and op."""
+    channels = 3
+    stats = [(name, value.astype(np.float32)) for name, value in (
+        ("gamma", np.full(channels, 1.5)), ("beta", np.full(channels, 0.1)), ("mean", np.zeros(channels)),
+        ("var", np.ones(channels)))]
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu0"),
+             helper.make_node("BatchNormalization", ["r", "gamma", "beta", "mean", "var"], ["y"], name="bn1")]
+    path = _onnx(tmp_path / "standalone_bn.onnx", nodes, X, stats)
+    with pytest.raises(UnsupportedOpError, match=r"standalone_bn\.onnx: node bn1 \(batch_norm\): a batch norm must "
+                                                 r"directly follow a conv2d") as info:
+        compile_model(str(path), "cortex-m7", calib=str(data_dir / "images"), output=tmp_path / "build")
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "build").exists()
+
+
+def test_op_without_a_c_kernel_is_refused_before_planning(tmp_path):
+    """An int8 graph holding an op that has no C kernel (a hand-made .ek): file, op, node and the ops
+    that do have kernels, before any planning or code generation."""
+    q = QuantParams.per_tensor(0.05, 0)
+    graph = Graph("bn")
+    graph.add_tensor(Tensor("x", (1, 4, 4, 2), "int8", quant=q))
+    for name in ("gamma", "beta", "mean", "var"):
+        graph.add_tensor(Tensor(name, (2,), "float32", np.ones(2, np.float32)))
+    graph.add_tensor(Tensor("y", (1, 4, 4, 2), "int8", quant=q))
+    graph.nodes = [Node("bn7", "batch_norm", ["x", "gamma", "beta", "mean", "var"], ["y"],
+                        get_op("batch_norm").attrs_type())]
+    graph.inputs, graph.outputs = ["x"], ["y"]
+    path = tmp_path / "no_kernel.ek"
+    save_graph(graph, path)
+    with pytest.raises(UnsupportedOpError, match=rf"^{path}: op 'batch_norm' \(node bn7\) has no C kernel yet; "
+                                                 r"ops with kernels: add, ") as info:
+        compile_model(str(path), "cortex-m7", output=tmp_path / "build")
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "build").exists()
