@@ -63,13 +63,11 @@ def view_call(node) -> LayerCall:
     return LayerCall(node.name, node.op, None)
 
 
-def mac_call(node, graph, family: str, spec, kernels, prefix: str, pointer, out_channels: int,
-             **options) -> LayerCall:
+def mac_call(node, graph, family: str, spec, kernels, prefix: str, pointer, out_channels: int) -> LayerCall:
     """The call of a multiply-accumulate kernel of ``family`` for ``spec`` (see ``codegen/kernels/mac.py``),
-    the variant ``kernels`` (a ``KernelChoice``) picks, with ``options`` for its kernel maker: weights,
-    bias and the per-channel requantization as constants, offsets and clamp as scalars. The DSP
-    variants take the input offset folded into the bias, maybe int16 weights, and a scratch buffer
-    (``codegen/kernels/mac_dsp.py``)."""
+    the variant ``kernels`` (a ``KernelChoice``) picks: weights, bias and the per-channel requantization
+    as constants, offsets and clamp as scalars. The DSP variants take the input offset folded into the
+    bias, maybe int16 weights, and a scratch buffer (``codegen/kernels/mac_dsp.py``)."""
     from edgekit.codegen.kernels.mac_dsp import fold_input_offset, narrow_accumulators, widen_weights
     from edgekit.codegen.kernels.variants import tuning_key
 
@@ -78,7 +76,7 @@ def mac_call(node, graph, family: str, spec, kernels, prefix: str, pointer, out_
     bias = bias_or_zeros(graph, node, out_channels, np.int32)
     folded = fold_input_offset(bias, weight, get_op(node.op, node).weight_channel_axis, p.input_offset)
     narrow = narrow_accumulators(folded, p.shift, weight.size // out_channels)
-    kernel = kernels.kernel(family, spec, narrow, **options)
+    kernel = kernels.kernel(family, spec, narrow)
     weights = {
         "filter": ConstArray(f"{prefix}_w", "int16_t", widen_weights(weight)) if kernel.weights_int16 else
         ConstArray(f"{prefix}_w", "int8_t", weight),

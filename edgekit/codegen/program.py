@@ -95,7 +95,8 @@ def emit_program(graph, plan, target, out_dir: Path, patches=None, flash_reserve
     variant to every layer that can run it (``edgekit/tuning.py`` measures each).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    choice = KernelChoice(target, wide_weights_fit(graph, target, flash_reserve_bytes), dict(tuned or {}), prefer)
+    choice = KernelChoice(target, wide_weights_fit(graph, target, flash_reserve_bytes), dict(tuned or {}), prefer,
+                          lean=patches is not None)
 
     def pointer(tensor_name: str) -> str:
         return f"(ek_arena + {plan.offset(tensor_name)})"

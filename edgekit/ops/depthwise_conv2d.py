@@ -8,7 +8,8 @@ may therefore start at the input's offset for any stride and padding, as long as
 than the input. Off by default for the planner because the plain kernel reads neighbouring pixels
 of all channels after it has written some outputs; ``lower`` then runs the channel-by-channel form.
 
-The DSP kernel keeps only a window of input rows of channel c (``codegen/kernels/mac_dsp.py``): it
+The DSP kernel of a patched schedule (its scratch-lean form, where in-place writes happen) keeps
+only a window of input rows of channel c (``codegen/kernels/mac_dsp.py``): it
 writes output row r after copying the input rows up to the last one r's windows read, and copies
 later rows from the input when a later output row needs them. Output row r of channel c ends at
 pixel (r + 1) * W_out, so it must stay below the first input row a later output row copies,
@@ -118,8 +119,9 @@ class DepthwiseConv2d(SpatialMacOp):
         return in_shape[1] * in_shape[2] + out_shape[1] * out_shape[2]
 
     def lower(self, node, graph, prefix, pointer, in_place=False, *, kernels):
-        """The plain kernel. In place: the DSP kernel with a row window instead of a whole plane (see
-        the module doc), or the portable one-channel kernel run channel by channel through two planes."""
+        """The plain kernel. In place: the DSP kernel as it is (a whole plane, or in a patched schedule
+        a row window, see the module doc), or the portable one-channel kernel run channel by channel
+        through two planes."""
         from edgekit.codegen.kernels.depthwise_conv2d import DepthwiseConv2dSpec, channel_by_channel
         from edgekit.codegen.kernels.variants import PORTABLE
         from edgekit.codegen.layer_calls import mac_call
@@ -127,8 +129,7 @@ class DepthwiseConv2d(SpatialMacOp):
         x, w = graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
         multiplier = node.attrs.depth_multiplier
         spec = DepthwiseConv2dSpec(tuple(x.shape[1:]), multiplier, self.window(node, graph))
-        call = mac_call(node, graph, "depthwise_conv2d", spec, kernels, prefix, pointer, w.shape[3],
-                        row_window=in_place)
+        call = mac_call(node, graph, "depthwise_conv2d", spec, kernels, prefix, pointer, w.shape[3])
         if not in_place or call.kernel.variant != PORTABLE:
             return call
         if multiplier != 1:

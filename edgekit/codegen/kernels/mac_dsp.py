@@ -43,15 +43,18 @@ _REQUANT = "const ek_requant_t q = {bias, multiplier, shift, clamp};"
 
 
 def _kernel(family: str, spec, narrow: bool, body: str, scratch_bytes: int = 0, weights16: bool = False,
-            helper: str = "", mve: bool = False) -> KernelSource:
-    """The kernel's C: the header, ``helper`` (static functions), then the kernel function around ``body``."""
+            helper: str = "", mve: bool = False, lean: bool = False) -> KernelSource:
+    """The kernel's C: the header, ``helper`` (static functions), then the kernel function around ``body``.
+    ``lean``: the scratch-lean form (``EK_LEAN``), a kernel of its own name."""
     variant = VARIANT_MVE if mve else VARIANT_W16 if weights16 else VARIANT
-    name = kernel_name(family, (spec, "narrow") if narrow else spec, f"{variant}_narrow" if narrow else variant)
+    key = (spec, "lean") if lean else spec
+    name = kernel_name(family, (key, "narrow") if narrow else key, f"{variant}_narrow" if narrow else variant)
     scratch = ", int8_t* scratch" if scratch_bytes else ""
     params = _PARAMS.format(weight="int16_t" if weights16 else "int8_t")
     prototype = f"int32_t {name}({params}{scratch}, {_SCALARS})"
     body = body.replace("\n", "\n    ")
     code = (f'#define EK_NARROW_ACC {int(narrow)}\n#define EK_WEIGHTS_INT16 {int(weights16)}\n#define EK_MVE {int(mve)}\n'
+            f'#define EK_LEAN {int(lean)}\n'
             f'#include "{HEADER_NAME}"\n\n{helper}/* {family} {spec} */\n{prototype}\n{{\n'
             "    if (act_min == -128 && act_max == 127) { /* no activation clamp: gcc saturates with one SSAT */\n"
             f"        const ek_clamp_t clamp = {{output_offset, -128, 127}};\n    {body}\n    }} else {{\n"
@@ -75,9 +78,12 @@ def narrow_accumulators(folded_bias: np.ndarray, shift: np.ndarray, depth: int) 
 
 
 @lru_cache(maxsize=None)
-def conv2d_dsp_kernel(spec, weights16: bool = False, narrow: bool = False, mve: bool = False) -> KernelSource:
+def conv2d_dsp_kernel(spec, weights16: bool = False, narrow: bool = False, mve: bool = False,
+                      lean: bool = False) -> KernelSource:
     """2x2-blocked conv2d for ``spec`` (a ``Conv2dSpec``); see the module docstring. ``narrow``: the layer
-    passed :func:`narrow_accumulators`; ``mve``: Helium dot products (int8 weights)."""
+    passed :func:`narrow_accumulators`; ``mve``: Helium dot products (int8 weights); ``lean`` (DSP): no
+    widened copy in scratch, the int8 rows are widened in the loop (patched schedules, see
+    ``variants.KernelChoice.lean``)."""
     height, width, channels = spec.input_shape
     out_h, out_w, out_c = spec.output_shape
     depth = spec.window.kernel[0] * spec.window.kernel[1] * channels
@@ -86,17 +92,17 @@ def conv2d_dsp_kernel(spec, weights16: bool = False, narrow: bool = False, mve: 
     # the two pixels' receptive fields: rows of the input itself (1x1, stride 1, no padding), or copied
     # one after the other into int8 scratch by column(); the DSP variants then widen them to int16 rows
     # at the start of scratch (ek_widen), ahead of the int8 copy; Helium reads the int8 rows
-    wide_row = _wide_row(depth)
-    wide_bytes = 2 * 2 * wide_row if not mve else 0
+    widen = not (mve or lean)
+    wide_bytes = 2 * 2 * _wide_row(depth) if widen else 0
     prologue = "    (void)input_offset;" if direct else "    const int8_t pad = (int8_t)(-input_offset);"
-    if not mve:
+    if widen:
         prologue += f"\n    int16_t *wide = (int16_t *)(void *)scratch;"
     if not direct:
         prologue += f"\n    int8_t *cols = scratch + {wide_bytes};"
     field = (lambda i: f"input + (p + {i}) * {depth}") if direct else (lambda i: f"cols + {i * depth}")
     gathers = {count: "".join(f"        column(input, p + {i}, pad, cols + {i * depth});\n" for i in range(count))
                if not direct else "" for count in (1, 2)}
-    if not mve:  # the block's pixels interleaved group by group; a lone pixel as a plain row
+    if widen:  # the block's pixels interleaved group by group; a lone pixel as a plain row
         row = "wide"
         for count in (1, 2):
             gathers[count] += "".join(f"        ek_widen({field(i)}, wide + {4 * i}, {depth}, {4 * count});\n"
@@ -113,7 +119,8 @@ def conv2d_dsp_kernel(spec, weights16: bool = False, narrow: bool = False, mve: 
 {gathers[1]}        ek_gemm({row}, filter, {depth}, {out_c}, 1, &q, output + p * {out_c});
     }}"""
     scratch = wide_bytes + (0 if direct else 2 * depth)
-    return _kernel("conv2d", spec, narrow, body, scratch, weights16, "" if direct else _column_function(spec), mve)
+    return _kernel("conv2d", spec, narrow, body, scratch, weights16, "" if direct else _column_function(spec), mve,
+                   lean and not mve)
 
 
 def _column_function(spec) -> str:
@@ -155,17 +162,18 @@ static void column(const int8_t *input, int32_t p, int8_t pad, int8_t *dst)
 
 @lru_cache(maxsize=None)
 def fully_connected_dsp_kernel(spec, weights16: bool = False, narrow: bool = False,
-                               mve: bool = False) -> KernelSource:
-    """fully_connected for ``spec`` (a ``FullyConnectedSpec``), one output at a time."""
+                               mve: bool = False, lean: bool = False) -> KernelSource:
+    """fully_connected for ``spec`` (a ``FullyConnectedSpec``), one output at a time; ``lean`` as for
+    :func:`conv2d_dsp_kernel`."""
     row, scratch = "input", 0
     widen = ""
-    if not mve:  # the input row widened once (ek_widen) into scratch
+    if not (mve or lean):  # the input row widened once (ek_widen) into scratch
         row, scratch = "(int16_t *)(void *)scratch", 2 * _wide_row(spec.in_features)
         widen = f"\n    ek_widen(input, {row}, {spec.in_features}, 4);"
     body = f"""    {_REQUANT}
     (void)input_offset;{widen}
     ek_gemm({row}, filter, {spec.in_features}, {spec.out_features}, 1, &q, output);"""
-    return _kernel("fully_connected", spec, narrow, body, scratch, weights16=weights16, mve=mve)
+    return _kernel("fully_connected", spec, narrow, body, scratch, weights16=weights16, mve=mve, lean=lean and not mve)
 
 
 def _wide_row(depth: int) -> int:
@@ -281,7 +289,7 @@ def _taps_3x3(plane_cols: int, pair: bool) -> str:
 
 
 @lru_cache(maxsize=None)
-def depthwise_conv2d_dsp_kernel(spec, narrow: bool = False, row_window: bool = False) -> KernelSource:
+def depthwise_conv2d_dsp_kernel(spec, narrow: bool = False, lean: bool = False) -> KernelSource:
     """Channel-by-channel depthwise conv2d for ``spec`` (a ``DepthwiseConv2dSpec``, multiplier 1).
 
     Each channel is first copied into a padded plane in ``scratch`` (padding = the input zero
@@ -291,8 +299,8 @@ def depthwise_conv2d_dsp_kernel(spec, narrow: bool = False, row_window: bool = F
     channel c is copied, and covers only elements of channel c, so the kernel may write over its
     own input (the in-place rule of ``ops/depthwise_conv2d.py``).
 
-    ``row_window`` (the code generator's choice for in-place layers, where SRAM is what counts):
-    the plane holds only the KH rows of one output row's windows. Before each output row the rows
+    ``lean`` (patched schedules, see ``variants.KernelChoice.lean``): a *row window*, the plane
+    holds only the KH rows of one output row's windows. Before each output row the rows
     the previous one read too move up and the others are copied from the input (each input row
     once when the stride is at most KH): scratch of KH rows instead of the whole plane, for about
     14% more instructions (VWW's depthwise layers on cortex-m7). Output row r is then written after
@@ -304,6 +312,7 @@ def depthwise_conv2d_dsp_kernel(spec, narrow: bool = False, row_window: bool = F
     out_h, out_w, _ = spec.output_shape
     kernel_h, kernel_w = spec.window.kernel
     (stride_h, stride_w), (dilation_h, dilation_w) = spec.window.stride, spec.window.dilation
+    row_window = lean
     plane_rows, plane_cols = _plane_shape(spec, row_window)
     requantize = "ek_output({acc}, scale, clamp)"
     pairs = ""
@@ -345,8 +354,7 @@ def depthwise_conv2d_dsp_kernel(spec, narrow: bool = False, row_window: bool = F
 {pairs}{single}
         }}
     }}"""
-    return _kernel("depthwise_conv2d", (spec, "row window") if row_window else spec, narrow, body,
-                   depthwise_scratch_bytes(spec, row_window))
+    return _kernel("depthwise_conv2d", spec, narrow, body, depthwise_scratch_bytes(spec, row_window), lean=lean)
 
 
 def fold_input_offset(bias: np.ndarray, weight: np.ndarray, channel_axis: int, input_offset: int) -> np.ndarray:

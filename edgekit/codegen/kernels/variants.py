@@ -57,7 +57,7 @@ def candidate_variants(family: str, spec, target, wide_weights: bool = True) -> 
 def make_kernel(family: str, spec, variant: str, narrow: bool = False, **options):
     """The kernel of ``family`` for ``spec`` in ``variant``; ``narrow``: the layer passed
     ``mac_dsp.narrow_accumulators`` (the DSP kernels then requantize faster); ``options``: keywords
-    of the variant's kernel maker (the DSP depthwise kernel's ``row_window``), ignored by ``tvm``."""
+    of the variant's kernel maker (``lean``, see ``KernelChoice``), ignored by ``tvm``."""
     maker = FAMILIES[family][variant][0]
     return maker(spec) if variant == PORTABLE else maker(spec, narrow=narrow, **options)
 
@@ -75,15 +75,21 @@ class KernelChoice:
     wide_weights: bool = True
     tuned: dict = field(default_factory=dict)
     prefer: str | None = None  # the variant every layer that can run it gets (tuning measures each)
+    #: scratch-lean DSP kernels (a patched schedule, chosen because SRAM is short): conv2d and
+    #: fully_connected widen their int8 inputs in the loop instead of into scratch, depthwise keeps a
+    #: row window instead of a whole plane (``mac_dsp``); ``ek_scratch`` is outside the arena and
+    #: counts at every step, so its largest user matters
+    lean: bool = False
 
     def variants(self, family: str, spec) -> list[str]:
         """The variants this choice may give ``spec``, the default first."""
         return candidate_variants(family, spec, self.target, self.wide_weights)
 
-    def kernel(self, family: str, spec, narrow: bool = False, **options):
+    def kernel(self, family: str, spec, narrow: bool = False):
         candidates = self.variants(family, spec)
         wanted = self.prefer or self.tuned.get(tuning_key(family, spec, narrow))
-        return make_kernel(family, spec, wanted if wanted in candidates else candidates[0], narrow, **options)
+        return make_kernel(family, spec, wanted if wanted in candidates else candidates[0], narrow,
+                           **({"lean": True} if self.lean else {}))
 
     def portable(self) -> "KernelChoice":
         """This choice restricted to the portable kernels."""
