@@ -96,7 +96,7 @@ def emit_program(graph, plan, target, out_dir: Path, patches=None, flash_reserve
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     choice = KernelChoice(target, wide_weights_fit(graph, target, flash_reserve_bytes), dict(tuned or {}), prefer,
-                          lean=patches is not None)
+                          lean=patches is not None and patches.lean_kernels)
 
     def pointer(tensor_name: str) -> str:
         return f"(ek_arena + {plan.offset(tensor_name)})"

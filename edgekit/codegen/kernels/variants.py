@@ -75,10 +75,10 @@ class KernelChoice:
     wide_weights: bool = True
     tuned: dict = field(default_factory=dict)
     prefer: str | None = None  # the variant every layer that can run it gets (tuning measures each)
-    #: scratch-lean DSP kernels (a patched schedule, chosen because SRAM is short): conv2d and
-    #: fully_connected widen their int8 inputs in the loop instead of into scratch, depthwise keeps a
-    #: row window instead of a whole plane (``mac_dsp``); ``ek_scratch`` is outside the arena and
-    #: counts at every step, so its largest user matters
+    #: scratch-lean DSP kernels (a patched schedule that minimises SRAM, ``PatchSchedule.lean_kernels``):
+    #: conv2d and fully_connected widen their int8 inputs in the loop instead of into scratch, depthwise
+    #: keeps a row window instead of a whole plane (``mac_dsp``); ``ek_scratch`` is outside the arena
+    #: and counts at every step, so its largest user matters
     lean: bool = False
 
     def variants(self, family: str, spec) -> list[str]:
