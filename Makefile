@@ -71,6 +71,7 @@ bench: setup
 	$(PY) bench/run.py --out bench/results.json
 	$(PY) bench/run.py --section speed --out bench/results.json
 	$(PY) bench/depth.py --out bench/results.json
+	$(PY) bench/depth_imagenet.py --out bench/results.json
 
 clean:
 	rm -rf build .pytest_cache

@@ -22,12 +22,13 @@ TARGET = "cortex-m7"
 
 def main(argv=None) -> int:
     from edgekit.compress.chain import extract_chain
-    from edgekit.compress.compressor import build_tables, choose_plan, enumerate_segments, finetune_and_merge
+    from edgekit.compress.compressor import (build_tables, choose_plan, enumerate_segments, finetune_and_merge,
+                                             quantized_network)
     from edgekit.compress.importance import HeldOut, ImportanceTable
     from edgekit.compress.merge import merged_geometry
     from edgekit.compress.network import ChainNetwork
     from edgekit.compress.segment import Plan
-    from edgekit.compress.tables import LatencyTable
+    from edgekit.compress.tables import LatencyTable, network_forms
     from edgekit.model_source import load_model
     from edgekit.samples import load_inputs
     from edgekit.target import load_target
@@ -49,9 +50,13 @@ def main(argv=None) -> int:
         labels = original(torch.from_numpy(photos.transpose(0, 3, 1, 2).copy())).argmax(1).numpy()
     photos_data = HeldOut.from_arrays(photos, labels)
 
-    latency = LatencyTable(TARGET)
-    tables = build_tables(chain, enumerate_segments(chain, args.mode, args.max_kernel), latency,
-                          load_target(TARGET).ram.length)
+    target = load_target(TARGET)
+    forms = network_forms(quantized_network(chain, photos), chain.length, target)
+    print(f"kernel forms: {sum(f.narrow for f in forms.layers)} of {chain.length} convolutions requantize narrow, "
+          f"int16 weights {'fit' if forms.wide_weights else 'do not fit'} the flash", file=sys.stderr)
+    latency = LatencyTable(TARGET, progress=lambda: print(".", end="", file=sys.stderr, flush=True))
+    tables = build_tables(chain, enumerate_segments(chain, args.mode, args.max_kernel), latency, target.ram.length,
+                          forms)
     print(f"latency table: {len(tables.costs)} entries ({latency.measurements} new QEMU measurements, "
           f"{tables.filtered_by_sram} above the SRAM limit), {time.perf_counter() - started:.0f} s", file=sys.stderr)
     identity = Plan.identity(chain)
@@ -74,6 +79,7 @@ def main(argv=None) -> int:
         "budget": args.budget, "max_kernel": args.max_kernel, "table_entries": len(table),
         "predicted_instructions_before": before, "predicted_instructions_after": tables.instructions(plan.segments),
         "convolutions_before": chain.length, "convolutions_after": len(plan.segments),
+        "narrow_layers": sum(f.narrow for f in forms.layers), "int16_weights": forms.wide_weights,
         "plan": [s.label() for s in plan.segments],
         "top1_agreement_with_original": agreement, "photos": len(labels), "finetuned": False,
         "note": "no ImageNet data here: no fine-tuning and no accuracy; agreement on the photos only",

@@ -76,11 +76,13 @@ def bench_one(model: str, target: str, folder: Path) -> dict:
     started = time.perf_counter()
     try:
         result = compile_model(source, target, output=folder / f"{model}-{target}", force=True, **options)
+        compiled = time.perf_counter()
         run = run_build(result.build_dir, inputs=str(_inputs(input_kind, result.build_dir, folder)))
     except EdgekitError as error:
         return {"error": str(error), "seconds": round(time.perf_counter() - started, 1)}
     entry = {"instructions_per_inference": run.instructions_per_inference, "bit_exact": run.bit_exact,
-             "peak_sram_bytes": run.peak_sram_bytes, "flash_bytes": run.flash_bytes,
+             "peak_sram_bytes": run.peak_sram_bytes, "scratch_bytes": result.manifest.get("scratch_bytes", 0),
+             "flash_bytes": run.flash_bytes, "compile_seconds": round(compiled - started, 1),
              "by_op": per_op_kind(result.manifest, run.layer_instructions)}
     baseline = CMSIS_NN_CORTEX_M7.get(model) if target == "cortex-m7" else None
     if baseline:

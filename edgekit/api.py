@@ -10,6 +10,7 @@ import numpy as np
 
 from edgekit.errors import EdgekitError
 from edgekit.model_source import LoadedModel
+from edgekit.progress import QUIET
 
 SYNTHETIC_CALIBRATION_SAMPLES = 4
 
@@ -57,8 +58,9 @@ def default_calibration(model: LoadedModel, calib) -> tuple[object, str]:
     return None, f"{SYNTHETIC_CALIBRATION_SAMPLES} synthetic inputs (Gaussian noise)"
 
 
-def quantize(model: LoadedModel, calib: str | None, scheme_name: str = "int8", progress=None) -> QuantizeResult:
-    """Calibrate on ``calib`` (images or .npy), else on ``default_calibration``, and convert."""
+def quantize(model: LoadedModel, calib: str | None, scheme_name: str = "int8", progress=QUIET) -> QuantizeResult:
+    """Calibrate on ``calib`` (images or .npy), else on ``default_calibration``, and convert;
+    ``progress`` (progress.Stages) shows the calibration and quantization stages."""
     from edgekit.quantize.calibrate import calibrate
     from edgekit.quantize.compare import compare_layers
     from edgekit.quantize.convert import quantize_graph
@@ -72,16 +74,18 @@ def quantize(model: LoadedModel, calib: str | None, scheme_name: str = "int8", p
     source, description = default_calibration(model, calib)
     samples = load_inputs(source, model, for_float=True) if source is not None else synthetic_samples(
         float_graph, SYNTHETIC_CALIBRATION_SAMPLES)
-    ranges = calibrate(float_graph, samples, scheme, progress=progress)
-    int8_graph = quantize_graph(float_graph, ranges, scheme)
-    if scheme.bias_correction:
-        from edgekit.quantize.bias_correction import correct_bias, input_channel_means
+    with progress.stage("calibration", len(samples)) as advance:
+        ranges = calibrate(float_graph, samples, scheme, progress=advance)
+    with progress.stage("quantization"):
+        int8_graph = quantize_graph(float_graph, ranges, scheme)
+        if scheme.bias_correction:
+            from edgekit.quantize.bias_correction import correct_bias, input_channel_means
 
-        correct_bias(float_graph, int8_graph, input_channel_means(float_graph, samples))
-    quantized = LoadedModel(model.name, int8_graph, model.preprocess, float_graph,
-                            random_weights=model.random_weights)
-    errors = compare_layers(float_graph, int8_graph, samples[:4])
-    agreement = top1_agreement(quantized, samples) if source is not None else None
+            correct_bias(float_graph, int8_graph, input_channel_means(float_graph, samples))
+        quantized = LoadedModel(model.name, int8_graph, model.preprocess, float_graph,
+                                random_weights=model.random_weights)
+        errors = compare_layers(float_graph, int8_graph, samples[:4])
+        agreement = top1_agreement(quantized, samples) if source is not None else None
     return QuantizeResult(quantized, scheme, len(samples), source is None, errors, agreement, source, description)
 
 
@@ -183,11 +187,11 @@ def compile(model: str, *, target: str | None = None, board: str | None = None, 
     return compile_model(model, board or target, target_file=target_file, **options)
 
 
-def run(build, inputs=None, timeout_s: float = 600.0):
+def run(build, inputs=None, timeout_s: float = 600.0, progress=QUIET):
     """`edgekit run`: the build's firmware in QEMU, checked against the references; a runner.RunResult."""
     from edgekit.runner import run_build
 
-    return run_build(build, inputs, timeout_s)
+    return run_build(build, inputs, timeout_s, progress)
 
 
 def report(build, write: bool = False) -> Report:

@@ -22,6 +22,7 @@ from edgekit.elf import read_sections
 from edgekit.errors import DoesNotFitError, EdgekitError, ToolchainError
 from edgekit.linker_script import render_linker_script
 from edgekit.paths import FIRMWARE_DIR
+from edgekit.progress import QUIET, counting
 from edgekit.target import Target
 from edgekit.toolchain import find_tool, first_error_line, run_tool
 
@@ -100,13 +101,14 @@ def build_firmware(
     heap_bytes: int = DEFAULT_HEAP_BYTES,
     optimize: str = "O2",
     test_inputs: np.ndarray | None = None,
+    progress=QUIET,
 ) -> Firmware:
     """Compiles every .c in `source_dir` (model.h included) with the runtime and links it for `target`.
 
     A board target's image carries its test inputs (`test_inputs`, int8 [N, EK_INPUT_SIZE]; as many
     as board_runtime.TEST_INPUTS_FLASH_BYTES allows). The build folder defaults to `source_dir`.
     Raises DoesNotFitError when a memory region overflows and ToolchainError when the compiler or
-    linker fails otherwise.
+    linker fails otherwise. ``progress`` (progress.Stages) counts the compiled files, then the link.
     """
     for name, value, minimum in (("stack_bytes", stack_bytes, 256), ("heap_bytes", heap_bytes, 0)):
         if value % 8 or value < minimum:
@@ -127,7 +129,14 @@ def build_firmware(
     _write_if_changed(build_dir / "firmware.ld", render_linker_script(target, stack_bytes, heap_bytes))
     makefile = build_dir / "Makefile"
     _write_if_changed(makefile, _render_makefile(target, _model_dir_text(source_dir, build_dir), sources, optimize))
-    result = run_tool(["make", "-C", str(build_dir), f"-j{os.cpu_count() or 1}"], timeout_s=BUILD_TIMEOUT_S)
+    make = ["make", "-C", str(build_dir), f"-j{os.cpu_count() or 1}"]
+    objects = [f"obj/{Path(source).stem}.o" for source in sources]
+    with progress.stage("compile C", len(objects)) as advance, \
+            counting(advance, lambda: sum((build_dir / name).is_file() for name in objects)):
+        result = run_tool(make + objects, timeout_s=BUILD_TIMEOUT_S)
+    if result.returncode == 0:
+        with progress.stage("link"):
+            result = run_tool(make, timeout_s=BUILD_TIMEOUT_S)
     if result.returncode != 0:
         raise _build_error(result.stdout + result.stderr, target)
     elf = build_dir / "firmware.elf"

@@ -16,6 +16,7 @@ from edgekit import api
 from edgekit.build_folder import BuildFolder, to_jsonable
 from edgekit.errors import EdgekitError
 from edgekit.model_source import load_model
+from edgekit.report import render_run_summary, render_summary
 
 
 def _console(min_width: int = 120) -> Console:
@@ -37,6 +38,13 @@ def progress_bar(description: str, enabled: bool = True):
     task = progress.add_task(description, total=None)
     with progress:
         yield lambda: progress.advance(task)
+
+
+def _stages(args):
+    """Per-stage progress on stderr (bars on a terminal, plain lines otherwise); none with --json."""
+    from edgekit.progress import QUIET, Stages
+
+    return contextlib.nullcontext(QUIET) if args.json else Stages()
 
 
 def _model(args):
@@ -144,10 +152,11 @@ def cmd_quantize(args):
 
     api.refuse_overwrite(args.output, args.force)  # user errors before the slow model load
     load_scheme(args.scheme)
-    model = _model(args)
-    require_one_input(model.graph, args.model)
-    with progress_bar("calibrating", not args.json) as step:
-        result = api.quantize(model, args.calib, args.scheme, progress=step)
+    with _stages(args) as stages:
+        with stages.stage("import"):
+            model = _model(args)
+        require_one_input(model.graph, args.model)
+        result = api.quantize(model, args.calib, args.scheme, progress=stages)
     if result.synthetic_calibration:
         print(f"edgekit: warning: {api.SYNTHETIC_WARNING}", file=sys.stderr)
     api.write_new_file(args.output, lambda path: save_graph(result.model.graph, path, result.model.preprocess),
@@ -198,12 +207,12 @@ def cmd_compile(args):
     from edgekit.errors import DoesNotFitError
 
     try:
-        with progress_bar("calibrating", not args.json) as step:
+        with _stages(args) as stages:
             result = api.compile(args.model, target=args.target, board=args.board, target_file=args.target_file,
                                  resolution=args.resolution, width=args.width, num_classes=args.num_classes,
                                  pretrained=args.pretrained, calib=args.calib, scheme=args.scheme, patch=args.patch,
                                  max_patch_overhead=args.max_patch_overhead, input_by_patch=args.input_by_patch,
-                                 output=args.output, force=args.force, progress=step,
+                                 output=args.output, force=args.force, progress=stages,
                                  tune=args.tune)
     except DoesNotFitError as error:
         if not args.json and getattr(error, "report", None):
@@ -219,9 +228,7 @@ def cmd_compile(args):
                             "build_dir": m["build_dir"], "kernels": len(m["kernels"]),
                             "compile_seconds": m["compile_seconds"], "calibration": m["calibration"],
                             "schedule": m["schedule"]})
-    print(api.report(result.build_dir).text)
-    print(f"built {BuildFolder(result.build_dir).elf} ({len(m['kernels'])} TVM kernels, {m['compile_seconds']} s); "
-          f"next: edgekit run {result.build_dir}")
+    print(render_summary(api.report(result.build_dir).document), end="")
 
 
 def cmd_run(args):
@@ -234,15 +241,15 @@ def cmd_run(args):
         folder.manifest()  # a missing or foreign build folder is reported as such
         graph = folder.load_graph()
         check_output_path(graph, args.outputs)
-    result = api.run(args.build, args.inputs, args.timeout)
+    with _stages(args) as stages:
+        result = api.run(args.build, args.inputs, args.timeout, stages)
     if args.outputs:
         api.write_new_file(args.outputs, lambda path: save_outputs(graph, result.outputs, path), args.force)
     report = api.report(args.build, write=True)
     if args.json:
         _print_json(result.to_json())
     else:
-        print(report.text)
-        print(f"plot: {BuildFolder(args.build) / BuildFolder.MEMORY_PLOT}")
+        print(render_run_summary(report.document), end="")
     return 0 if result.bit_exact else 5
 
 
@@ -325,7 +332,9 @@ def cmd_compress(args):
                       f"{s.sram_bytes:,}")
     console = _console()
     console.print(table)
-    rows = [("instructions, predicted", f"{result.predicted_instructions_before:,}",
+    rows = [("instructions, planned by the DP", f"{result.predicted_instructions_before:,}",
+             f"{result.planned_instructions_after:,}"),
+            ("instructions, predicted for the compiled network", f"{result.predicted_instructions_before:,}",
              f"{result.predicted_instructions_after:,}"),
             ("peak SRAM of a layer, predicted (B)", f"{result.predicted_peak_sram_before:,}",
              f"{result.predicted_peak_sram_after:,}"),

@@ -27,6 +27,7 @@ from edgekit.build_folder import BuildFolder, locked_destination, new_build_id, 
 from edgekit.memory.timeline import render_timeline
 from edgekit.errors import DoesNotFitError, EdgekitError, UnsupportedOpError
 from edgekit.model_source import LoadedModel, load_model
+from edgekit.progress import QUIET
 
 TEST_INPUTS = 4
 PATCH_MODE = re.compile(r"off|auto|fit|.+:[0-9]+(:row-major|:serpentine|:column-major)?")
@@ -145,18 +146,19 @@ def plan_schedule(graph, patch: str, max_patch_overhead: float, input_by_patch: 
                                    fit_bytes=budget if patch == "fit" else None)
         plan = search.chosen.memory.arena if search.chosen else search.baseline
         chosen = replace(search.chosen, lean_kernels=False) if search.chosen and patch == "fit" else search.chosen
-        return Schedule(plan, chosen, search, patch, reason=_search_reason(search, layer_plan), **layer)
+        return Schedule(plan, chosen, search, patch, reason=_search_reason(search, layer_plan, graph), **layer)
     chosen = build_patch_plan(graph, patch, input_by_patch)
     return Schedule(chosen.memory.arena, chosen, None, patch, reason=f"split and patch count as --patch {patch} asks",
                     **layer)
 
 
-def _search_reason(search, layer_plan) -> str:
+def _search_reason(search, layer_plan, graph) -> str:
     """Why the search's plan was chosen, in words."""
     chosen, baseline = search.chosen, search.baseline.arena_bytes
     layer = f"layer by layer needs {layer_plan.arena_bytes:,} B" + (
         f" ({baseline:,} B with in-place writes)" if baseline < layer_plan.arena_bytes else "")
-    what = (f"split {chosen.stage.split} on {chosen.stage.n}x{chosen.stage.n} patches ({chosen.memory.peak_bytes:,} B, "
+    what = (f"split after {graph.display_name(chosen.stage.split)} on {chosen.stage.n}x{chosen.stage.n} patches "
+            f"({chosen.memory.peak_bytes:,} B, "
             f"{chosen.mac_overhead:.1%} more MACs)" if chosen else f"layer by layer ({baseline:,} B)")
     if search.fit_bytes is None:
         bound = f"the smallest peak with at most {search.max_mac_overhead:.0%} more MACs"
@@ -192,13 +194,13 @@ def _test_inputs(model: LoadedModel, calib) -> np.ndarray:
 
 
 def _check_kernels(graph, source) -> None:
-    """Every node of the int8 graph has a C kernel (or is a view): refuse before minutes of planning."""
-    from edgekit.codegen.layer_calls import constraint_op_has_kernel
+    """Every node of the int8 graph has an int8 C kernel (or is a view): refuse before minutes of planning."""
+    from edgekit.codegen.layer_calls import constraint_int8_activations, constraint_op_has_kernel
 
     for node in graph.nodes:
-        ok, detail = constraint_op_has_kernel(node)
-        if not ok:
-            raise UnsupportedOpError(f"{source}: {detail}")
+        for ok, detail in (constraint_op_has_kernel(node), constraint_int8_activations(node, graph)):
+            if not ok:
+                raise UnsupportedOpError(f"{source}: {detail}")
 
 
 def compile_model(source: str, target_name: str | None, *, target_file=None, output=None, force=False,
@@ -222,7 +224,7 @@ def compile_model(source: str, target_name: str | None, *, target_file=None, out
 
 def _compile(source: str, target, *, target_file, output: Path, force: bool, resolution=None, width=None,
              num_classes=None, pretrained=None, calib=None, scheme="int8", patch="fit", max_patch_overhead=0.20,
-             input_by_patch=False, progress=None, tune=False) -> CompileResult:
+             input_by_patch=False, progress=QUIET, tune=False, wide_weights=None) -> CompileResult:
     from edgekit import api
     from edgekit.board_runtime import embedded_inputs
     from edgekit.io_records import input_records, require_one_input
@@ -234,12 +236,13 @@ def _compile(source: str, target, *, target_file, output: Path, force: bool, res
 
     started = time.perf_counter()
     if not PATCH_MODE.fullmatch(patch):
-        raise EdgekitError(f"--patch {patch!r}: expected fit, off, auto, SPLIT:N or SPLIT:N:ORDER (a tensor name or node "
+        raise EdgekitError(f"--patch {patch!r}: expected fit, off, auto, SPLIT:N or SPLIT:N:ORDER (a node name or "
                            "index, the number of patches per side, and row-major, serpentine or column-major)")
     if input_by_patch and patch == "off":
         raise EdgekitError("--input-by-patch needs a patched schedule: add --patch auto or --patch SPLIT:N")
-    model = load_model(source, resolution=resolution, width=width, num_classes=num_classes, pretrained=pretrained,
-                       calib=calib)
+    with progress.stage("import"):
+        model = load_model(source, resolution=resolution, width=width, num_classes=num_classes,
+                           pretrained=pretrained, calib=calib)
     require_one_input(model.graph, source)
     quantization = None
     if not model.is_quantized:
@@ -250,11 +253,12 @@ def _compile(source: str, target, *, target_file, output: Path, force: bool, res
         model = quantization.model
     graph = model.graph
     _check_kernels(graph, source)
-    schedule = plan_schedule(graph, patch, max_patch_overhead, input_by_patch, activation_budget(target))
-    plan = schedule.plan
-    layers = schedule.layer_rows(graph)
-    patching = schedule.to_json()
-    _check_arena_fits(schedule, layers, target, graph)
+    with progress.stage("planning"):
+        schedule = plan_schedule(graph, patch, max_patch_overhead, input_by_patch, activation_budget(target))
+        plan = schedule.plan
+        layers = schedule.layer_rows(graph)
+        patching = schedule.to_json()
+        _check_arena_fits(schedule, layers, target, graph)
     calibrated = model.calibration  # quantized while loading (Keras, SavedModel)
     real_inputs = quantization.calibration if quantization else calibrated.inputs if calibrated else calib
     test_inputs = _test_inputs(model, real_inputs)
@@ -262,18 +266,21 @@ def _compile(source: str, target, *, target_file, output: Path, force: bool, res
     with staged_folder(output, force) as staging:
         folder = BuildFolder(staging)
         try:
-            program = emit_program(graph, plan, target, folder.sources, schedule.patches,
-                                   flash_reserve_bytes=embedded.nbytes if embedded is not None else 0)
+            with progress.stage("kernels"):
+                program = emit_program(graph, plan, target, folder.sources, schedule.patches,
+                                       flash_reserve_bytes=embedded.nbytes if embedded is not None else 0,
+                                       wide_weights=wide_weights)
         except UnsupportedOpError as error:  # name the file too: the op and node are in the message
             raise UnsupportedOpError(f"{source}: {error}") from None
         tuning = None
         if tune:
             from edgekit.tuning import tune as tune_kernels
 
-            tuning = tune_kernels(graph, plan, target, schedule.patches, program)
+            with progress.stage("tuning (QEMU)"):
+                tuning = tune_kernels(graph, plan, target, schedule.patches, program)
             program = emit_program(graph, plan, target, folder.sources, schedule.patches,
                                    flash_reserve_bytes=embedded.nbytes if embedded is not None else 0,
-                                   tuned=tuning.variants)
+                                   tuned=tuning.variants, wide_weights=wide_weights)
         for layer, variant in zip(layers, layer_variants(graph, program)):
             layer["kernel_variant"] = variant
         folder.save_timeline(render_timeline(plan))
@@ -309,7 +316,7 @@ def _compile(source: str, target, *, target_file, output: Path, force: bool, res
             "ram_budget_bytes": target.ram.length, "flash_budget_bytes": target.flash.length,
         }
         try:
-            firmware = build_firmware(folder.sources, target, folder.path, test_inputs=embedded)
+            firmware = build_firmware(folder.sources, target, folder.path, test_inputs=embedded, progress=progress)
         except DoesNotFitError as error:
             error.report = _plan_report(manifest)
             raise
@@ -318,7 +325,8 @@ def _compile(source: str, target, *, target_file, output: Path, force: bool, res
                         static_ram_bytes=sizes.ram_bytes, compile_seconds=round(time.perf_counter() - started, 2),
                         build_dir=str(output))
         folder.save_manifest(manifest)
-        write_report(folder.path)
+        with progress.stage("report"):
+            write_report(folder.path)
     return CompileResult(output, manifest)
 
 
@@ -337,7 +345,7 @@ def _check_arena_fits(schedule: Schedule, layers: list[dict], target, graph) -> 
     The linker stays the final judge (stack and runtime come on top); this only saves minutes of
     kernel generation for a model that cannot fit. For a patched schedule it is the patched peak.
     """
-    from edgekit.report import layer_rows_text
+    from edgekit.report import largest_layers_text
 
     budget = target.ram.length
     if schedule.peak_bytes <= budget:
@@ -346,13 +354,14 @@ def _check_arena_fits(schedule: Schedule, layers: list[dict], target, graph) -> 
     if schedule.patches is None:
         what = f"the activation arena of {schedule.peak_bytes:,} B (peak at node {layers[peak]['node']})"
     else:
-        what = (f"the patched schedule's activations of {schedule.peak_bytes:,} B (split {schedule.patches.stage.split}, "
-                f"{schedule.patches.stage.n}x{schedule.patches.stage.n} patches; peak at node {layers[peak]['node']})")
+        stage = schedule.patches.stage
+        what = (f"the patched schedule's activations of {schedule.peak_bytes:,} B (split after "
+                f"{graph.display_name(stage.split)}, {stage.n}x{stage.n} patches; peak at node {layers[peak]['node']})")
     error = DoesNotFitError(f"{target.name} SRAM ({budget:,} B) cannot hold {what}; "
                             f"{_does_not_fit_advice(schedule, graph, budget)}",
                             {"ram_budget_bytes": budget, "arena_bytes": schedule.peak_bytes,
                              "peak_node": layers[peak]["node"]})
-    error.report = layer_rows_text(layers, {})
+    error.report = largest_layers_text(layers)
     raise error
 
 
@@ -372,7 +381,8 @@ def _does_not_fit_advice(schedule: Schedule, graph, budget: int) -> str:
     over_bound = [c for c in search.candidates if not c.feasible and c.peak_bytes <= budget]
     if search.fit_bytes is None and over_bound:
         best = min(over_bound, key=lambda c: c.mac_overhead)
-        return (f"a patched schedule fits with more recomputation (split {best.split}, {best.n}x{best.n}, "
+        return (f"a patched schedule fits with more recomputation (split after {graph.display_name(best.split)}, "
+                f"{best.n}x{best.n}, "
                 f"{best.mac_overhead:.1%} more MACs): use --patch fit or --max-patch-overhead "
                 f"{math.ceil(best.mac_overhead * 100) / 100:.2f}")
     by_patch = "" if schedule.patches is not None and schedule.patches.memory.input_by_patch else "--input-by-patch, "
@@ -382,10 +392,10 @@ def _does_not_fit_advice(schedule: Schedule, graph, budget: int) -> str:
 
 def _plan_report(manifest: dict) -> str:
     """The memory picture of a compile that did not fit (no firmware, so no measured stack)."""
-    from edgekit.report import layer_rows_text
+    from edgekit.report import largest_layers_text
 
     budget = manifest["ram_budget_bytes"]
-    return (layer_rows_text(manifest["layers"], {}) +
+    return (largest_layers_text(manifest["layers"]) +
             f"\narena (activations) {manifest['arena_bytes']:,} B vs SRAM budget {budget:,} B; "
             f"weights {manifest['weights']['internal_bytes']:,} B internal, "
             f"{manifest['weights']['external_bytes']:,} B external flash")

@@ -25,6 +25,7 @@ from edgekit.elf import symbol_address
 from edgekit.errors import EdgekitError, ToolchainError
 from edgekit.instruction_counter import MARKER_SYMBOLS, build_instruction_counter, parse_marker_log, plugin_argument
 from edgekit.paths import FIRMWARE_DIR
+from edgekit.progress import QUIET, counting
 from edgekit.scratch import scratch_folder
 from edgekit.target import Target
 from edgekit.toolchain import find_tool, run_tool
@@ -59,29 +60,41 @@ def run_firmware(
     inputs: np.ndarray,
     output_size: int | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    progress=QUIET,
 ) -> EmulatorResult:
     """Runs the firmware on `target`'s QEMU machine, once per row of `inputs` (int8 [N, EK_INPUT_SIZE]).
 
     Raises EdgekitError when the records do not match the firmware's EK_INPUT_SIZE or
     EK_OUTPUT_SIZE (`output_size`, when given), ToolchainError when QEMU fails or times out.
     A firmware that faults or whose model returns an error is a result, not an exception:
-    see `exit_code` and `exit_reason`.
+    see `exit_code` and `exit_reason`. ``progress`` (progress.Stages) counts the inferences as the
+    firmware writes their outputs.
     """
     elf = Path(firmware_or_elf.elf if isinstance(firmware_or_elf, Firmware) else firmware_or_elf).resolve()
     inputs = np.ascontiguousarray(inputs)
     if inputs.dtype != np.int8 or inputs.ndim != 2:
         raise EdgekitError(f"inputs must be int8 [N, EK_INPUT_SIZE], got {inputs.dtype} {list(inputs.shape)}")
     if target.is_board:
-        return _run_board_image(elf, target, inputs, output_size, timeout_s)
+        with progress.stage("QEMU inference", len(inputs)) as advance:
+            result = _run_board_image(elf, target, inputs, output_size, timeout_s)
+            advance(len(result.outputs))
+        return result
     with scratch_folder("qemu") as work:
         inputs.tofile(work / "input.bin")
         started = time.perf_counter()
-        result = run_tool(
-            _qemu_command(target, elf),
-            cwd=work,
-            timeout_s=timeout_s,
-            timeout_hint=f": {elf.name} hung on {target.qemu_machine} (an endless loop, or a fault QEMU locked up on)",
-        )
+
+        def inferences_done() -> int:
+            written = work / "output.bin"
+            return min(written.stat().st_size // output_size, len(inputs)) if output_size and written.exists() else 0
+
+        with progress.stage("QEMU inference", len(inputs)) as advance, counting(advance, inferences_done):
+            result = run_tool(
+                _qemu_command(target, elf),
+                cwd=work,
+                timeout_s=timeout_s,
+                timeout_hint=f": {elf.name} hung on {target.qemu_machine} (an endless loop, or a fault QEMU locked "
+                             "up on)",
+            )
         wall_s = time.perf_counter() - started
         reasons = exit_reasons()
         if result.returncode not in reasons:

@@ -191,6 +191,34 @@ def tanh(a, integer_bits: int):
     return np.where(a == 0, 0, result)
 
 
+def inv_sqrt_multiplier(x):
+    """TFLite's GetInvSqrtQuantizedMultiplierExp(x, reverse_shift=-1) for int32 x >= 0: (multiplier,
+    shift) with 1/sqrt(x) ~ multiplier * 2**(shift - 31); five Newton steps in gemmlowp's Q3."""
+    x = np.asarray(x, dtype=np.int64)
+    small = x <= 1
+    shift = np.full(x.shape, 11, np.int64)
+    big = x >= (1 << 29)
+    x = np.where(big, x // 4, np.maximum(x, 2))
+    shift += big
+    leading_zeros = 32 - np.frexp(x.astype(np.float64))[1].astype(np.int64)  # of uint32 x
+    pairs = (leading_zeros - 1) // 2 - 1
+    shift -= pairs
+    x = x << (2 * pairs)
+    half_input = rounding_divide_by_pot(x >> 1, 1)
+    half_three = (1 << 28) + (1 << 27)
+    guess = np.full(x.shape, 1 << 28, np.int64)
+    for _ in range(5):
+        cube = saturating_rounding_multiply_by_pot(saturating_rounding_doubling_high_mul(
+            saturating_rounding_doubling_high_mul(guess, guess), guess), 6)
+        difference = wrap_int32(saturating_rounding_doubling_high_mul(half_three, guess)
+                                - saturating_rounding_doubling_high_mul(half_input, cube))
+        guess = saturating_rounding_multiply_by_pot(difference, 3)
+    multiplier = saturating_rounding_doubling_high_mul(guess, 1518500250)
+    multiplier = np.where(shift < 0, wrap_int32(multiplier << np.maximum(-shift, 0)), multiplier)
+    shift = np.maximum(shift, 0)
+    return np.where(small, INT32_MAX, multiplier), np.where(small, 0, -shift)
+
+
 def get_reciprocal(x, integer_bits: int):
     """TFLite's GetReciprocal: (1/x in Q0 scaled into [1/2, 1), num_bits_over_unit) for x > 0 in Q``integer_bits``."""
     x = np.asarray(x, dtype=np.int64)

@@ -15,6 +15,7 @@ class LayerInfo:
     weight_bytes: int
     input_bytes: int
     output_bytes: int
+    output_tensors: list  # the tensors this node writes; reports call them by the node's name
 
 
 @dataclass
@@ -54,6 +55,7 @@ def summarize(graph) -> ModelSummary:
             macs=get_op(node.op, node).macs(node.attrs, [t.shape for t in ins], [t.shape for t in outs]),
             params=sum(t.size for t in constants), weight_bytes=sum(t.nbytes for t in constants),
             input_bytes=sum(t.nbytes for t in ins if not t.is_constant), output_bytes=sum(t.nbytes for t in outs),
+            output_tensors=list(node.outputs),
         ))
 
     def describe(names):

@@ -58,6 +58,8 @@ def read_npz(path, max_members: int = 64) -> dict[str, np.ndarray]:
                 raise EdgekitError(f"{path} holds {len(members)} arrays; an input set has one per model input")
             arrays = {}
             for info in members:
+                if info.flag_bits & 0x1:  # zipfile would raise RuntimeError asking for a password
+                    raise EdgekitError(f"{path}: {info.filename} is encrypted; save the arrays with np.savez")
                 if info.file_size > MAX_NPZ_MEMBER_BYTES:
                     raise EdgekitError(f"{path}: {info.filename} would decompress to {info.file_size:,} B, over "
                                        f"the {MAX_NPZ_MEMBER_BYTES:,} B edgekit reads")

@@ -15,10 +15,12 @@ from pathlib import Path
 
 from edgekit.build_folder import BuildFolder
 
+NAME_WIDTH = 32
 
-def layer_rows_text(layers: list[dict], run: dict, stage_nodes: int = 0) -> str:
+
+def layer_rows_text(layers: list[dict], run: dict, stage_nodes: int = 0, only: set[int] | None = None) -> str:
     """The per-layer table; with ``stage_nodes`` (a patched build) the first that many nodes run on
-    patches and a layer-by-layer column is shown beside the patched live bytes."""
+    patches and a layer-by-layer column is shown beside the patched live bytes; ``only``: these rows."""
     instructions = run.get("layer_instructions") or []
     patched = stage_nodes > 0
     headers = ("#", "node", "op", "output", "MACs", "weights B") + (
@@ -26,7 +28,9 @@ def layer_rows_text(layers: list[dict], run: dict, stage_nodes: int = 0) -> str:
         "instructions", "instr/MAC", "kernel")
     rows = []
     for i, layer in enumerate(layers):
-        name = layer["node"][:28] + ("*" if i < stage_nodes else "")
+        if only is not None and i not in only:
+            continue
+        name = short_name(layer["node"]) + ("*" if i < stage_nodes else "")
         live = ((f"{layer.get('layer_live_bytes', 0):,}",) if patched else ()) + (f"{layer['live_bytes']:,}",)
         count = instructions[i] if i < len(instructions) else None
         per_mac = f"{count / layer['macs']:.2f}" if count is not None and layer["macs"] else "-"
@@ -35,12 +39,23 @@ def layer_rows_text(layers: list[dict], run: dict, stage_nodes: int = 0) -> str:
                     ("-" if count is None else f"{count:,}", per_mac, layer.get("kernel_variant") or "-"))
     out = io.StringIO()
     out.write(_table(headers, rows, indent="", left=(1, 2, 3, len(headers) - 1)))
+    if only is not None:
+        out.write(f"({len(rows)} of {len(layers)} layers; `edgekit inspect` lists them all)\n")
     if patched:
         out.write(f"* runs patch by patch (nodes 0-{stage_nodes - 1}); its live bytes are those of one patch step plus "
                   "the split tensor and any frame, its instructions are summed over all patches\n")
     if instructions:
         out.write(op_kind_text(layers, instructions))
     return out.getvalue()
+
+
+def largest_layers_text(layers: list[dict], count: int = 5) -> str:
+    """The layer table cut to what a model that does not fit needs: the ``count`` layers with the most
+    live activation bytes and the ``count`` with the most weight bytes."""
+    def top(key):
+        return sorted(range(len(layers)), key=lambda i: -layers[i][key])[:count]
+
+    return layer_rows_text(layers, {}, only=set(top("live_bytes")) | set(top("weight_bytes")))
 
 
 def op_kind_text(layers: list[dict], instructions: list) -> str:
@@ -67,7 +82,11 @@ def _table(headers: tuple, rows: list[tuple], indent: str = "  ", left=(0,)) -> 
 
 def build_report(build_dir) -> dict:
     """One JSON-able dict with everything the text and the plot show."""
-    manifest = BuildFolder(build_dir).manifest()
+    folder = BuildFolder(build_dir)
+    manifest = folder.manifest()
+    if manifest["layers"] and "output_tensors" not in manifest["layers"][0]:  # built before the field existed
+        for layer, node in zip(manifest["layers"], folder.load_graph().nodes):
+            layer["output_tensors"] = list(node.outputs)
     run = manifest.get("last_run") or {}
     sizes = manifest.get("sizes", {})
     return {
@@ -88,6 +107,8 @@ def build_report(build_dir) -> dict:
                         if i < len(run.get("layer_instructions") or []) else None)
                    for i, layer in enumerate(manifest["layers"])],
         "compile_seconds": manifest.get("compile_seconds"),
+        "static_ram_bytes": manifest.get("static_ram_bytes"), "stack_reserve_bytes": sizes.get("stack"),
+        "kernels": len(manifest.get("kernels") or []), "build_dir": str(folder.path),
         "scratch_bytes": manifest.get("scratch_bytes", 0),
         "peak": manifest.get("peak"),
         "patch": _patch_report(manifest.get("patch"), run),
@@ -109,6 +130,24 @@ def _patch_report(patch: dict | None, run: dict) -> dict | None:
     return patch
 
 
+def tensor_names(report: dict) -> dict[str, str]:
+    """Tensor -> the name every table gives it: the node that writes it (as Graph.display_name; the
+    layer table's name), from the layers' ``output_tensors``; graph inputs keep their own name."""
+    return {tensor: layer["node"] for layer in report["layers"] for tensor in layer.get("output_tensors", ())}
+
+
+def short_name(name: str) -> str:
+    """A node name as every table prints it: long names (TFLite's joined scopes) cut the same way
+    everywhere, so a name found in one table is found in the others."""
+    return name if len(name) <= NAME_WIDTH else name[:NAME_WIDTH - 1] + "~"
+
+
+def _shown(names: dict[str, str], tensor: str) -> str:
+    """``tensor`` by its node's (short) name, keeping a qualifier such as " (patch)"."""
+    base, paren, rest = tensor.partition(" (")
+    return short_name(names.get(base, base)) + paren + rest
+
+
 def _kib(value) -> str:
     return "-" if value is None else f"{value:,} B ({value / 1024:.1f} KiB)"
 
@@ -123,8 +162,9 @@ def _peak_lines(report: dict) -> list[str]:
     peak = report.get("peak")
     if not peak:
         return []
-    parts = ", ".join(f"{t['tensor'][:40]} {t['bytes']:,} B" for t in peak["tensors"])
-    return [f"    peak at the {peak['phase']} step {peak['node']}: {peak['live_bytes']:,} B live ({parts})"]
+    names = tensor_names(report)
+    parts = ", ".join(f"{_shown(names, t['tensor'])} {t['bytes']:,} B" for t in peak["tensors"])
+    return [f"    peak at the {peak['phase']} step {short_name(peak['node'])}: {peak['live_bytes']:,} B live ({parts})"]
 
 
 def _other_flash(report: dict):
@@ -187,6 +227,60 @@ def render_text(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _share(part, whole) -> str:
+    return f"{part:,} B of {whole:,} B ({part / whole:.0%})"
+
+
+def _plan_line(report: dict) -> str:
+    """The schedule in one line: layer by layer, or where the patched stage splits and what it costs."""
+    chosen = (report.get("patch") or {}).get("chosen")
+    if not chosen:
+        return f"layer by layer (activations {report['arena_bytes']:,} B)"
+    n, split = chosen["patches"], _shown(tensor_names(report), chosen["split"])
+    return (f"patched: nodes 0-{chosen['split_node']} on {n}x{n} patches, split after {split}, "
+            f"{chosen['mac_overhead']:+.1%} MACs (activations {chosen['activation_peak_bytes']:,} B; layer by layer "
+            f"{report['patch']['layer_by_layer_arena_bytes']:,} B)")
+
+
+def render_summary(report: dict) -> str:
+    """What `edgekit compile` prints: whether it fits, SRAM and flash against the target, the plan,
+    where the files are and what to run next (`edgekit report` prints the full table)."""
+    build, ram, flash = report["build_dir"], report["ram_budget_bytes"], report["flash_budget_bytes"]
+    static, stack = report["static_ram_bytes"], report["stack_reserve_bytes"]
+    runtime = static - report["arena_bytes"] - stack
+    external = report["external_flash_bytes"] or 0
+    lines = [
+        f"compiled {report['model']} for {report['target']}: fits",
+        f"  SRAM    {_share(static, ram)} linked: activations {report['arena_bytes']:,} B, stack reserve "
+        f"{stack:,} B, runtime and buffers {runtime:,} B (`edgekit run` measures the stack)",
+        f"  flash   {_share(report['flash_bytes'], flash)}: weights {report['internal_weight_bytes']:,} B, code "
+        f"{report['code_bytes']:,} B, other {_other_flash(report):,} B" +
+        (f"; external flash {external:,} B" if external else ""),
+        f"  plan    {_plan_line(report)}",
+        f"  files   {build}/: firmware.elf, firmware.bin, report.txt, memory.png "
+        f"({report['kernels']} TVM kernels, compiled in {report['compile_seconds']} s)",
+        f"  next    edgekit run {build}    (full table: edgekit report {build})",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def render_run_summary(report: dict) -> str:
+    """What `edgekit run` prints: the verification, measured SRAM and speed, and where the rest is."""
+    build, v = report["build_dir"], report["verification"]
+    peak, ram = report["peak_sram_bytes"], report["ram_budget_bytes"]
+    exact = "yes" if v["bit_exact"] else "NO"
+    lines = [f"ran {report['model']} on {report['target']} in QEMU, {v['inputs']} inputs: bit-exact vs integer "
+             f"reference {exact} ({v['inputs'] - v['mismatches']}/{v['inputs']})"]
+    if v["cosine"] is not None:
+        lines.append(f"  float   {_float_comparison(v).removeprefix('; ')}")
+    lines += [
+        f"  SRAM    peak {_share(peak, ram)} (stack {report['stack_bytes']:,} B measured)",
+        f"  speed   {report['instructions_per_inference']:,} instructions per inference",
+        f"  next    edgekit report {build}    (per-layer table; plot {build}/memory.png)",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def _float_comparison(v: dict) -> str:
     if v["cosine"] is None:
         return ""
@@ -213,17 +307,20 @@ def render_patch_text(report: dict) -> str:
                    f"({search['baseline_bytes']:,} B) within a MAC overhead of {search['max_mac_overhead']:.0%}; "
                    "running layer by layer\n")
         return "\n".join(out)
+    names = tensor_names(report)
     peak = chosen["activation_peak_bytes"]
     split_shape = "x".join(map(str, chosen["split_shape"][1:]))
     n = chosen["patches"]
     out += [
-        f"  split          after node {chosen['split_node']} ({chosen['split']}, {split_shape}), {n}x{n} patches; "
+        f"  split          after node {chosen['split_node']} ({_shown(names, chosen['split'])}, {split_shape}), "
+        f"{n}x{n} patches; "
         f"nodes 0-{chosen['split_node']} run patch by patch, the rest layer by layer",
         f"  activations    layer by layer {layer_arena:,} B" +
         (f" ({search['baseline_bytes']:,} B with in-place writes)" if search else "") +
         f" -> patched {peak:,} B ({peak / layer_arena - 1:+.0%})",
-        f"  patched peak   {chosen['peak_step']['phase']} step {chosen['peak_step']['node']}: "
-        f"{chosen['peak_step']['live_bytes']:,} B live ({', '.join(chosen['peak_step']['tensors'][:6])})",
+        f"  patched peak   {chosen['peak_step']['phase']} step {short_name(chosen['peak_step']['node'])}: "
+        f"{chosen['peak_step']['live_bytes']:,} B live "
+        f"({', '.join(_shown(names, t) for t in chosen['peak_step']['tensors'][:6])})",
         f"  stage          frame + split + working block {chosen['stage_bytes']:,} B (working block "
         f"{chosen['patch_working_bytes']:,} B; {patch['crops']} crop copies, "
         f"{'tile copy' if patch['tile_copy'] else 'last node writes the split rows'}); rest {chosen['rest_bytes']:,} B",
@@ -237,7 +334,7 @@ def render_patch_text(report: dict) -> str:
         "  one patch, step by step (live bytes include the split tensor and any frame; instructions over all patches):",
     ]
     totals = patch.get("stage_instructions") or {}
-    rows = [(step["node"], f"{step['live_bytes']:,}", f"{totals[step['node']]:,}" if step["node"] in totals else "-")
+    rows = [(short_name(step["node"]), f"{step['live_bytes']:,}", f"{totals[step['node']]:,}" if step["node"] in totals else "-")
             for step in patch["patch_steps"]]
     out.append(_table(("node", "live B", "instructions"), rows, "    ").rstrip("\n"))
     if patch.get("patch_instructions"):
@@ -253,7 +350,8 @@ def render_patch_text(report: dict) -> str:
             if c["split"] not in best or rank(c) < rank(best[c["split"]]):
                 best[c["split"]] = c
         shown = sorted(best.values(), key=rank)[:12]
-        rows = [(("-> " if (c["split"], c["n"]) == (chosen["split"], n) else "   ") + c["split"], str(c["n"]),
+        rows = [(("-> " if (c["split"], c["n"]) == (chosen["split"], n) else "   ") + _shown(names, c["split"]),
+                 str(c["n"]),
                  f"{c['peak_bytes']:,}", f"{c['mac_overhead']:.1%}", "yes" if c["feasible"] else "no")
                 for c in shown]
         goal = (f"activation budget {search['fit_bytes']:,} B" if fit
@@ -308,8 +406,9 @@ def _mark_peak(ax, report: dict, live: list[float]) -> None:
         return
     index = names.index(peak["node"])
     parts = sorted(peak["tensors"], key=lambda t: -t["bytes"])
-    label = f"peak {peak['live_bytes'] / 1024:.1f} KiB at {peak['node'][:30]} ({peak['phase']} step):\n" + "\n".join(
-        f"  {t['tensor'][:34]} {t['bytes'] / 1024:.1f} KiB" for t in parts[:6])
+    shown = tensor_names(report)
+    label = f"peak {peak['live_bytes'] / 1024:.1f} KiB at {short_name(peak['node'])} ({peak['phase']} step):\n" + \
+        "\n".join(f"  {_shown(shown, t['tensor'])} {t['bytes'] / 1024:.1f} KiB" for t in parts[:6])
     top = max(live[index], peak["live_bytes"] / 1024)
     ax.annotate(label, xy=(index, top), xytext=(0.02, 0.97), textcoords="axes fraction", va="top", fontsize=7,
                 arrowprops={"arrowstyle": "->", "color": "#222222"},

@@ -13,6 +13,7 @@ from edgekit.build_folder import BuildFolder
 from edgekit.io_records import input_records, output_record_bytes, split_output_records
 from edgekit.ir.interpreter import run_graph
 from edgekit.model_source import LoadedModel, Preprocess
+from edgekit.progress import QUIET
 
 
 @dataclass
@@ -47,10 +48,9 @@ def _load_build(folder: BuildFolder):
     return manifest, model
 
 
-def _float_metrics(model: LoadedModel, inputs_int8, float_inputs, outputs_int8):
-    """top-1 agreement, cosine and max abs error of the first output against the float model."""
-    if model.float_graph is None:
-        return None, None, None
+def _float_metrics(model: LoadedModel, inputs_int8, float_inputs, outputs_int8, advance=lambda: None):
+    """top-1 agreement, cosine and max abs error of the first output against the float model
+    (``advance()`` after each input)."""
     graph = model.graph
     out_quant = graph.tensors[graph.outputs[0]].quant
     in_quant = graph.tensors[graph.inputs[0]].quant
@@ -62,6 +62,7 @@ def _float_metrics(model: LoadedModel, inputs_int8, float_inputs, outputs_int8):
         agree += int(np.argmax(ref) == np.argmax(got))
         cosines.append(float(ref @ got / max(np.linalg.norm(ref) * np.linalg.norm(got), 1e-30)))
         max_abs = max(max_abs, float(np.max(np.abs(ref - got))))
+        advance()
     return agree / len(inputs_int8), float(np.mean(cosines)), max_abs
 
 
@@ -90,7 +91,9 @@ def _same_bytes(expected: dict, graph, outputs: list[np.ndarray], index: int) ->
                for name, output in zip(graph.outputs, outputs))
 
 
-def run_build(build_dir, inputs=None, timeout_s: float = 600.0) -> RunResult:
+def run_build(build_dir, inputs=None, timeout_s: float = 600.0, progress=QUIET) -> RunResult:
+    """Run the build's firmware in QEMU on ``inputs`` (default: its test inputs) and check its outputs
+    against the integer reference (byte for byte) and the float model; ``progress``: progress.Stages."""
     from edgekit.emulate import run_firmware
     from edgekit.samples import load_inputs
 
@@ -113,16 +116,22 @@ def run_build(build_dir, inputs=None, timeout_s: float = 600.0) -> RunResult:
         if model.float_graph is not None:  # images and float .npy keep their real values; int8 ones dequantize
             float_inputs = load_inputs(inputs, model, for_float=True)
     emulated = run_firmware(folder.elf, folder.target(), input_records(graph, batch), output_record_bytes(graph),
-                            timeout_s=timeout_s * len(batch))  # --timeout: per inference
+                            timeout_s=timeout_s * len(batch), progress=progress)  # --timeout: per inference
     if not emulated.ok:
         from edgekit.errors import FirmwareFaultError
 
         raise FirmwareFaultError(f"firmware stopped with exit code {emulated.exit_code} ({emulated.exit_reason}) "
                                 f"on {manifest['target']}; see {folder}")
     outputs = split_output_records(graph, emulated.outputs)
-    mismatches = sum(int(not _same_bytes(run_graph(graph, [x], mode="int8"), graph, outputs, i))
-                     for i, x in enumerate(batch))
-    top1, cos, max_abs = _float_metrics(model, batch, float_inputs, outputs[0])
+    with progress.stage("integer reference", len(batch)) as advance:
+        mismatches = 0
+        for i, x in enumerate(batch):
+            mismatches += int(not _same_bytes(run_graph(graph, [x], mode="int8"), graph, outputs, i))
+            advance()
+    top1 = cos = max_abs = None
+    if model.float_graph is not None:
+        with progress.stage("float reference", len(batch)) as advance:
+            top1, cos, max_abs = _float_metrics(model, batch, float_inputs, outputs[0], advance)
     if not real_inputs:
         top1 = None  # agreement on random inputs says nothing about accuracy
     sizes = manifest["sizes"]

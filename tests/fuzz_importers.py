@@ -1,6 +1,7 @@
 """A seeded, time-bounded fuzzer for edgekit's importers: .tflite, .onnx, .pt, .ek and .npy.
 
-Each format starts from real files (the models in ../shared/models, and files derived from them), and
+Each format starts from real files (the models in ../shared/models, files derived from them, and an
+int8 model with the newer TFLite ops that TensorFlow converts here; .npy includes an .npz input set), and
 each input is one of them with a few seeded mutations: bit flips, bytes set to boundary values,
 truncation, deletion, duplication; plus structure-aware ones where random bytes rarely reach the
 structure (the .ek graph's JSON, the .npy header, the ONNX protobuf's attributes and dimensions).
@@ -55,11 +56,25 @@ def shared_models() -> Path:
 
 # -- seeds: real files, and files derived from them --------------------------------------------------
 
+def cached_seeds(fmt: str, folder: Path, work: Path) -> list[bytes]:
+    """``seeds``, built by the first child of a run into ``folder`` and read back by the next ones
+    (a child restarts after each input that kills it; exporting and converting takes seconds)."""
+    if folder.is_dir():
+        return [path.read_bytes() for path in sorted(folder.iterdir())]
+    built = seeds(fmt, work)
+    staging = folder.with_name(folder.name + ".partial")
+    staging.mkdir(parents=True)
+    for index, data in enumerate(built):
+        (staging / f"{index:02d}").write_bytes(data)
+    staging.rename(folder)
+    return built
+
+
 def seeds(fmt: str, work: Path) -> list[bytes]:
-    """The unmutated inputs of a format (built once into ``work``)."""
+    """The unmutated inputs of a format (built into ``work``)."""
     models = shared_models()
     if fmt == "tflite":
-        return [(models / name).read_bytes() for name in SMALL_TFLITE]
+        return [(models / name).read_bytes() for name in SMALL_TFLITE] + [_new_ops_tflite(work)]
     if fmt == "ek":
         return [_saved_ek(models / name, work) for name in SMALL_TFLITE[:3]]
     if fmt == "onnx":
@@ -69,6 +84,30 @@ def seeds(fmt: str, work: Path) -> list[bytes]:
     if fmt == "npy":
         return _npy_seeds()
     raise ValueError(fmt)
+
+
+def _new_ops_tflite(work: Path) -> bytes:
+    """An int8 model with the TFLite ops beyond the classic CNN set (split, mul, logistic, mean, leaky
+    ReLU, squared difference, maximum/minimum, tanh, concatenation, resize, strided slice, padv2, hard
+    swish), converted by TensorFlow as in tests/test_tflite_ops.py."""
+    from tflite_models import convert, tensorflow
+
+    tf = tensorflow()
+    rng = np.random.default_rng(3)
+    weights = tf.constant(rng.normal(0, 0.5, (1, 1, 3, 8)).astype(np.float32))
+
+    def network(x):
+        y = tf.nn.conv2d(x, weights, 1, "SAME") - 0.2
+        a, b = tf.split(y, 2, axis=3)
+        gated = tf.nn.leaky_relu(a, 0.15) * tf.sigmoid(tf.reduce_mean(b, axis=[1, 2], keepdims=True))
+        mixed = tf.maximum(tf.tanh(b), tf.minimum(a, b)) - tf.math.squared_difference(a, b)
+        z = tf.image.resize(tf.concat([gated, mixed], axis=3), (12, 12), "bilinear")[:, 1:11:2, ::-1, :]
+        z = tf.pad(z, [[0, 0], [1, 1], [1, 1], [0, 0]], constant_values=0.5)
+        z = z * tf.nn.relu6(z + 3.0) * (1.0 / 6.0)
+        return tf.image.resize(z, (10, 10), "nearest")
+
+    calibration = rng.uniform(0, 1, (8, 8, 8, 3)).astype(np.float32)
+    return convert(network, work / "new_ops_int8.tflite", calibration, int8_io=True).read_bytes()
 
 
 def _saved_ek(tflite_path: Path, work: Path) -> bytes:
@@ -141,7 +180,9 @@ def _npy_seeds() -> list[bytes]:
         buffer = io.BytesIO()
         np.save(buffer, array)
         out.append(buffer.getvalue())
-    return out
+    pair = io.BytesIO()  # an input set of the two-input model (.npz, keyed input_0, input_1)
+    np.savez(pair, input_0=np.zeros((1, 1), np.int8), input_1=rng.standard_normal((1, 4)).astype(np.float32))
+    return out + [pair.getvalue()]
 
 
 # -- mutations ---------------------------------------------------------------------------------------
@@ -190,22 +231,14 @@ def _mutate_value(value, rng: random.Random):
 
 def _mutate_json(doc, rng: random.Random, depth: int = 0):
     """Change one value somewhere in a JSON document (or drop a key / list item)."""
-    if isinstance(doc, dict) and doc:
-        key = rng.choice(list(doc))
+    if isinstance(doc, (dict, list)) and doc:
+        key = rng.choice(list(doc) if isinstance(doc, dict) else range(len(doc)))
         if rng.random() < 0.1:
             del doc[key]
         elif depth < 6 and isinstance(doc[key], (dict, list)) and rng.random() < 0.8:
             _mutate_json(doc[key], rng, depth + 1)
         else:
             doc[key] = _mutate_value(doc[key], rng)
-    elif isinstance(doc, list) and doc:
-        index = rng.randrange(len(doc))
-        if rng.random() < 0.1:
-            del doc[index]
-        elif depth < 6 and isinstance(doc[index], (dict, list)) and rng.random() < 0.8:
-            _mutate_json(doc[index], rng, depth + 1)
-        else:
-            doc[index] = _mutate_value(doc[index], rng)
     return doc
 
 
@@ -280,9 +313,15 @@ def _npy_models():
     """Models whose inputs .npy files are fed to: an int8 one and a float image model."""
     from edgekit.model_source import LoadedModel, load_model
 
+    from edgekit.ir import Graph, QuantParams, Tensor
+
     hello = load_model(str(shared_models() / SMALL_TFLITE[0]))
     resnet = load_model(str(shared_models() / SMALL_TFLITE[4]))
-    return [hello, LoadedModel(resnet.name, resnet.graph, resnet.preprocess)]
+    pair = Graph("pair")  # only its inputs matter to load_input_set
+    pair.add_tensor(Tensor("a", (1, 1), "int8", quant=QuantParams.per_tensor(0.1, 0)))
+    pair.add_tensor(Tensor("b", (1, 4), "float32"))
+    pair.inputs = ["a", "b"]
+    return [hello, LoadedModel(resnet.name, resnet.graph, resnet.preprocess), LoadedModel("pair", pair, None)]
 
 
 def run_input(fmt: str, path: Path, npy_models) -> None:
@@ -293,9 +332,19 @@ def run_input(fmt: str, path: Path, npy_models) -> None:
     from edgekit.model_source import load_model
     from edgekit.samples import load_inputs
 
+    if fmt == "npy" and path.read_bytes()[:4] == b"PK\x03\x04":  # an .npz input set
+        from edgekit.samples import load_input_set
+
+        npz = path.rename(path.with_suffix(".npz"))
+        try:
+            load_input_set(npz, npy_models[-1])
+            load_input_set(npz, npy_models[-1], for_float=True)
+        finally:
+            npz.rename(path)
+        return
     if fmt == "npy":  # loaded when some model takes it; an EdgekitError from each is a clean refusal
         refusal = None
-        for model in npy_models:
+        for model in npy_models[:-1]:
             try:
                 load_inputs(str(path), model)
                 load_inputs(str(path), model, for_float=True)
@@ -318,12 +367,12 @@ def run_input(fmt: str, path: Path, npy_models) -> None:
 
 
 def fuzz(fmt: str, count: int, seed: int, per_input_s: float, crashes: Path, progress_file: Path | None,
-         start: int = 0) -> dict:
+         start: int = 0, seed_dir: Path | None = None) -> dict:
     """Run inputs ``start``..``count``-1 of the seeded sequence; returns counts and findings."""
     from edgekit.errors import EdgekitError
 
     work = Path(tempfile.mkdtemp(prefix="edgekit-fuzz-"))
-    originals = seeds(fmt, work)
+    originals = cached_seeds(fmt, seed_dir, work) if seed_dir else seeds(fmt, work)
     npy_models = _npy_models() if fmt == "npy" else None
     signal.signal(signal.SIGALRM, _raise_hang)
     counts = {"format": fmt, "inputs": 0, "loaded": 0, "edgekit_errors": 0, "findings": []}
@@ -350,7 +399,8 @@ def fuzz(fmt: str, count: int, seed: int, per_input_s: float, crashes: Path, pro
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
         counts["inputs"] += 1
-        path.unlink()
+        path.unlink(missing_ok=True)
+        path.with_suffix(".npz").unlink(missing_ok=True)
     counts["seconds"] = round(time.monotonic() - started, 1)
     shutil.rmtree(work, ignore_errors=True)
     return counts
@@ -379,7 +429,7 @@ def run_format(fmt: str, count: int, seed: int, per_input_s: float, crashes: Pat
         while start < count:
             command = [sys.executable, __file__, "--child", "--format", fmt, "--count", str(count), "--seed",
                        str(seed), "--per-input-s", str(per_input_s), "--crashes", str(crashes), "--start",
-                       str(start), "--progress", str(progress)]
+                       str(start), "--progress", str(progress), "--seed-dir", str(Path(folder) / "seeds")]
             try:
                 result = subprocess.run(command, capture_output=True, text=True,
                                         timeout=max(1.0, deadline - time.monotonic()),
@@ -422,10 +472,11 @@ def main(argv=None) -> int:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--start", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--progress", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--seed-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(fuzz(args.format, args.count, args.seed, args.per_input_s, args.crashes, args.progress,
-                              args.start)))
+                              args.start, args.seed_dir)))
         return 0
     total_findings = 0
     for fmt in FORMATS if args.format == "all" else (args.format,):

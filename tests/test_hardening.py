@@ -531,6 +531,51 @@ def test_fuzz_finding_corrupt_ek_zip(saved_ek, tmp_path):
     assert_user_error(edgekit("inspect", path), "flipped.ek")
 
 
+def _patched_zip(data: bytes, central_offset: int, local_offset: int, value: int) -> bytes:
+    """``data`` with a 2-byte field of every member's central and local zip header set to ``value``."""
+    out = bytearray(data)
+    for signature, offset in ((b"PK\x01\x02", central_offset), (b"PK\x03\x04", local_offset)):
+        at = out.find(signature)
+        while at >= 0:
+            out[at + offset:at + offset + 2] = value.to_bytes(2, "little")
+            at = out.find(signature, at + 4)
+    return bytes(out)
+
+
+@pytest.mark.parametrize("case, central, local, value, fragment", [
+    ("version", 6, 4, 255, "zip file version"),  # NotImplementedError before the fix (make fuzz)
+    ("method", 10, 8, 99, "compression method"),  # NotImplementedError
+    ("encrypted", 8, 6, 1, "encrypted"),  # RuntimeError: password required
+])
+def test_fuzz_finding_ek_zip_headers(saved_ek, tmp_path, case, central, local, value, fragment):
+    """Zip headers that claim a newer zip version, an unknown compression or encryption (make fuzz,
+    10,000 .ek inputs, 11 findings of these three kinds)."""
+    path = tmp_path / f"{case}.ek"
+    path.write_bytes(_patched_zip(saved_ek.read_bytes(), central, local, value))
+    before = _tree(tmp_path)
+    assert_user_error(edgekit("inspect", path), f"{case}.ek", fragment)
+    assert _tree(tmp_path) == before
+
+
+def test_fuzz_finding_pt_zip_version(tmp_path):
+    """A .pt whose zip headers claim a zip version Python's zipfile lacks (NotImplementedError from the
+    TorchScript sniffing before the fix; make fuzz, 10,000 .pt inputs, 4 findings): torch's own reader
+    takes it, so the state_dict loads."""
+    import torch
+
+    from edgekit.zoo.mobilenetv2 import MobileNetV2
+
+    saved = tmp_path / "saved.pth"
+    torch.save(MobileNetV2(num_classes=4, width=0.35).state_dict(), saved)
+    path = tmp_path / "version.pth"
+    path.write_bytes(_patched_zip(saved.read_bytes(), 6, 4, 255))
+    before = _tree(tmp_path)
+    result = edgekit("inspect", path)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert "conv2d" in result.stdout and "depthwise_conv2d" in result.stdout
+    assert _tree(tmp_path) == before
+
+
 def test_fuzz_finding_ek_graph_input_that_is_not_a_name(saved_ek, tmp_path):
     """graph.json whose inputs list holds an object (TypeError: unhashable type before the fix)."""
     import zipfile
@@ -568,3 +613,129 @@ def test_fuzz_finding_dense_weights_that_disagree_with_the_input(tmp_path):
                               [weights])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "dense.onnx")
     assert_user_error(edgekit("inspect", tmp_path / "dense.onnx"), "dense", "weights")
+
+
+# -- the issue's corrupted-model cases, each built on purpose --------------------------------------------
+
+def _tflite_case(kind: str) -> bytes:
+    import tflite
+    from test_tflite_import import _single_op_model, _softmax_options
+    from tflite.BuiltinOperator import BuiltinOperator
+    from tflite.BuiltinOptions import BuiltinOptions
+    from tflite.TensorType import TensorType
+
+    if kind == "negative_scale":  # "ValueError: multiplier must be non-negative" before the checks
+        return _single_op_model(BuiltinOperator.SOFTMAX, [("x", (1, 10), TensorType.INT8, (-0.1, 0)),
+                                                          ("y", (1, 10), TensorType.INT8, (1 / 256, -128))],
+                                _softmax_options(1.0))
+
+    def pool_options(b):  # stride 0: "ZeroDivisionError in ops/window.py" before the checks
+        tflite.Pool2DOptionsStart(b)
+        for add, value in ((tflite.Pool2DOptionsAddStrideW, 0), (tflite.Pool2DOptionsAddStrideH, 0),
+                           (tflite.Pool2DOptionsAddFilterWidth, 2), (tflite.Pool2DOptionsAddFilterHeight, 2)):
+            add(b, value)
+        return tflite.Pool2DOptionsEnd(b)
+
+    return _single_op_model(BuiltinOperator.MAX_POOL_2D, [("x", (1, 8, 8, 3), TensorType.INT8, (0.1, 0)),
+                                                          ("y", (1, 4, 4, 3), TensorType.INT8, (0.1, 0))],
+                            (BuiltinOptions.Pool2DOptions, pool_options))
+
+
+def _onnx_pool(stride_attribute: bytes = b"strides", stride: int = 2) -> bytes:
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 4, 4])
+    node = helper.make_node("MaxPool", ["x"], ["y"], name="pool", kernel_shape=[2, 2], strides=[stride, stride])
+    model = helper.make_model(helper.make_graph([node], "g", [x], [y]), opset_imports=[helper.make_opsetid("", 17)])
+    return model.SerializeToString().replace(b"strides", stride_attribute)
+
+
+@pytest.mark.parametrize("name, fragments", [
+    ("negative_scale.tflite", ["negative_scale.tflite", "scale [-0.1"]),
+    ("zero_stride.tflite", ["zero_stride.tflite", "stride 0"]),
+    ("zero_stride.onnx", ["zero_stride.onnx", "stride 0"]),
+    ("bytes_attribute.onnx", ["bytes_attribute.onnx", "not text"]),
+])
+def test_corrupt_values_in_model_files_are_one_line(name, fragments, tmp_path):
+    """The issue's tracebacks on corrupted .tflite/.onnx files (negative scale, zero stride, an attribute
+    name that is bytes) are one line naming the file and the value; nothing is written."""
+    data = {"negative_scale.tflite": lambda: _tflite_case("negative_scale"),
+            "zero_stride.tflite": lambda: _tflite_case("zero_stride"),
+            "zero_stride.onnx": lambda: _onnx_pool(stride=0),
+            "bytes_attribute.onnx": lambda: _onnx_pool(b"st\xffides")}[name]()
+    (tmp_path / name).write_bytes(data)
+    before = _tree(tmp_path)
+    for command in ("inspect", "compile"):
+        extra = ["--target", "cortex-m4", "-o", tmp_path / "out"] if command == "compile" else []
+        assert_user_error(edgekit(command, tmp_path / name, *extra, cwd=tmp_path), *fragments)
+    assert _tree(tmp_path) == before
+
+
+def test_does_not_fit_json_carries_the_numbers(models_dir, tmp_path):
+    """--json of a compile that does not fit: the activations case (ram_budget_bytes, arena_bytes,
+    peak_node) and the linker case (overflows per region), the same numbers as the error line."""
+    import re
+
+    small = _own_target(tmp_path, "small-m4")
+    small.write_text(small.read_text().replace("length = 262_144", "length = 24_576"))
+    arena = edgekit("compile", models_dir / VWW, "--target-file", small, "--patch", "off", "--json",
+                    "-o", tmp_path / "vww", cwd=tmp_path)
+    assert arena.returncode == 3, arena.stderr
+    doc = json.loads(arena.stdout)
+    assert doc["fits"] is False and doc["ram_budget_bytes"] == 24_576 and doc["arena_bytes"] > 24_576
+    assert f"{doc['arena_bytes']:,} B" in doc["error"] and doc["peak_node"] in doc["error"]
+    tiny = _own_target(tmp_path, "tiny-m4")
+    tiny.write_text(tiny.read_text().replace("length = 262_144", "length = 4_096"))
+    linked = edgekit("compile", models_dir / HELLO, "--target-file", tiny, "--json", "-o", tmp_path / "hello",
+                     cwd=tmp_path)
+    assert linked.returncode == 3, linked.stderr
+    doc = json.loads(linked.stdout)
+    overflow = next(o for o in doc["overflows"] if o["region_bytes"] == 4_096)
+    said = re.search(r"overflowed by ([\d,]+) bytes", doc["error"]).group(1)
+    assert overflow["overflow_bytes"] == int(said.replace(",", "")) > 0
+    assert not (tmp_path / "vww").exists() and not (tmp_path / "hello").exists()
+
+
+def test_run_on_random_inputs_gives_no_accuracy_figure(tmp_path):
+    """A float model that does not take images is calibrated on noise: `run` then prints no top-1
+    figure (and --json has top1_agreement null) but still the cosine against the float model."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    rng = __import__("numpy").random.default_rng(1)
+    weights = helper.make_tensor("w", TensorProto.FLOAT, [4, 16], rng.normal(0, 0.3, 64).tolist())
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    graph = helper.make_graph([helper.make_node("Gemm", ["x", "w"], ["y"], name="dense", transB=1)], "g", [x], [y],
+                              [weights])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "dense.onnx")
+    compiled = edgekit("compile", tmp_path / "dense.onnx", "--target", "cortex-m4", "-o", tmp_path / "b")
+    assert compiled.returncode == 0, compiled.stderr
+    assert "synthetic" in compiled.stderr
+    ran = edgekit("run", tmp_path / "b")
+    assert ran.returncode == 0, ran.stderr
+    assert "no accuracy figure" in ran.stdout and "top-1" not in ran.stdout and "cosine" in ran.stdout
+    doc = json.loads(edgekit("run", tmp_path / "b", "--json").stdout)
+    assert doc["top1_agreement"] is None and doc["real_inputs"] is False and doc["cosine"] is not None
+
+
+def test_run_timeout_is_per_inference_and_broken_inputs_leave_the_build(models_dir, tmp_path):
+    """--timeout bounds each inference: 300 inputs at 0.05 s each run (15 s in all), 0.001 s does not;
+    a truncated .npy is refused before QEMU. The build folder stays as it was."""
+    import numpy as np
+
+    build = tmp_path / "b"
+    assert _compile_hello(models_dir / HELLO, "-o", build, cwd=tmp_path).returncode == 0
+    inputs = tmp_path / "many.npy"
+    np.save(inputs, np.random.default_rng(0).integers(-128, 128, (300, 1, 1), dtype=np.int8))
+    many = edgekit("run", build, "--inputs", inputs, "--timeout", "0.05", "--json")
+    assert many.returncode == 0, many.stderr
+    assert json.loads(many.stdout)["inputs"] == 300
+    before = _tree(build)
+    hung = edgekit("run", build, "--timeout", "0.001")
+    assert hung.returncode == 4 and "Traceback" not in hung.stderr
+    assert len([line for line in hung.stderr.splitlines() if line.startswith("edgekit: error:")]) == 1
+    (tmp_path / "cut.npy").write_bytes(inputs.read_bytes()[:100])
+    assert_user_error(edgekit("run", build, "--inputs", tmp_path / "cut.npy"), "cut.npy")
+    assert _tree(build) == before

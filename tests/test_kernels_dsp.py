@@ -35,11 +35,12 @@ def _compile_dsp(kernel, tmp_path):
 
 
 def _dsp_call(make, tmp_path, x, filt, channel_axis, bias, q, out_shape):
-    """Run the DSP kernel ``make(narrow)`` as the code generator calls it: folded bias, scratch after the
-    output, narrow requantization where the layer allows it."""
+    """Run the DSP kernel ``make(narrow, clamp)`` as the code generator calls it: folded bias, scratch after
+    the output, narrow requantization where the layer allows it, the clamp kind compiled in."""
     folded = mac_dsp.fold_input_offset(bias, filt, channel_axis, q["input_offset"])
     depth = filt.size // filt.shape[channel_axis]
-    kernel = make(mac_dsp.narrow_accumulators(folded, q["shift"], depth))
+    kernel = make(mac_dsp.narrow_accumulators(folded, q["shift"], depth),
+                  mac_dsp.clamp_kind(q["act_min"], q["act_max"]))
     assert kernel.input_offset_in_bias
     weights = mac_dsp.widen_weights(filt) if kernel.weights_int16 else filt
     out = np.zeros(out_shape, dtype=np.int8)
@@ -87,8 +88,11 @@ def test_dsp_conv2d_matches_reference(case, weights16, requant, lean, tmp_path):
     depth = window.kernel[0] * window.kernel[1] * spec.input_shape[2]
     direct = window.kernel == (1, 1) and window.stride == (1, 1) and not any(window.padding)
     assert not lean or kernel.scratch_bytes == (0 if direct else 2 * depth)
-    got = _dsp_call(lambda narrow: mac_dsp.conv2d_dsp_kernel(spec, weights16, narrow, lean=lean), tmp_path, x, filt,
-                    0, bias, q, (1, *spec.output_shape))
+
+    def make(narrow, clamp):
+        return mac_dsp.conv2d_dsp_kernel(spec, weights16, narrow, clamp=clamp, lean=lean)
+
+    got = _dsp_call(make, tmp_path, x, filt, 0, bias, q, (1, *spec.output_shape))
     want = conv2d_int8(x, filt, bias, q["mult"], q["shift"], stride=window.stride, dilation=window.dilation,
                        padding=window.padding, **_reference_kwargs(q))
     np.testing.assert_array_equal(got, want)
@@ -111,8 +115,11 @@ def test_dsp_depthwise_conv2d_matches_reference(case, requant, lean, tmp_path):
     window = spec.window
     want = depthwise_conv2d_int8(x, filt, bias, q["mult"], q["shift"], stride=window.stride, dilation=window.dilation,
                                  padding=window.padding, depth_multiplier=1, **_reference_kwargs(q))
-    got = _dsp_call(lambda narrow: mac_dsp.depthwise_conv2d_dsp_kernel(spec, narrow, lean), tmp_path, x, filt, 3,
-                    bias, q, want.shape)
+
+    def make(narrow, clamp):
+        return mac_dsp.depthwise_conv2d_dsp_kernel(spec, narrow, clamp, lean)
+
+    got = _dsp_call(make, tmp_path, x, filt, 3, bias, q, want.shape)
     np.testing.assert_array_equal(got, want)
 
 
@@ -128,8 +135,11 @@ def test_dsp_fully_connected_matches_reference(in_features, out_features, weight
     q = _narrowed(_requant(rng, out_features), requant, in_features)
     spec = FullyConnectedSpec(in_features, out_features)
     assert not lean or mac_dsp.fully_connected_dsp_kernel(spec, weights16, lean=True).scratch_bytes == 0
-    got = _dsp_call(lambda narrow: mac_dsp.fully_connected_dsp_kernel(spec, weights16, narrow, lean=lean), tmp_path, x,
-                    filt, 0, bias, q, (1, out_features))
+
+    def make(narrow, clamp):
+        return mac_dsp.fully_connected_dsp_kernel(spec, weights16, narrow, clamp=clamp, lean=lean)
+
+    got = _dsp_call(make, tmp_path, x, filt, 0, bias, q, (1, out_features))
     want = fully_connected_int8(x, filt, bias, q["mult"], q["shift"], **_reference_kwargs(q))
     np.testing.assert_array_equal(got, want)
 
@@ -186,6 +196,16 @@ def test_fold_input_offset_wraps_like_int32():
     folded = mac_dsp.fold_input_offset(bias, weight, 0, 128)
     assert folded[1] == -7 + 128 * 381
     assert folded[0] == np.int32(np.int64(np.iinfo(np.int32).max) + 128 * 381 - (1 << 32))
+
+
+def test_clamp_kinds_compile_in_only_what_the_layer_guarantees():
+    assert [mac_dsp.clamp_kind(*bounds) for bounds in [(-128, 127), (-5, 127), (-128, 100), (0, 6)]] == [
+        "full", "upper", "any", "any"]
+    spec = FullyConnectedSpec(8, 2)
+    names = {mac_dsp.fully_connected_dsp_kernel(spec, clamp=kind).name for kind in mac_dsp.CLAMPS}
+    assert len(names) == 3  # a kernel per kind: the kind is part of the name and the cache key
+    with pytest.raises(ValueError, match="clamp kind"):
+        mac_dsp.fully_connected_dsp_kernel(spec, clamp="relu")
 
 
 def test_widened_weights_are_in_smlad_order_and_padded():

@@ -5,8 +5,8 @@ that a CPU without the DSP extension gets.
 
 The cases exercise what the DSP kernels special-case: odd pixel and channel counts and K not a multiple
 of 4 (the 2x2 blocking's tails), a 3-channel first layer with stride 2 and padding (the im2col of two
-pixels), depthwise 3x3 stride 1 (two pixels per step) and stride 2, a 5x5 depthwise, and a fully
-connected layer.
+pixels), depthwise 3x3 stride 1 (two pixels per step) and stride 2, a 5x5 depthwise, a fully
+connected layer, and two residual adds (the C ADD kernel).
 """
 
 import dataclasses
@@ -63,8 +63,16 @@ def general_requantization(seed):
     return b.finish(y)
 
 
+def residual_adds(seed):
+    """The C ADD kernel (SMMULR form) on every target: no activation (the whole int8 range), then ReLU;
+    210 elements, not a multiple of the unrolling."""
+    b = Builder(seed, (1, 5, 6, 7))
+    y = b.add("x", b.conv2d("x", 7, (1, 1)))
+    return b.finish(b.add(y, "x", activation="relu"))
+
+
 CASES = [pointwise_tails, first_layer_stride2, depthwise_stride1_then_stride2, depthwise_5x5_fully_connected,
-         general_requantization]
+         general_requantization, residual_adds]
 
 
 def small_flash(target):

@@ -311,7 +311,7 @@ def test_build_patch_plan_takes_a_node_index_or_a_tensor_name():
     assert by_index.to_json()["split_node"] == 4
     with pytest.raises(PatchStageError, match="expected SPLIT:N"):
         build_patch_plan(graph, "4")
-    with pytest.raises(PatchStageError, match="neither a tensor name nor a node index"):
+    with pytest.raises(PatchStageError, match="neither a node name, a tensor name nor a node index"):
         build_patch_plan(graph, "nope:2")
 
 
@@ -338,3 +338,20 @@ def test_plan_checker_rejects_a_split_tensor_placed_over_frame_rows_a_later_patc
         verify_plan(moved, graph_of_schedule, accesses, rules)
     # column-major keeps every frame row until the last column: the split barely reaches into it
     assert build_patch_plan(graph, "4:3:column-major").memory.frame_reuse_bytes < memory.frame_reuse_bytes
+
+
+def test_a_stage_of_one_row_wise_node_plans_and_runs_exactly():
+    """A Keras Rescaling layer (a MUL by a constant) right after the input, as the whole patch stage:
+    the row-wise node writes the split rows itself, so the patch graph has no node at all."""
+    from edgekit.ops.elementwise import ElementwiseAttrs
+
+    builder = Int8Builder((12, 12), 3, 4)
+    x = builder.graph.inputs[0]
+    scale = builder._constant("scale", np.array([3, -7, 5], np.int8), QuantParams.per_tensor(0.02, 0))
+    scaled = builder._node("mul", [x, scale], ElementwiseAttrs(), builder.shape(x))
+    graph = builder.head(builder.conv(scaled, 4, kernel=3))
+    schedule = build_patch_plan(graph, "0:2")
+    assert list(schedule.stage.nodes) == graph.nodes[:1] and schedule.memory.tile is None
+    frame = np.random.default_rng(2).integers(-128, 128, builder.shape(x), dtype=np.int8)
+    np.testing.assert_array_equal(run_patched(schedule.stage, frame).outputs[graph.outputs[0]],
+                                  run_graph(graph, [frame])[graph.outputs[0]])

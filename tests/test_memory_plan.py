@@ -138,6 +138,29 @@ def test_add_in_place_takes_the_buffer_of_an_input_that_dies_there():
     assert out not in plan_memory(graph, inplace_add=False).aliases
 
 
+def test_table_and_elementwise_ops_write_over_an_operand_of_their_shape():
+    """hard-swish (a table lookup) over its input; a mul by a per-channel constant over its input; a
+    squeeze-and-excite mul over the feature map, never over the small gate it broadcasts."""
+    from edgekit.ops.elementwise import ElementwiseAttrs
+    from edgekit.ops.mean import MeanAttrs
+    from edgekit.ops.quantize import NoAttrs
+
+    b = GraphBuilder((1, 8, 8, 4))
+    a = b.conv("input", 8)
+    swish = b._node("hard_swish", [a], NoAttrs(), b.shape(a))
+    scaled = b._node("mul", [swish, b._tensor("scale", (8,), np.ones(8, np.int8))], ElementwiseAttrs(), b.shape(a))
+    pooled = b._node("mean", [scaled], MeanAttrs((1, 2), True), (1, 1, 1, 8))
+    gate = b._node("logistic", [pooled], NoAttrs(), (1, 1, 1, 8))
+    excited = b._node("mul", [gate, scaled], ElementwiseAttrs(), b.shape(a))
+    graph = b.finish(b.conv(excited, 4))
+    plan = plan_memory(graph)
+    assert {tensor: plan.aliases[tensor].source for tensor in (swish, scaled, excited)} == {
+        swish: a, scaled: swish, excited: scaled}
+    assert all(plan.aliases[tensor].in_place and plan.offset(tensor) == plan.offset(a)
+               for tensor in (swish, scaled, excited))
+    assert plan.aliases[gate].source == pooled and plan.offset(gate) != plan.offset(a)
+
+
 def test_keep_add_out_of_place_when_its_inputs_are_read_later():
     b = GraphBuilder((1, 4, 4, 4))
     a = b.conv("input", 4)

@@ -77,11 +77,22 @@ def test_float_model_that_cannot_be_quantized_names_the_file_and_node(tmp_path, 
     assert not (tmp_path / "build").exists()
 
 
+def _refused_before_planning(graph, tmp_path, message: str) -> None:
+    """Compiling ``graph`` (saved as a hand-made .ek, as tests make graphs no importer would) fails with
+    one line matching ``message`` after the file's path, and leaves no build folder."""
+    path = tmp_path / f"{graph.name}.ek"
+    save_graph(graph, path)
+    with pytest.raises(UnsupportedOpError, match=rf"^{path}: {message}") as info:
+        compile_model(str(path), "cortex-m7", output=tmp_path / "build")
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "build").exists()
+
+
 def test_op_without_a_c_kernel_is_refused_before_planning(tmp_path):
-    """An int8 graph holding an op that has no C kernel (a hand-made .ek): file, op, node and the ops
-    that do have kernels, before any planning or code generation."""
+    """An int8 graph holding an op that has no C kernel: file, op, node and the ops that do have kernels,
+    before any planning or code generation."""
     q = QuantParams.per_tensor(0.05, 0)
-    graph = Graph("bn")
+    graph = Graph("no_kernel")
     graph.add_tensor(Tensor("x", (1, 4, 4, 2), "int8", quant=q))
     for name in ("gamma", "beta", "mean", "var"):
         graph.add_tensor(Tensor(name, (2,), "float32", np.ones(2, np.float32)))
@@ -89,10 +100,25 @@ def test_op_without_a_c_kernel_is_refused_before_planning(tmp_path):
     graph.nodes = [Node("bn7", "batch_norm", ["x", "gamma", "beta", "mean", "var"], ["y"],
                         get_op("batch_norm").attrs_type())]
     graph.inputs, graph.outputs = ["x"], ["y"]
-    path = tmp_path / "no_kernel.ek"
-    save_graph(graph, path)
-    with pytest.raises(UnsupportedOpError, match=rf"^{path}: op 'batch_norm' \(node bn7\) has no C kernel yet; "
-                                                 r"ops with kernels: add, ") as info:
-        compile_model(str(path), "cortex-m7", output=tmp_path / "build")
-    assert "\n" not in str(info.value)
-    assert not (tmp_path / "build").exists()
+    _refused_before_planning(graph, tmp_path, r"op 'batch_norm' \(node bn7\) has no C kernel yet; ops with kernels: add, ")
+
+
+def test_float_section_inside_an_int8_model_is_refused_before_planning(tmp_path):
+    """TensorFlow's converter may leave ops in float32 between a DEQUANTIZE and a QUANTIZE; the
+    interpreter runs them, but edgekit's kernels are int8, so compile names the node and the tensor."""
+    from edgekit.ops.strided_slice import StridedSliceAttrs
+
+    q = QuantParams.per_tensor(0.05, 3)
+    graph = Graph("float_inside")
+    graph.add_tensor(Tensor("x", (1, 4, 4, 2), "int8", quant=q))
+    graph.add_tensor(Tensor("real", (1, 4, 4, 2), "float32"))
+    graph.add_tensor(Tensor("rows", (1, 2, 4, 2), "float32"))
+    graph.add_tensor(Tensor("y", (1, 2, 4, 2), "int8", quant=q))
+    no_attrs = get_op("quantize").attrs_type
+    graph.nodes = [Node("to_float", "dequantize", ["x"], ["real"], no_attrs()),
+                   Node("top_rows", "strided_slice", ["real"], ["rows"],
+                        StridedSliceAttrs(((0, 1, 1), (0, 2, 1), (0, 4, 1), (0, 2, 1)))),
+                   Node("to_int8", "quantize", ["rows"], ["y"], no_attrs())]
+    graph.inputs, graph.outputs = ["x"], ["y"]
+    _refused_before_planning(graph, tmp_path, r"node top_rows \(strided_slice\) computes in float32 \(tensor 'real'\) "
+                             "inside an int8 model")

@@ -140,3 +140,47 @@ def test_conv_transpose_matches_torch_and_quantizes(data_dir):
     np.testing.assert_allclose(ours, torch_logits(module, x).transpose(0, 2, 3, 1), atol=1e-5)
     result = quantize(_loaded(Upsampler()), str(data_dir / "images"))
     assert min(e.cosine for e in result.layer_errors) > 0.98
+
+
+class Shuffles(nn.Module):
+    """Sub-pixel upsampling (PixelShuffle: ONNX DepthToSpace in CRD order) after a conv."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 12, 3, padding=1)
+
+    def forward(self, x):
+        return nn.functional.pixel_shuffle(torch.relu(self.conv(x)), 2)
+
+
+def test_pixel_shuffle_matches_torch():
+    torch.manual_seed(0)
+    module = Shuffles().eval()
+    graph = run_pipeline(import_torch_module(module, (1, 3, 8, 8)))
+    assert "transpose" in {node.op for node in graph.nodes}
+    x = np.random.default_rng(6).uniform(-2, 2, size=(1, 8, 8, 3)).astype(np.float32)
+    ours = run_graph(graph, [x], mode="float")[graph.outputs[0]]
+    np.testing.assert_allclose(ours, torch_logits(module, x).transpose(0, 2, 3, 1), atol=1e-5)
+
+
+@pytest.mark.parametrize("op", ["DepthToSpace", "SpaceToDepth"])
+def test_onnx_depth_space_follow_the_onnx_formulas(op, tmp_path):
+    """DCR DepthToSpace and SpaceToDepth against the ONNX specification's NCHW reshape-transpose."""
+    from onnx import TensorProto, helper, save
+
+    from edgekit.frontend.onnx import import_onnx
+
+    shape = (1, 8, 4, 6)  # NCHW
+    node = helper.make_node(op, ["x"], ["y"], name="moved", blocksize=2)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(tmp_path / "m.onnx"))
+    x = np.random.default_rng(8).normal(size=shape).astype(np.float32)
+    n, c, h, w = shape
+    if op == "DepthToSpace":
+        want = x.reshape(n, 2, 2, c // 4, h, w).transpose(0, 3, 4, 1, 5, 2).reshape(n, c // 4, h * 2, w * 2)
+    else:
+        want = x.reshape(n, c, h // 2, 2, w // 2, 2).transpose(0, 3, 5, 1, 2, 4).reshape(n, c * 4, h // 2, w // 2)
+    imported = import_onnx(tmp_path / "m.onnx")
+    ours = run_graph(imported, [x.transpose(0, 2, 3, 1)], mode="float")[imported.outputs[0]]
+    np.testing.assert_array_equal(ours, want.transpose(0, 2, 3, 1))

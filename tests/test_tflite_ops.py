@@ -93,6 +93,12 @@ def _cases():
         "batch_matmul_batched": (lambda x: tf.matmul(tf.reshape(features(x), (16, 16, 8)),
                                                      tf.reshape(two(x)[1], (16, 16, 8)), transpose_b=True),
                                  {"BATCH_MATMUL"}),
+        "l2_normalization": (lambda x: tf.math.l2_normalize(features(x) * 3.0, axis=-1), {"L2_NORMALIZATION"}),
+        "l2_normalization_rows": (lambda x: tf.math.l2_normalize(tf.reshape(two(x)[1], (1, 2048)), axis=-1),
+                                  {"L2_NORMALIZATION"}),
+        "reduce_max_spatial": (lambda x: tf.reduce_max(features(x), axis=[1, 2]), {"REDUCE_MAX"}),
+        "reduce_max_channels": (lambda x: tf.reduce_max(features(x), axis=[3], keepdims=True), {"REDUCE_MAX"}),
+        "unpack_pack": (lambda x: tf.stack(tf.unstack(features(x), axis=2)[::-3], axis=1), {"UNPACK", "PACK"}),
         "relu_standalone": (lambda x: tf.nn.relu(tf.concat(list(two(x)), axis=3)), {"RELU"}),
     }
 

@@ -68,15 +68,15 @@ def mac_call(node, graph, family: str, spec, kernels, prefix: str, pointer, out_
     the variant ``kernels`` (a ``KernelChoice``) picks: weights, bias and the per-channel requantization
     as constants, offsets and clamp as scalars. The DSP variants take the input offset folded into the
     bias, maybe int16 weights, and a scratch buffer (``codegen/kernels/mac_dsp.py``)."""
-    from edgekit.codegen.kernels.mac_dsp import fold_input_offset, narrow_accumulators, widen_weights
+    from edgekit.codegen.kernels.mac_dsp import clamp_kind, widen_weights
     from edgekit.codegen.kernels.variants import tuning_key
 
     p = mac_int8_params(node, graph, out_channels)
     weight = graph.tensors[node.inputs[1]].data
     bias = bias_or_zeros(graph, node, out_channels, np.int32)
-    folded = fold_input_offset(bias, weight, get_op(node.op, node).weight_channel_axis, p.input_offset)
-    narrow = narrow_accumulators(folded, p.shift, weight.size // out_channels)
-    kernel = kernels.kernel(family, spec, narrow)
+    folded = _folded_bias(node, graph, p, out_channels)
+    narrow = requantizes_narrow(node, graph, out_channels)
+    kernel = kernels.kernel(family, spec, narrow, clamp_kind(p.act_min, p.act_max))
     weights = {
         "filter": ConstArray(f"{prefix}_w", "int16_t", widen_weights(weight)) if kernel.weights_int16 else
         ConstArray(f"{prefix}_w", "int8_t", weight),
@@ -97,12 +97,44 @@ def mac_call(node, graph, family: str, spec, kernels, prefix: str, pointer, out_
     return call
 
 
+def _folded_bias(node, graph, p, out_channels: int) -> np.ndarray:
+    """The bias with the input offset folded in (what the DSP kernels take)."""
+    from edgekit.codegen.kernels.mac_dsp import fold_input_offset
+
+    weight = graph.tensors[node.inputs[1]].data
+    bias = bias_or_zeros(graph, node, out_channels, np.int32)
+    return fold_input_offset(bias, weight, get_op(node.op, node).weight_channel_axis, p.input_offset)
+
+
+def requantizes_narrow(node, graph, out_channels: int) -> bool:
+    """Whether the int8 MAC ``node`` gets the narrow requantization form of the DSP kernels (it depends on
+    the calibrated scales and the bias, not only on the shape; depth compression's latency table asks too)."""
+    from edgekit.codegen.kernels.mac_dsp import narrow_accumulators
+
+    p = mac_int8_params(node, graph, out_channels)
+    depth = graph.tensors[node.inputs[1]].data.size // out_channels
+    return narrow_accumulators(_folded_bias(node, graph, p, out_channels), p.shift, depth)
+
+
 def constraint_op_has_kernel(node) -> tuple[bool, str]:
     """Every op of the int8 graph needs a C kernel (or must be a view such as reshape)."""
     if get_op(node.op, node).has_kernel:
         return True, ""
     with_kernels = sorted(name for name, op in OPS.items() if op.has_kernel)
     return False, f"op {node.op!r} (node {node.name}) has no C kernel yet; ops with kernels: {', '.join(with_kernels)}"
+
+
+def constraint_int8_activations(node, graph) -> tuple[bool, str]:
+    """The kernels compute in int8: every activation a node reads or writes is int8, except at the
+    ops that convert (quantize, dequantize) and views (reshape)."""
+    if get_op(node.op, node).any_dtype:
+        return True, ""
+    for name in list(node.inputs) + list(node.outputs):
+        tensor = graph.tensors[name]
+        if not tensor.is_constant and tensor.dtype != "int8":
+            return False, (f"node {node.name} ({node.op}) computes in {tensor.dtype} (tensor {name!r}) inside an int8 "
+                           "model; edgekit's kernels are int8: quantize that part of the model to int8")
+    return True, ""
 
 
 def layer_call(node, graph, prefix: str, pointer, kernels, in_place: bool = False) -> LayerCall:

@@ -84,7 +84,7 @@ def wide_weights_fit(graph, target, flash_reserve_bytes: int = 0) -> bool:
 
 
 def emit_program(graph, plan, target, out_dir: Path, patches=None, flash_reserve_bytes: int = 0, tuned=None,
-                 prefer=None) -> Program:
+                 prefer=None, wide_weights: bool | None = None) -> Program:
     """Write the C sources of ``graph`` under ``plan`` for ``target`` into ``out_dir``.
 
     ``flash_reserve_bytes``: internal flash to leave free besides code (a board image's test inputs).
@@ -92,10 +92,14 @@ def emit_program(graph, plan, target, out_dir: Path, patches=None, flash_reserve
     ``patches`` (a ``PatchSchedule``) runs its stage patch by patch; ``plan`` is then its
     ``memory.arena``, which places the frame, the split tensor, the working block and the rest.
     ``tuned`` maps ``variants.tuning_key`` to the variant ``--tune`` measured best; ``prefer`` gives one
-    variant to every layer that can run it (``edgekit/tuning.py`` measures each).
+    variant to every layer that can run it (``edgekit/tuning.py`` measures each). ``wide_weights``: whether
+    the int16-weight kernels may be used; None decides by :func:`wide_weights_fit` (a single layer measured
+    for depth compression's latency table takes the value its whole network gets).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    choice = KernelChoice(target, wide_weights_fit(graph, target, flash_reserve_bytes), dict(tuned or {}), prefer,
+    if wide_weights is None:
+        wide_weights = wide_weights_fit(graph, target, flash_reserve_bytes)
+    choice = KernelChoice(target, wide_weights, dict(tuned or {}), prefer,
                           lean=patches is not None and patches.lean_kernels)
 
     def pointer(tensor_name: str) -> str:

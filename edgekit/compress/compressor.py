@@ -22,7 +22,8 @@ from edgekit.compress.importance import HeldOut, ImportanceTable, accuracy_of, s
 from edgekit.compress.merge import merge_plan, merged_geometry
 from edgekit.compress.network import ChainNetwork, export_onnx
 from edgekit.compress.segment import Plan, Segment, segment_problem
-from edgekit.compress.tables import LatencyTable, segment_cost
+from edgekit.compress.tables import LatencyTable, NetworkForms, estimated_form, network_forms, network_instructions, \
+    segment_cost
 from edgekit.errors import EdgekitError
 
 MODES = ("dp", "layermerge")
@@ -61,7 +62,8 @@ class CompressResult:
     segments: list[ChosenSegment]
     plan: list[dict]
     predicted_instructions_before: int
-    predicted_instructions_after: int
+    predicted_instructions_after: int  # the table on the compressed network as compiled (its kernel forms)
+    planned_instructions_after: int  # the table on the plan, as the DP saw it before fine-tuning
     predicted_peak_sram_before: int
     predicted_peak_sram_after: int
     accuracy_before: float  # float model, % on the held-out part of DATA
@@ -111,21 +113,28 @@ class Tables:
         return max(self.cost(s).sram_bytes for s in segments)
 
 
-def build_tables(chain: Chain, segments: list[Segment], table: LatencyTable, sram_limit: int) -> Tables:
-    """Costs of the candidates; merges with more than MAX_MAC_GROWTH x the MACs of their convolutions are
-    not measured (cost follows MACs on an MCU, so they can never pay off), nor kept above ``sram_limit``."""
+def build_tables(chain: Chain, segments: list[Segment], table: LatencyTable, sram_limit: int,
+                 forms: NetworkForms) -> Tables:
+    """Costs of the candidates, each with the kernel form it would get in the network quantized as
+    ``forms`` says; merges with more than MAX_MAC_GROWTH x the MACs of their convolutions are not
+    measured (cost follows MACs on an MCU, so they can never pay off), nor kept above ``sram_limit``."""
     costs, filtered = {}, 0
     for segment in segments:
         unmerged_macs = sum(chain.layers[k - 1].macs() for k in range(segment.start + 1, segment.end + 1))
-        if merged_geometry(chain, segment).macs() > MAX_MAC_GROWTH * unmerged_macs:
+        layer = merged_geometry(chain, segment)
+        if layer.macs() > MAX_MAC_GROWTH * unmerged_macs:
             continue
-        cost = segment_cost(table, chain, segment)
         single = segment.end == segment.start + 1
+        if not single and np.prod(layer.in_shape) + np.prod(layer.out_shape) > sram_limit:
+            filtered += 1  # its input and output alone exceed the SRAM: not worth a measurement
+            continue
+        form = forms.layers[segment.start] if table.estimate else estimated_form(chain, segment, forms)
+        cost = segment_cost(table, chain, segment, form)
         if cost.sram_bytes > sram_limit and not single:
             filtered += 1
             continue
         costs[segment] = cost
-    return Tables(costs, table.head_cost(chain).instructions, filtered)
+    return Tables(costs, table.head_cost(chain, forms.wide_weights).instructions, filtered)
 
 
 def choose_plan(chain: Chain, tables: Tables, importance: ImportanceTable, mode: str, budget_instructions: int) -> Plan:
@@ -182,8 +191,10 @@ def compress_model(source: str, target_name: str, budget: float, data: str, *, m
     train, held = load_dataset(data, model.preprocess, model.graph.tensors[model.graph.inputs[0]].shape).split()
     held_out, training = HeldOut.from_arrays(held.x, held.y), HeldOut.from_arrays(train.x, train.y)
 
+    calibration = held.x[:CALIBRATION_SAMPLES]
+    forms = network_forms(quantized_network(chain, calibration), chain.length, target)
     latency = LatencyTable(target.name, estimate, progress.latency)
-    tables = build_tables(chain, enumerate_segments(chain, mode, max_kernel), latency, target.ram.length)
+    tables = build_tables(chain, enumerate_segments(chain, mode, max_kernel), latency, target.ram.length, forms)
     identity = Plan.identity(chain)
     before = tables.instructions(identity.segments)
     importance = ImportanceTable(chain, held_out, progress.importance)
@@ -212,14 +223,20 @@ def compress_model(source: str, target_name: str, budget: float, data: str, *, m
         latency_source="measured in QEMU" if not estimate else "estimate: MACs x 8 (no QEMU measurement)",
         convolutions_before=chain.length, convolutions_after=merged.length,
         segments=[_chosen(chain, s, tables) for s in plan.segments], plan=plan.to_json(),
-        predicted_instructions_before=before, predicted_instructions_after=tables.instructions(plan.segments),
+        predicted_instructions_before=before,
+        predicted_instructions_after=0,
+        planned_instructions_after=tables.instructions(plan.segments),
         predicted_peak_sram_before=tables.peak_sram(identity.segments),
         predicted_peak_sram_after=tables.peak_sram(plan.segments),
         accuracy_before=accuracy_of(importance.original, held_out), accuracy_after=accuracy_of(merged_network, held_out),
         held_out_samples=len(held.y), finetune_steps=steps, output=str(output))
     if measure:
-        result.measured = {"before": measure_model(chain, target.name, held),
-                           "after": measure_model(merged, target.name, held)}
+        result.measured = {"before": measure_model(chain, target.name, held, latency=latency),
+                           "after": measure_model(merged, target.name, held, latency=latency)}
+        result.predicted_instructions_after = result.measured["after"]["predicted_instructions"]
+    else:
+        merged_forms = network_forms(quantized_network(merged, calibration), merged.length, target)
+        result.predicted_instructions_after = network_instructions(latency, merged, merged_forms)
     return result
 
 
@@ -249,10 +266,26 @@ CALIBRATION_SAMPLES = 16
 MEASURE_SAMPLES = 2
 
 
-def measure_model(chain: Chain, target: str, held, workdir: Path | None = None, accuracy_on=None) -> dict:
+def quantized_network(chain: Chain, calibration: np.ndarray):
+    """The int8 graph `edgekit compile` makes of ``chain`` calibrated on ``calibration`` (NHWC float):
+    the same ONNX export, import and quantization as ``measure_model``'s compile."""
+    from edgekit import api
+    from edgekit.model_source import load_model
+    from edgekit.scratch import scratch_folder
+
+    with scratch_folder("compress") as folder:
+        export_onnx(chain, folder / "model.onnx")
+        np.save(folder / "calib.npy", calibration)
+        model = load_model(str(folder / "model.onnx"), calib=str(folder / "calib.npy"))
+        return api.quantize(model, str(folder / "calib.npy")).model.graph
+
+
+def measure_model(chain: Chain, target: str, held, workdir: Path | None = None, accuracy_on=None,
+                  latency: LatencyTable | None = None) -> dict:
     """Compile ``chain`` (exported as ONNX, calibrated on held-out samples) for the target and run it in
     QEMU: measured instructions per inference, peak SRAM, bit-exactness; with ``accuracy_on`` (x, y) also
-    the int8 accuracy in percent by the exact integer interpreter (which the firmware matches bit for bit)."""
+    the int8 accuracy in percent by the exact integer interpreter (which the firmware matches bit for bit);
+    with ``latency`` also the table's prediction for this compiled network (its layers' kernel forms)."""
     from edgekit.compiler import compile_model
     from edgekit.ir.serialize import load_graph
     from edgekit.runner import run_build
@@ -270,8 +303,14 @@ def measure_model(chain: Chain, target: str, held, workdir: Path | None = None, 
         run = run_build(build, str(folder / "run.npy"))
         doc = {"instructions": run.instructions_per_inference, "peak_sram_bytes": run.peak_sram_bytes,
                "arena_bytes": run.arena_bytes, "flash_bytes": run.flash_bytes, "bit_exact": run.bit_exact}
+        int8 = load_graph(build / "model.ek")
         if accuracy_on is not None:
-            doc["int8_accuracy"] = int8_accuracy(load_graph(build / "model.ek"), *accuracy_on)
+            doc["int8_accuracy"] = int8_accuracy(int8, *accuracy_on)
+        if latency is not None:
+            from edgekit.target import load_target
+
+            forms = network_forms(int8, chain.length, load_target(target))
+            doc["predicted_instructions"] = network_instructions(latency, chain, forms)
     return doc
 
 

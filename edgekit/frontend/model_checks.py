@@ -27,8 +27,9 @@ ATTRIBUTES_AT_LEAST_ONE = ("stride", "dilation", "kernel", "depth_multiplier")
 ATTRIBUTES_AT_LEAST_ZERO = ("padding", "pads")
 
 # what parsers and converters raise on data that contradicts itself
+# (NotImplementedError: zipfile on a member whose header claims a zip version or compression it lacks)
 PARSE_ERRORS = (ArithmeticError, LookupError, ValueError, TypeError, AttributeError, struct.error, UnicodeError,
-                EOFError, MemoryError, RecursionError, OSError, zipfile.BadZipFile, zlib.error)
+                EOFError, MemoryError, RecursionError, OSError, zipfile.BadZipFile, zlib.error, NotImplementedError)
 
 
 @contextlib.contextmanager
@@ -42,7 +43,7 @@ def corrupt_file_errors(source, where=lambda: ""):
     except PARSE_ERRORS as error:
         detail = str(error).strip().splitlines()[0][:160] if str(error).strip() else ""
         place = where()
-        raise ModelFileError(f"{source}: {place + ' ' if place else ''}is truncated or corrupt "
+        raise ModelFileError(f"{source}{': ' + place if place else ''} is truncated or corrupt "
                              f"({type(error).__name__}{': ' + detail if detail else ''}); re-export the model"
                              ) from None
 

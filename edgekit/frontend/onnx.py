@@ -31,8 +31,14 @@ NCHW_TO_NHWC_AXIS = {0: 0, 1: 3, 2: 1, 3: 2}
 
 
 def _attrs(node) -> dict:
+    """A node's attributes by name; a name that is not UTF-8 text (protobuf then gives bytes) marks a
+    corrupt file, not an attribute to ignore."""
     import onnx
 
+    for attribute in node.attribute:
+        if not isinstance(attribute.name, str):
+            raise ValueError(f"node {node.name!r} ({node.op_type}) has an attribute named {attribute.name[:32]!r}, "
+                             "not text")  # corrupt_file_errors names the file
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
 
@@ -156,6 +162,33 @@ class _Translator:
                                             .astype(np.float32)))
         attrs = TransposeConvAttrs(stride, (top, left), out_hw)
         self.bind(node.output[0], self.emit("transpose_conv", inputs, attrs, node.output[0], node.name or "up"))
+
+    def _rearranged(self, node, blocks, perm, out_shape):
+        """Bytes moved only: a reshape to 6-D ``blocks``, a transpose by ``perm``, a reshape to ``out_shape``."""
+        split = self.emit("reshape", [self.name(node.input[0])], ReshapeAttrs(blocks), f"{node.output[0]}_blocks",
+                          node.name or "blocks")
+        moved = self.emit("transpose", [split], TransposeAttrs(perm), f"{node.output[0]}_moved", node.name or "moved")
+        self.bind(node.output[0], self.emit("reshape", [moved], ReshapeAttrs(out_shape), node.output[0],
+                                            node.name or "rearranged"))
+
+    def DepthToSpace(self, node):
+        """DCR (TensorFlow's order, ONNX's default): input channel (i * b + j) * C + c; CRD (PyTorch's
+        PixelShuffle): c * b * b + i * b + j. In NHWC both are one 6-D transpose."""
+        a = _attrs(node)
+        block, mode = a["blocksize"], a.get("mode", b"DCR")
+        _, height, width, channels = self.shape(node.input[0])
+        depth = channels // (block * block)
+        if mode in (b"CRD", "CRD"):
+            blocks, perm = (1, height, width, depth, block, block), (0, 1, 4, 2, 5, 3)
+        else:
+            blocks, perm = (1, height, width, block, block, depth), (0, 1, 3, 2, 4, 5)
+        self._rearranged(node, blocks, perm, (1, height * block, width * block, depth))
+
+    def SpaceToDepth(self, node):
+        block = _attrs(node)["blocksize"]
+        _, height, width, channels = self.shape(node.input[0])
+        self._rearranged(node, (1, height // block, block, width // block, block, channels), (0, 1, 3, 2, 4, 5),
+                         (1, height // block, width // block, block * block * channels))
 
     def _clamp(self, node, activation):
         out = self.emit("clamp", [self.name(node.input[0])], ClampAttrs(activation), node.output[0],

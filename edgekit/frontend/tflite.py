@@ -65,6 +65,7 @@ _OPTION_FIELDS = {
     BuiltinOperator.AVERAGE_POOL_2D: (tflite.Pool2DOptions, _WINDOW_FIELDS + ("FilterHeight", "FilterWidth")),
     BuiltinOperator.MAX_POOL_2D: (tflite.Pool2DOptions, _WINDOW_FIELDS + ("FilterHeight", "FilterWidth")),
     BuiltinOperator.MEAN: (tflite.ReducerOptions, ("KeepDims",)),
+    BuiltinOperator.REDUCE_MAX: (tflite.ReducerOptions, ("KeepDims",)),
     BuiltinOperator.CONCATENATION: (tflite.ConcatenationOptions, ("Axis", "FusedActivationFunction")),
     BuiltinOperator.SOFTMAX: (tflite.SoftmaxOptions, ("Beta",)),
     BuiltinOperator.MUL: (tflite.MulOptions, ("FusedActivationFunction",)),
@@ -79,6 +80,8 @@ _OPTION_FIELDS = {
     BuiltinOperator.TRANSPOSE_CONV: (tflite.TransposeConvOptions,
                                      ("Padding", "StrideH", "StrideW", "FusedActivationFunction")),
     BuiltinOperator.GATHER: (tflite.GatherOptions, ("Axis", "BatchDims")),
+    BuiltinOperator.PACK: (tflite.PackOptions, ("Axis",)),
+    BuiltinOperator.UNPACK: (tflite.UnpackOptions, ("Axis",)),
     BuiltinOperator.BATCH_MATMUL: (tflite.BatchMatMulOptions, ("AdjX", "AdjY")),
     BuiltinOperator.DEPTH_TO_SPACE: (tflite.DepthToSpaceOptions, ("BlockSize",)),
     BuiltinOperator.SPACE_TO_DEPTH: (tflite.SpaceToDepthOptions, ("BlockSize",)),
@@ -382,10 +385,13 @@ def _add(conv: _Converter, op: _Operator) -> None:
     conv.add_node(op, "add", op.inputs[:2], op.outputs[0], AddAttrs(conv.activation(op)))
 
 
-def _mean(conv: _Converter, op: _Operator) -> None:
-    rank = len(conv.info(op.inputs[0]).shape)
-    axes = tuple(sorted({int(a) % rank for a in np.ravel(conv.constant(op, 1))}))
-    conv.add_node(op, "mean", op.inputs[:1], op.outputs[0], MeanAttrs(axes, bool(op.options["KeepDims"])))
+def _reduction(edgekit_op: str):
+    """MEAN and REDUCE_MAX: constant axes (negative ones count from the end), keep_dims."""
+    def convert(conv: _Converter, op: _Operator) -> None:
+        rank = len(conv.info(op.inputs[0]).shape)
+        axes = tuple(sorted({int(a) % rank for a in np.ravel(conv.constant(op, 1))}))
+        conv.add_node(op, edgekit_op, op.inputs[:1], op.outputs[0], MeanAttrs(axes, bool(op.options["KeepDims"])))
+    return convert
 
 
 def _pad(conv: _Converter, op: _Operator) -> None:
@@ -512,15 +518,34 @@ def _slice(conv: _Converter, op: _Operator) -> None:
     conv.add_node(op, "strided_slice", op.inputs[:1], op.outputs[0], StridedSliceAttrs(ranges))
 
 
-def _split_parts(conv: _Converter, op: _Operator, data: int, axis: int, sizes) -> None:
-    """One strided_slice node per output of SPLIT/SPLIT_V."""
+def _split_parts(conv: _Converter, op: _Operator, data: int, axis: int, sizes, squeeze: bool = False) -> None:
+    """One strided_slice node per output of SPLIT/SPLIT_V (and UNPACK: parts of 1, ``squeeze``d)."""
     rank = len(conv.info(data).shape)
     axis %= rank
     start = 0
     for output, size in zip(op.outputs, sizes):
         ranges = tuple((start, start + size, 1) if a == axis else (0, conv.info(data).shape[a], 1) for a in range(rank))
-        conv.add_node(op, "strided_slice", [data], output, StridedSliceAttrs(ranges))
+        conv.add_node(op, "strided_slice", [data], output, StridedSliceAttrs(ranges, (axis,) if squeeze else ()))
         start += size
+
+
+def _unpack(conv: _Converter, op: _Operator) -> None:
+    """UNPACK(x, axis): every index of the axis, the axis dropped."""
+    _split_parts(conv, op, op.inputs[0], op.options["Axis"], [1] * len(op.outputs), squeeze=True)
+
+
+def _pack(conv: _Converter, op: _Operator) -> None:
+    """PACK(values, axis): each value reshaped with a new axis of 1 there, then one concat (the
+    converter gives every value the output's quantization, as a concat needs)."""
+    out_shape = conv.info(op.outputs[0]).shape
+    axis = op.options["Axis"] % len(out_shape)
+    one = out_shape[:axis] + (1,) + out_shape[axis + 1:]
+    parts = []
+    for value in op.inputs:
+        part = conv.new_tensor(value, one, "_packed")
+        conv.add_node(op, "reshape", [value], part, ReshapeAttrs(one))
+        parts.append(part)
+    conv.add_node(op, "concat", parts, op.outputs[0], ConcatAttrs(axis))
 
 
 def _split(conv: _Converter, op: _Operator) -> None:
@@ -577,7 +602,8 @@ _CONVERTERS = {
     BuiltinOperator.ADD: _add,
     BuiltinOperator.AVERAGE_POOL_2D: _pool2d("avg_pool2d"),
     BuiltinOperator.MAX_POOL_2D: _pool2d("max_pool2d"),
-    BuiltinOperator.MEAN: _mean,
+    BuiltinOperator.MEAN: _reduction("mean"),
+    BuiltinOperator.REDUCE_MAX: _reduction("reduce_max"),
     BuiltinOperator.PAD: _pad,
     BuiltinOperator.RESHAPE: _reshape,
     BuiltinOperator.TRANSPOSE: _transpose,
@@ -608,6 +634,9 @@ _CONVERTERS = {
     BuiltinOperator.SPLIT_V: _split_v,
     BuiltinOperator.TRANSPOSE_CONV: _transpose_conv,
     BuiltinOperator.GATHER: _gather,
+    BuiltinOperator.PACK: _pack,
+    BuiltinOperator.UNPACK: _unpack,
+    BuiltinOperator.L2_NORMALIZATION: _unary("l2_normalization"),
     BuiltinOperator.BATCH_MATMUL: _batch_matmul,
     BuiltinOperator.DEPTH_TO_SPACE: _space_depth(to_depth=False),
     BuiltinOperator.SPACE_TO_DEPTH: _space_depth(to_depth=True),

@@ -61,6 +61,12 @@ class Graph:
                 return node
         return None
 
+    def display_name(self, tensor_name: str) -> str:
+        """The name reports and messages give a tensor: the name of the node that writes it (what the
+        layer table calls it), or its own for a graph input; one name per tensor across all tables."""
+        node = self.producer(tensor_name)
+        return node.name if node is not None else tensor_name
+
     def consumers(self, tensor_name: str) -> list[Node]:
         return [node for node in self.nodes if tensor_name in node.inputs]
 

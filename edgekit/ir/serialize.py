@@ -111,6 +111,8 @@ def read_graph_file(path: Path) -> tuple[Graph, dict | None]:
 
 def _member(zf: zipfile.ZipFile, name: str, path) -> bytes:
     info = zf.getinfo(name)
+    if info.flag_bits & 0x1:  # zipfile would raise RuntimeError asking for a password
+        raise ModelFileError(f"{path}: member {name} is encrypted; edgekit writes .ek files unencrypted, save it again")
     if info.file_size > MAX_MEMBER_BYTES:
         raise ModelFileError(f"{path}: member {name} would decompress to {info.file_size:,} B, over the "
                              f"{MAX_MEMBER_BYTES:,} B a model may have")

@@ -96,12 +96,12 @@ def rule_kind(rule: BufferShare) -> str:
 
 def buffer_rule(graph: Graph, node: Node, extra_rules: dict[str, BufferShare] | None = None) -> BufferShare | None:
     """The in-place or view rule of ``node``: its op's ``buffer_share`` (a streaming rule only when the
-    op runs the node row by row), or one of ``extra_rules`` for the planner's own steps."""
+    op runs the node elementwise or row by row), or one of ``extra_rules`` for the planner's own steps."""
     if extra_rules and node.op in extra_rules:
         return extra_rules[node.op]
     op = OPS.get(node.op)  # None for the planner's own steps (patch_stage, patch_crop): they share nothing
     rule = op.buffer_share if op is not None else None
-    if rule is not None and rule.in_place and rule.streams and not op.row_wise(node, graph):
+    if rule is not None and rule.in_place and rule.streams and not rule.elementwise and not op.row_wise(node, graph):
         return None
     return rule
 
@@ -114,13 +114,20 @@ def scratch_bytes(graph: Graph, aliases: dict[str, Alias]) -> int:
                 for a in aliases.values() if a.kind == CHANNELWISE), default=0)
 
 
+def elementwise_call(node: Node) -> bool:
+    """Whether ``node``'s op runs as elementwise calls (its in-place rule's ``elementwise``)."""
+    op = OPS.get(node.op)  # None for the planner's own steps
+    return op is not None and op.buffer_share is not None and op.buffer_share.elementwise
+
+
 def layer_accesses(graph: Graph) -> AccessMap:
-    """The kernel calls of a node run layer by layer: an add is one elementwise call over the whole
-    tensor; a row-wise conv2d with an in-place output runs its op's ``stream_pixels`` per call."""
+    """The kernel calls of a node run layer by layer: an elementwise op (add, mul, a table lookup) is
+    one elementwise call over the whole tensor; a row-wise conv2d with an in-place output runs its
+    op's ``stream_pixels`` per call."""
 
     def accesses(node: Node, source: str) -> list:
         x, y = graph.tensors[source], graph.tensors[node.output]
-        if node.op == "add":
+        if elementwise_call(node):
             return [[Access((0, x.nbytes), (0, y.nbytes), elementwise=True)]]
         _, height, width, in_channels = x.shape
         pixels = OPS[node.op].stream_pixels(node, graph)
@@ -163,8 +170,9 @@ def share_buffers(graph: Graph, ranges: dict[str, LiveRange], *, inplace_add: bo
         kind = rule_kind(rule)
         for position in rule.sources(node):
             source = node.inputs[position]
-            if source not in ranges or graph.tensors[node.output].dtype != graph.tensors[source].dtype:
-                continue
+            x, y = graph.tensors[source], graph.tensors[node.output]
+            if source not in ranges or y.dtype != x.dtype or (rule.elementwise and x.shape != y.shape):
+                continue  # an elementwise op overwrites only an operand of its output's shape
             if kind == STREAMING:
                 shift = stream_shift(accesses, node, source, alignment)
                 streaming.append((-busy[step], -groups.saving(source, node.output, shift), step, position, node, rule,
@@ -185,8 +193,9 @@ def share_buffers(graph: Graph, ranges: dict[str, LiveRange], *, inplace_add: bo
 
 
 def _busy_bytes(sizes: dict[str, int], ranges: dict[str, LiveRange], steps: int) -> list[int]:
-    """Per step, the bytes of the tensors live then, without any sharing."""
-    change = [0] * (steps + 1)
+    """Per step, the bytes of the tensors live then, without any sharing. A graph output lives to the
+    end (a step past the last node in a graph of no nodes: a patch stage of one row-wise node)."""
+    change = [0] * (steps + 2)
     for name, live in ranges.items():
         change[live.first] += sizes[name]
         change[live.last + 1] -= sizes[name]

@@ -34,7 +34,7 @@ stage's bytes (frame + split + working) and the rest's largest step.
 from dataclasses import dataclass, field, replace
 
 from edgekit.ir import Graph, Node, Tensor
-from edgekit.memory.buffer_sharing import AccessMap, layer_accesses
+from edgekit.memory.buffer_sharing import AccessMap, elementwise_call, layer_accesses
 from edgekit.memory.patch_stage import PatchStage, activation_inputs, stage_nodes
 from edgekit.memory.patch_window import Region
 from edgekit.memory.plan import MemoryPlan, plan_memory
@@ -217,7 +217,7 @@ def working_accesses(stage: PatchStage) -> AccessMap:
             start = ((window.input.rows[0] - held.rows[0]) * held.width + window.input.cols[0] - held.cols[0])
             sequences.append(RowCalls(window.output.height, start * in_channels, held.width * in_channels,
                                       window.input.width * in_channels, out.width * out_channels,
-                                      window.output.width * out_channels, elementwise=node.op == "add"))
+                                      window.output.width * out_channels, elementwise=elementwise_call(node)))
         return sequences or [[]]
 
     return accesses

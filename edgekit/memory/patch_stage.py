@@ -127,15 +127,19 @@ def stage_problem(graph: Graph, split: str) -> str | None:
 
 
 def resolve_split(graph: Graph, spec: str | int) -> str:
-    """A split given as a tensor name, or as the index of the node whose output it is."""
+    """A split given as a tensor name, as the name of the node that writes it (what reports show), or
+    as that node's index."""
     if isinstance(spec, str) and spec in graph.tensors:
         return spec
+    named = [node for node in graph.nodes if node.name == spec and len(node.outputs) == 1]
+    if named:
+        return named[0].output
     if isinstance(spec, int) or spec.isdigit():
         index = int(spec)
         if 0 <= index < len(graph.nodes):
             return graph.nodes[index].output
         raise PatchStageError(f"node index {index} is out of range; the graph has {len(graph.nodes)} nodes")
-    raise PatchStageError(f"{spec!r} is neither a tensor name nor a node index; "
+    raise PatchStageError(f"{spec!r} is neither a node name, a tensor name nor a node index; "
                           "use `edgekit inspect` to list the nodes")
 
 

@@ -77,11 +77,8 @@ class Add(BinaryOp):
     int8_params = staticmethod(add_int8_params)
     int8_reference = staticmethod(add_int8)
     fuses_activation = True
-    buffer_share = BufferShare("in-place add", True, lambda node: (0, 1), "inplace_add", streams=True)
-    patchable = True
-
-    def row_wise(self, node, graph):
-        return same_shape_activations(node, graph)
+    buffer_share = BufferShare("in-place add", True, lambda node: (0, 1), "inplace_add", streams=True,
+                               elementwise=True)
 
     def lower(self, node, graph, prefix, pointer, in_place=False):
         """The plain kernel for two same-shape activations (any aliasing of ``output`` with ``a`` or

@@ -36,6 +36,8 @@ class BufferShare:
     ``channelwise_overwrite_ok``). ``sources(node)`` gives the
     input positions that may be taken, in order of preference. ``option`` names the ``plan_memory``
     keyword that turns the rule on (None: always on). ``reason`` labels the alias in plans and reports.
+    ``elementwise``: layer by layer the op is one kernel call that reads element i of the taken input
+    before it writes element i of the output (add, mul, a table lookup), rather than row calls.
     The plan checker proves every in-place write from the rule and the placements.
     """
 
@@ -44,6 +46,7 @@ class BufferShare:
     sources: Callable[[object], tuple[int, ...]]
     option: str | None = None
     streams: bool = False
+    elementwise: bool = False
 
 
 class OpDef:
@@ -77,6 +80,9 @@ class OpDef:
     int8_unsupported: str | None = None
     #: the memory planner's in-place or view rule for this op (memory.buffer_sharing), or None
     buffer_share: BufferShare | None = None
+    #: its kernel reads or writes other dtypes than int8 (quantize and dequantize convert from and to
+    #: float32 or uint8), or it runs no code (a reshape view): every other kernel is int8 only
+    any_dtype: bool = False
     #: ``lower`` takes ``kernels`` (a ``codegen.kernels.variants.KernelChoice``): the op's kernel comes in
     #: several variants (schedules), picked by the target's CPU features
     kernel_variants: bool = False

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from edgekit.ops.base import OpDef, apply_activation
+from edgekit.ops.base import BufferShare, OpDef, apply_activation
 from edgekit.fixedpoint import multiply_by_quantized_multiplier
 
 
@@ -64,6 +64,9 @@ class BinaryOp(OpDef):
     constraints = (constraint_operands_broadcast,)
     patchable = True  # pointwise, when its operands allow (``patch_constraints``)
     patch_constraints = (constraint_pointwise_operands,)
+    #: out[i] is computed from a[i] (and b[i], or a constant) after both are read, in order, so the
+    #: output may overwrite an activation operand of its shape that dies here
+    buffer_share = BufferShare("in-place elementwise", True, lambda node: (0, 1), streams=True, elementwise=True)
     float_fn = None
     int8_params = None
     int8_reference = None
@@ -81,6 +84,11 @@ class BinaryOp(OpDef):
 
     def run_int8(self, node, graph, inputs):
         return [type(self).int8_reference(inputs[0], inputs[1], **self._params(node, graph))]
+
+    def row_wise(self, node, graph):
+        """Every activation operand has the output's shape and constants vary over channels only: then
+        output row r needs row r of each operand, and the op may run one row per call (on patches)."""
+        return len(graph.tensors[node.output].shape) == 4 and constraint_pointwise_operands(node, graph)[0]
 
     def lower(self, node, graph, prefix, pointer, in_place=False):
         from edgekit.codegen.kernels import elementwise_arithmetic
@@ -101,9 +109,14 @@ class UnaryOp(OpDef):
     """A one-input elementwise op (same shape out). Its int8 output depends on one int8 input value
     and the node's fixed parameters, so the firmware looks it up in a 256-entry table made by running
     ``run_int8`` on every int8 value at compile time (codegen/kernels/lookup_table.py).
-    Pointwise, so it runs on patches as it is."""
+    Pointwise, so it runs on patches as it is, row by row, and in place (the table kernel reads
+    input[i] before it writes output[i], in order)."""
 
     patchable = True
+    buffer_share = BufferShare("in-place table lookup", True, lambda node: (0,), streams=True, elementwise=True)
+
+    def row_wise(self, node, graph):
+        return len(graph.tensors[node.output].shape) == 4
 
     def infer_shapes(self, attrs, in_shapes):
         return [tuple(in_shapes[0])]

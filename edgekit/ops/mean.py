@@ -64,8 +64,9 @@ def constraint_axes_of_the_input(attrs, in_shapes) -> tuple[bool, str]:
     return ok, f"axes {attrs.axes} of a {rank}-D tensor"
 
 
-class Mean(OpDef):
-    name = "mean"
+class Reduction(OpDef):
+    """An op that reduces ``attrs.axes`` of its input (mean, reduce_max), keeping them as 1 or not."""
+
     attrs_type = MeanAttrs
     constraints = (constraint_axes_of_the_input,)
 
@@ -74,6 +75,10 @@ class Mean(OpDef):
         if attrs.keep_dims:
             return [tuple(1 if a in attrs.axes else d for a, d in enumerate(x))]
         return [tuple(d for a, d in enumerate(x) if a not in attrs.axes)]
+
+
+class Mean(Reduction):
+    name = "mean"
 
     def run_float(self, attrs, inputs):
         return [inputs[0].mean(axis=tuple(attrs.axes), keepdims=attrs.keep_dims).astype(np.float32)]

@@ -31,6 +31,7 @@ class _Conversion(OpDef):
     """A change of representation: same shape, the identity on float values."""
 
     attrs_type = NoAttrs
+    any_dtype = True
 
     def infer_shapes(self, attrs, in_shapes):
         return [tuple(in_shapes[0])]

@@ -21,6 +21,7 @@ class Reshape(OpDef):
     attrs_type = ReshapeAttrs
     same_quant_as_input = True
     buffer_share = BufferShare("reshape view", False, lambda node: (0,))
+    any_dtype = True
 
     def infer_shapes(self, attrs, in_shapes):
         if int(np.prod(attrs.shape)) != int(np.prod(in_shapes[0])):

@@ -4,15 +4,26 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgekit.errors import UnsupportedOpError
+
+
+def _check_window(kernel: int, stride: int, dilation: int) -> None:
+    """A model file's window attributes (checked here, where they are first used to size a tensor)."""
+    if min(kernel, stride, dilation) < 1:
+        raise UnsupportedOpError(f"a window op has kernel {kernel}, stride {stride}, dilation {dilation}; each must "
+                                 "be at least 1")
+
 
 def output_size(size: int, kernel: int, stride: int, dilation: int, pad_before: int, pad_after: int) -> int:
     """Output length of a window op along one axis (TFLite/PyTorch floor semantics)."""
+    _check_window(kernel, stride, dilation)
     effective = dilation * (kernel - 1) + 1
     return (size + pad_before + pad_after - effective) // stride + 1
 
 
 def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
     """TFLite's SAME padding along one axis: (before, after), the extra pixel going after."""
+    _check_window(kernel, stride, dilation)
     out = -(-size // stride)
     effective = dilation * (kernel - 1) + 1
     total = max((out - 1) * stride + effective - size, 0)

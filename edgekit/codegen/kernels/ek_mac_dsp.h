@@ -205,14 +205,17 @@ typedef struct {
     int32_t output_offset, act_min, act_max;
 } ek_clamp_t;
 
-/* result -> int8: the activation clamp. A clamp known at compile time to be the whole int8 range (the
- * kernels specialise that case) is one SSAT. ek_output: rescale acc, add the output offset, clamp. */
+/* result -> int8: the activation clamp. An upper bound known at compile time to be 127 (the kernels
+ * compile in mac_dsp.clamp_kind) is one SSAT, which also clamps at -128; then the lower bound, unless
+ * it is known to be -128. ek_output: rescale acc, add the output offset, clamp. */
 EK_INLINE int8_t ek_output_clamp(int32_t result, ek_clamp_t clamp)
 {
 #if defined(__ARM_ARCH_7EM__) || defined(__ARM_ARCH_8M_MAIN__) || defined(__ARM_ARCH_8_1M_MAIN__)
-    if (__builtin_constant_p(clamp.act_min) && __builtin_constant_p(clamp.act_max) && clamp.act_min == -128 &&
-        clamp.act_max == 127) {
+    if (__builtin_constant_p(clamp.act_max) && clamp.act_max == 127) {
         __asm__("ssat %0, #8, %1" : "=r"(result) : "r"(result));
+        if (!(__builtin_constant_p(clamp.act_min) && clamp.act_min == -128)) {
+            result = result < clamp.act_min ? clamp.act_min : result;
+        }
         return (int8_t)result;
     }
 #endif
@@ -462,6 +465,9 @@ EK_INLINE void ek_block(const ek_input_t *a, const ek_weight_t *w, int32_t k, in
                         int32_t acc[4])
 {
     const int32_t *x = (const int32_t *)(const void *)a;
+    /* x is the same for every channel pair, so gcc would hoist a short row's loads out of the channel
+     * loop and keep them in stack slots, one LDR each; hidden from it, they stay LDRDs from scratch */
+    __asm__("" : "+r"(x));
     const int32_t whole = k / 4, x_step = 2 * pixels, w_step = ek_filter_step(channels);
     const int32_t per_step = pixels == 2 && channels == 2 ? 8 : 2;
     int32_t sums[4] = {acc[0], acc[1], acc[2], acc[3]};

@@ -42,23 +42,41 @@ _SCALARS = "int32_t input_offset, int32_t output_offset, int32_t act_min, int32_
 _REQUANT = "const ek_requant_t q = {bias, multiplier, shift, clamp};"
 
 
+CLAMPS = ("any", "upper", "full")
+
+
+def clamp_kind(act_min: int, act_max: int) -> str:
+    """What the kernel may assume of a layer's activation clamp at compile time: ``full`` (the whole
+    int8 range: one SSAT), ``upper`` (act_max 127: SSAT, then act_min), ``any``."""
+    if act_max != 127:
+        return "any"
+    return "full" if act_min == -128 else "upper"
+
+
+_CLAMP_C = {"any": "{output_offset, act_min, act_max}", "upper": "{output_offset, act_min, 127}",
+            "full": "{output_offset, -128, 127}"}
+
+
 def _kernel(family: str, spec, narrow: bool, body: str, scratch_bytes: int = 0, weights16: bool = False,
-            helper: str = "", mve: bool = False, lean: bool = False) -> KernelSource:
+            helper: str = "", mve: bool = False, clamp: str = "any", lean: bool = False) -> KernelSource:
     """The kernel's C: the header, ``helper`` (static functions), then the kernel function around ``body``.
-    ``lean``: the scratch-lean form (``EK_LEAN``), a kernel of its own name."""
+    ``clamp`` (:func:`clamp_kind`) is compiled in: the ``full`` and ``upper`` kernels ignore the clamp
+    arguments they know (the caller passes the same values). ``lean``: the scratch-lean form
+    (``EK_LEAN``), a kernel of its own name."""
+    if clamp not in CLAMPS:
+        raise ValueError(f"clamp kind {clamp!r}: one of {', '.join(CLAMPS)}")
     variant = VARIANT_MVE if mve else VARIANT_W16 if weights16 else VARIANT
     key = (spec, "lean") if lean else spec
-    name = kernel_name(family, (key, "narrow") if narrow else key, f"{variant}_narrow" if narrow else variant)
+    key = (key, "narrow") if narrow else key
+    name = kernel_name(family, key if clamp == "any" else (key, f"clamp {clamp}"),
+                       f"{variant}_narrow" if narrow else variant)
     scratch = ", int8_t* scratch" if scratch_bytes else ""
     params = _PARAMS.format(weight="int16_t" if weights16 else "int8_t")
     prototype = f"int32_t {name}({params}{scratch}, {_SCALARS})"
-    body = body.replace("\n", "\n    ")
     code = (f'#define EK_NARROW_ACC {int(narrow)}\n#define EK_WEIGHTS_INT16 {int(weights16)}\n#define EK_MVE {int(mve)}\n'
             f'#define EK_LEAN {int(lean)}\n'
-            f'#include "{HEADER_NAME}"\n\n{helper}/* {family} {spec} */\n{prototype}\n{{\n'
-            "    if (act_min == -128 && act_max == 127) { /* no activation clamp: gcc saturates with one SSAT */\n"
-            f"        const ek_clamp_t clamp = {{output_offset, -128, 127}};\n    {body}\n    }} else {{\n"
-            f"        const ek_clamp_t clamp = {{output_offset, act_min, act_max}};\n    {body}\n    }}\n"
+            f'#include "{HEADER_NAME}"\n\n{helper}/* {family} {spec}, clamp {clamp} */\n{prototype}\n{{\n'
+            f"    const ek_clamp_t clamp = {_CLAMP_C[clamp]};\n    (void)act_min;\n    (void)act_max;\n{body}\n"
             "    return 0;\n}\n")
     return KernelSource(name, code, prototype, scratch_bytes, input_offset_in_bias=True, variant=variant,
                         weights_int16=weights16)
@@ -79,11 +97,11 @@ def narrow_accumulators(folded_bias: np.ndarray, shift: np.ndarray, depth: int) 
 
 @lru_cache(maxsize=None)
 def conv2d_dsp_kernel(spec, weights16: bool = False, narrow: bool = False, mve: bool = False,
-                      lean: bool = False) -> KernelSource:
+                      clamp: str = "any", lean: bool = False) -> KernelSource:
     """2x2-blocked conv2d for ``spec`` (a ``Conv2dSpec``); see the module docstring. ``narrow``: the layer
-    passed :func:`narrow_accumulators`; ``mve``: Helium dot products (int8 weights); ``lean`` (DSP): no
-    widened copy in scratch, the int8 rows are widened in the loop (patched schedules, see
-    ``variants.KernelChoice.lean``)."""
+    passed :func:`narrow_accumulators`; ``mve``: Helium dot products (int8 weights); ``clamp``: the
+    layer's :func:`clamp_kind`; ``lean`` (DSP): no widened copy in scratch, the int8 rows are widened
+    in the loop (schedules that minimise SRAM, see ``variants.KernelChoice.lean``)."""
     height, width, channels = spec.input_shape
     out_h, out_w, out_c = spec.output_shape
     depth = spec.window.kernel[0] * spec.window.kernel[1] * channels
@@ -120,7 +138,7 @@ def conv2d_dsp_kernel(spec, weights16: bool = False, narrow: bool = False, mve: 
     }}"""
     scratch = wide_bytes + (0 if direct else 2 * depth)
     return _kernel("conv2d", spec, narrow, body, scratch, weights16, "" if direct else _column_function(spec), mve,
-                   lean and not mve)
+                   clamp, lean and not mve)
 
 
 def _column_function(spec) -> str:
@@ -161,8 +179,8 @@ static void column(const int8_t *input, int32_t p, int8_t pad, int8_t *dst)
 
 
 @lru_cache(maxsize=None)
-def fully_connected_dsp_kernel(spec, weights16: bool = False, narrow: bool = False,
-                               mve: bool = False, lean: bool = False) -> KernelSource:
+def fully_connected_dsp_kernel(spec, weights16: bool = False, narrow: bool = False, mve: bool = False,
+                               clamp: str = "any", lean: bool = False) -> KernelSource:
     """fully_connected for ``spec`` (a ``FullyConnectedSpec``), one output at a time; ``lean`` as for
     :func:`conv2d_dsp_kernel`."""
     row, scratch = "input", 0
@@ -173,7 +191,8 @@ def fully_connected_dsp_kernel(spec, weights16: bool = False, narrow: bool = Fal
     body = f"""    {_REQUANT}
     (void)input_offset;{widen}
     ek_gemm({row}, filter, {spec.in_features}, {spec.out_features}, 1, &q, output);"""
-    return _kernel("fully_connected", spec, narrow, body, scratch, weights16=weights16, mve=mve, lean=lean and not mve)
+    return _kernel("fully_connected", spec, narrow, body, scratch, weights16=weights16, mve=mve, clamp=clamp,
+                   lean=lean and not mve)
 
 
 def _wide_row(depth: int) -> int:
@@ -289,7 +308,7 @@ def _taps_3x3(plane_cols: int, pair: bool) -> str:
 
 
 @lru_cache(maxsize=None)
-def depthwise_conv2d_dsp_kernel(spec, narrow: bool = False, lean: bool = False) -> KernelSource:
+def depthwise_conv2d_dsp_kernel(spec, narrow: bool = False, clamp: str = "any", lean: bool = False) -> KernelSource:
     """Channel-by-channel depthwise conv2d for ``spec`` (a ``DepthwiseConv2dSpec``, multiplier 1).
 
     Each channel is first copied into a padded plane in ``scratch`` (padding = the input zero
@@ -354,7 +373,8 @@ def depthwise_conv2d_dsp_kernel(spec, narrow: bool = False, lean: bool = False) 
 {pairs}{single}
         }}
     }}"""
-    return _kernel("depthwise_conv2d", spec, narrow, body, depthwise_scratch_bytes(spec, row_window), lean=lean)
+    return _kernel("depthwise_conv2d", spec, narrow, body, depthwise_scratch_bytes(spec, row_window), clamp=clamp,
+                   lean=lean)
 
 
 def fold_input_offset(bias: np.ndarray, weight: np.ndarray, channel_axis: int, input_offset: int) -> np.ndarray:

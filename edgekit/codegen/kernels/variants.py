@@ -54,12 +54,13 @@ def candidate_variants(family: str, spec, target, wide_weights: bool = True) -> 
             and (wide_weights or v != DSP_W16)]
 
 
-def make_kernel(family: str, spec, variant: str, narrow: bool = False, **options):
+def make_kernel(family: str, spec, variant: str, narrow: bool = False, clamp: str = "any", **options):
     """The kernel of ``family`` for ``spec`` in ``variant``; ``narrow``: the layer passed
-    ``mac_dsp.narrow_accumulators`` (the DSP kernels then requantize faster); ``options``: keywords
-    of the variant's kernel maker (``lean``, see ``KernelChoice``), ignored by ``tvm``."""
+    ``mac_dsp.narrow_accumulators`` (the DSP kernels then requantize faster); ``clamp``: its
+    ``mac_dsp.clamp_kind`` (the DSP kernels compile it in); ``options``: keywords of the variant's
+    kernel maker (``lean``, see ``KernelChoice``), ignored by ``tvm``."""
     maker = FAMILIES[family][variant][0]
-    return maker(spec) if variant == PORTABLE else maker(spec, narrow=narrow, **options)
+    return maker(spec) if variant == PORTABLE else maker(spec, narrow=narrow, clamp=clamp, **options)
 
 
 @dataclass(frozen=True)
@@ -85,10 +86,12 @@ class KernelChoice:
         """The variants this choice may give ``spec``, the default first."""
         return candidate_variants(family, spec, self.target, self.wide_weights)
 
-    def kernel(self, family: str, spec, narrow: bool = False):
+    def kernel(self, family: str, spec, narrow: bool = False, clamp: str = "any"):
+        """The kernel the code generator gives a layer of ``family`` and ``spec`` (``narrow``, ``clamp``:
+        see :func:`make_kernel`)."""
         candidates = self.variants(family, spec)
         wanted = self.prefer or self.tuned.get(tuning_key(family, spec, narrow))
-        return make_kernel(family, spec, wanted if wanted in candidates else candidates[0], narrow,
+        return make_kernel(family, spec, wanted if wanted in candidates else candidates[0], narrow, clamp,
                            **({"lean": True} if self.lean else {}))
 
     def portable(self) -> "KernelChoice":
