@@ -413,10 +413,10 @@ EK_INLINE void ek_group(const int32_t *x, const ek_weight_t *w, int32_t k, int32
 }
 
 #if EK_LEAN
-/* The scratch-lean form (EK_LEAN, kernels of patched schedules, where SRAM is what counts): `pixels`
- * (1 or 2) int8 input rows at a (row b = a + k), each group of 4 widened in the loop for every pair of
- * output channels instead of once into scratch; the weights and the group arithmetic as below. */
-EK_INLINE void ek_int8_group(const int8_t *a, int32_t i, int32_t k, int32_t tail, int32_t x[2])
+/* The scratch-lean form (EK_LEAN, kernels of schedules that minimise SRAM): `pixels` (1 or 2) int8
+ * input rows at a (row b = a + k), each group of 4 widened in the loop for every pair of output
+ * channels instead of once into scratch; the weights and the group arithmetic as below. */
+EK_INLINE void ek_int8_group(const int8_t *a, int32_t i, int32_t tail, int32_t x[2])
 {
     if (tail == 0) {
         const int32_t v = ek_read_s8x4(a + i);
@@ -426,7 +426,6 @@ EK_INLINE void ek_int8_group(const int8_t *a, int32_t i, int32_t k, int32_t tail
         x[0] = ek_pack_s16x2(a[i], tail > 1 ? a[i + 1] : 0);
         x[1] = ek_pack_s16x2(tail > 2 ? a[i + 2] : 0, 0);
     }
-    (void)k;
 }
 
 EK_INLINE void ek_block(const ek_input_t *a, const ek_weight_t *w, int32_t k, int32_t pixels, int32_t channels,
@@ -437,17 +436,17 @@ EK_INLINE void ek_block(const ek_input_t *a, const ek_weight_t *w, int32_t k, in
     int32_t i = 0;
     for (; i + 4 <= k; i += 4, w += w_step) {
         int32_t x[4];
-        ek_int8_group(a, i, k, 0, x);
+        ek_int8_group(a, i, 0, x);
         if (pixels == 2) {
-            ek_int8_group(a + k, i, k, 0, x + 2);
+            ek_int8_group(a + k, i, 0, x + 2);
         }
         ek_group(x, w, k, pixels, channels, 0, sums);
     }
     if (i < k) {
         int32_t x[4];
-        ek_int8_group(a, i, k, k - i, x);
+        ek_int8_group(a, i, k - i, x);
         if (pixels == 2) {
-            ek_int8_group(a + k, i, k, k - i, x + 2);
+            ek_int8_group(a + k, i, k - i, x + 2);
         }
         ek_group(x, w, k, pixels, channels, k - i, sums);
     }
