@@ -258,7 +258,7 @@ def render_summary(report: dict) -> str:
         (f"; external flash {external:,} B" if external else ""),
         f"  plan    {_plan_line(report)}",
         f"  files   {build}/: firmware.elf, firmware.bin, report.txt, memory.png "
-        f"({report['kernels']} TVM kernels, compiled in {report['compile_seconds']} s)",
+        f"({report['kernels']} kernels (TVM and C), compiled in {report['compile_seconds']} s)",
         f"  next    edgekit run {build}    (full table: edgekit report {build})",
     ]
     return "\n".join(lines) + "\n"

@@ -184,3 +184,40 @@ def test_onnx_depth_space_follow_the_onnx_formulas(op, tmp_path):
     imported = import_onnx(tmp_path / "m.onnx")
     ours = run_graph(imported, [x.transpose(0, 2, 3, 1)], mode="float")[imported.outputs[0]]
     np.testing.assert_array_equal(ours, want.transpose(0, 2, 3, 1))
+
+
+class HardSigmoidGate(nn.Module):
+    """torchvision's MobileNetV3 squeeze-and-excite gate (Hardsigmoid), and a Hardsigmoid over the map."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+
+    def forward(self, x):
+        y = self.conv(x)
+        gate = nn.functional.hardsigmoid(y.mean(dim=(2, 3), keepdim=True))
+        return y * gate + nn.functional.hardsigmoid(y * 2.0)
+
+
+def test_hard_sigmoid_matches_torch_and_quantizes(data_dir, tmp_path):
+    from onnx import TensorProto, helper, save
+
+    from edgekit.frontend.onnx import import_onnx
+
+    torch.manual_seed(0)
+    module = HardSigmoidGate().eval()
+    graph = run_pipeline(import_torch_module(module, (1, 3, 12, 12)))
+    x = np.random.default_rng(7).uniform(-4, 4, size=(1, 12, 12, 3)).astype(np.float32)
+    ours = run_graph(graph, [x], mode="float")[graph.outputs[0]]
+    np.testing.assert_allclose(ours, torch_logits(module, x).transpose(0, 2, 3, 1), atol=1e-5)
+    result = quantize(_loaded(HardSigmoidGate()), str(data_dir / "images"))
+    assert min(e.cosine for e in result.layer_errors) > 0.98
+    # ONNX's own defaults (alpha 0.2, beta 0.5), straight from a file
+    node = helper.make_node("HardSigmoid", ["x"], ["y"], name="gate")
+    onnx_graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, (1, 2, 3, 3))],
+                                   [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    save(helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", 13)]), str(tmp_path / "h.onnx"))
+    values = np.linspace(-4, 4, 18, dtype=np.float32).reshape(1, 3, 3, 2)
+    imported = import_onnx(tmp_path / "h.onnx")
+    got = run_graph(imported, [values], mode="float")[imported.outputs[0]]
+    np.testing.assert_allclose(got, np.clip(0.2 * values + 0.5, 0, 1), atol=1e-6)

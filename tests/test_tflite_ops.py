@@ -31,6 +31,10 @@ def _cases():
     def transpose_conv(y, stride, padding, out_hw):
         return tf.nn.conv2d_transpose(y, tf.constant(up), (1, *out_hw, 6), stride, padding) + up_bias
 
+    grouped = tf.keras.layers.Conv2D(12, 3, padding="same", groups=4, activation="relu",
+                                     kernel_initializer=tf.keras.initializers.RandomNormal(0, 0.5, seed=5),
+                                     bias_initializer=tf.keras.initializers.RandomUniform(-0.2, 0.2, seed=6))
+
     def features(x):
         return tf.nn.conv2d(x, w, 1, "SAME") - 0.2
 
@@ -99,6 +103,7 @@ def _cases():
         "reduce_max_spatial": (lambda x: tf.reduce_max(features(x), axis=[1, 2]), {"REDUCE_MAX"}),
         "reduce_max_channels": (lambda x: tf.reduce_max(features(x), axis=[3], keepdims=True), {"REDUCE_MAX"}),
         "unpack_pack": (lambda x: tf.stack(tf.unstack(features(x), axis=2)[::-3], axis=1), {"UNPACK", "PACK"}),
+        "grouped_conv": (lambda x: grouped(features(x)), {"CONV_2D"}),
         "relu_standalone": (lambda x: tf.nn.relu(tf.concat(list(two(x)), axis=3)), {"RELU"}),
     }
 

@@ -46,17 +46,22 @@ def _models():
     up = tf.constant(rng.normal(0, 0.4, size=(3, 3, 6, 8)).astype(np.float32))
     up_bias = tf.constant(rng.uniform(-0.3, 0.3, size=(6,)).astype(np.float32))
 
+    grouped = tf.keras.layers.Conv2D(12, 3, padding="same", groups=4, activation="relu",
+                                     kernel_initializer=tf.keras.initializers.RandomNormal(0, 0.5, seed=5),
+                                     bias_initializer=tf.keras.initializers.RandomUniform(-0.2, 0.2, seed=6))
+
     def blocks(x):
         """Space to depth and back at another block size (bytes moved through 6-D transposes), channels
         gathered, a strided transpose convolution upsampling the same features, a batched matmul of
-        them, their L2 normalization and their global max."""
+        them, their L2 normalization, their global max and a grouped convolution of them."""
         y = tf.nn.conv2d(x, w, 1, "SAME")
         shuffled = tf.gather(tf.nn.depth_to_space(tf.nn.relu(tf.nn.space_to_depth(y, 2)), 4), [1, 0, 1], axis=3)
         upsampled = tf.nn.relu(tf.nn.conv2d_transpose(y, up, (1, 32, 32, 6), 2, "SAME") + up_bias)
         rows = tf.reshape(y, (16, 16, 8))
         normalized = tf.math.l2_normalize(y * 2.0, axis=-1)
         pooled = tf.reduce_max(y, axis=[1, 2])
-        return shuffled, upsampled, tf.matmul(rows, tf.nn.relu(rows), transpose_b=True), normalized, pooled
+        return (shuffled, upsampled, tf.matmul(rows, tf.nn.relu(rows), transpose_b=True), normalized, pooled,
+                grouped(y))
 
     return {"blocks": (blocks, {"SPACE_TO_DEPTH", "DEPTH_TO_SPACE", "GATHER", "TRANSPOSE_CONV", "BATCH_MATMUL",
                                 "L2_NORMALIZATION", "REDUCE_MAX"}),

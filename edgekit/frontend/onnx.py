@@ -263,6 +263,24 @@ class _Translator:
     def HardSwish(self, node):
         self._unary(node, "hard_swish")
 
+    def HardSigmoid(self, node):
+        """max(0, min(1, alpha x + beta)) = relu6(6 alpha x + 6 beta) / 6: a mul (left out when 6 alpha is
+        1, as in PyTorch's Hardsigmoid), an add and a ReLU6 clamp, then a mul by 1/6, the ops TensorFlow's
+        converter makes of Keras' hard_sigmoid."""
+        a = _attrs(node)
+        alpha, beta = float(a.get("alpha", 0.2)), float(a.get("beta", 0.5))
+        x, out = self.name(node.input[0]), node.output[0]
+
+        def scalar(op, operand, value):
+            constant = self.add_constant(f"{out}_{op}", np.array(value, np.float32))
+            return self.emit(op, [operand, constant], ElementwiseAttrs(), f"{out}_{op}", node.name or op)
+
+        if abs(6 * alpha - 1) > 1e-7:
+            x = scalar("mul", x, 6 * alpha)
+        shifted = scalar("add", x, 6 * beta)
+        clamped = self.emit("clamp", [shifted], ClampAttrs("relu6"), f"{out}_relu6", node.name or "relu6")
+        self.bind(out, scalar("mul", clamped, 1 / 6))
+
     def LeakyRelu(self, node):
         self._unary(node, "leaky_relu", LeakyReluAttrs(float(_attrs(node).get("alpha", 0.01))))
 
@@ -398,8 +416,8 @@ def import_onnx(path) -> Graph:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # onnx raises DecodeError, ValueError, ... for corrupt files
         raise ModelFileError(f"{path} is not a readable ONNX model ({type(exc).__name__}); re-export it") from None
-    _load_external_data(model, path)
-    with corrupt_file_errors(path):
+    with corrupt_file_errors(path):  # external data entries too: an offset "13883x08" (make fuzz)
+        _load_external_data(model, path)
         return translate_onnx(model)
 
 
@@ -418,8 +436,7 @@ def _load_external_data(model, path: Path) -> None:
             raise ModelFileError(f"{path}: weights of {tensor.name!r} should be in {path.parent / location}, "
                                  "which does not exist")
     if external:
-        with corrupt_file_errors(path):
-            load_external_data_for_model(model, str(path.parent))
+        load_external_data_for_model(model, str(path.parent))
 
 
 def translate_onnx(model) -> Graph:

@@ -321,12 +321,50 @@ def _window(conv: _Converter, op: _Operator, kernel_hw, dilation=(1, 1)):
 
 def _conv2d(conv: _Converter, op: _Operator) -> None:
     x_shape, w_shape = conv.info(op.inputs[0]).shape, conv.info(op.inputs[1]).shape
-    if w_shape[3] != x_shape[3]:
-        raise conv.unsupported(op, f"is a grouped convolution ({x_shape[3]} input channels, filter depth {w_shape[3]})")
+    groups = x_shape[3] // w_shape[3]
+    if w_shape[3] * groups != x_shape[3] or w_shape[0] % groups:
+        raise conv.unsupported(op, f"has {x_shape[3]} input channels for a filter depth of {w_shape[3]} and "
+                                   f"{w_shape[0]} filters, which is no grouping")
     dilation = (op.options["DilationHFactor"], op.options["DilationWFactor"])
     stride, padding = _window(conv, op, w_shape[1:3], dilation)
     attrs = Conv2dAttrs(stride, dilation, padding, conv.activation(op))
-    conv.add_node(op, "conv2d", conv.data_inputs(op, 3), op.outputs[0], attrs)
+    if groups == 1:
+        conv.add_node(op, "conv2d", conv.data_inputs(op, 3), op.outputs[0], attrs)
+    else:
+        _grouped_conv2d(conv, op, groups, attrs)
+
+
+def _channel_part(conv: _Converter, index: int, part: int, count: int) -> str:
+    """Constant ``index`` (a filter or bias, output channels first) cut to its ``part`` of ``count``,
+    with the per-channel scales of those channels."""
+    tensor = conv.graph.tensors[conv.tensor(index)]
+    size = tensor.shape[0] // count
+    rows = slice(part * size, (part + 1) * size)
+    quant = tensor.quant
+    if quant is not None and quant.scale.size > 1:
+        quant = QuantParams(quant.scale[rows], quant.zero_point[rows], quant.axis)
+    data = np.ascontiguousarray(tensor.data[rows])
+    return conv.graph.add_tensor(Tensor(conv.graph.unique_name(f"{tensor.name}_group{part}"), data.shape,
+                                        tensor.dtype, data, quant)).name
+
+
+def _grouped_conv2d(conv: _Converter, op: _Operator, groups: int, attrs: Conv2dAttrs) -> None:
+    """A grouped CONV_2D (TFLite Micro's ConvPerChannel with groups): each group's input channels go to
+    its own filters, so it is exactly a convolution per group on a channel slice, the outputs
+    concatenated (every output channel keeps its multiplier; the parts share the output's
+    quantization)."""
+    x_shape, out_shape = conv.info(op.inputs[0]).shape, conv.info(op.outputs[0]).shape
+    depth, filters = x_shape[3] // groups, out_shape[3] // groups
+    parts = []
+    for group in range(groups):
+        channels = conv.new_tensor(op.inputs[0], x_shape[:3] + (depth,), f"_group{group}")
+        ranges = tuple((0, d, 1) for d in x_shape[:3]) + ((group * depth, (group + 1) * depth, 1),)
+        conv.add_node(op, "strided_slice", [op.inputs[0]], channels, StridedSliceAttrs(ranges))
+        weights = [_channel_part(conv, index, group, groups) for index in conv.data_inputs(op, 3)[1:]]
+        part = conv.new_tensor(op.outputs[0], out_shape[:3] + (filters,), f"_group{group}")
+        conv.add_node(op, "conv2d", [channels] + weights, part, attrs)
+        parts.append(part)
+    conv.add_node(op, "concat", parts, op.outputs[0], ConcatAttrs(3))
 
 
 def _depthwise_conv2d(conv: _Converter, op: _Operator) -> None:
