@@ -284,6 +284,7 @@ def _compile(source: str, target, *, target_file, output: Path, force: bool, res
         for layer, variant in zip(layers, layer_variants(graph, program)):
             layer["kernel_variant"] = variant
         folder.save_timeline(render_timeline(plan))
+        folder.save_plan(program.plan.to_json())
         if target_file:  # `edgekit run` emulates the same target without the user's file
             folder.save_own_target(target_file)
         folder.save_graphs(graph, model.float_graph, model.preprocess)
@@ -304,8 +305,9 @@ def _compile(source: str, target, *, target_file, output: Path, force: bool, res
                            {"samples": calibrated.samples, "synthetic": calibrated.synthetic,
                             "source": f"{calibrated.description} (TensorFlow's converter)",
                             "top1_agreement": None} if calibrated else None,
-            "arena_bytes": plan.arena_bytes, "plan_method": plan.method, "plan_lower_bound": plan.lower_bound,
-            "scratch_bytes": program.scratch_bytes, "peak": schedule.peak(), "schedule": schedule.summary(),
+            "arena_bytes": program.arena_bytes, "activation_arena_bytes": plan.arena_bytes,  # arena_bytes: + scratch
+            "plan_method": plan.method, "plan_lower_bound": plan.lower_bound,
+            "scratch_bytes": program.scratch_bytes, "arena_scratch_bytes": program.plan.arena_scratch_bytes, "peak": schedule.peak(), "schedule": schedule.summary(),
             "patch": patching,
             "mark_nodes": program.mark_nodes,
             "kernels": program.kernel_names,

@@ -110,6 +110,7 @@ def build_report(build_dir) -> dict:
         "static_ram_bytes": manifest.get("static_ram_bytes"), "stack_reserve_bytes": sizes.get("stack"),
         "kernels": len(manifest.get("kernels") or []), "build_dir": str(folder.path),
         "scratch_bytes": manifest.get("scratch_bytes", 0),
+        "arena_scratch_bytes": manifest.get("arena_scratch_bytes", 0),
         "peak": manifest.get("peak"),
         "patch": _patch_report(manifest.get("patch"), run),
         "schedule": manifest.get("schedule"),
@@ -205,8 +206,8 @@ def render_text(report: dict) -> str:
         f"  activations  {_kib(report['arena_bytes'])} arena (planner {report['plan_method']}, lower bound "
         f"{report['plan_lower_bound']:,} B)",
         *_peak_lines(report),
-        f"  scratch      {_kib(report.get('scratch_bytes') or 0)} (ek_scratch, outside the arena: the largest "
-        "kernel scratch, a depthwise plane or row window, an im2col)",
+        f"  scratch      {_kib(report.get('arena_scratch_bytes') or 0)} in the arena (largest step), "
+        f"{_kib(report.get('scratch_bytes') or 0)} outside it (patched schedules); kernels' windows and channel planes",
         f"  stack        {_kib(report['stack_bytes'])} (high-water mark measured in QEMU)",
         f"  static       {_kib(_static_bytes(report))} (runtime and harness: other static RAM less the scratch)",
         *([f"  input        {patch['input']}"] if chosen else []),

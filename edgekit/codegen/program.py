@@ -12,7 +12,8 @@ With a patched schedule the stage runs first, patch by patch (``patch_program.py
 ``ek_mark()`` per (patch, node); ``Program.mark_nodes`` maps every mark interval to its graph node.
 With input by patch there is no frame: model.h declares ``ek_model_input_window()``, which the
 application defines and the patch loop calls once per patch for that patch's input window.
-In-place depthwise calls share one scratch buffer, ``ek_scratch``, sized for the largest.
+Every step comes from the ``Plan`` (``step_plan.py``): its call, its kernel variant, and its scratch,
+which layer by layer lies in the arena; the patch stage's scratch is one static ``ek_scratch``.
 """
 
 import re
@@ -24,7 +25,8 @@ import numpy as np
 from edgekit.codegen.kernels.mac_dsp import HEADER_NAME as MAC_DSP_HEADER_NAME
 from edgekit.codegen.kernels.mac_dsp import HEADER_TEXT as MAC_DSP_HEADER_TEXT
 from edgekit.codegen.kernels.variants import KernelChoice
-from edgekit.codegen.layer_calls import ConstArray, LayerCall, layer_call, overwrites_input
+from edgekit.codegen.layer_calls import ConstArray, LayerCall
+from edgekit.codegen.step_plan import Plan, PlanStep, build_plan
 from edgekit.codegen.tir_to_c import COMPAT_HEADER_NAME, COMPAT_HEADER_TEXT
 
 EXTFLASH_ATTRIBUTE = '__attribute__((section(".ek_extflash"), aligned(4)))'
@@ -44,7 +46,8 @@ class Program:
     external_weight_bytes: int
     files: list[str]
     mark_nodes: list[int]  # per ek_mark() interval of one inference: the graph node it ran
-    scratch_bytes: int  # ek_scratch (in-place depthwise planes), outside the arena
+    scratch_bytes: int  # the static ek_scratch (scratch of patch-stage steps), outside the arena
+    plan: Plan  # what was printed: every step's kernel variant, buffers and scratch
 
 
 def c_identifier(index: int, name: str) -> str:
@@ -101,24 +104,15 @@ def emit_program(graph, plan, target, out_dir: Path, patches=None, flash_reserve
         wide_weights = wide_weights_fit(graph, target, flash_reserve_bytes)
     choice = KernelChoice(target, wide_weights, dict(tuned or {}), prefer,
                           lean=patches is not None and patches.lean_kernels)
-
-    def pointer(tensor_name: str) -> str:
-        return f"(ek_arena + {plan.offset(tensor_name)})"
-
     prefixes = {node.name: c_identifier(i, node.name) for i, node in enumerate(graph.nodes)}
-    loop = None
-    if patches is not None:
-        from edgekit.codegen.patch_program import emit_patch_loop
-
-        loop = emit_patch_loop(patches, prefixes, choice)
-    first = len(patches.stage.nodes) if patches is not None else 0
-    rest = [layer_call(node, graph, prefixes[node.name], pointer, choice, in_place=overwrites_input(plan, node.output))
-            for node in graph.nodes[first:]]
-    calls = (loop.calls if loop else []) + rest
+    step_plan = build_plan(graph, plan, choice, prefixes, patches)
+    plan, loop = step_plan.memory, step_plan.loop
+    calls = [step.call for step in step_plan.steps]
+    rest = [step for step in step_plan.steps if step.stage == "layer"]
     constants = list({c.name: c for call in calls for c in call.constants}.values())
     external = _placement(constants, target, flash_reserve_bytes)
     kernels = {call.kernel.name: call.kernel for call in calls if call.kernel is not None}
-    scratch = max((call.scratch_bytes for call in calls), default=0)
+    scratch = step_plan.static_scratch_bytes
 
     files = [COMPAT_HEADER_NAME, MAC_DSP_HEADER_NAME, "weights.h", "weights.c", "model.h", "model.c"]
     (out_dir / COMPAT_HEADER_NAME).write_text(COMPAT_HEADER_TEXT)
@@ -138,9 +132,10 @@ def emit_program(graph, plan, target, out_dir: Path, patches=None, flash_reserve
     (out_dir / "model.h").write_text(_model_header(graph, plan, input_by_patch))
     (out_dir / "model.c").write_text(_model_source(graph, plan, rest, loop, scratch, input_by_patch))
     ext_bytes = sum(c.values.nbytes for c in constants if c.name in external)
+    first = len(graph.nodes) - len(rest)
     mark_nodes = (loop.mark_nodes if loop else []) + list(range(first, len(graph.nodes)))
     return Program(calls, list(kernels), plan.arena_bytes,
-                   sum(c.values.nbytes for c in constants) - ext_bytes, ext_bytes, files, mark_nodes, scratch)
+                   sum(c.values.nbytes for c in constants) - ext_bytes, ext_bytes, files, mark_nodes, scratch, step_plan)
 
 
 def _weights_header(constants) -> str:
@@ -227,9 +222,17 @@ def _copy_outputs(graph, plan) -> str:
     return "\n".join(copies)
 
 
-def _model_source(graph, plan, calls, loop, scratch_bytes: int, input_by_patch: bool) -> str:
+def _statement(step: PlanStep) -> str:
+    """A layer step's C statement; its scratch, when in the arena, bound to the name the call uses."""
+    if step.scratch_offset is None:
+        return step.call.c_statement()
+    return (f"{{ int8_t *const ek_scratch = ek_arena + {step.scratch_offset}; /* {step.call.scratch_bytes} B */\n"
+            f"        {step.call.c_statement()}\n    }}")
+
+
+def _model_source(graph, plan, calls: list[PlanStep], loop, scratch_bytes: int, input_by_patch: bool) -> str:
     x = graph.tensors[graph.inputs[0]]
-    steps = "\n".join(f"    {call.c_statement()}\n    ek_mark();" for call in calls)
+    steps = "\n".join(f"    {_statement(step)}\n    ek_mark();" for step in calls)
     if input_by_patch:
         take_input = "    if (input != 0) {\n        return -1;\n    }"
     else:
@@ -237,7 +240,7 @@ def _model_source(graph, plan, calls, loop, scratch_bytes: int, input_by_patch: 
                       f"        memcpy(ek_arena + {plan.offset(x.name)}, input, EK_INPUT_SIZE);\n    }}")
     stage = f"    /* patch stage: {len(loop.mark_nodes)} (patch, node) steps */\n{_indent(loop.code)}\n" if loop else ""
     helpers = (COPY_ROWS if loop else "") + (
-        f"\n/* In-place depthwise planes (one input and one output channel). */\n"
+        f"\n/* Scratch of the patch stage's kernels (windows, widened rows, depthwise planes). */\n"
         f"static int8_t ek_scratch[{scratch_bytes}] __attribute__((aligned(4)));\n" if scratch_bytes else "")
     return f"""/* Generated by edgekit for model {graph.name!r}: do not edit. */
 #include <string.h>

@@ -59,6 +59,8 @@ class MemoryPlan:
     arena_by_method: dict[str, int]
     #: bytes outside the arena that the plan's in-place writes need (depthwise channel planes)
     scratch_bytes: int = 0
+    #: kernel scratch placed in the arena, one per step that needs it (``scratch_placement.place_scratch``)
+    scratch: tuple = ()
 
     def offset(self, tensor: str) -> int:
         return self.tensors[tensor].offset

@@ -100,7 +100,8 @@ def verify_plan(plan: MemoryPlan, graph: Graph | None = None, accesses=None, ext
     in-place write at the one step where the input dies, which the op's rule must prove free of
     reads after overwrites (``accesses`` and ``extra_rules`` as in ``plan_memory``; a streaming
     write can only be proved with ``graph``). With ``graph``, also check that every activation is
-    placed, at least as large as the tensor and live at least as long."""
+    placed, at least as large as the tensor and live at least as long. Kernel scratch in the arena
+    (``plan.scratch``) must miss every tensor live at its step."""
     placements = sorted(plan.tensors.values(), key=lambda p: p.offset)
     for p in placements:
         if p.offset % plan.alignment:
@@ -115,8 +116,22 @@ def verify_plan(plan: MemoryPlan, graph: Graph | None = None, accesses=None, ext
             if b.offset >= a.end:
                 break  # sorted by offset: no later placement starts inside a
             _check_pair(prover, a, b)
+    _check_scratch(plan)
     if graph is not None:
         _check_coverage(plan, graph)
+
+
+def _check_scratch(plan: MemoryPlan) -> None:
+    """Each step's scratch is aligned, inside the arena, and on no byte of a tensor live at its step."""
+    for s in plan.scratch:
+        where = f"scratch of step {s.step} ({s.node}, bytes [{s.offset}, {s.end}))"
+        if s.offset % plan.alignment:
+            raise PlanError(f"{where} is not aligned to {plan.alignment} bytes")
+        if s.offset < 0 or s.end > plan.arena_bytes:
+            raise PlanError(f"{where} lies outside the arena of {plan.arena_bytes} bytes")
+        for p in plan.tensors.values():
+            if s.step in p.live and p.offset < s.end and s.offset < p.end:
+                raise PlanError(f"{where} overlaps {_describe(p)}, live at that step")
 
 
 def _check_coverage(plan: MemoryPlan, graph: Graph) -> None:
