@@ -305,9 +305,9 @@ def _compile(source: str, target, *, target_file, output: Path, force: bool, res
                            {"samples": calibrated.samples, "synthetic": calibrated.synthetic,
                             "source": f"{calibrated.description} (TensorFlow's converter)",
                             "top1_agreement": None} if calibrated else None,
-            "arena_bytes": program.arena_bytes, "activation_arena_bytes": plan.arena_bytes,  # arena_bytes: + scratch
+            "arena_bytes": program.arena_bytes, "activation_arena_bytes": plan.arena_bytes,  # arena_bytes: with the scratch
             "plan_method": plan.method, "plan_lower_bound": plan.lower_bound,
-            "scratch_bytes": program.scratch_bytes, "arena_scratch_bytes": program.plan.arena_scratch_bytes, "peak": schedule.peak(), "schedule": schedule.summary(),
+            "scratch_bytes": program.plan.scratch_bytes, "peak": schedule.peak(), "schedule": schedule.summary(),
             "patch": patching,
             "mark_nodes": program.mark_nodes,
             "kernels": program.kernel_names,

@@ -110,7 +110,6 @@ def build_report(build_dir) -> dict:
         "static_ram_bytes": manifest.get("static_ram_bytes"), "stack_reserve_bytes": sizes.get("stack"),
         "kernels": len(manifest.get("kernels") or []), "build_dir": str(folder.path),
         "scratch_bytes": manifest.get("scratch_bytes", 0),
-        "arena_scratch_bytes": manifest.get("arena_scratch_bytes", 0),
         "peak": manifest.get("peak"),
         "patch": _patch_report(manifest.get("patch"), run),
         "schedule": manifest.get("schedule"),
@@ -151,11 +150,6 @@ def _shown(names: dict[str, str], tensor: str) -> str:
 
 def _kib(value) -> str:
     return "-" if value is None else f"{value:,} B ({value / 1024:.1f} KiB)"
-
-
-def _static_bytes(report: dict):
-    other = report["other_static_ram_bytes"]
-    return None if other is None else other - (report.get("scratch_bytes") or 0)
 
 
 def _peak_lines(report: dict) -> list[str]:
@@ -206,10 +200,10 @@ def render_text(report: dict) -> str:
         f"  activations  {_kib(report['arena_bytes'])} arena (planner {report['plan_method']}, lower bound "
         f"{report['plan_lower_bound']:,} B)",
         *_peak_lines(report),
-        f"  scratch      {_kib(report.get('arena_scratch_bytes') or 0)} in the arena (largest step), "
-        f"{_kib(report.get('scratch_bytes') or 0)} outside it (patched schedules); kernels' windows and channel planes",
+        f"  scratch      {_kib(report.get('scratch_bytes') or 0)} in the arena (the largest step's: kernel windows, "
+        "widened rows, channel planes)",
         f"  stack        {_kib(report['stack_bytes'])} (high-water mark measured in QEMU)",
-        f"  static       {_kib(_static_bytes(report))} (runtime and harness: other static RAM less the scratch)",
+        f"  static       {_kib(report['other_static_ram_bytes'])} (runtime and harness: static RAM besides the arena)",
         *([f"  input        {patch['input']}"] if chosen else []),
         f"flash          {_kib(report['flash_bytes'])} of {flash:,} B internal "
         f"(code {_kib(report['code_bytes'])}, weights {_kib(report['internal_weight_bytes'])}, other constants and "

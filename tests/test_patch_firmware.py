@@ -98,7 +98,7 @@ def test_patched_firmware_is_bit_exact_and_needs_less_sram(spec, small_model, la
     assert_matches_both_references(build, run, spec)
     assert_instructions_line_up(build, run)
     layer_build, layer_run = layer_by_layer
-    assert build.manifest["arena_bytes"] == patch["chosen"]["activation_peak_bytes"]
+    assert build.manifest["activation_arena_bytes"] == patch["chosen"]["activation_peak_bytes"]
     # layer by layer the arena also holds the kernels' scratch (plan.json), on top of the activations
     assert patch["layer_by_layer_arena_bytes"] == layer_build.manifest["activation_arena_bytes"]
     assert layer_build.manifest["arena_bytes"] >= layer_build.manifest["activation_arena_bytes"]

@@ -72,14 +72,14 @@ def test_plan_json_matches_the_graph_and_the_generated_c(build):
         if scratch is None:
             continue
         scratched += 1
-        assert scratch["where"] == "arena" and scratch["offset"] % 4 == 0
+        assert scratch["offset"] % 4 == 0
         start, end = scratch["offset"], scratch["offset"] + scratch["bytes"]
         assert 0 <= start and end <= arena
         for name in _live_at(graph, index):
             other = next(b for s in steps for b in s["buffers"] if b["tensor"] == name)
             assert end <= other["offset"] or other["offset"] + other["size"] <= start, (step["node"], name)
     assert scratched >= 3  # the 3x3 window, the depthwise plane and the widened fully connected row
-    assert plan["static_scratch_bytes"] == 0
+    assert plan["scratch_bytes"] == max(s["scratch"]["bytes"] for s in steps if s["scratch"])
     model_c = (folder.sources / "model.c").read_text()
     assert "static int8_t ek_scratch" not in model_c
     called = re.findall(r"EK_CHECK\((ek_\w+)\(", model_c)
@@ -112,3 +112,35 @@ def test_verify_plan_refuses_scratch_outside_the_arena():
     graph, broken = _with_scratch(lambda plan: ScratchPlacement(0, "conv2d1", plan.arena_bytes // 16 * 16, 64))
     with pytest.raises(PlanError, match="outside the arena"):
         verify_plan(broken, graph)
+
+
+def test_a_patched_plan_names_each_steps_patch_and_region(tmp_path):
+    """Patch steps: one per (patch, stage node) that computes something, in the patches' order; the
+    last stage node's regions tile its output (the split tensor) exactly once."""
+    from edgekit.codegen.program import emit_program
+    from edgekit.memory.patch_search import build_patch_plan
+    from edgekit.target import load_target
+
+    graph = small_net()
+    schedule = build_patch_plan(graph, "3:2")  # after the residual add
+    program = emit_program(graph, schedule.memory.arena, load_target("cortex-m7"), tmp_path / "src", schedule)
+    doc = json.loads(json.dumps(program.plan.to_json()))
+    patch_steps = [s for s in doc["steps"] if s["stage"] == "patch"]
+    stage = graph.nodes[:4]
+    assert [s["node"] for s in patch_steps[:4]] == [node.name for node in stage]
+    assert sorted({tuple(s["patch"]) for s in patch_steps}) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    _, height, width, _ = graph.tensors[stage[-1].output].shape
+    covered = [(r, c) for s in patch_steps if s["node"] == stage[-1].name
+               for r in range(*s["output_region"]["rows"]) for c in range(*s["output_region"]["cols"])]
+    assert sorted(covered) == [(r, c) for r in range(height) for c in range(width)]
+    # the stage's kernels share one scratch, clear of the frame, the split tensor and the working block
+    stage_scratch = {(s["scratch"]["offset"], s["scratch"]["bytes"]) for s in patch_steps if s["scratch"]}
+    assert len({offset for offset, _ in stage_scratch}) == 1
+    start = stage_scratch.pop()[0]
+    end = start + max(s["scratch"]["bytes"] for s in patch_steps if s["scratch"])
+    arena = schedule.memory.arena
+    for name in (graph.inputs[0], stage[-1].output, schedule.memory.working_block):
+        assert end <= arena.offset(name) or arena.tensors[name].end <= start, name
+    assert end <= doc["arena_bytes"]
+    model_c = (tmp_path / "src" / "model.c").read_text()
+    assert "static int8_t ek_scratch" not in model_c and f"ek_scratch = ek_arena + {start};" in model_c

@@ -32,7 +32,7 @@ def _models():
         swished = (lambda t: t * tf.nn.relu6(t + 3.0) * (1.0 / 6.0))(clipped * 4.0)
         gated = tf.sigmoid(swished)
         bent = prelu(tf.nn.leaky_relu(tf.tanh(y * 2.0), 0.15))
-        return gated + bent + y * z + channel_scale + tf.reduce_mean(y, axis=[2], keepdims=True)
+        return gated + bent + tf.abs(difference) + y * z + channel_scale + tf.reduce_mean(y, axis=[2], keepdims=True)
 
     def geometry(x):
         """Slices of one tensor share its quantization, so the concat needs no requantizing QUANTIZE."""
@@ -60,13 +60,14 @@ def _models():
         rows = tf.reshape(y, (16, 16, 8))
         normalized = tf.math.l2_normalize(y * 2.0, axis=-1)
         pooled = tf.reduce_max(y, axis=[1, 2])
+        summed = tf.reduce_sum(y, axis=[2])
         return (shuffled, upsampled, tf.matmul(rows, tf.nn.relu(rows), transpose_b=True), normalized, pooled,
-                grouped(y))
+                grouped(y), summed)
 
     return {"blocks": (blocks, {"SPACE_TO_DEPTH", "DEPTH_TO_SPACE", "GATHER", "TRANSPOSE_CONV", "BATCH_MATMUL",
-                                "L2_NORMALIZATION", "REDUCE_MAX"}),
+                                "L2_NORMALIZATION", "REDUCE_MAX", "SUM"}),
             "elementwise": (elementwise, {"ADD", "MUL", "SUB", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", "HARD_SWISH",
-                                          "LOGISTIC", "TANH", "LEAKY_RELU", "PRELU"}),
+                                          "LOGISTIC", "TANH", "LEAKY_RELU", "PRELU", "ABS"}),
             "geometry": (geometry, {"RESIZE_NEAREST_NEIGHBOR", "STRIDED_SLICE", "SPLIT", "SUB", "RESIZE_BILINEAR",
                                     "CONCATENATION", "PADV2", "MEAN", "UNPACK", "PACK"})}
 

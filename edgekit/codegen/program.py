@@ -12,8 +12,8 @@ With a patched schedule the stage runs first, patch by patch (``patch_program.py
 ``ek_mark()`` per (patch, node); ``Program.mark_nodes`` maps every mark interval to its graph node.
 With input by patch there is no frame: model.h declares ``ek_model_input_window()``, which the
 application defines and the patch loop calls once per patch for that patch's input window.
-Every step comes from the ``Plan`` (``step_plan.py``): its call, its kernel variant, and its scratch,
-which layer by layer lies in the arena; the patch stage's scratch is one static ``ek_scratch``.
+Every step comes from the ``Plan`` (``step_plan.py``): its call, its kernel variant, and its scratch
+in the arena.
 """
 
 import re
@@ -46,7 +46,6 @@ class Program:
     external_weight_bytes: int
     files: list[str]
     mark_nodes: list[int]  # per ek_mark() interval of one inference: the graph node it ran
-    scratch_bytes: int  # the static ek_scratch (scratch of patch-stage steps), outside the arena
     plan: Plan  # what was printed: every step's kernel variant, buffers and scratch
 
 
@@ -112,7 +111,6 @@ def emit_program(graph, plan, target, out_dir: Path, patches=None, flash_reserve
     constants = list({c.name: c for call in calls for c in call.constants}.values())
     external = _placement(constants, target, flash_reserve_bytes)
     kernels = {call.kernel.name: call.kernel for call in calls if call.kernel is not None}
-    scratch = step_plan.static_scratch_bytes
 
     files = [COMPAT_HEADER_NAME, MAC_DSP_HEADER_NAME, "weights.h", "weights.c", "model.h", "model.c"]
     (out_dir / COMPAT_HEADER_NAME).write_text(COMPAT_HEADER_TEXT)
@@ -130,12 +128,12 @@ def emit_program(graph, plan, target, out_dir: Path, patches=None, flash_reserve
     files.append("kernels.h")
     input_by_patch = patches is not None and patches.memory.input_by_patch
     (out_dir / "model.h").write_text(_model_header(graph, plan, input_by_patch))
-    (out_dir / "model.c").write_text(_model_source(graph, plan, rest, loop, scratch, input_by_patch))
+    (out_dir / "model.c").write_text(_model_source(graph, step_plan, rest, input_by_patch))
     ext_bytes = sum(c.values.nbytes for c in constants if c.name in external)
     first = len(graph.nodes) - len(rest)
     mark_nodes = (loop.mark_nodes if loop else []) + list(range(first, len(graph.nodes)))
     return Program(calls, list(kernels), plan.arena_bytes,
-                   sum(c.values.nbytes for c in constants) - ext_bytes, ext_bytes, files, mark_nodes, scratch, step_plan)
+                   sum(c.values.nbytes for c in constants) - ext_bytes, ext_bytes, files, mark_nodes, step_plan)
 
 
 def _weights_header(constants) -> str:
@@ -223,14 +221,26 @@ def _copy_outputs(graph, plan) -> str:
 
 
 def _statement(step: PlanStep) -> str:
-    """A layer step's C statement; its scratch, when in the arena, bound to the name the call uses."""
+    """A layer step's C statement; its scratch bound to the name the call uses."""
     if step.scratch_offset is None:
         return step.call.c_statement()
     return (f"{{ int8_t *const ek_scratch = ek_arena + {step.scratch_offset}; /* {step.call.scratch_bytes} B */\n"
             f"        {step.call.c_statement()}\n    }}")
 
 
-def _model_source(graph, plan, calls: list[PlanStep], loop, scratch_bytes: int, input_by_patch: bool) -> str:
+def _patch_stage(step_plan: Plan) -> str:
+    """The patch loop; the scratch its kernels share bound to the name their calls use."""
+    loop, offset = step_plan.loop, step_plan.stage_scratch_offset
+    code = _indent(loop.code)
+    if offset is not None:
+        size = max(step.call.scratch_bytes for step in step_plan.steps if step.stage == "patch")
+        code = (f"    {{ int8_t *const ek_scratch = ek_arena + {offset}; /* {size} B */\n"
+                f"{_indent(code)}\n    }}")
+    return f"    /* patch stage: {len(loop.mark_nodes)} (patch, node) steps */\n{code}\n"
+
+
+def _model_source(graph, step_plan: Plan, calls: list[PlanStep], input_by_patch: bool) -> str:
+    plan, loop = step_plan.memory, step_plan.loop
     x = graph.tensors[graph.inputs[0]]
     steps = "\n".join(f"    {_statement(step)}\n    ek_mark();" for step in calls)
     if input_by_patch:
@@ -238,10 +248,8 @@ def _model_source(graph, plan, calls: list[PlanStep], loop, scratch_bytes: int, 
     else:
         take_input = (f"    if (input != (ek_arena + {plan.offset(x.name)})) {{\n"
                       f"        memcpy(ek_arena + {plan.offset(x.name)}, input, EK_INPUT_SIZE);\n    }}")
-    stage = f"    /* patch stage: {len(loop.mark_nodes)} (patch, node) steps */\n{_indent(loop.code)}\n" if loop else ""
-    helpers = (COPY_ROWS if loop else "") + (
-        f"\n/* Scratch of the patch stage's kernels (windows, widened rows, depthwise planes). */\n"
-        f"static int8_t ek_scratch[{scratch_bytes}] __attribute__((aligned(4)));\n" if scratch_bytes else "")
+    stage = _patch_stage(step_plan) if loop else ""
+    helpers = COPY_ROWS if loop else ""
     return f"""/* Generated by edgekit for model {graph.name!r}: do not edit. */
 #include <string.h>
 #include "model.h"

@@ -5,16 +5,18 @@ it), records the arena bytes each step reads and writes, and places the kernels'
 (``memory.scratch_placement``); the result is checked by ``verify_plan``. ``program.emit_program``
 then only prints it, and the build folder keeps it as ``plan.json`` (``Plan.to_json``).
 
-Layer by layer, every scratch lives in the arena at the step's own offset: model.c binds the name
-``ek_scratch`` the kernel call uses to that address for the one statement. A patched schedule's
-steps work on patch regions of the working block, which its arena plan does not list step by step;
-there every scratch stays in one static ``ek_scratch`` array outside the arena, sized for the largest.
+Every scratch lives in the arena: model.c binds the name ``ek_scratch`` that a kernel call uses to
+its step's address for that one statement. A patched schedule's stage is one step of its arena plan
+(step 0, with the frame, the split tensor and the working block live): its kernels share one scratch
+placed there, bound around the whole patch loop. Their buffers are patch regions of the working block,
+which the arena plan does not list call by call, so a patch step records its patch and output region
+instead.
 """
 
 from dataclasses import dataclass
 
 from edgekit.codegen.layer_calls import LayerCall, layer_call, overwrites_input
-from edgekit.memory.plan_check import verify_plan
+from edgekit.memory.plan_check import verify_plan, verify_scratch
 from edgekit.memory.scratch_placement import place_scratch
 
 
@@ -35,7 +37,9 @@ class PlanStep:
     call: LayerCall
     stage: str  # "layer" (whole tensors) or "patch" (a patch region, see codegen/patch_program.py)
     buffers: tuple[BufferUse, ...] = ()
-    scratch_offset: int | None = None  # arena offset of its scratch; None: static ek_scratch (or none)
+    scratch_offset: int | None = None  # arena offset of its scratch (None: it needs none)
+    patch: tuple[int, int] | None = None  # a patch-stage step: the patch it runs on
+    region: object | None = None  # ... and the output region it writes (a ``patch_window.Region``)
 
     @property
     def variant(self) -> str | None:
@@ -45,12 +49,11 @@ class PlanStep:
         kernel = self.call.kernel
         scratch = None
         if self.call.scratch_bytes:
-            scratch = {"bytes": self.call.scratch_bytes,
-                       "where": "ek_scratch" if self.scratch_offset is None else "arena",
-                       "offset": self.scratch_offset}
+            scratch = {"bytes": self.call.scratch_bytes, "offset": self.scratch_offset}
         return {"node": self.call.node, "op": self.call.op, "stage": self.stage,
                 "kernel": kernel.name if kernel is not None else None, "variant": self.variant,
-                "buffers": [vars(b) for b in self.buffers], "scratch": scratch}
+                "buffers": [vars(b) for b in self.buffers], "scratch": scratch,
+                "patch": self.patch, "output_region": vars(self.region) if self.region is not None else None}
 
 
 @dataclass
@@ -63,18 +66,19 @@ class Plan:
     loop: object | None = None
 
     @property
-    def static_scratch_bytes(self) -> int:
-        """Bytes of the static ``ek_scratch`` array (scratch of steps outside the arena)."""
-        return max((s.call.scratch_bytes for s in self.steps if s.scratch_offset is None), default=0)
+    def scratch_bytes(self) -> int:
+        """The largest scratch of one step (of the patch stage: of all its kernels)."""
+        return max((s.size for s in self.memory.scratch), default=0)
 
     @property
-    def arena_scratch_bytes(self) -> int:
-        """The largest scratch of one step inside the arena."""
-        return max((s.size for s in self.memory.scratch), default=0)
+    def stage_scratch_offset(self) -> int | None:
+        """Where the patch stage's kernels' shared scratch lies (None: no stage, or no scratch)."""
+        return next((s.scratch_offset for s in self.steps if s.stage == "patch" and s.scratch_offset is not None),
+                    None)
 
     def to_json(self) -> dict:
         return {"arena_bytes": self.memory.arena_bytes, "alignment": self.memory.alignment,
-                "static_scratch_bytes": self.static_scratch_bytes, "steps": [s.to_json() for s in self.steps]}
+                "scratch_bytes": self.scratch_bytes, "steps": [s.to_json() for s in self.steps]}
 
 
 def _buffers(graph, memory, node) -> tuple[BufferUse, ...]:
@@ -90,20 +94,28 @@ def build_plan(graph, memory, choice, prefixes: dict[str, str], patches=None) ->
         from edgekit.codegen.patch_program import emit_patch_loop
 
         loop = emit_patch_loop(patches, prefixes, choice)
-        steps = [PlanStep(call, "patch") for call in loop.calls]
+        steps = [PlanStep(call, "patch", patch=index, region=region)
+                 for call, (index, region) in zip(loop.calls, loop.places)]
     first = len(patches.stage.nodes) if patches is not None else 0
 
     def pointer(tensor_name: str) -> str:
         return f"(ek_arena + {memory.offset(tensor_name)})"
 
-    layers = {index: PlanStep(layer_call(node, graph, prefixes[node.name], pointer, choice,
-                                         in_place=overwrites_input(memory, node.output)),
-                              "layer", _buffers(graph, memory, node))
-              for index, node in enumerate(graph.nodes) if index >= first}
-    if patches is None:  # the arena plan lists every step's live tensors: scratch goes in the arena
-        memory = place_scratch(memory, {index: (step.call.node, step.call.scratch_bytes)
-                                        for index, step in layers.items() if step.call.scratch_bytes})
-        for placed in memory.scratch:
-            layers[placed.step].scratch_offset = placed.offset
-        verify_plan(memory, graph)  # a patched arena plan is unchanged: the patch search checked it
-    return Plan(memory, steps + list(layers.values()), loop)
+    layers = [PlanStep(layer_call(node, graph, prefixes[node.name], pointer, choice,
+                                  in_place=overwrites_input(memory, node.output)), "layer", _buffers(graph, memory, node))
+              for node in graph.nodes[first:]]
+    arena_step = {usage.node: usage.step for usage in memory.steps}  # a patched arena: the stage is step 0
+    by_step = {arena_step[step.call.node]: [step] for step in layers if step.call.scratch_bytes}
+    if any(step.call.scratch_bytes for step in steps):
+        by_step[0] = steps
+    memory = place_scratch(memory, {at: (group[0].call.node if len(group) == 1 else memory.steps[at].node,
+                                         max(step.call.scratch_bytes for step in group))
+                                    for at, group in by_step.items()})
+    for placed in memory.scratch:
+        for step in by_step[placed.step]:
+            step.scratch_offset = placed.offset
+    if patches is None:
+        verify_plan(memory, graph)
+    else:  # its tensor placements are the patch search's, checked there with the schedule's own graph
+        verify_scratch(memory)
+    return Plan(memory, steps + layers, loop)

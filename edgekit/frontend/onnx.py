@@ -206,9 +206,20 @@ class _Translator:
             self._clamp(node, "relu6")
         elif lo == 0.0 and hi is None:
             self._clamp(node, "relu")
+        elif lo is None and hi is None:
+            self.bind(node.output[0], self.name(node.input[0]))
         else:
-            raise UnsupportedOpError(f"ONNX node {node.name} (Clip): only ReLU (min 0) and ReLU6 (0..6) clips "
-                                     f"are supported, got [{lo}, {hi}]")
+            self._bounded(node, lo, hi)
+
+    def _bounded(self, node, lo, hi):
+        """Any other clip (torch.clamp, Hardtanh): a maximum with ``lo`` and a minimum with ``hi``, constants
+        that the quantizer gives their output's quantization (TensorFlow's converter does the same)."""
+        value, out = self.name(node.input[0]), node.output[0]
+        for op, bound in (("maximum", lo), ("minimum", hi)):
+            if bound is not None:
+                constant = self.add_constant(f"{out}_{op}", np.array(bound, np.float32))
+                value = self.emit(op, [value, constant], ElementwiseAttrs(), f"{out}_{op}", node.name or op)
+        self.bind(out, value)
 
     def Add(self, node):
         self._binary(node, "add")

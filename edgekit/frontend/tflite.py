@@ -66,6 +66,7 @@ _OPTION_FIELDS = {
     BuiltinOperator.MAX_POOL_2D: (tflite.Pool2DOptions, _WINDOW_FIELDS + ("FilterHeight", "FilterWidth")),
     BuiltinOperator.MEAN: (tflite.ReducerOptions, ("KeepDims",)),
     BuiltinOperator.REDUCE_MAX: (tflite.ReducerOptions, ("KeepDims",)),
+    BuiltinOperator.SUM: (tflite.ReducerOptions, ("KeepDims",)),
     BuiltinOperator.CONCATENATION: (tflite.ConcatenationOptions, ("Axis", "FusedActivationFunction")),
     BuiltinOperator.SOFTMAX: (tflite.SoftmaxOptions, ("Beta",)),
     BuiltinOperator.MUL: (tflite.MulOptions, ("FusedActivationFunction",)),
@@ -424,7 +425,7 @@ def _add(conv: _Converter, op: _Operator) -> None:
 
 
 def _reduction(edgekit_op: str):
-    """MEAN and REDUCE_MAX: constant axes (negative ones count from the end), keep_dims."""
+    """MEAN, REDUCE_MAX and SUM: constant axes (negative ones count from the end), keep_dims."""
     def convert(conv: _Converter, op: _Operator) -> None:
         rank = len(conv.info(op.inputs[0]).shape)
         axes = tuple(sorted({int(a) % rank for a in np.ravel(conv.constant(op, 1))}))
@@ -642,6 +643,7 @@ _CONVERTERS = {
     BuiltinOperator.MAX_POOL_2D: _pool2d("max_pool2d"),
     BuiltinOperator.MEAN: _reduction("mean"),
     BuiltinOperator.REDUCE_MAX: _reduction("reduce_max"),
+    BuiltinOperator.SUM: _reduction("sum"),
     BuiltinOperator.PAD: _pad,
     BuiltinOperator.RESHAPE: _reshape,
     BuiltinOperator.TRANSPOSE: _transpose,
@@ -661,6 +663,7 @@ _CONVERTERS = {
     BuiltinOperator.HARD_SWISH: _unary("hard_swish"),
     BuiltinOperator.LOGISTIC: _unary("logistic"),
     BuiltinOperator.TANH: _unary("tanh"),
+    BuiltinOperator.ABS: _unary("abs"),
     BuiltinOperator.RESIZE_NEAREST_NEIGHBOR: _resize("resize_nearest"),
     BuiltinOperator.RESIZE_BILINEAR: _resize("resize_bilinear"),
     BuiltinOperator.PADV2: _pad,

@@ -116,13 +116,14 @@ def verify_plan(plan: MemoryPlan, graph: Graph | None = None, accesses=None, ext
             if b.offset >= a.end:
                 break  # sorted by offset: no later placement starts inside a
             _check_pair(prover, a, b)
-    _check_scratch(plan)
+    verify_scratch(plan)
     if graph is not None:
         _check_coverage(plan, graph)
 
 
-def _check_scratch(plan: MemoryPlan) -> None:
-    """Each step's scratch is aligned, inside the arena, and on no byte of a tensor live at its step."""
+def verify_scratch(plan: MemoryPlan) -> None:
+    """Raise PlanError unless each step's scratch is aligned, inside the arena, and on no byte of a
+    tensor live at its step (part of ``verify_plan``; alone, for a plan whose tensors were checked)."""
     for s in plan.scratch:
         where = f"scratch of step {s.step} ({s.node}, bytes [{s.offset}, {s.end}))"
         if s.offset % plan.alignment:
