@@ -590,6 +590,44 @@ def test_fuzz_finding_pt_zip_version(tmp_path):
     assert _tree(tmp_path) == before
 
 
+def test_fuzz_finding_onnx_op_name_with_control_characters(tmp_path):
+    """An op type read from a corrupt file with a newline in it made a two-line error (make fuzz, 10,000
+    .onnx inputs, 1 finding): every EdgekitError escapes control characters."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    node = helper.make_node("Con\nv\r", ["x"], ["y"], name="odd\x1a")
+    onnx.save(helper.make_model(helper.make_graph([node], "g", [x], [y])), tmp_path / "m.onnx")
+    result = edgekit("inspect", tmp_path / "m.onnx")
+    assert_user_error(result, "m.onnx", "Con\\x0av\\x0d")
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_fuzz_finding_torchscript_member_with_a_bad_checksum(tmp_path):
+    """A TorchScript archive whose data.pkl no longer matches its CRC: torch's reader does not check it
+    and spent seconds on the corrupt pickle (a 20 s "hang" under load in make fuzz); now refused first."""
+    import zipfile
+
+    import torch
+    from torch import nn
+
+    good = tmp_path / "good.pt"
+    torch.jit.save(torch.jit.script(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()).eval()), good)
+    data = bytearray(good.read_bytes())
+    with zipfile.ZipFile(good) as archive:
+        info = next(i for i in archive.infolist() if i.filename.endswith("/data.pkl"))
+    start = info.header_offset + 30 + len(info.filename.encode()) + int.from_bytes(
+        data[info.header_offset + 28:info.header_offset + 30], "little")
+    data[start + info.compress_size // 2] ^= 0x5A
+    path = tmp_path / "flipped.pt"
+    path.write_bytes(bytes(data))
+    before = _tree(tmp_path)
+    assert_user_error(edgekit("inspect", path), "flipped.pt", "data.pkl does not match its checksum")
+    assert _tree(tmp_path) == before
+
+
 def test_fuzz_finding_ek_graph_input_that_is_not_a_name(saved_ek, tmp_path):
     """graph.json whose inputs list holds an object (TypeError: unhashable type before the fix)."""
     import zipfile

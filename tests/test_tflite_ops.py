@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from tflite_models import IMAGE_SHAPE, convert, photos, tensorflow, tflm_outputs
 
+from edgekit.errors import UnsupportedOpError
 from edgekit.frontend.tflite import import_tflite
 from edgekit.ir.interpreter import run_graph
 
@@ -65,6 +66,9 @@ def _cases():
         "logistic": (lambda x: tf.sigmoid(features(x) * 3.0), {"LOGISTIC"}),
         "tanh": (lambda x: tf.tanh(features(x) * 2.0), {"TANH"}),
         "abs": (lambda x: tf.abs(features(x)), {"ABS"}),
+        "rsqrt": (lambda x: tf.math.rsqrt(tf.nn.relu(features(x)) + 0.05), {"RSQRT"}),
+        "rsqrt_normalize": (lambda x: features(x) * tf.math.rsqrt(
+            tf.reduce_mean(tf.square(features(x)), axis=[3], keepdims=True) + 0.01), {"RSQRT"}),
         "abs_of_difference": (lambda x: tf.abs(tf.subtract(*two(x))) * 0.5, {"ABS"}),
         "leaky_relu": (lambda x: tf.nn.leaky_relu(features(x), 0.15), {"LEAKY_RELU"}),
         "prelu": (lambda x: prelu(features(x)), {"PRELU"}),
@@ -106,9 +110,17 @@ def _cases():
         "sum_spatial": (lambda x: tf.reduce_sum(features(x), axis=[1, 2]), {"SUM"}),
         "sum_channels": (lambda x: tf.reduce_sum(features(x), axis=[3], keepdims=True), {"SUM"}),
         "sum_rows": (lambda x: tf.reduce_sum(tf.nn.relu(features(x)), axis=[2]) * 0.1, {"SUM"}),
+        "arg_max_channels": (lambda x: tf.math.argmax(features(x), axis=3, output_type=tf.int32), {"ARG_MAX"}),
+        "arg_max_rows": (lambda x: tf.math.argmax(tf.nn.relu(features(x)), axis=1, output_type=tf.int32),
+                         {"ARG_MAX"}),
+        "arg_min_columns": (lambda x: tf.math.argmin(features(x), axis=2, output_type=tf.int32), {"ARG_MIN"}),
+        "reduce_min_spatial": (lambda x: tf.reduce_min(features(x), axis=[1, 2]), {"REDUCE_MIN"}),
+        "reduce_min_channels": (lambda x: tf.reduce_min(features(x), axis=[3], keepdims=True), {"REDUCE_MIN"}),
         "reduce_max_channels": (lambda x: tf.reduce_max(features(x), axis=[3], keepdims=True), {"REDUCE_MAX"}),
         "unpack_pack": (lambda x: tf.stack(tf.unstack(features(x), axis=2)[::-3], axis=1), {"UNPACK", "PACK"}),
         "grouped_conv": (lambda x: grouped(features(x)), {"CONV_2D"}),
+        "conv_relu_n1_to_1": (lambda x: tf.clip_by_value(features(x) * 3.0, -1.0, 1.0), {"CONV_2D"}),
+        "add_relu_n1_to_1": (lambda x: tf.clip_by_value(tf.add(*two(x)), -1.0, 1.0), {"ADD"}),
         "relu_standalone": (lambda x: tf.nn.relu(tf.concat(list(two(x)), axis=3)), {"RELU"}),
     }
 
@@ -149,3 +161,20 @@ def test_op_matches_tflite_micro(case, io, calibration, tmp_path):
         for name, tflm in zip(graph.outputs, expected):
             assert got[name].dtype == tflm.dtype
             np.testing.assert_array_equal(got[name].reshape(tflm.shape), tflm, err_msg=f"input {index}, output {name}")
+
+
+def test_int64_arg_max_is_refused_naming_the_fix(calibration, tmp_path):
+    """TF's argmax writes int64 by default; TFLite Micro only writes int32, so the import says how to convert."""
+    tf = tensorflow()
+    path = convert(lambda x: tf.math.argmax(x, axis=3), tmp_path / "argmax64.tflite", calibration, int8_io=True)
+    assert "ARG_MAX" in _operators(path)
+    with pytest.raises(UnsupportedOpError, match=r"int64 indices.*output_type=tf\.int32"):
+        import_tflite(path)
+
+
+@pytest.mark.parametrize("case, op", [("conv_relu_n1_to_1", "conv2d"), ("add_relu_n1_to_1", "add")])
+def test_clip_to_one_is_a_fused_relu_n1_to_1(case, op, calibration, tmp_path):
+    """The converter fuses clip(-1, 1) into its producer as RELU_N1_TO_1; the import keeps it as that
+    node's activation (the byte-identity with TFLite Micro is test_op_matches_tflite_micro's)."""
+    path = convert(_cases()[case][0], tmp_path / f"{case}.tflite", calibration, int8_io=True)
+    assert "relu_n1_to_1" in [node.attrs.activation for node in import_tflite(path).nodes if node.op == op]

@@ -32,7 +32,9 @@ def _models():
         swished = (lambda t: t * tf.nn.relu6(t + 3.0) * (1.0 / 6.0))(clipped * 4.0)
         gated = tf.sigmoid(swished)
         bent = prelu(tf.nn.leaky_relu(tf.tanh(y * 2.0), 0.15))
-        return gated + bent + tf.abs(difference) + y * z + channel_scale + tf.reduce_mean(y, axis=[2], keepdims=True)
+        clipped_conv = tf.clip_by_value(tf.nn.conv2d(x, w2 * 2.0, 1, "SAME"), -1.0, 1.0)  # fused RELU_N1_TO_1
+        magnitudes = tf.abs(difference) + tf.math.rsqrt(tf.nn.relu(z) + 0.1) + clipped_conv
+        return gated + bent + magnitudes + y * z + channel_scale + tf.reduce_mean(y, axis=[2], keepdims=True)
 
     def geometry(x):
         """Slices of one tensor share its quantization, so the concat needs no requantizing QUANTIZE."""
@@ -53,7 +55,9 @@ def _models():
     def blocks(x):
         """Space to depth and back at another block size (bytes moved through 6-D transposes), channels
         gathered, a strided transpose convolution upsampling the same features, a batched matmul of
-        them, their L2 normalization, their global max and a grouped convolution of them."""
+        them, their L2 normalization, their global max, a grouped convolution of them, their sum over
+        columns, their minimum over channels, and (int32 outputs) the channel of the largest value per
+        pixel and the row of the smallest value per column."""
         y = tf.nn.conv2d(x, w, 1, "SAME")
         shuffled = tf.gather(tf.nn.depth_to_space(tf.nn.relu(tf.nn.space_to_depth(y, 2)), 4), [1, 0, 1], axis=3)
         upsampled = tf.nn.relu(tf.nn.conv2d_transpose(y, up, (1, 32, 32, 6), 2, "SAME") + up_bias)
@@ -61,13 +65,16 @@ def _models():
         normalized = tf.math.l2_normalize(y * 2.0, axis=-1)
         pooled = tf.reduce_max(y, axis=[1, 2])
         summed = tf.reduce_sum(y, axis=[2])
+        labels = tf.math.argmax(tf.nn.relu(y), axis=3, output_type=tf.int32)  # ties (all 0) give index 0
+        lowest_rows = tf.math.argmin(y, axis=1, output_type=tf.int32)
+        floor = tf.reduce_min(y, axis=[3], keepdims=True)
         return (shuffled, upsampled, tf.matmul(rows, tf.nn.relu(rows), transpose_b=True), normalized, pooled,
-                grouped(y), summed)
+                grouped(y), summed, labels, lowest_rows, floor)
 
     return {"blocks": (blocks, {"SPACE_TO_DEPTH", "DEPTH_TO_SPACE", "GATHER", "TRANSPOSE_CONV", "BATCH_MATMUL",
-                                "L2_NORMALIZATION", "REDUCE_MAX", "SUM"}),
+                                "L2_NORMALIZATION", "REDUCE_MAX", "SUM", "ARG_MAX", "ARG_MIN", "REDUCE_MIN"}),
             "elementwise": (elementwise, {"ADD", "MUL", "SUB", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", "HARD_SWISH",
-                                          "LOGISTIC", "TANH", "LEAKY_RELU", "PRELU", "ABS"}),
+                                          "LOGISTIC", "TANH", "LEAKY_RELU", "PRELU", "ABS", "RSQRT"}),
             "geometry": (geometry, {"RESIZE_NEAREST_NEIGHBOR", "STRIDED_SLICE", "SPLIT", "SUB", "RESIZE_BILINEAR",
                                     "CONCATENATION", "PADV2", "MEAN", "UNPACK", "PACK"})}
 
@@ -97,7 +104,7 @@ def test_new_ops_firmware_is_byte_identical_to_tflite_micro(name, data_dir, tmp_
     for i, expected_outputs in enumerate(tflm_outputs(path, inputs, len(graph.outputs))):
         for k, expected in enumerate(expected_outputs):
             got = result.outputs[k][i].reshape(expected.shape)  # per graph output, N stacked
-            assert got.dtype == np.int8
+            assert got.dtype == expected.dtype  # int8, or int32 indices
             differ = int(np.sum(got != expected))
             assert differ == 0, f"{name} input {i}: {differ} of {expected.size} firmware output bytes differ from TFLM"
     assert len(np.unique(result.outputs[0])) > 10

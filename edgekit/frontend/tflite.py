@@ -25,6 +25,7 @@ from edgekit.frontend.model_checks import corrupt_file_errors
 from edgekit.ir import Graph, Node, QuantParams, Tensor
 from edgekit.ops.add import AddAttrs
 from edgekit.ops.batch_matmul import BatchMatmulAttrs
+from edgekit.ops.arg_min_max import ArgMinMaxAttrs
 from edgekit.ops.clamp import ClampAttrs
 from edgekit.ops.concat import ConcatAttrs
 from edgekit.ops.conv2d import Conv2dAttrs
@@ -51,7 +52,7 @@ _DTYPES = {TensorType.FLOAT32: np.float32, TensorType.INT32: np.int32, TensorTyp
            TensorType.UINT8: np.uint8}  # uint8 only at the interface: see _check_uint8_interface
 _CONSTANT_DTYPES = {**_DTYPES, TensorType.INT64: np.int64}  # int64 only for attributes (paddings, axes)
 _ACTIVATIONS = {ActivationFunctionType.NONE: None, ActivationFunctionType.RELU: "relu",
-                ActivationFunctionType.RELU6: "relu6"}
+                ActivationFunctionType.RELU6: "relu6", ActivationFunctionType.RELU_N1_TO_1: "relu_n1_to_1"}
 
 # The options each supported operator reads: (flatbuffer table, fields), read eagerly by _read_model.
 _WINDOW_FIELDS = ("Padding", "StrideH", "StrideW", "FusedActivationFunction")
@@ -67,6 +68,7 @@ _OPTION_FIELDS = {
     BuiltinOperator.MEAN: (tflite.ReducerOptions, ("KeepDims",)),
     BuiltinOperator.REDUCE_MAX: (tflite.ReducerOptions, ("KeepDims",)),
     BuiltinOperator.SUM: (tflite.ReducerOptions, ("KeepDims",)),
+    BuiltinOperator.REDUCE_MIN: (tflite.ReducerOptions, ("KeepDims",)),
     BuiltinOperator.CONCATENATION: (tflite.ConcatenationOptions, ("Axis", "FusedActivationFunction")),
     BuiltinOperator.SOFTMAX: (tflite.SoftmaxOptions, ("Beta",)),
     BuiltinOperator.MUL: (tflite.MulOptions, ("FusedActivationFunction",)),
@@ -293,8 +295,8 @@ class _Converter:
         code = op.options["FusedActivationFunction"]
         if code not in _ACTIVATIONS:
             names = {v: k for k, v in vars(ActivationFunctionType).items() if not k.startswith("_")}
-            raise self.unsupported(op, f"has fused activation {names.get(code, code)}; edgekit supports NONE, RELU "
-                                       "and RELU6")
+            raise self.unsupported(op, f"has fused activation {names.get(code, code)}; edgekit supports NONE, RELU, "
+                                       "RELU6 and RELU_N1_TO_1")
         return _ACTIVATIONS[code]
 
     def unsupported(self, op: _Operator, detail: str) -> UnsupportedOpError:
@@ -425,11 +427,23 @@ def _add(conv: _Converter, op: _Operator) -> None:
 
 
 def _reduction(edgekit_op: str):
-    """MEAN, REDUCE_MAX and SUM: constant axes (negative ones count from the end), keep_dims."""
+    """MEAN, SUM, REDUCE_MAX and REDUCE_MIN: constant axes (negative ones count from the end), keep_dims."""
     def convert(conv: _Converter, op: _Operator) -> None:
         rank = len(conv.info(op.inputs[0]).shape)
         axes = tuple(sorted({int(a) % rank for a in np.ravel(conv.constant(op, 1))}))
         conv.add_node(op, edgekit_op, op.inputs[:1], op.outputs[0], MeanAttrs(axes, bool(op.options["KeepDims"])))
+    return convert
+
+
+def _arg_min_max(edgekit_op: str):
+    """ARG_MAX/ARG_MIN(x, axis): int32 indices only, as TFLite Micro (an int64 output is its error)."""
+    def convert(conv: _Converter, op: _Operator) -> None:
+        if conv.info(op.outputs[0]).type != TensorType.INT32:
+            raise conv.unsupported(op, "writes int64 indices; TFLite Micro writes int32 only: convert with "
+                                       "tf.math.argmax(..., output_type=tf.int32)")
+        rank = len(conv.info(op.inputs[0]).shape)
+        axis = int(np.ravel(conv.constant(op, 1))[0]) % rank
+        conv.add_node(op, edgekit_op, op.inputs[:1], op.outputs[0], ArgMinMaxAttrs(axis))
     return convert
 
 
@@ -644,6 +658,7 @@ _CONVERTERS = {
     BuiltinOperator.MEAN: _reduction("mean"),
     BuiltinOperator.REDUCE_MAX: _reduction("reduce_max"),
     BuiltinOperator.SUM: _reduction("sum"),
+    BuiltinOperator.REDUCE_MIN: _reduction("reduce_min"),
     BuiltinOperator.PAD: _pad,
     BuiltinOperator.RESHAPE: _reshape,
     BuiltinOperator.TRANSPOSE: _transpose,
@@ -664,6 +679,9 @@ _CONVERTERS = {
     BuiltinOperator.LOGISTIC: _unary("logistic"),
     BuiltinOperator.TANH: _unary("tanh"),
     BuiltinOperator.ABS: _unary("abs"),
+    BuiltinOperator.RSQRT: _unary("rsqrt"),
+    BuiltinOperator.ARG_MAX: _arg_min_max("arg_max"),
+    BuiltinOperator.ARG_MIN: _arg_min_max("arg_min"),
     BuiltinOperator.RESIZE_NEAREST_NEIGHBOR: _resize("resize_nearest"),
     BuiltinOperator.RESIZE_BILINEAR: _resize("resize_bilinear"),
     BuiltinOperator.PADV2: _pad,

@@ -20,7 +20,7 @@ from edgekit.errors import UnsupportedOpError
 from edgekit.fixedpoint import round_half_away
 from edgekit.ops.window import Window
 
-ACTIVATIONS = (None, "relu", "relu6")
+ACTIVATIONS = (None, "relu", "relu6", "relu_n1_to_1")  # relu_n1_to_1: TFLite's clamp to [-1, 1]
 
 
 @dataclass(frozen=True)
@@ -217,6 +217,8 @@ def activation_range(activation: str | None, quant) -> Int8Clamp:
         return Int8Clamp(max(-128, quantize(0.0)), 127)
     if activation == "relu6":
         return Int8Clamp(max(-128, quantize(0.0)), min(127, quantize(6.0)))
+    if activation == "relu_n1_to_1":
+        return Int8Clamp(max(-128, quantize(-1.0)), min(127, quantize(1.0)))
     raise ValueError(f"unknown activation {activation!r}; expected one of {ACTIVATIONS}")
 
 
@@ -227,6 +229,8 @@ def apply_activation(x: np.ndarray, activation: str | None) -> np.ndarray:
         return np.maximum(x, 0)
     if activation == "relu6":
         return np.clip(x, 0, 6)
+    if activation == "relu_n1_to_1":
+        return np.clip(x, -1, 1)
     raise ValueError(f"unknown activation {activation!r}; expected one of {ACTIVATIONS}")
 
 
