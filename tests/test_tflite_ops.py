@@ -84,6 +84,7 @@ def _cases():
         "concat": (lambda x: tf.concat(list(two(x)), axis=3), {"CONCATENATION"}),
         "strided_slice": (lambda x: features(x)[:, 1:15:2, ::-3, 2:7], {"STRIDED_SLICE"}),
         "strided_slice_shrink": (lambda x: features(x)[:, 3, :, 1:], {"STRIDED_SLICE"}),
+        "reverse": (lambda x: tf.reverse(features(x), axis=[2, -1]), {"REVERSE_V2"}),
         "split": (lambda x: (lambda a, b: a - b)(*tf.split(features(x), 2, axis=3)), {"SPLIT"}),
         "split_v": (lambda x: tf.concat(tf.split(features(x), [3, 5], axis=3)[::-1], axis=3) * 0.5, {"SPLIT_V"}),
         "squeeze": (lambda x: tf.squeeze(tf.reduce_mean(features(x), axis=[1], keepdims=True), axis=1),

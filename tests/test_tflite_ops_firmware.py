@@ -39,7 +39,7 @@ def _models():
     def geometry(x):
         """Slices of one tensor share its quantization, so the concat needs no requantizing QUANTIZE."""
         left, right = tf.split(tf.nn.conv2d(x, w, 1, "SAME"), 2, axis=3)
-        down = tf.image.resize(left - right, (8, 12), "bilinear")
+        down = tf.reverse(tf.image.resize(left - right, (8, 12), "bilinear"), axis=[2, 3])
         up = tf.image.resize(tf.pad(down, [[0, 0], [1, 1], [2, 0], [0, 0]], mode="REFLECT"), (16, 24), "nearest")
         up = tf.stack(tf.unstack(up, axis=2)[::-1], axis=2)  # columns reversed: UNPACK, then PACK
         joined = tf.concat([up[:, 1::2, ::-2, 1:], up[:, ::2, :12, :]], axis=3)
@@ -76,7 +76,7 @@ def _models():
             "elementwise": (elementwise, {"ADD", "MUL", "SUB", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", "HARD_SWISH",
                                           "LOGISTIC", "TANH", "LEAKY_RELU", "PRELU", "ABS", "RSQRT"}),
             "geometry": (geometry, {"RESIZE_NEAREST_NEIGHBOR", "STRIDED_SLICE", "SPLIT", "SUB", "RESIZE_BILINEAR",
-                                    "CONCATENATION", "PADV2", "MEAN", "UNPACK", "PACK", "MIRROR_PAD"})}
+                                    "CONCATENATION", "PADV2", "MEAN", "UNPACK", "PACK", "MIRROR_PAD", "REVERSE_V2"})}
 
 
 @pytest.mark.parametrize("name", ["blocks", "elementwise", "geometry"])

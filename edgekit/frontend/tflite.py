@@ -581,6 +581,14 @@ def _slice(conv: _Converter, op: _Operator) -> None:
     conv.add_node(op, "strided_slice", op.inputs[:1], op.outputs[0], StridedSliceAttrs(ranges))
 
 
+def _reverse(conv: _Converter, op: _Operator) -> None:
+    """REVERSE_V2(x, axes) as a strided_slice stepping -1 over those axes (negative ones count from the end)."""
+    shape = conv.info(op.inputs[0]).shape
+    axes = {int(a) % len(shape) for a in conv.constant(op, 1).reshape(-1)}
+    ranges = tuple((int(d) - 1, -1, -1) if a in axes else (0, int(d), 1) for a, d in enumerate(shape))
+    conv.add_node(op, "strided_slice", op.inputs[:1], op.outputs[0], StridedSliceAttrs(ranges))
+
+
 def _split_parts(conv: _Converter, op: _Operator, data: int, axis: int, sizes, squeeze: bool = False) -> None:
     """One strided_slice node per output of SPLIT/SPLIT_V (and UNPACK: parts of 1, ``squeeze``d)."""
     rank = len(conv.info(data).shape)
@@ -700,6 +708,7 @@ _CONVERTERS = {
     BuiltinOperator.EXPAND_DIMS: _to_output_shape,
     BuiltinOperator.STRIDED_SLICE: _strided_slice,
     BuiltinOperator.SLICE: _slice,
+    BuiltinOperator.REVERSE_V2: _reverse,
     BuiltinOperator.SPLIT: _split,
     BuiltinOperator.SPLIT_V: _split_v,
     BuiltinOperator.TRANSPOSE_CONV: _transpose_conv,
