@@ -56,8 +56,8 @@ def _models():
         """Space to depth and back at another block size (bytes moved through 6-D transposes), channels
         gathered, a strided transpose convolution upsampling the same features, a batched matmul of
         them, their L2 normalization, their global max, a grouped convolution of them, their sum over
-        columns, their minimum over channels, and (int32 outputs) the channel of the largest value per
-        pixel and the row of the smallest value per column."""
+        columns, their minimum over channels, (int32 outputs) the channel of the largest value per pixel
+        and the row of the smallest value per column, and their blocks moved to the batch and back."""
         y = tf.nn.conv2d(x, w, 1, "SAME")
         shuffled = tf.gather(tf.nn.depth_to_space(tf.nn.relu(tf.nn.space_to_depth(y, 2)), 4), [1, 0, 1], axis=3)
         upsampled = tf.nn.relu(tf.nn.conv2d_transpose(y, up, (1, 32, 32, 6), 2, "SAME") + up_bias)
@@ -68,11 +68,14 @@ def _models():
         labels = tf.math.argmax(tf.nn.relu(y), axis=3, output_type=tf.int32)  # ties (all 0) give index 0
         lowest_rows = tf.math.argmin(y, axis=1, output_type=tf.int32)
         floor = tf.reduce_min(y, axis=[3], keepdims=True)
+        batched = tf.space_to_batch_nd(y, [4, 2], [[0, 0], [0, 0]])
+        unbatched = tf.batch_to_space(tf.reshape(y, (4, 8, 8, 8)), [2, 2], [[1, 0], [2, 1]])
         return (shuffled, upsampled, tf.matmul(rows, tf.nn.relu(rows), transpose_b=True), normalized, pooled,
-                grouped(y), summed, labels, lowest_rows, floor)
+                grouped(y), summed, labels, lowest_rows, floor, batched, unbatched)
 
     return {"blocks": (blocks, {"SPACE_TO_DEPTH", "DEPTH_TO_SPACE", "GATHER", "TRANSPOSE_CONV", "BATCH_MATMUL",
-                                "L2_NORMALIZATION", "REDUCE_MAX", "SUM", "ARG_MAX", "ARG_MIN", "REDUCE_MIN"}),
+                                "L2_NORMALIZATION", "REDUCE_MAX", "SUM", "ARG_MAX", "ARG_MIN", "REDUCE_MIN",
+                                "SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND"}),
             "elementwise": (elementwise, {"ADD", "MUL", "SUB", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", "HARD_SWISH",
                                           "LOGISTIC", "TANH", "LEAKY_RELU", "PRELU", "ABS", "RSQRT"}),
             "geometry": (geometry, {"RESIZE_NEAREST_NEIGHBOR", "STRIDED_SLICE", "SPLIT", "SUB", "RESIZE_BILINEAR",

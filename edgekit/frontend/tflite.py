@@ -496,6 +496,45 @@ def _space_depth(to_depth: bool):
     return convert
 
 
+def _space_to_batch(conv: _Converter, op: _Operator) -> None:
+    """SPACE_TO_BATCH_ND(x, block, paddings) on NHWC moves bytes only:
+    out[(i * bw + j) * B + b, h, w, c] = x[b, h * bh + i, w * bw + j, c] as a reshape to 6-D, a
+    transpose and a reshape back. Only without padding: TFLite Micro pads with params.output_offset,
+    which it never sets (uninitialized arena bytes), so no padded output could match it."""
+    (bh, bw), pads = (int(b) for b in conv.constant(op, 1).reshape(-1)), conv.constant(op, 2)
+    if np.any(pads):
+        raise conv.unsupported(op, f"pads by {pads.reshape(-1).tolist()}; TFLite Micro fills padding with an "
+                                   "uninitialized value, so edgekit takes SPACE_TO_BATCH_ND without padding only: "
+                                   "pad first (tf.pad), then space_to_batch_nd")
+    batch, height, width, channels = conv.info(op.inputs[0]).shape
+    _moved_blocks(conv, op, op.inputs[0], (batch, height // bh, bh, width // bw, bw, channels), (2, 4, 0, 1, 3, 5),
+                  op.outputs[0])
+
+
+def _batch_to_space(conv: _Converter, op: _Operator) -> None:
+    """BATCH_TO_SPACE_ND(x, block, crops) on NHWC, the inverse: a reshape to 6-D, a transpose, a reshape
+    back and the crops as a strided_slice."""
+    (bh, bw), crops = (int(b) for b in conv.constant(op, 1).reshape(-1)), conv.constant(op, 2).reshape(2, 2)
+    batch, height, width, channels = conv.info(op.inputs[0]).shape
+    out_batch = batch // (bh * bw)
+    full = (out_batch, height * bh, width * bw, channels)
+    uncropped = conv.new_tensor(op.inputs[0], full, "_uncropped")
+    _moved_blocks(conv, op, op.inputs[0], (bh, bw, out_batch, height, width, channels), (2, 3, 0, 4, 1, 5), uncropped)
+    ranges = ((0, out_batch, 1), (int(crops[0][0]), full[1] - int(crops[0][1]), 1),
+              (int(crops[1][0]), full[2] - int(crops[1][1]), 1), (0, channels, 1))
+    conv.add_node(op, "strided_slice", [uncropped], op.outputs[0], StridedSliceAttrs(ranges))
+
+
+def _moved_blocks(conv: _Converter, op: _Operator, source, blocks: tuple, perm: tuple, output) -> None:
+    """``source`` reshaped to the 6-D ``blocks``, transposed by ``perm`` and reshaped to ``output``'s shape."""
+    split = conv.new_tensor(op.inputs[0], blocks, "_blocks")
+    conv.add_node(op, "reshape", [source], split, ReshapeAttrs(blocks))
+    moved = conv.new_tensor(op.inputs[0], tuple(blocks[p] for p in perm), "_moved")
+    conv.add_node(op, "transpose", [split], moved, TransposeAttrs(perm))
+    out_shape = conv.graph.tensors[output].shape if isinstance(output, str) else conv.info(output).shape
+    conv.add_node(op, "reshape", [moved], output, ReshapeAttrs(tuple(out_shape)))
+
+
 def _batch_matmul(conv: _Converter, op: _Operator) -> None:
     attrs = BatchMatmulAttrs(bool(op.options["AdjX"]), bool(op.options["AdjY"]))
     conv.add_node(op, "batch_matmul", op.inputs[:2], op.outputs[0], attrs)
@@ -708,6 +747,8 @@ _CONVERTERS = {
     BuiltinOperator.EXPAND_DIMS: _to_output_shape,
     BuiltinOperator.STRIDED_SLICE: _strided_slice,
     BuiltinOperator.SLICE: _slice,
+    BuiltinOperator.SPACE_TO_BATCH_ND: _space_to_batch,
+    BuiltinOperator.BATCH_TO_SPACE_ND: _batch_to_space,
     BuiltinOperator.REVERSE_V2: _reverse,
     BuiltinOperator.SPLIT: _split,
     BuiltinOperator.SPLIT_V: _split_v,
