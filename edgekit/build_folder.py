@@ -3,7 +3,8 @@
 `BuildFolder` owns the file names and the loading and saving of what is in them, so no other module
 spells a file name: src/ (generated C), Makefile + firmware.elf/.bin/.map, model.ek (int8 graph),
 float_model.ek (its float original, when there is one), test_inputs.npy (+ test_inputs_float.npy),
-edgekit.json (the manifest: settings, plan, sizes, and the last run's results),
+edgekit.json (the manifest: settings, plan, sizes, and the last run's results), plan.json (the plan
+the code generator printed: every step's kernel variant, buffers and scratch),
 arena_timeline.txt, report.txt/report.json/memory.png, and `.edgekit-build` (the marker below).
 
 How a compile keeps the user's files safe:
@@ -70,6 +71,7 @@ class BuildFolder:
     FLOAT_TEST_INPUTS = "test_inputs_float.npy"  # the float reference's view of the same inputs (calibration images)
     TIMELINE = "arena_timeline.txt"  # the ASCII arena timeline (TFLite Micro's PrintMemoryPlan style)
     REPORT_JSON = "report.json"
+    PLAN = "plan.json"  # codegen.step_plan.Plan.to_json()
     REPORT_TEXT = "report.txt"
     MEMORY_PLOT = "memory.png"
     SOURCES = "src"
@@ -168,6 +170,16 @@ class BuildFolder:
         if not path.is_file():
             raise EdgekitError(f"{self.path} has no {self.TIMELINE}: it was built by an older edgekit; compile it again")
         return path.read_text()
+
+    def save_plan(self, plan: dict) -> None:
+        (self.path / self.PLAN).write_text(json.dumps(plan, indent=1, default=to_jsonable))
+
+    def plan(self) -> dict:
+        """plan.json; EdgekitError for a build an older edgekit wrote without one."""
+        path = self.path / self.PLAN
+        if not path.is_file():
+            raise EdgekitError(f"{self.path} has no {self.PLAN}: it was built by an older edgekit; compile it again")
+        return json.loads(path.read_text())
 
     def save_report(self, report: dict, text: str) -> Path:
         """report.json and report.txt; returns where the plot goes (memory.png)."""

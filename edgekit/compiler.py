@@ -17,7 +17,7 @@ Every schedule carries ``reason``: which plan was chosen and why, for the report
 import math
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -145,7 +145,8 @@ def plan_schedule(graph, patch: str, max_patch_overhead: float, input_by_patch: 
         search = search_patch_plan(graph, max_patch_overhead, input_by_patch,
                                    fit_bytes=budget if patch == "fit" else None)
         plan = search.chosen.memory.arena if search.chosen else search.baseline
-        return Schedule(plan, search.chosen, search, patch, reason=_search_reason(search, layer_plan, graph), **layer)
+        chosen = replace(search.chosen, lean_kernels=False) if search.chosen and patch == "fit" else search.chosen
+        return Schedule(plan, chosen, search, patch, reason=_search_reason(search, layer_plan, graph), **layer)
     chosen = build_patch_plan(graph, patch, input_by_patch)
     return Schedule(chosen.memory.arena, chosen, None, patch, reason=f"split and patch count as --patch {patch} asks",
                     **layer)
@@ -283,6 +284,7 @@ def _compile(source: str, target, *, target_file, output: Path, force: bool, res
         for layer, variant in zip(layers, layer_variants(graph, program)):
             layer["kernel_variant"] = variant
         folder.save_timeline(render_timeline(plan))
+        folder.save_plan(program.plan.to_json())
         if target_file:  # `edgekit run` emulates the same target without the user's file
             folder.save_own_target(target_file)
         folder.save_graphs(graph, model.float_graph, model.preprocess)
@@ -303,8 +305,9 @@ def _compile(source: str, target, *, target_file, output: Path, force: bool, res
                            {"samples": calibrated.samples, "synthetic": calibrated.synthetic,
                             "source": f"{calibrated.description} (TensorFlow's converter)",
                             "top1_agreement": None} if calibrated else None,
-            "arena_bytes": plan.arena_bytes, "plan_method": plan.method, "plan_lower_bound": plan.lower_bound,
-            "scratch_bytes": program.scratch_bytes, "peak": schedule.peak(), "schedule": schedule.summary(),
+            "arena_bytes": program.arena_bytes, "activation_arena_bytes": plan.arena_bytes,  # arena_bytes: with the scratch
+            "plan_method": plan.method, "plan_lower_bound": plan.lower_bound,
+            "scratch_bytes": program.plan.scratch_bytes, "peak": schedule.peak(), "schedule": schedule.summary(),
             "patch": patching,
             "mark_nodes": program.mark_nodes,
             "kernels": program.kernel_names,

@@ -5,10 +5,17 @@ The CLI prints ``str(error)`` and exits with ``error.exit_code``; anything that 
 """
 
 
+_CONTROL = {code: f"\\x{code:02x}" for code in (*range(32), 127)}
+
+
 class EdgekitError(Exception):
-    """A problem with the user's input or environment, not a bug in edgekit."""
+    """A problem with the user's input or environment, not a bug in edgekit. Its message stays one
+    line: control characters (a newline inside a name read from a corrupt file) are escaped."""
 
     exit_code = 2
+
+    def __init__(self, message: str = "", *args):
+        super().__init__(str(message).translate(_CONTROL), *args)
 
 
 class ModelFileError(EdgekitError):

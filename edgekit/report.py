@@ -152,11 +152,6 @@ def _kib(value) -> str:
     return "-" if value is None else f"{value:,} B ({value / 1024:.1f} KiB)"
 
 
-def _static_bytes(report: dict):
-    other = report["other_static_ram_bytes"]
-    return None if other is None else other - (report.get("scratch_bytes") or 0)
-
-
 def _peak_lines(report: dict) -> list[str]:
     """Where the activation peak is and which tensors make it up."""
     peak = report.get("peak")
@@ -205,9 +200,10 @@ def render_text(report: dict) -> str:
         f"  activations  {_kib(report['arena_bytes'])} arena (planner {report['plan_method']}, lower bound "
         f"{report['plan_lower_bound']:,} B)",
         *_peak_lines(report),
-        f"  scratch      {_kib(report.get('scratch_bytes') or 0)} (in-place depthwise channel planes, outside the arena)",
+        f"  scratch      {_kib(report.get('scratch_bytes') or 0)} in the arena (the largest step's: kernel windows, "
+        "widened rows, channel planes)",
         f"  stack        {_kib(report['stack_bytes'])} (high-water mark measured in QEMU)",
-        f"  static       {_kib(_static_bytes(report))} (runtime and harness: other static RAM less the scratch)",
+        f"  static       {_kib(report['other_static_ram_bytes'])} (runtime and harness: static RAM besides the arena)",
         *([f"  input        {patch['input']}"] if chosen else []),
         f"flash          {_kib(report['flash_bytes'])} of {flash:,} B internal "
         f"(code {_kib(report['code_bytes'])}, weights {_kib(report['internal_weight_bytes'])}, other constants and "
@@ -257,7 +253,7 @@ def render_summary(report: dict) -> str:
         (f"; external flash {external:,} B" if external else ""),
         f"  plan    {_plan_line(report)}",
         f"  files   {build}/: firmware.elf, firmware.bin, report.txt, memory.png "
-        f"({report['kernels']} TVM kernels, compiled in {report['compile_seconds']} s)",
+        f"({report['kernels']} kernels (TVM and C), compiled in {report['compile_seconds']} s)",
         f"  next    edgekit run {build}    (full table: edgekit report {build})",
     ]
     return "\n".join(lines) + "\n"

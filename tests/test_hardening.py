@@ -444,26 +444,40 @@ def test_targets_json_into_a_closed_pipe():
     assert "Traceback" not in shell.stderr and "BrokenPipe" not in shell.stderr
 
 
-def test_onnx_external_data_outside_the_model_folder_is_refused(tmp_path):
-    """An initializer whose external data points at ../secret is never read."""
+def _onnx_with_external_weights(path, location: str, offset: str = "0"):
+    """A MatMul model at ``path`` whose 4x4 weights are external data at ``location`` and ``offset``."""
     import onnx
     from onnx import TensorProto, helper
 
-    secret = tmp_path / "secret.bin"
-    secret.write_bytes(b"\x00" * 64)
-    model_dir = tmp_path / "model"
-    model_dir.mkdir()
     weight = helper.make_tensor("w", TensorProto.FLOAT, [4, 4], [0.0] * 16)
     weight.ClearField("float_data")
     weight.data_location = TensorProto.EXTERNAL
-    for key, value in (("location", "../secret.bin"), ("offset", "0"), ("length", "64")):
+    for key, value in (("location", location), ("offset", offset), ("length", "64")):
         entry = weight.external_data.add()
         entry.key, entry.value = key, value
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
     graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g", [x], [y], [weight])
-    onnx.save(helper.make_model(graph), model_dir / "m.onnx", save_as_external_data=False)
+    onnx.save(helper.make_model(graph), path, save_as_external_data=False)
+
+
+def test_onnx_external_data_outside_the_model_folder_is_refused(tmp_path):
+    """An initializer whose external data points at ../secret is never read."""
+    (tmp_path / "secret.bin").write_bytes(b"\x00" * 64)
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    _onnx_with_external_weights(model_dir / "m.onnx", "../secret.bin")
     assert_user_error(edgekit("inspect", model_dir / "m.onnx"), "m.onnx", "outside the model's folder")
+
+
+def test_fuzz_finding_onnx_external_data_offset_not_a_number(tmp_path):
+    """An external-data offset that is not a number ("13883x08": ValueError from onnx before the fix;
+    make fuzz, 10,000 .onnx inputs, 2 findings)."""
+    (tmp_path / "w.bin").write_bytes(b"\x00" * 64)
+    _onnx_with_external_weights(tmp_path / "m.onnx", "w.bin", "13883x08")
+    before = _tree(tmp_path)
+    assert_user_error(edgekit("inspect", tmp_path / "m.onnx"), "m.onnx", "13883x08")
+    assert _tree(tmp_path) == before
 
 
 # -- honest output -------------------------------------------------------------------------------------
@@ -573,6 +587,44 @@ def test_fuzz_finding_pt_zip_version(tmp_path):
     result = edgekit("inspect", path)
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     assert "conv2d" in result.stdout and "depthwise_conv2d" in result.stdout
+    assert _tree(tmp_path) == before
+
+
+def test_fuzz_finding_onnx_op_name_with_control_characters(tmp_path):
+    """An op type read from a corrupt file with a newline in it made a two-line error (make fuzz, 10,000
+    .onnx inputs, 1 finding): every EdgekitError escapes control characters."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    node = helper.make_node("Con\nv\r", ["x"], ["y"], name="odd\x1a")
+    onnx.save(helper.make_model(helper.make_graph([node], "g", [x], [y])), tmp_path / "m.onnx")
+    result = edgekit("inspect", tmp_path / "m.onnx")
+    assert_user_error(result, "m.onnx", "Con\\x0av\\x0d")
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_fuzz_finding_torchscript_member_with_a_bad_checksum(tmp_path):
+    """A TorchScript archive whose data.pkl no longer matches its CRC: torch's reader does not check it
+    and spent seconds on the corrupt pickle (a 20 s "hang" under load in make fuzz); now refused first."""
+    import zipfile
+
+    import torch
+    from torch import nn
+
+    good = tmp_path / "good.pt"
+    torch.jit.save(torch.jit.script(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()).eval()), good)
+    data = bytearray(good.read_bytes())
+    with zipfile.ZipFile(good) as archive:
+        info = next(i for i in archive.infolist() if i.filename.endswith("/data.pkl"))
+    start = info.header_offset + 30 + len(info.filename.encode()) + int.from_bytes(
+        data[info.header_offset + 28:info.header_offset + 30], "little")
+    data[start + info.compress_size // 2] ^= 0x5A
+    path = tmp_path / "flipped.pt"
+    path.write_bytes(bytes(data))
+    before = _tree(tmp_path)
+    assert_user_error(edgekit("inspect", path), "flipped.pt", "data.pkl does not match its checksum")
     assert _tree(tmp_path) == before
 
 

@@ -20,7 +20,7 @@ from edgekit.codegen.kernels.softmax import SoftmaxSpec, softmax_kernel
 from edgekit.codegen.kernels.transpose import TransposeSpec, transpose_kernel
 from edgekit.ir.graph import Graph, Node
 from edgekit.ir.tensor import QuantParams, Tensor
-from edgekit.ops.mean import fold_count, mean_int8
+from edgekit.ops.mean import fold_count, sum_int8
 from edgekit.ops.softmax import OUTPUT_SCALE, OUTPUT_ZERO_POINT, SoftmaxAttrs, softmax_int8, softmax_int8_params
 from edgekit import fixedpoint
 from edgekit.fixedpoint import quantize_multiplier
@@ -127,8 +127,8 @@ def test_mean_matches_reference(case, tmp_path):
     out = np.zeros((1, channels), dtype=np.int8)
     _call(_compile(mean_kernel(MeanSpec((height, width, channels))), tmp_path), x, out, input_zero_point,
           output_zero_point, folded_multiplier, folded_shift)
-    want = mean_int8(x, input_zero_point=input_zero_point, output_zero_point=output_zero_point,
-                     multiplier=multiplier, shift=shift, keep_dims=False)
+    want = sum_int8(x, input_zero_point=input_zero_point, output_zero_point=output_zero_point,
+                    multiplier=folded_multiplier, shift=folded_shift, keep_dims=False)
     np.testing.assert_array_equal(out, want)
 
 

@@ -89,6 +89,20 @@ def test_maximum_minimum_inputs_are_requantized_to_the_output(data_dir):
     assert min(e.cosine for e in result.layer_errors) > 0.98
 
 
+def _matches_torch_and_quantizes(make, data_dir, seed: int):
+    """``make()``'s float graph computes what torch computes on inputs in [-3, 3], and edgekit's int8
+    graph of it stays close to float on photos. Returns the float graph."""
+    torch.manual_seed(0)
+    module = make().eval()
+    graph = run_pipeline(import_torch_module(module, (1, 3, 12, 12)))
+    x = np.random.default_rng(seed).uniform(-3, 3, size=(1, 12, 12, 3)).astype(np.float32)
+    ours = run_graph(graph, [x], mode="float")[graph.outputs[0]]
+    np.testing.assert_allclose(ours, torch_logits(module, x).transpose(0, 2, 3, 1), atol=1e-5)
+    result = quantize(_loaded(make()), str(data_dir / "images"))
+    assert min(e.cosine for e in result.layer_errors) > 0.98
+    return graph
+
+
 class BroadcastAdds(nn.Module):
     """Adds that broadcast: Keras-style hard-sigmoid ``relu6(x + 3) / 6``, a per-channel bias, and a
     global mean added back."""
@@ -105,16 +119,9 @@ class BroadcastAdds(nn.Module):
 
 
 def test_broadcast_adds_match_torch_and_quantize(data_dir):
-    torch.manual_seed(0)
-    module = BroadcastAdds().eval()
-    graph = run_pipeline(import_torch_module(module, (1, 3, 12, 12)))
+    graph = _matches_torch_and_quantizes(BroadcastAdds, data_dir, 4)
     adds = [node for node in graph.nodes if node.op == "add"]
     assert len(adds) == 3 and any(graph.tensors[name].is_constant for node in adds for name in node.inputs)
-    x = np.random.default_rng(4).uniform(-2, 2, size=(1, 12, 12, 3)).astype(np.float32)
-    ours = run_graph(graph, [x], mode="float")[graph.outputs[0]]
-    np.testing.assert_allclose(ours, torch_logits(module, x).transpose(0, 2, 3, 1), atol=1e-5)
-    result = quantize(_loaded(BroadcastAdds()), str(data_dir / "images"))
-    assert min(e.cosine for e in result.layer_errors) > 0.98
 
 
 class Upsampler(nn.Module):
@@ -130,13 +137,97 @@ class Upsampler(nn.Module):
 
 
 def test_conv_transpose_matches_torch_and_quantizes(data_dir):
-    torch.manual_seed(0)
-    module = Upsampler().eval()
-    graph = run_pipeline(import_torch_module(module, (1, 3, 12, 12)))
+    graph = _matches_torch_and_quantizes(Upsampler, data_dir, 5)
     node = next(n for n in graph.nodes if n.op == "transpose_conv")
     assert node.attrs.activation == "relu" and graph.tensors[node.output].shape == (1, 24, 24, 5)
-    x = np.random.default_rng(5).uniform(-2, 2, size=(1, 12, 12, 3)).astype(np.float32)
+
+
+class Shuffles(nn.Module):
+    """Sub-pixel upsampling (PixelShuffle: ONNX DepthToSpace in CRD order) after a conv."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 12, 3, padding=1)
+
+    def forward(self, x):
+        return nn.functional.pixel_shuffle(torch.relu(self.conv(x)), 2)
+
+
+def test_pixel_shuffle_matches_torch():
+    torch.manual_seed(0)
+    module = Shuffles().eval()
+    graph = run_pipeline(import_torch_module(module, (1, 3, 8, 8)))
+    assert "transpose" in {node.op for node in graph.nodes}
+    x = np.random.default_rng(6).uniform(-2, 2, size=(1, 8, 8, 3)).astype(np.float32)
     ours = run_graph(graph, [x], mode="float")[graph.outputs[0]]
     np.testing.assert_allclose(ours, torch_logits(module, x).transpose(0, 2, 3, 1), atol=1e-5)
-    result = quantize(_loaded(Upsampler()), str(data_dir / "images"))
-    assert min(e.cosine for e in result.layer_errors) > 0.98
+
+
+@pytest.mark.parametrize("op", ["DepthToSpace", "SpaceToDepth"])
+def test_onnx_depth_space_follow_the_onnx_formulas(op, tmp_path):
+    """DCR DepthToSpace and SpaceToDepth against the ONNX specification's NCHW reshape-transpose."""
+    from onnx import TensorProto, helper, save
+
+    from edgekit.frontend.onnx import import_onnx
+
+    shape = (1, 8, 4, 6)  # NCHW
+    node = helper.make_node(op, ["x"], ["y"], name="moved", blocksize=2)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(tmp_path / "m.onnx"))
+    x = np.random.default_rng(8).normal(size=shape).astype(np.float32)
+    n, c, h, w = shape
+    if op == "DepthToSpace":
+        want = x.reshape(n, 2, 2, c // 4, h, w).transpose(0, 3, 4, 1, 5, 2).reshape(n, c // 4, h * 2, w * 2)
+    else:
+        want = x.reshape(n, c, h // 2, 2, w // 2, 2).transpose(0, 3, 5, 1, 2, 4).reshape(n, c * 4, h // 2, w // 2)
+    imported = import_onnx(tmp_path / "m.onnx")
+    ours = run_graph(imported, [x.transpose(0, 2, 3, 1)], mode="float")[imported.outputs[0]]
+    np.testing.assert_array_equal(ours, want.transpose(0, 2, 3, 1))
+
+
+class HardSigmoidGate(nn.Module):
+    """torchvision's MobileNetV3 squeeze-and-excite gate (Hardsigmoid), and a Hardsigmoid over the map."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+
+    def forward(self, x):
+        y = self.conv(x)
+        gate = nn.functional.hardsigmoid(y.mean(dim=(2, 3), keepdim=True))
+        return y * gate + nn.functional.hardsigmoid(y * 2.0)
+
+
+def test_hard_sigmoid_matches_torch_and_quantizes(data_dir, tmp_path):
+    from onnx import TensorProto, helper, save
+
+    from edgekit.frontend.onnx import import_onnx
+
+    _matches_torch_and_quantizes(HardSigmoidGate, data_dir, 7)
+    # ONNX's own defaults (alpha 0.2, beta 0.5), straight from a file
+    node = helper.make_node("HardSigmoid", ["x"], ["y"], name="gate")
+    onnx_graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, (1, 2, 3, 3))],
+                                   [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    save(helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", 13)]), str(tmp_path / "h.onnx"))
+    values = np.linspace(-4, 4, 18, dtype=np.float32).reshape(1, 3, 3, 2)
+    imported = import_onnx(tmp_path / "h.onnx")
+    got = run_graph(imported, [values], mode="float")[imported.outputs[0]]
+    np.testing.assert_allclose(got, np.clip(0.2 * values + 0.5, 0, 1), atol=1e-6)
+
+
+class Clamps(nn.Module):
+    """Clips that are not ReLU or ReLU6: Hardtanh's [-1, 1] and a one-sided torch.clamp."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return nn.functional.hardtanh(y) + torch.clamp(y, max=0.5)
+
+
+def test_any_clip_matches_torch_and_quantizes(data_dir):
+    graph = _matches_torch_and_quantizes(Clamps, data_dir, 9)
+    assert {"maximum", "minimum"} <= {node.op for node in graph.nodes}

@@ -30,11 +30,13 @@ from edgekit.memory.patch_window import Region
 
 @dataclass
 class PatchLoop:
-    """The emitted stage: kernel calls (for kernels and constants), C statements, mark map."""
+    """The emitted stage: kernel calls (for kernels and constants), C statements, mark map, and per
+    call the patch it runs on and the output region it writes."""
 
     calls: list[LayerCall]
     code: str
     mark_nodes: list[int]
+    places: list[tuple[tuple[int, int], Region]]
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ def emit_patch_loop(schedule, prefixes: dict[str, str], choice) -> PatchLoop:
                        graph.tensors[source].shape[3])
 
     calls: list[LayerCall] = []
+    places: list[tuple[tuple[int, int], Region]] = []
     lines: list[str] = []
     marks: list[int] = []
     last = stage.nodes[-1]
@@ -127,13 +130,14 @@ def emit_patch_loop(schedule, prefixes: dict[str, str], choice) -> PatchLoop:
                 held[node.output] = out
                 call, code = _node_call(stage, patch, node, node_held, out, prefixes[node.name], memory, choice)
                 calls.append(call)
+                places.append((patch.index, window.output))
                 lines.append(code)
                 if node is last and memory.tile is not None:
                     lines.append(_copy_rows(split_buffer.at(window.output), split_buffer.row_stride, out.base,
                                             out.row_stride, window.output.height, out.row_stride))
             lines.append("ek_mark();")
             marks.append(index[node.name])
-    return PatchLoop(calls, "\n".join(lines), marks)
+    return PatchLoop(calls, "\n".join(lines), marks, places)
 
 
 def _node_call(stage, patch, node, held: dict[str, _Buffer], out: _Buffer, prefix: str, memory,

@@ -12,7 +12,8 @@ With a patched schedule the stage runs first, patch by patch (``patch_program.py
 ``ek_mark()`` per (patch, node); ``Program.mark_nodes`` maps every mark interval to its graph node.
 With input by patch there is no frame: model.h declares ``ek_model_input_window()``, which the
 application defines and the patch loop calls once per patch for that patch's input window.
-In-place depthwise calls share one scratch buffer, ``ek_scratch``, sized for the largest.
+Every step comes from the ``Plan`` (``step_plan.py``): its call, its kernel variant, and its scratch
+in the arena.
 """
 
 import re
@@ -24,7 +25,8 @@ import numpy as np
 from edgekit.codegen.kernels.mac_dsp import HEADER_NAME as MAC_DSP_HEADER_NAME
 from edgekit.codegen.kernels.mac_dsp import HEADER_TEXT as MAC_DSP_HEADER_TEXT
 from edgekit.codegen.kernels.variants import KernelChoice
-from edgekit.codegen.layer_calls import ConstArray, LayerCall, layer_call, overwrites_input
+from edgekit.codegen.layer_calls import ConstArray, LayerCall
+from edgekit.codegen.step_plan import Plan, PlanStep, build_plan
 from edgekit.codegen.tir_to_c import COMPAT_HEADER_NAME, COMPAT_HEADER_TEXT
 
 EXTFLASH_ATTRIBUTE = '__attribute__((section(".ek_extflash"), aligned(4)))'
@@ -44,7 +46,7 @@ class Program:
     external_weight_bytes: int
     files: list[str]
     mark_nodes: list[int]  # per ek_mark() interval of one inference: the graph node it ran
-    scratch_bytes: int  # ek_scratch (in-place depthwise planes), outside the arena
+    plan: Plan  # what was printed: every step's kernel variant, buffers and scratch
 
 
 def c_identifier(index: int, name: str) -> str:
@@ -99,25 +101,16 @@ def emit_program(graph, plan, target, out_dir: Path, patches=None, flash_reserve
     out_dir.mkdir(parents=True, exist_ok=True)
     if wide_weights is None:
         wide_weights = wide_weights_fit(graph, target, flash_reserve_bytes)
-    choice = KernelChoice(target, wide_weights, dict(tuned or {}), prefer)
-
-    def pointer(tensor_name: str) -> str:
-        return f"(ek_arena + {plan.offset(tensor_name)})"
-
+    choice = KernelChoice(target, wide_weights, dict(tuned or {}), prefer,
+                          lean=patches is not None and patches.lean_kernels)
     prefixes = {node.name: c_identifier(i, node.name) for i, node in enumerate(graph.nodes)}
-    loop = None
-    if patches is not None:
-        from edgekit.codegen.patch_program import emit_patch_loop
-
-        loop = emit_patch_loop(patches, prefixes, choice)
-    first = len(patches.stage.nodes) if patches is not None else 0
-    rest = [layer_call(node, graph, prefixes[node.name], pointer, choice, in_place=overwrites_input(plan, node.output))
-            for node in graph.nodes[first:]]
-    calls = (loop.calls if loop else []) + rest
+    step_plan = build_plan(graph, plan, choice, prefixes, patches)
+    plan, loop = step_plan.memory, step_plan.loop
+    calls = [step.call for step in step_plan.steps]
+    rest = [step for step in step_plan.steps if step.stage == "layer"]
     constants = list({c.name: c for call in calls for c in call.constants}.values())
     external = _placement(constants, target, flash_reserve_bytes)
     kernels = {call.kernel.name: call.kernel for call in calls if call.kernel is not None}
-    scratch = max((call.scratch_bytes for call in calls), default=0)
 
     files = [COMPAT_HEADER_NAME, MAC_DSP_HEADER_NAME, "weights.h", "weights.c", "model.h", "model.c"]
     (out_dir / COMPAT_HEADER_NAME).write_text(COMPAT_HEADER_TEXT)
@@ -135,11 +128,12 @@ def emit_program(graph, plan, target, out_dir: Path, patches=None, flash_reserve
     files.append("kernels.h")
     input_by_patch = patches is not None and patches.memory.input_by_patch
     (out_dir / "model.h").write_text(_model_header(graph, plan, input_by_patch))
-    (out_dir / "model.c").write_text(_model_source(graph, plan, rest, loop, scratch, input_by_patch))
+    (out_dir / "model.c").write_text(_model_source(graph, step_plan, rest, input_by_patch))
     ext_bytes = sum(c.values.nbytes for c in constants if c.name in external)
+    first = len(graph.nodes) - len(rest)
     mark_nodes = (loop.mark_nodes if loop else []) + list(range(first, len(graph.nodes)))
     return Program(calls, list(kernels), plan.arena_bytes,
-                   sum(c.values.nbytes for c in constants) - ext_bytes, ext_bytes, files, mark_nodes, scratch)
+                   sum(c.values.nbytes for c in constants) - ext_bytes, ext_bytes, files, mark_nodes, step_plan)
 
 
 def _weights_header(constants) -> str:
@@ -226,18 +220,36 @@ def _copy_outputs(graph, plan) -> str:
     return "\n".join(copies)
 
 
-def _model_source(graph, plan, calls, loop, scratch_bytes: int, input_by_patch: bool) -> str:
+def _statement(step: PlanStep) -> str:
+    """A layer step's C statement; its scratch bound to the name the call uses."""
+    if step.scratch_offset is None:
+        return step.call.c_statement()
+    return (f"{{ int8_t *const ek_scratch = ek_arena + {step.scratch_offset}; /* {step.call.scratch_bytes} B */\n"
+            f"        {step.call.c_statement()}\n    }}")
+
+
+def _patch_stage(step_plan: Plan) -> str:
+    """The patch loop; the scratch its kernels share bound to the name their calls use."""
+    loop, offset = step_plan.loop, step_plan.stage_scratch_offset
+    code = _indent(loop.code)
+    if offset is not None:
+        size = max(step.call.scratch_bytes for step in step_plan.steps if step.stage == "patch")
+        code = (f"    {{ int8_t *const ek_scratch = ek_arena + {offset}; /* {size} B */\n"
+                f"{_indent(code)}\n    }}")
+    return f"    /* patch stage: {len(loop.mark_nodes)} (patch, node) steps */\n{code}\n"
+
+
+def _model_source(graph, step_plan: Plan, calls: list[PlanStep], input_by_patch: bool) -> str:
+    plan, loop = step_plan.memory, step_plan.loop
     x = graph.tensors[graph.inputs[0]]
-    steps = "\n".join(f"    {call.c_statement()}\n    ek_mark();" for call in calls)
+    steps = "\n".join(f"    {_statement(step)}\n    ek_mark();" for step in calls)
     if input_by_patch:
         take_input = "    if (input != 0) {\n        return -1;\n    }"
     else:
         take_input = (f"    if (input != (ek_arena + {plan.offset(x.name)})) {{\n"
                       f"        memcpy(ek_arena + {plan.offset(x.name)}, input, EK_INPUT_SIZE);\n    }}")
-    stage = f"    /* patch stage: {len(loop.mark_nodes)} (patch, node) steps */\n{_indent(loop.code)}\n" if loop else ""
-    helpers = (COPY_ROWS if loop else "") + (
-        f"\n/* In-place depthwise planes (one input and one output channel). */\n"
-        f"static int8_t ek_scratch[{scratch_bytes}] __attribute__((aligned(4)));\n" if scratch_bytes else "")
+    stage = _patch_stage(step_plan) if loop else ""
+    helpers = COPY_ROWS if loop else ""
     return f"""/* Generated by edgekit for model {graph.name!r}: do not edit. */
 #include <string.h>
 #include "model.h"

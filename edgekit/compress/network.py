@@ -28,6 +28,8 @@ def activate(x, activation):
         return F.relu(x)
     if activation == "relu6":
         return F.hardtanh(x, 0.0, 6.0)
+    if activation == "relu_n1_to_1":
+        return F.hardtanh(x, -1.0, 1.0)
     raise ValueError(f"unknown activation {activation!r}")
 
 

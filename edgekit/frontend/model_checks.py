@@ -91,13 +91,16 @@ def _check_tensor(tensor, source) -> None:
         _check_quant(tensor, source)
 
 
+_ZERO_POINT_LIMITS = {"int8": (-128, 127), "uint8": (0, 255)}
+
+
 def _check_quant(tensor, source) -> None:
     quant, name = tensor.quant, tensor.name
     scale, zero_point = quant.scale, quant.zero_point
     if scale.size == 0 or not np.all(np.isfinite(scale)) or np.any(scale <= 0) or np.any(scale < 1e-30):
         raise ModelFileError(f"{source}: tensor {name!r} has scale {scale[:4].tolist()}; scales must be positive "
                              "and finite")
-    limits = (-128, 127) if tensor.dtype == "int8" else (0, 0)  # int32 (bias) zero points are 0
+    limits = _ZERO_POINT_LIMITS.get(tensor.dtype, (0, 0))  # int16 activations, int32 biases: 0
     if zero_point.size == 0 or np.any(zero_point < limits[0]) or np.any(zero_point > limits[1]):
         raise ModelFileError(f"{source}: tensor {name!r} ({tensor.dtype}) has zero point {zero_point[:4].tolist()}; "
                              f"expected values in [{limits[0]}, {limits[1]}]")

@@ -163,6 +163,33 @@ class _Translator:
         attrs = TransposeConvAttrs(stride, (top, left), out_hw)
         self.bind(node.output[0], self.emit("transpose_conv", inputs, attrs, node.output[0], node.name or "up"))
 
+    def _rearranged(self, node, blocks, perm, out_shape):
+        """Bytes moved only: a reshape to 6-D ``blocks``, a transpose by ``perm``, a reshape to ``out_shape``."""
+        split = self.emit("reshape", [self.name(node.input[0])], ReshapeAttrs(blocks), f"{node.output[0]}_blocks",
+                          node.name or "blocks")
+        moved = self.emit("transpose", [split], TransposeAttrs(perm), f"{node.output[0]}_moved", node.name or "moved")
+        self.bind(node.output[0], self.emit("reshape", [moved], ReshapeAttrs(out_shape), node.output[0],
+                                            node.name or "rearranged"))
+
+    def DepthToSpace(self, node):
+        """DCR (TensorFlow's order, ONNX's default): input channel (i * b + j) * C + c; CRD (PyTorch's
+        PixelShuffle): c * b * b + i * b + j. In NHWC both are one 6-D transpose."""
+        a = _attrs(node)
+        block, mode = a["blocksize"], a.get("mode", b"DCR")
+        _, height, width, channels = self.shape(node.input[0])
+        depth = channels // (block * block)
+        if mode in (b"CRD", "CRD"):
+            blocks, perm = (1, height, width, depth, block, block), (0, 1, 4, 2, 5, 3)
+        else:
+            blocks, perm = (1, height, width, block, block, depth), (0, 1, 3, 2, 4, 5)
+        self._rearranged(node, blocks, perm, (1, height * block, width * block, depth))
+
+    def SpaceToDepth(self, node):
+        block = _attrs(node)["blocksize"]
+        _, height, width, channels = self.shape(node.input[0])
+        self._rearranged(node, (1, height // block, block, width // block, block, channels), (0, 1, 3, 2, 4, 5),
+                         (1, height // block, width // block, block * block * channels))
+
     def _clamp(self, node, activation):
         out = self.emit("clamp", [self.name(node.input[0])], ClampAttrs(activation), node.output[0],
                         node.name or activation)
@@ -179,9 +206,20 @@ class _Translator:
             self._clamp(node, "relu6")
         elif lo == 0.0 and hi is None:
             self._clamp(node, "relu")
+        elif lo is None and hi is None:
+            self.bind(node.output[0], self.name(node.input[0]))
         else:
-            raise UnsupportedOpError(f"ONNX node {node.name} (Clip): only ReLU (min 0) and ReLU6 (0..6) clips "
-                                     f"are supported, got [{lo}, {hi}]")
+            self._bounded(node, lo, hi)
+
+    def _bounded(self, node, lo, hi):
+        """Any other clip (torch.clamp, Hardtanh): a maximum with ``lo`` and a minimum with ``hi``, constants
+        that the quantizer gives their output's quantization (TensorFlow's converter does the same)."""
+        value, out = self.name(node.input[0]), node.output[0]
+        for op, bound in (("maximum", lo), ("minimum", hi)):
+            if bound is not None:
+                constant = self.add_constant(f"{out}_{op}", np.array(bound, np.float32))
+                value = self.emit(op, [value, constant], ElementwiseAttrs(), f"{out}_{op}", node.name or op)
+        self.bind(out, value)
 
     def Add(self, node):
         self._binary(node, "add")
@@ -235,6 +273,24 @@ class _Translator:
 
     def HardSwish(self, node):
         self._unary(node, "hard_swish")
+
+    def HardSigmoid(self, node):
+        """max(0, min(1, alpha x + beta)) = relu6(6 alpha x + 6 beta) / 6: a mul (left out when 6 alpha is
+        1, as in PyTorch's Hardsigmoid), an add and a ReLU6 clamp, then a mul by 1/6, the ops TensorFlow's
+        converter makes of Keras' hard_sigmoid."""
+        a = _attrs(node)
+        alpha, beta = float(a.get("alpha", 0.2)), float(a.get("beta", 0.5))
+        x, out = self.name(node.input[0]), node.output[0]
+
+        def scalar(op, operand, value):
+            constant = self.add_constant(f"{out}_{op}", np.array(value, np.float32))
+            return self.emit(op, [operand, constant], ElementwiseAttrs(), f"{out}_{op}", node.name or op)
+
+        if abs(6 * alpha - 1) > 1e-7:
+            x = scalar("mul", x, 6 * alpha)
+        shifted = scalar("add", x, 6 * beta)
+        clamped = self.emit("clamp", [shifted], ClampAttrs("relu6"), f"{out}_relu6", node.name or "relu6")
+        self.bind(out, scalar("mul", clamped, 1 / 6))
 
     def LeakyRelu(self, node):
         self._unary(node, "leaky_relu", LeakyReluAttrs(float(_attrs(node).get("alpha", 0.01))))
@@ -371,8 +427,8 @@ def import_onnx(path) -> Graph:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # onnx raises DecodeError, ValueError, ... for corrupt files
         raise ModelFileError(f"{path} is not a readable ONNX model ({type(exc).__name__}); re-export it") from None
-    _load_external_data(model, path)
-    with corrupt_file_errors(path):
+    with corrupt_file_errors(path):  # external data entries too: an offset "13883x08" (make fuzz)
+        _load_external_data(model, path)
         return translate_onnx(model)
 
 
@@ -391,8 +447,7 @@ def _load_external_data(model, path: Path) -> None:
             raise ModelFileError(f"{path}: weights of {tensor.name!r} should be in {path.parent / location}, "
                                  "which does not exist")
     if external:
-        with corrupt_file_errors(path):
-            load_external_data_for_model(model, str(path.parent))
+        load_external_data_for_model(model, str(path.parent))
 
 
 def translate_onnx(model) -> Graph:

@@ -17,6 +17,7 @@ import numpy as np
 import tflite
 from tflite.ActivationFunctionType import ActivationFunctionType
 from tflite.BuiltinOperator import BuiltinOperator
+from tflite.MirrorPadMode import MirrorPadMode
 from tflite.Padding import Padding
 from tflite.TensorType import TensorType
 
@@ -24,8 +25,10 @@ from edgekit.errors import ModelFileError, UnsupportedOpError
 from edgekit.frontend.model_checks import corrupt_file_errors
 from edgekit.ir import Graph, Node, QuantParams, Tensor
 from edgekit.ops.add import AddAttrs
+from edgekit.ops.arg_min_max import ArgMinMaxAttrs
 from edgekit.ops.batch_matmul import BatchMatmulAttrs
 from edgekit.ops.clamp import ClampAttrs
+from edgekit.ops.mirror_pad import MirrorPadAttrs
 from edgekit.ops.concat import ConcatAttrs
 from edgekit.ops.conv2d import Conv2dAttrs
 from edgekit.ops.depthwise_conv2d import DepthwiseConv2dAttrs
@@ -51,7 +54,7 @@ _DTYPES = {TensorType.FLOAT32: np.float32, TensorType.INT32: np.int32, TensorTyp
            TensorType.UINT8: np.uint8}  # uint8 only at the interface: see _check_uint8_interface
 _CONSTANT_DTYPES = {**_DTYPES, TensorType.INT64: np.int64}  # int64 only for attributes (paddings, axes)
 _ACTIVATIONS = {ActivationFunctionType.NONE: None, ActivationFunctionType.RELU: "relu",
-                ActivationFunctionType.RELU6: "relu6"}
+                ActivationFunctionType.RELU6: "relu6", ActivationFunctionType.RELU_N1_TO_1: "relu_n1_to_1"}
 
 # The options each supported operator reads: (flatbuffer table, fields), read eagerly by _read_model.
 _WINDOW_FIELDS = ("Padding", "StrideH", "StrideW", "FusedActivationFunction")
@@ -66,6 +69,9 @@ _OPTION_FIELDS = {
     BuiltinOperator.MAX_POOL_2D: (tflite.Pool2DOptions, _WINDOW_FIELDS + ("FilterHeight", "FilterWidth")),
     BuiltinOperator.MEAN: (tflite.ReducerOptions, ("KeepDims",)),
     BuiltinOperator.REDUCE_MAX: (tflite.ReducerOptions, ("KeepDims",)),
+    BuiltinOperator.SUM: (tflite.ReducerOptions, ("KeepDims",)),
+    BuiltinOperator.MIRROR_PAD: (tflite.MirrorPadOptions, ("Mode",)),
+    BuiltinOperator.REDUCE_MIN: (tflite.ReducerOptions, ("KeepDims",)),
     BuiltinOperator.CONCATENATION: (tflite.ConcatenationOptions, ("Axis", "FusedActivationFunction")),
     BuiltinOperator.SOFTMAX: (tflite.SoftmaxOptions, ("Beta",)),
     BuiltinOperator.MUL: (tflite.MulOptions, ("FusedActivationFunction",)),
@@ -292,8 +298,8 @@ class _Converter:
         code = op.options["FusedActivationFunction"]
         if code not in _ACTIVATIONS:
             names = {v: k for k, v in vars(ActivationFunctionType).items() if not k.startswith("_")}
-            raise self.unsupported(op, f"has fused activation {names.get(code, code)}; edgekit supports NONE, RELU "
-                                       "and RELU6")
+            raise self.unsupported(op, f"has fused activation {names.get(code, code)}; edgekit supports NONE, RELU, "
+                                       "RELU6 and RELU_N1_TO_1")
         return _ACTIVATIONS[code]
 
     def unsupported(self, op: _Operator, detail: str) -> UnsupportedOpError:
@@ -321,12 +327,50 @@ def _window(conv: _Converter, op: _Operator, kernel_hw, dilation=(1, 1)):
 
 def _conv2d(conv: _Converter, op: _Operator) -> None:
     x_shape, w_shape = conv.info(op.inputs[0]).shape, conv.info(op.inputs[1]).shape
-    if w_shape[3] != x_shape[3]:
-        raise conv.unsupported(op, f"is a grouped convolution ({x_shape[3]} input channels, filter depth {w_shape[3]})")
+    groups = x_shape[3] // w_shape[3]
+    if w_shape[3] * groups != x_shape[3] or w_shape[0] % groups:
+        raise conv.unsupported(op, f"has {x_shape[3]} input channels for a filter depth of {w_shape[3]} and "
+                                   f"{w_shape[0]} filters, which is no grouping")
     dilation = (op.options["DilationHFactor"], op.options["DilationWFactor"])
     stride, padding = _window(conv, op, w_shape[1:3], dilation)
     attrs = Conv2dAttrs(stride, dilation, padding, conv.activation(op))
-    conv.add_node(op, "conv2d", conv.data_inputs(op, 3), op.outputs[0], attrs)
+    if groups == 1:
+        conv.add_node(op, "conv2d", conv.data_inputs(op, 3), op.outputs[0], attrs)
+    else:
+        _grouped_conv2d(conv, op, groups, attrs)
+
+
+def _channel_part(conv: _Converter, index: int, part: int, count: int) -> str:
+    """Constant ``index`` (a filter or bias, output channels first) cut to its ``part`` of ``count``,
+    with the per-channel scales of those channels."""
+    tensor = conv.graph.tensors[conv.tensor(index)]
+    size = tensor.shape[0] // count
+    rows = slice(part * size, (part + 1) * size)
+    quant = tensor.quant
+    if quant is not None and quant.scale.size > 1:
+        quant = QuantParams(quant.scale[rows], quant.zero_point[rows], quant.axis)
+    data = np.ascontiguousarray(tensor.data[rows])
+    return conv.graph.add_tensor(Tensor(conv.graph.unique_name(f"{tensor.name}_group{part}"), data.shape,
+                                        tensor.dtype, data, quant)).name
+
+
+def _grouped_conv2d(conv: _Converter, op: _Operator, groups: int, attrs: Conv2dAttrs) -> None:
+    """A grouped CONV_2D (TFLite Micro's ConvPerChannel with groups): each group's input channels go to
+    its own filters, so it is exactly a convolution per group on a channel slice, the outputs
+    concatenated (every output channel keeps its multiplier; the parts share the output's
+    quantization)."""
+    x_shape, out_shape = conv.info(op.inputs[0]).shape, conv.info(op.outputs[0]).shape
+    depth, filters = x_shape[3] // groups, out_shape[3] // groups
+    parts = []
+    for group in range(groups):
+        channels = conv.new_tensor(op.inputs[0], x_shape[:3] + (depth,), f"_group{group}")
+        ranges = tuple((0, d, 1) for d in x_shape[:3]) + ((group * depth, (group + 1) * depth, 1),)
+        conv.add_node(op, "strided_slice", [op.inputs[0]], channels, StridedSliceAttrs(ranges))
+        weights = [_channel_part(conv, index, group, groups) for index in conv.data_inputs(op, 3)[1:]]
+        part = conv.new_tensor(op.outputs[0], out_shape[:3] + (filters,), f"_group{group}")
+        conv.add_node(op, "conv2d", [channels] + weights, part, attrs)
+        parts.append(part)
+    conv.add_node(op, "concat", parts, op.outputs[0], ConcatAttrs(3))
 
 
 def _depthwise_conv2d(conv: _Converter, op: _Operator) -> None:
@@ -386,11 +430,23 @@ def _add(conv: _Converter, op: _Operator) -> None:
 
 
 def _reduction(edgekit_op: str):
-    """MEAN and REDUCE_MAX: constant axes (negative ones count from the end), keep_dims."""
+    """MEAN, SUM, REDUCE_MAX and REDUCE_MIN: constant axes (negative ones count from the end), keep_dims."""
     def convert(conv: _Converter, op: _Operator) -> None:
         rank = len(conv.info(op.inputs[0]).shape)
         axes = tuple(sorted({int(a) % rank for a in np.ravel(conv.constant(op, 1))}))
         conv.add_node(op, edgekit_op, op.inputs[:1], op.outputs[0], MeanAttrs(axes, bool(op.options["KeepDims"])))
+    return convert
+
+
+def _arg_min_max(edgekit_op: str):
+    """ARG_MAX/ARG_MIN(x, axis): int32 indices only, as TFLite Micro (an int64 output is its error)."""
+    def convert(conv: _Converter, op: _Operator) -> None:
+        if conv.info(op.outputs[0]).type != TensorType.INT32:
+            raise conv.unsupported(op, "writes int64 indices; TFLite Micro writes int32 only: convert with "
+                                       "tf.math.argmax(..., output_type=tf.int32)")
+        rank = len(conv.info(op.inputs[0]).shape)
+        axis = int(np.ravel(conv.constant(op, 1))[0]) % rank
+        conv.add_node(op, edgekit_op, op.inputs[:1], op.outputs[0], ArgMinMaxAttrs(axis))
     return convert
 
 
@@ -403,6 +459,13 @@ def _pad(conv: _Converter, op: _Operator) -> None:
         raw = conv.constant(op, 2).reshape(-1)[:1]
         value = float((info.quant.dequantize(raw) if info.quant is not None else raw.astype(np.float32))[0])
     conv.add_node(op, "pad", op.inputs[:1], op.outputs[0], PadAttrs(pads, value))
+
+
+def _mirror_pad(conv: _Converter, op: _Operator) -> None:
+    """MIRROR_PAD(x, paddings) with mode REFLECT or SYMMETRIC."""
+    pads = tuple((int(before), int(after)) for before, after in conv.constant(op, 1))
+    mode = "reflect" if op.options["Mode"] == MirrorPadMode.REFLECT else "symmetric"
+    conv.add_node(op, "mirror_pad", op.inputs[:1], op.outputs[0], MirrorPadAttrs(pads, mode))
 
 
 def _reshape(conv: _Converter, op: _Operator) -> None:
@@ -431,6 +494,45 @@ def _space_depth(to_depth: bool):
         conv.add_node(op, "transpose", [split], moved, TransposeAttrs(perm))
         conv.add_node(op, "reshape", [moved], op.outputs[0], ReshapeAttrs(conv.info(op.outputs[0]).shape))
     return convert
+
+
+def _space_to_batch(conv: _Converter, op: _Operator) -> None:
+    """SPACE_TO_BATCH_ND(x, block, paddings) on NHWC moves bytes only:
+    out[(i * bw + j) * B + b, h, w, c] = x[b, h * bh + i, w * bw + j, c] as a reshape to 6-D, a
+    transpose and a reshape back. Only without padding: TFLite Micro pads with params.output_offset,
+    which it never sets (uninitialized arena bytes), so no padded output could match it."""
+    (bh, bw), pads = (int(b) for b in conv.constant(op, 1).reshape(-1)), conv.constant(op, 2)
+    if np.any(pads):
+        raise conv.unsupported(op, f"pads by {pads.reshape(-1).tolist()}; TFLite Micro fills padding with an "
+                                   "uninitialized value, so edgekit takes SPACE_TO_BATCH_ND without padding only: "
+                                   "pad first (tf.pad), then space_to_batch_nd")
+    batch, height, width, channels = conv.info(op.inputs[0]).shape
+    _moved_blocks(conv, op, op.inputs[0], (batch, height // bh, bh, width // bw, bw, channels), (2, 4, 0, 1, 3, 5),
+                  op.outputs[0])
+
+
+def _batch_to_space(conv: _Converter, op: _Operator) -> None:
+    """BATCH_TO_SPACE_ND(x, block, crops) on NHWC, the inverse: a reshape to 6-D, a transpose, a reshape
+    back and the crops as a strided_slice."""
+    (bh, bw), crops = (int(b) for b in conv.constant(op, 1).reshape(-1)), conv.constant(op, 2).reshape(2, 2)
+    batch, height, width, channels = conv.info(op.inputs[0]).shape
+    out_batch = batch // (bh * bw)
+    full = (out_batch, height * bh, width * bw, channels)
+    uncropped = conv.new_tensor(op.inputs[0], full, "_uncropped")
+    _moved_blocks(conv, op, op.inputs[0], (bh, bw, out_batch, height, width, channels), (2, 3, 0, 4, 1, 5), uncropped)
+    ranges = ((0, out_batch, 1), (int(crops[0][0]), full[1] - int(crops[0][1]), 1),
+              (int(crops[1][0]), full[2] - int(crops[1][1]), 1), (0, channels, 1))
+    conv.add_node(op, "strided_slice", [uncropped], op.outputs[0], StridedSliceAttrs(ranges))
+
+
+def _moved_blocks(conv: _Converter, op: _Operator, source, blocks: tuple, perm: tuple, output) -> None:
+    """``source`` reshaped to the 6-D ``blocks``, transposed by ``perm`` and reshaped to ``output``'s shape."""
+    split = conv.new_tensor(op.inputs[0], blocks, "_blocks")
+    conv.add_node(op, "reshape", [source], split, ReshapeAttrs(blocks))
+    moved = conv.new_tensor(op.inputs[0], tuple(blocks[p] for p in perm), "_moved")
+    conv.add_node(op, "transpose", [split], moved, TransposeAttrs(perm))
+    out_shape = conv.graph.tensors[output].shape if isinstance(output, str) else conv.info(output).shape
+    conv.add_node(op, "reshape", [moved], output, ReshapeAttrs(tuple(out_shape)))
 
 
 def _batch_matmul(conv: _Converter, op: _Operator) -> None:
@@ -515,6 +617,14 @@ def _slice(conv: _Converter, op: _Operator) -> None:
     shape = conv.info(op.inputs[0]).shape
     begin, size = conv.constant(op, 1).reshape(-1), conv.constant(op, 2).reshape(-1)
     ranges = tuple((int(b), int(shape[a]) if s < 0 else int(b + s), 1) for a, (b, s) in enumerate(zip(begin, size)))
+    conv.add_node(op, "strided_slice", op.inputs[:1], op.outputs[0], StridedSliceAttrs(ranges))
+
+
+def _reverse(conv: _Converter, op: _Operator) -> None:
+    """REVERSE_V2(x, axes) as a strided_slice stepping -1 over those axes (negative ones count from the end)."""
+    shape = conv.info(op.inputs[0]).shape
+    axes = {int(a) % len(shape) for a in conv.constant(op, 1).reshape(-1)}
+    ranges = tuple((int(d) - 1, -1, -1) if a in axes else (0, int(d), 1) for a, d in enumerate(shape))
     conv.add_node(op, "strided_slice", op.inputs[:1], op.outputs[0], StridedSliceAttrs(ranges))
 
 
@@ -604,6 +714,8 @@ _CONVERTERS = {
     BuiltinOperator.MAX_POOL_2D: _pool2d("max_pool2d"),
     BuiltinOperator.MEAN: _reduction("mean"),
     BuiltinOperator.REDUCE_MAX: _reduction("reduce_max"),
+    BuiltinOperator.SUM: _reduction("sum"),
+    BuiltinOperator.REDUCE_MIN: _reduction("reduce_min"),
     BuiltinOperator.PAD: _pad,
     BuiltinOperator.RESHAPE: _reshape,
     BuiltinOperator.TRANSPOSE: _transpose,
@@ -623,13 +735,21 @@ _CONVERTERS = {
     BuiltinOperator.HARD_SWISH: _unary("hard_swish"),
     BuiltinOperator.LOGISTIC: _unary("logistic"),
     BuiltinOperator.TANH: _unary("tanh"),
+    BuiltinOperator.ABS: _unary("abs"),
+    BuiltinOperator.RSQRT: _unary("rsqrt"),
+    BuiltinOperator.ARG_MAX: _arg_min_max("arg_max"),
+    BuiltinOperator.ARG_MIN: _arg_min_max("arg_min"),
     BuiltinOperator.RESIZE_NEAREST_NEIGHBOR: _resize("resize_nearest"),
     BuiltinOperator.RESIZE_BILINEAR: _resize("resize_bilinear"),
     BuiltinOperator.PADV2: _pad,
+    BuiltinOperator.MIRROR_PAD: _mirror_pad,
     BuiltinOperator.SQUEEZE: _to_output_shape,
     BuiltinOperator.EXPAND_DIMS: _to_output_shape,
     BuiltinOperator.STRIDED_SLICE: _strided_slice,
     BuiltinOperator.SLICE: _slice,
+    BuiltinOperator.SPACE_TO_BATCH_ND: _space_to_batch,
+    BuiltinOperator.BATCH_TO_SPACE_ND: _batch_to_space,
+    BuiltinOperator.REVERSE_V2: _reverse,
     BuiltinOperator.SPLIT: _split,
     BuiltinOperator.SPLIT_V: _split_v,
     BuiltinOperator.TRANSPOSE_CONV: _transpose_conv,

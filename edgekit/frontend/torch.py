@@ -14,11 +14,13 @@ import contextlib
 import io
 import logging
 import pickle
+import pickletools
 import warnings
 import zipfile
 from pathlib import Path
 
 from edgekit.errors import ModelFileError, UnsupportedOpError
+from edgekit.frontend.model_checks import corrupt_file_errors
 from edgekit.ir import Graph
 from edgekit.scratch import scratch_folder
 
@@ -72,6 +74,20 @@ def is_torchscript_archive(path: Path) -> bool:
     return any("/code/" in name for name in names) and any(name.endswith("/constants.pkl") for name in names)
 
 
+def _check_archive(path: Path) -> None:
+    """Every member of a TorchScript archive intact (its CRC) and its pickles well formed, read without
+    running them: torch's reader skips the CRC and spends seconds on a corrupt pickle (make fuzz)."""
+    with corrupt_file_errors(path), zipfile.ZipFile(path) as archive:
+        bad = archive.testzip()
+        if bad is not None:
+            raise ModelFileError(f"{path} is a corrupt TorchScript archive ({bad} does not match its checksum); "
+                                 "save it again with torch.jit.save")
+        for name in archive.namelist():
+            if name.endswith(".pkl"):
+                for _ in pickletools.genops(io.BytesIO(archive.read(name))):
+                    pass
+
+
 def load_torch_file(path, resolution: int | None = None, width: float | None = None, num_classes: int | None = None):
     """The module in ``path``: a TorchScript module, or a zoo model (``ZooModel``) built from a state_dict.
 
@@ -81,6 +97,7 @@ def load_torch_file(path, resolution: int | None = None, width: float | None = N
 
     path = Path(path)
     if is_torchscript_archive(path):
+        _check_archive(path)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

@@ -57,8 +57,11 @@ class MemoryPlan:
     method: str
     lower_bound: int
     arena_by_method: dict[str, int]
-    #: bytes outside the arena that the plan's in-place writes need (depthwise channel planes)
+    #: scratch bytes the plan's in-place writes need (depthwise channel planes), an estimate for the
+    #: patch search; the code generator's kernels may need more, and places theirs in ``scratch``
     scratch_bytes: int = 0
+    #: kernel scratch placed in the arena, one per step that needs it (``scratch_placement.place_scratch``)
+    scratch: tuple = ()
 
     def offset(self, tensor: str) -> int:
         return self.tensors[tensor].offset

@@ -59,6 +59,7 @@ class _Prover:
     def _prove(self, alias, source: TensorPlacement, output: TensorPlacement) -> None:
         from edgekit.memory.buffer_sharing import CHANNELWISE, STREAMING, buffer_rule, rule_kind
         from edgekit.memory.streaming import max_shift
+        from edgekit.ops import OPS
 
         node = self.nodes.get(alias.node)
         rule = buffer_rule(self.graph, node, self.extra_rules) if node is not None else None
@@ -68,8 +69,11 @@ class _Prover:
         if kind not in (CHANNELWISE, STREAMING):
             raise PlanError(f"{where}, but no in-place rule of its op allows it (check the plan with its graph)")
         if kind == CHANNELWISE:
-            if shift != 0 or output.size > source.size:
-                raise PlanError(f"{where}: a channel-by-channel write must start at its source and be no larger")
+            shapes = (self.graph.tensors[alias.source].shape, self.graph.tensors[alias.tensor].shape)
+            if shift != 0 or output.size > source.size or not OPS[node.op].channelwise_overwrite_ok(node, self.graph,
+                                                                                                    *shapes):
+                raise PlanError(f"{where}: a channel-by-channel write must start at its source, be no larger and "
+                                "write no input row its kernel has not read yet")
             return
         bound = min(max_shift(list(calls)) for calls in self.accesses(node, alias.source))
         if shift > bound:
@@ -96,7 +100,8 @@ def verify_plan(plan: MemoryPlan, graph: Graph | None = None, accesses=None, ext
     in-place write at the one step where the input dies, which the op's rule must prove free of
     reads after overwrites (``accesses`` and ``extra_rules`` as in ``plan_memory``; a streaming
     write can only be proved with ``graph``). With ``graph``, also check that every activation is
-    placed, at least as large as the tensor and live at least as long."""
+    placed, at least as large as the tensor and live at least as long. Kernel scratch in the arena
+    (``plan.scratch``) must miss every tensor live at its step."""
     placements = sorted(plan.tensors.values(), key=lambda p: p.offset)
     for p in placements:
         if p.offset % plan.alignment:
@@ -111,8 +116,23 @@ def verify_plan(plan: MemoryPlan, graph: Graph | None = None, accesses=None, ext
             if b.offset >= a.end:
                 break  # sorted by offset: no later placement starts inside a
             _check_pair(prover, a, b)
+    verify_scratch(plan)
     if graph is not None:
         _check_coverage(plan, graph)
+
+
+def verify_scratch(plan: MemoryPlan) -> None:
+    """Raise PlanError unless each step's scratch is aligned, inside the arena, and on no byte of a
+    tensor live at its step (part of ``verify_plan``; alone, for a plan whose tensors were checked)."""
+    for s in plan.scratch:
+        where = f"scratch of step {s.step} ({s.node}, bytes [{s.offset}, {s.end}))"
+        if s.offset % plan.alignment:
+            raise PlanError(f"{where} is not aligned to {plan.alignment} bytes")
+        if s.offset < 0 or s.end > plan.arena_bytes:
+            raise PlanError(f"{where} lies outside the arena of {plan.arena_bytes} bytes")
+        for p in plan.tensors.values():
+            if s.step in p.live and p.offset < s.end and s.offset < p.end:
+                raise PlanError(f"{where} overlaps {_describe(p)}, live at that step")
 
 
 def _check_coverage(plan: MemoryPlan, graph: Graph) -> None:

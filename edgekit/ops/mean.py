@@ -49,16 +49,15 @@ def reduced_count(shape, axes) -> int:
     return int(np.prod([shape[a] for a in axes], dtype=np.int64))
 
 
-def mean_int8(x, *, input_zero_point, output_zero_point, multiplier, shift, axes=(1, 2), keep_dims=True):
-    """``multiplier``/``shift`` quantize input_scale / output_scale; 1/count is folded in here."""
-    mean_multiplier, mean_shift = fold_count(multiplier, shift, reduced_count(x.shape, axes))
+def sum_int8(x, *, input_zero_point, output_zero_point, multiplier, shift, axes=(1, 2), keep_dims=True):
+    """sum(x - zp_in) over ``axes``, rescaled by ``multiplier``/``shift`` (with any 1/count already folded in)."""
     acc = (x.astype(np.int64) - input_zero_point).sum(axis=tuple(axes), keepdims=keep_dims)
-    out = multiply_by_quantized_multiplier(acc, mean_multiplier, mean_shift) + output_zero_point
+    out = multiply_by_quantized_multiplier(acc, multiplier, shift) + output_zero_point
     return np.clip(out, -128, 127).astype(np.int8)
 
 
 def constraint_axes_of_the_input(attrs, in_shapes) -> tuple[bool, str]:
-    """The mean must be over one or more distinct axes of the input (any axes; axes counted from 0)."""
+    """The reduction must be over one or more distinct axes of the input (any axes; axes counted from 0)."""
     rank = len(in_shapes[0])
     ok = len(attrs.axes) > 0 and len(set(attrs.axes)) == len(attrs.axes) and all(0 <= a < rank for a in attrs.axes)
     return ok, f"axes {attrs.axes} of a {rank}-D tensor"
@@ -77,31 +76,43 @@ class Reduction(OpDef):
         return [tuple(d for a, d in enumerate(x) if a not in attrs.axes)]
 
 
-class Mean(Reduction):
-    name = "mean"
+class QuantizedMeanOrSum(Reduction):
+    """mean and sum: TFLite's QuantizedMeanOrSum, one int32 sum per output and one rescale; a mean folds
+    1/count into the multiplier (``divides_by_count``), a sum does not. Both run the mean kernel."""
 
-    def run_float(self, attrs, inputs):
-        return [inputs[0].mean(axis=tuple(attrs.axes), keepdims=attrs.keep_dims).astype(np.float32)]
+    divides_by_count = True
+
+    def _rescale(self, node, graph) -> MeanInt8Params:
+        p = mean_int8_params(node, graph)
+        if not self.divides_by_count:
+            return p
+        count = reduced_count(graph.tensors[node.inputs[0]].shape, node.attrs.axes)
+        multiplier, shift = fold_count(p.multiplier, p.shift, count)
+        return replace(p, multiplier=multiplier, shift=shift)
 
     def run_int8(self, node, graph, inputs):
-        return [mean_int8(inputs[0], **mean_int8_params(node, graph).__dict__, axes=node.attrs.axes,
-                          keep_dims=node.attrs.keep_dims)]
+        return [sum_int8(inputs[0], **asdict(self._rescale(node, graph)), axes=node.attrs.axes,
+                         keep_dims=node.attrs.keep_dims)]
 
     def macs(self, attrs, in_shapes, out_shapes):
         return int(np.prod(in_shapes[0]))
 
     def lower(self, node, graph, prefix, pointer, in_place=False):
-        """Mean over the node's axes; 1/count is folded into the multiplier here, as TFLite does."""
         from edgekit.codegen.kernels.mean import MeanSpec, mean_kernel
         from edgekit.codegen.layer_calls import kernel_call
 
         x = graph.tensors[node.inputs[0]]
-        p = mean_int8_params(node, graph)
-        multiplier, shift = fold_count(p.multiplier, p.shift, reduced_count(x.shape, node.attrs.axes))
         values = {"input": pointer(node.inputs[0]), "output": pointer(node.output),
-                  **asdict(replace(p, multiplier=multiplier, shift=shift))}
+                  **asdict(self._rescale(node, graph))}
         spec = MeanSpec(tuple(int(d) for d in x.shape), tuple(sorted(node.attrs.axes)))
         return kernel_call(node, mean_kernel(spec), values)
+
+
+class Mean(QuantizedMeanOrSum):
+    name = "mean"
+
+    def run_float(self, attrs, inputs):
+        return [inputs[0].mean(axis=tuple(attrs.axes), keepdims=attrs.keep_dims).astype(np.float32)]
 
 
 OP = Mean()

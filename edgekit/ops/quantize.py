@@ -53,12 +53,12 @@ def c_float(value) -> str:
     return f"{float(np.float32(value)).hex()}f"
 
 
-_C_TYPES = {"float32": "float", "uint8": "uint8_t"}
+_C_TYPES = {"float32": "float", "uint8": "uint8_t", "int32": "int32_t"}
 
 
 def typed_pointer(pointer, graph, name: str) -> str:
-    """The C pointer of tensor ``name``, cast to ``float *`` or ``uint8_t *`` for those dtypes (the
-    arena is int8_t bytes)."""
+    """The C pointer of tensor ``name``, cast to ``float *``, ``uint8_t *`` or ``int32_t *`` for those
+    dtypes (the arena is int8_t bytes)."""
     ctype = _C_TYPES.get(graph.tensors[name].dtype)
     return f"(({ctype} *){pointer(name)})" if ctype else pointer(name)
 

@@ -1,10 +1,10 @@
-"""mean int8 kernel over any axes (TFLite's reference_ops::QuantizedMeanOrSum; global average pooling
-is the mean over H and W).
+"""mean (and sum) int8 kernel over any axes (TFLite's reference_ops::QuantizedMeanOrSum; global average
+pooling is the mean over H and W).
 
 ``int32_t NAME(const int8_t* input, int8_t* output, int32_t input_zero_point, int32_t output_zero_point,
 int32_t multiplier, int32_t shift)``. The output holds the kept axes in order (reduced axes kept as 1
-have no bytes). ``multiplier``/``shift`` already have 1/count folded in
-(:func:`edgekit.ops.mean.fold_count`), so each output is
+have no bytes). For a mean, ``multiplier``/``shift`` already have 1/count folded in
+(:func:`edgekit.ops.mean.fold_count`); a sum passes them unfolded. Each output is
 ``clamp(MultiplyByQuantizedMultiplier(sum(x - input_zero_point), multiplier, shift) + output_zero_point)``.
 
 Loop order: the kept axes, then the reduction (for a spatial mean: channel, then H*W strided by C,
