@@ -61,11 +61,12 @@ def bench_model(name: str, spec: dict, target: str, workdir: Path, max_patch_ove
                           "frame_reuse_bytes": chosen["frame_reuse_bytes"],
                           "mac_overhead": round(chosen["mac_overhead"], 4), "input": patch["input"],
                           "activation_peak_bytes": chosen["activation_peak_bytes"],
-                          "scratch_bytes": chosen["scratch_bytes"], "peak_step": chosen["peak_step"],
+                          "planned_scratch_bytes": chosen["scratch_bytes"], "peak_step": chosen["peak_step"],
                           "layer_by_layer_arena_bytes": patch["layer_by_layer_arena_bytes"]}} if chosen else {}
     return {**patching,
         "fits": True, "peak_sram_bytes": run.peak_sram_bytes, "arena_bytes": run.arena_bytes,
         "stack_bytes": run.stack_bytes, "other_static_ram_bytes": run.other_static_ram_bytes,
+        "scratch_bytes": result.manifest["scratch_bytes"],
         "flash_bytes": run.flash_bytes,
         "external_flash_bytes": run.external_flash_bytes,
         "instructions_per_inference": run.instructions_per_inference, "bit_exact": run.bit_exact,
@@ -107,13 +108,14 @@ def measured_goal(goal: MemoryGoal, built: dict) -> dict:
     peak, patch = built["peak_sram_bytes"], built.get("patch", {})
     entry = {"goal": goal.label, "limit_bytes": goal.limit_bytes, "firmware": goal.firmware,
              "peak_sram_bytes": peak, "arena_bytes": built["arena_bytes"], "stack_bytes": built["stack_bytes"],
-             "other_static_ram_bytes": built["other_static_ram_bytes"], "bit_exact": built["bit_exact"],
+             "other_static_ram_bytes": built["other_static_ram_bytes"], "scratch_bytes": built["scratch_bytes"],
+             "bit_exact": built["bit_exact"],
              "plan": patch, "met": goal.met(peak)}
     if not entry["met"]:
         step = patch.get("peak_step", {})
         entry["why"] = (f"measured {peak:,} B = arena {built['arena_bytes']:,} B + stack {built['stack_bytes']:,} B "
-                        f"+ other static {built['other_static_ram_bytes']:,} B (in-place depthwise scratch "
-                        f"{patch.get('scratch_bytes', 0):,} B); the arena peaks at the {step.get('phase')} step "
+                        f"+ other static {built['other_static_ram_bytes']:,} B (kernel scratch "
+                        f"{built['scratch_bytes']:,} B); the arena peaks at the {step.get('phase')} step "
                         f"{step.get('node')} ({step.get('live_bytes', 0):,} B: {', '.join(step.get('tensors', []))}); "
                         f"{peak - goal.limit_bytes + (0 if goal.inclusive else 1):,} B too many")
     return entry
@@ -148,13 +150,21 @@ def main(argv=None) -> int:
     parser.add_argument("--target", default="cortex-m7")
     parser.add_argument("--max-patch-overhead", type=float, default=0.20)
     parser.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
-    parser.add_argument("--section", choices=["speed"],
-                        help="run only this section and update only its key of --out (bench/speed.py)")
+    parser.add_argument("--section", choices=["speed", "memory"],
+                        help="run only this section and update only its key of --out: speed (bench/speed.py), or "
+                             "memory (the firmware of the memory goals and the patch search; their entries of "
+                             "`models` are updated too)")
     args = parser.parse_args(argv)
     if args.section == "speed":
         import speed
 
         return write_section("speed", speed.speed_section(), args.out)
+    if args.section == "memory":
+        names = list(dict.fromkeys(goal.firmware for goal in MEMORY_GOALS))
+        with tempfile.TemporaryDirectory() as tmp:
+            firmware = {name: bench_model(name, MODELS[name], args.target, Path(tmp), args.max_patch_overhead)
+                        for name in names}
+        return write_section("memory", memory_section(firmware, args.max_patch_overhead), args.out, firmware)
     with tempfile.TemporaryDirectory() as tmp:
         results = {"target": args.target,
                    "models": {name: bench_model(name, MODELS[name], args.target, Path(tmp), args.max_patch_overhead)
@@ -167,13 +177,16 @@ def main(argv=None) -> int:
     return 0
 
 
-def write_section(key: str, section: dict, out) -> int:
-    """Print ``section`` and store it as ``key`` of the JSON file ``out``, keeping its other keys."""
+def write_section(key: str, section: dict, out, models: dict | None = None) -> int:
+    """Print ``section`` and store it as ``key`` of the JSON file ``out``, keeping its other keys;
+    ``models`` replaces those entries of its ``models`` and keeps the others."""
     print(json.dumps({key: section}, indent=2))
     if out:
         path = Path(out)
         results = json.loads(path.read_text()) if path.is_file() else {}
         results[key] = section
+        if models:
+            results["models"] = {**results.get("models", {}), **models}
         path.write_text(json.dumps(results, indent=2) + "\n")
     return 0
 

@@ -17,7 +17,7 @@ Every schedule carries ``reason``: which plan was chosen and why, for the report
 import math
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -145,7 +145,8 @@ def plan_schedule(graph, patch: str, max_patch_overhead: float, input_by_patch: 
         search = search_patch_plan(graph, max_patch_overhead, input_by_patch,
                                    fit_bytes=budget if patch == "fit" else None)
         plan = search.chosen.memory.arena if search.chosen else search.baseline
-        return Schedule(plan, search.chosen, search, patch, reason=_search_reason(search, layer_plan, graph), **layer)
+        chosen = replace(search.chosen, lean_kernels=False) if search.chosen and patch == "fit" else search.chosen
+        return Schedule(plan, chosen, search, patch, reason=_search_reason(search, layer_plan, graph), **layer)
     chosen = build_patch_plan(graph, patch, input_by_patch)
     return Schedule(chosen.memory.arena, chosen, None, patch, reason=f"split and patch count as --patch {patch} asks",
                     **layer)

@@ -71,19 +71,28 @@ DSP_CONV_CASES = CONV_CASES + [
 ]
 
 
+LEAN = pytest.mark.parametrize("lean", [False, True], ids=["widened", "lean"])
+
+
+@LEAN
 @pytest.mark.parametrize("requant", REQUANT)
 @pytest.mark.parametrize("weights16", [False, True], ids=["w8", "w16"])
 @pytest.mark.parametrize("case", DSP_CONV_CASES, ids=lambda c: "x".join(map(str, c[:4])) + f"_k{c[4][0]}s{c[5][0]}")
-def test_dsp_conv2d_matches_reference(case, weights16, requant, tmp_path):
+def test_dsp_conv2d_matches_reference(case, weights16, requant, lean, tmp_path):
+    """Inputs widened once into scratch, or (lean, patched schedules) widened in the loop: same outputs;
+    the lean kernel's scratch is only the im2col."""
     spec, x, filt, bias, q, _ = _conv_case(case)
     q = _narrowed(q, requant, len(case))
     window = spec.window
+    kernel = mac_dsp.conv2d_dsp_kernel(spec, weights16, lean=lean)
+    depth = window.kernel[0] * window.kernel[1] * spec.input_shape[2]
+    direct = window.kernel == (1, 1) and window.stride == (1, 1) and not any(window.padding)
+    assert not lean or kernel.scratch_bytes == (0 if direct else 2 * depth)
 
     def make(narrow, clamp):
-        return mac_dsp.conv2d_dsp_kernel(spec, weights16, narrow, clamp=clamp)
+        return mac_dsp.conv2d_dsp_kernel(spec, weights16, narrow, clamp=clamp, lean=lean)
 
-    got = _dsp_call(make, tmp_path, x, filt, 0, bias, q,
-                    (1, *spec.output_shape))
+    got = _dsp_call(make, tmp_path, x, filt, 0, bias, q, (1, *spec.output_shape))
     want = conv2d_int8(x, filt, bias, q["mult"], q["shift"], stride=window.stride, dilation=window.dilation,
                        padding=window.padding, **_reference_kwargs(q))
     np.testing.assert_array_equal(got, want)
@@ -96,9 +105,11 @@ DSP_DEPTHWISE_CASES = [c for c in DEPTHWISE_CASES if c[3] == 1] + [
 ]
 
 
+@LEAN
 @pytest.mark.parametrize("requant", REQUANT)
 @pytest.mark.parametrize("case", DSP_DEPTHWISE_CASES, ids=_depthwise_id)
-def test_dsp_depthwise_conv2d_matches_reference(case, requant, tmp_path):
+def test_dsp_depthwise_conv2d_matches_reference(case, requant, lean, tmp_path):
+    """The whole-plane kernel and the row-window one (lean, patched schedules) compute the same outputs."""
     spec, x, filt, bias, q, _ = _depthwise_case(case)
     q = _narrowed(q, requant, len(case))
     window = spec.window
@@ -106,29 +117,29 @@ def test_dsp_depthwise_conv2d_matches_reference(case, requant, tmp_path):
                                  padding=window.padding, depth_multiplier=1, **_reference_kwargs(q))
 
     def make(narrow, clamp):
-        return mac_dsp.depthwise_conv2d_dsp_kernel(spec, narrow, clamp)
+        return mac_dsp.depthwise_conv2d_dsp_kernel(spec, narrow, clamp, lean)
 
-    got = _dsp_call(make, tmp_path, x, filt, 3, bias, q,
-                    want.shape)
+    got = _dsp_call(make, tmp_path, x, filt, 3, bias, q, want.shape)
     np.testing.assert_array_equal(got, want)
 
 
+@LEAN
 @pytest.mark.parametrize("requant", REQUANT)
 @pytest.mark.parametrize("weights16", [False, True], ids=["w8", "w16"])
 @pytest.mark.parametrize("in_features,out_features", [(1, 1), (10, 4), (64, 10), (37, 13), (256, 3)])
-def test_dsp_fully_connected_matches_reference(in_features, out_features, weights16, requant, tmp_path):
+def test_dsp_fully_connected_matches_reference(in_features, out_features, weights16, requant, lean, tmp_path):
     rng = np.random.default_rng(in_features * 1000 + out_features)
     x = _int8(rng, (1, in_features))
     filt = _int8(rng, (out_features, in_features))
     bias = rng.integers(-5000, 5000, size=out_features, dtype=np.int32)
     q = _narrowed(_requant(rng, out_features), requant, in_features)
     spec = FullyConnectedSpec(in_features, out_features)
+    assert not lean or mac_dsp.fully_connected_dsp_kernel(spec, weights16, lean=True).scratch_bytes == 0
 
     def make(narrow, clamp):
-        return mac_dsp.fully_connected_dsp_kernel(spec, weights16, narrow, clamp=clamp)
+        return mac_dsp.fully_connected_dsp_kernel(spec, weights16, narrow, clamp=clamp, lean=lean)
 
-    got = _dsp_call(make, tmp_path, x, filt, 0,
-                    bias, q, (1, out_features))
+    got = _dsp_call(make, tmp_path, x, filt, 0, bias, q, (1, out_features))
     want = fully_connected_int8(x, filt, bias, q["mult"], q["shift"], **_reference_kwargs(q))
     np.testing.assert_array_equal(got, want)
 

@@ -3,6 +3,7 @@ the NumPy int8 references in edgekit.ops on random shapes and parameters; they a
 cleanly for Cortex-M7."""
 
 import ctypes
+import dataclasses
 import shutil
 import subprocess
 import zlib
@@ -189,18 +190,19 @@ def _depthwise_graph(case) -> Graph:
     return graph
 
 
-@pytest.mark.parametrize("variant", ["tvm", "dsp"])
+@pytest.mark.parametrize("variant", ["tvm", "dsp", "dsp lean"])
 @pytest.mark.parametrize("case", [c for c in DEPTHWISE_CASES if c[3] == 1], ids=_depthwise_id)
 def test_inplace_depthwise_writes_over_its_input(case, variant, tmp_path):
     """The in-place call the code generator emits turns one buffer holding the input into the interpreter's
     output: the portable one-channel kernel run channel by channel through ek_scratch, or the DSP kernel
-    as it is (it copies each channel into its plane in ek_scratch before writing that channel)."""
+    with its padded plane, or (lean, patched schedules) with a row window (KH input rows in
+    ek_scratch; each output row stays behind the rows it reads)."""
     graph = _depthwise_graph(case)
     node = graph.nodes[0]
     kernels = KernelChoice(load_target("cortex-m7"))
-    kernels = kernels.portable() if variant == "tvm" else kernels
+    kernels = kernels.portable() if variant == "tvm" else dataclasses.replace(kernels, lean=variant == "dsp lean")
     call = get_op("depthwise_conv2d").lower(node, graph, "dw", lambda name: "buffer", in_place=True, kernels=kernels)
-    assert call.kernel.variant == variant
+    assert call.kernel.variant == variant.split()[0]
     x = _int8(np.random.default_rng(len(tmp_path.name)), graph.tensors["x"].shape)
     (want,) = run_graph(graph, [x], mode="int8").values()
     arrays = "".join(f"static const {c.ctype} {c.name}[] = {{{', '.join(map(str, np.ravel(c.values)))}}};\n"
@@ -220,7 +222,9 @@ def test_inplace_depthwise_writes_over_its_input(case, variant, tmp_path):
     buffer[:x.size] = x.ravel()
     _call(getattr(ctypes.CDLL(str(library)), "run_inplace"), buffer)
     planes = x.shape[1] * x.shape[2] + want.shape[1] * want.shape[2]  # portable: an input and an output plane
+    window_rows = (case[4][0] - 1) * case[6][0] + 1  # KH, dilated
     assert call.scratch_bytes == (planes if variant == "tvm" else call.kernel.scratch_bytes)
+    assert variant != "dsp lean" or call.scratch_bytes < window_rows * (x.shape[2] + 8) + 4 < planes
     np.testing.assert_array_equal(buffer[:want.size].reshape(want.shape), want)
 
 

@@ -191,29 +191,37 @@ def test_depthwise_in_place_only_when_asked_and_one_channel_per_channel():
     assert m not in plan.aliases
 
 
-def test_shrinking_1x1_conv_writes_one_output_row_below_its_input():
-    """8x8x64 -> 8x8x16 by rows: output row r ends before input row r starts when the output
-    starts one output row (8 * 16 bytes) below the input; arena = input + one output row."""
+def test_shrinking_1x1_conv_writes_two_output_pixels_below_its_input():
+    """8x8x64 -> 8x8x16, two pixels per call: call k's output ends before its input starts when the
+    output starts one call's output (2 * 16 bytes) below the input; arena = input + 32 bytes."""
     b = GraphBuilder((1, 8, 8, 64))
     y = b.conv("input", 16)
     graph = b.finish(b.depthwise(y))
     plan = plan_memory(graph, inplace_rows=True)
-    assert plan.aliases[y].source == "input" and plan.aliases[y].shift == -8 * 16
-    assert plan.offset(y) == plan.offset("input") - 8 * 16
-    assert plan.steps[0].live_bytes == 8 * 8 * 64 + 8 * 16 == plan.arena_bytes
+    assert plan.aliases[y].source == "input" and plan.aliases[y].shift == -2 * 16
+    assert plan.offset(y) == plan.offset("input") - 2 * 16
+    assert plan.steps[0].live_bytes == 8 * 8 * 64 + 2 * 16 == plan.arena_bytes
     assert y not in plan_memory(graph).aliases  # off by default
 
 
+def test_shrinking_1x1_conv_with_an_odd_pixel_count_writes_one_output_row_below_its_input():
+    """7x7 pixels do not split into pairs: one row (7 pixels) per call, 7 * 16 bytes, rounded up to
+    the 16-byte alignment."""
+    b = GraphBuilder((1, 7, 7, 64))
+    y = b.conv("input", 16)
+    graph = b.finish(b.depthwise(y))
+    assert plan_memory(graph, inplace_rows=True).aliases[y].shift == -7 * 16
+
+
 def test_widening_1x1_conv_keeps_its_input_in_the_output_tail():
-    """8x8x16 -> 8x8x64: the input sits in the output's last bytes plus one input row, so output
-    row r only overwrites input rows before r."""
-    b = GraphBuilder((1, 8, 8, 8))
+    """8x8x16 -> 8x8x64: the input sits in the output's last bytes plus one call's input (two
+    pixels), so call k only overwrites input pixels of earlier calls."""
     b = GraphBuilder((1, 8, 8, 16))
     y = b.conv("input", 64)
     graph = b.finish(y)
     plan = plan_memory(graph, inplace_rows=True)
-    assert plan.offset("input") - plan.offset(y) == 8 * 8 * 64 - 8 * 8 * 16 + 8 * 16
-    assert plan.steps[0].live_bytes == 8 * 8 * 64 + 8 * 16 == plan.arena_bytes
+    assert plan.offset("input") - plan.offset(y) == 8 * 8 * 64 - 8 * 8 * 16 + 2 * 16
+    assert plan.steps[0].live_bytes == 8 * 8 * 64 + 2 * 16 == plan.arena_bytes
 
 
 def test_keep_a_1x1_conv_out_of_place_when_its_input_is_read_later():
@@ -224,20 +232,46 @@ def test_keep_a_1x1_conv_out_of_place_when_its_input_is_read_later():
     assert y not in plan_memory(graph, inplace_rows=True).aliases
 
 
-@pytest.mark.parametrize("wrong_by", [16, 8 * 16])
+@pytest.mark.parametrize("wrong_by", [16, 2 * 16])
 def test_verify_plan_rejects_a_1x1_conv_shifted_too_little(wrong_by):
-    """The deliberately wrong alias: the output starts less than a row below the input, so its row 0
-    overwrites input row 0 (or 1) before the kernel has read it."""
+    """The deliberately wrong alias: the output starts less than two output pixels below the input,
+    so call 0 overwrites bytes of input pixel 0 that it still reads."""
     b = GraphBuilder((1, 8, 8, 64))
     y = b.conv("input", 16)
     graph = b.finish(b.depthwise(y))
     plan = plan_memory(graph, inplace_rows=True)
     moved = _moved(plan, y, offset=plan.offset(y) + wrong_by)
-    with pytest.raises(PlanError, match=f"read after overwrite.* at least {8 * 16} bytes below the source, not "
-                                        f"{8 * 16 - wrong_by}"):
+    with pytest.raises(PlanError, match=f"read after overwrite.* at least {2 * 16} bytes below the source, not "
+                                        f"{2 * 16 - wrong_by}"):
         verify_plan(moved, graph)
     with pytest.raises(PlanError, match="no in-place rule"):
         verify_plan(moved)  # without the graph nothing proves the write
+
+
+def _padded_depthwise(top: int):
+    """input -> conv -> 1x1 depthwise, stride (1, 2), padding (top, 0, 0, 0) on 4x4x8 -> conv."""
+    b = GraphBuilder((1, 4, 4, 8))
+    a = b.conv("input", 8)
+    weights = np.zeros((1, 1, 1, 8), np.int8)
+    d = b._node("depthwise_conv2d", [a, b._tensor("w", weights.shape, weights)],
+                DepthwiseConv2dAttrs(stride=(1, 2), padding=(top, 0, 0, 0)), (1, 4 + top, 2, 8))
+    return b.finish(b.conv(d, 8)), a, d
+
+
+def test_depthwise_in_place_only_where_its_rows_stay_behind_its_reads():
+    """With one row of top padding, output row 0 (all padding) would overwrite input row 0 before
+    output row 1 copies it, though the output is smaller than the input: the planner keeps it apart,
+    and a plan that puts it in place anyway is rejected. Without the padding it is in place."""
+    graph, a, d = _padded_depthwise(top=0)
+    assert plan_memory(graph, inplace_depthwise=True).aliases[d].source == a
+    graph, a, d = _padded_depthwise(top=1)
+    plan = plan_memory(graph, inplace_depthwise=True)
+    assert d not in plan.aliases
+    forced = plan_memory(_padded_depthwise(top=0)[0], inplace_depthwise=True)  # same tensors, in place
+    forced = dataclasses.replace(forced, tensors={**forced.tensors, d: dataclasses.replace(
+        forced.tensors[d], size=graph.tensors[d].nbytes)})
+    with pytest.raises(PlanError, match="write no input row its kernel has not read yet"):
+        verify_plan(forced, graph)
 
 
 # --- allocators --------------------------------------------------------------------------------

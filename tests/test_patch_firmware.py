@@ -181,9 +181,11 @@ def streaming_graph(seed: int):
 
 @pytest.mark.parametrize("seed, order", [(0, "row-major"), (1, "serpentine"), (2, "column-major")])
 def test_streaming_in_place_writes_and_patch_orders_are_bit_exact(seed, order, tmp_path):
-    """Every new alias in one firmware: 1x1 convs written over their inputs by rows (in the working
-    block and layer by layer after the split), the split tensor over dead frame rows, and the
-    patches in each order; the firmware must equal run_graph and run_patched byte for byte."""
+    """Every new alias in one firmware: 1x1 convs written over their inputs (by rows in the working
+    block; layer by layer after the split, two pixels per call, or one row where the pixel count is
+    odd), depthwise over its input through the DSP kernel's row window, the split tensor over dead
+    frame rows, and the patches in each order; the firmware must equal run_graph and run_patched
+    byte for byte."""
     graph = streaming_graph(seed)
     path = tmp_path / "streaming.ek"
     save_graph(graph, path)
@@ -193,7 +195,12 @@ def test_streaming_in_place_writes_and_patch_orders_are_bit_exact(seed, order, t
     schedule = build_patch_plan(graph, spec)
     reasons = {alias.reason for plan in (schedule.memory.working, schedule.memory.arena)
                for alias in plan.aliases.values()}
-    assert schedule.stage.order == order and "in-place 1x1 conv by rows" in reasons
+    assert schedule.stage.order == order and "in-place 1x1 conv, streamed" in reasons
+    layer = schedule.memory.arena.aliases.values()
+    assert any(alias.reason == "in-place depthwise" for alias in layer)
+    row_bytes = {alias.tensor: np.prod(graph.tensors[alias.tensor].shape[2:]) for alias in layer}
+    assert any(alias.reason == "in-place 1x1 conv, streamed" and -alias.shift < row_bytes[alias.tensor]
+               for alias in layer)  # less than a row: a shrinking conv called on pixel pairs
     assert "split tensor over dead frame rows" in reasons and schedule.memory.frame_reuse_bytes > 0
     build = compile_model(str(path), "cortex-m7", patch=spec, output=tmp_path / "b")
     chosen = build.manifest["patch"]["chosen"]

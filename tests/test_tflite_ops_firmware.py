@@ -39,8 +39,8 @@ def _models():
     def geometry(x):
         """Slices of one tensor share its quantization, so the concat needs no requantizing QUANTIZE."""
         left, right = tf.split(tf.nn.conv2d(x, w, 1, "SAME"), 2, axis=3)
-        down = tf.image.resize(left - right, (8, 12), "bilinear")
-        up = tf.image.resize(down, (16, 24), "nearest")
+        down = tf.reverse(tf.image.resize(left - right, (8, 12), "bilinear"), axis=[2, 3])
+        up = tf.image.resize(tf.pad(down, [[0, 0], [1, 1], [2, 0], [0, 0]], mode="REFLECT"), (16, 24), "nearest")
         up = tf.stack(tf.unstack(up, axis=2)[::-1], axis=2)  # columns reversed: UNPACK, then PACK
         joined = tf.concat([up[:, 1::2, ::-2, 1:], up[:, ::2, :12, :]], axis=3)
         return tf.reduce_mean(tf.pad(joined, [[0, 0], [1, 1], [0, 2], [0, 0]], constant_values=0.5), axis=[2])
@@ -55,7 +55,9 @@ def _models():
     def blocks(x):
         """Space to depth and back at another block size (bytes moved through 6-D transposes), channels
         gathered, a strided transpose convolution upsampling the same features, a batched matmul of
-        them, their L2 normalization, their global max and a grouped convolution of them."""
+        them, their L2 normalization, their global max, a grouped convolution of them, their sum over
+        columns, their minimum over channels, (int32 outputs) the channel of the largest value per pixel
+        and the row of the smallest value per column, and their blocks moved to the batch and back."""
         y = tf.nn.conv2d(x, w, 1, "SAME")
         shuffled = tf.gather(tf.nn.depth_to_space(tf.nn.relu(tf.nn.space_to_depth(y, 2)), 4), [1, 0, 1], axis=3)
         upsampled = tf.nn.relu(tf.nn.conv2d_transpose(y, up, (1, 32, 32, 6), 2, "SAME") + up_bias)
@@ -65,15 +67,19 @@ def _models():
         summed = tf.reduce_sum(y, axis=[2])
         labels = tf.math.argmax(tf.nn.relu(y), axis=3, output_type=tf.int32)  # ties (all 0) give index 0
         lowest_rows = tf.math.argmin(y, axis=1, output_type=tf.int32)
+        floor = tf.reduce_min(y, axis=[3], keepdims=True)
+        batched = tf.space_to_batch_nd(y, [4, 2], [[0, 0], [0, 0]])
+        unbatched = tf.batch_to_space(tf.reshape(y, (4, 8, 8, 8)), [2, 2], [[1, 0], [2, 1]])
         return (shuffled, upsampled, tf.matmul(rows, tf.nn.relu(rows), transpose_b=True), normalized, pooled,
-                grouped(y), summed, labels, lowest_rows)
+                grouped(y), summed, labels, lowest_rows, floor, batched, unbatched)
 
     return {"blocks": (blocks, {"SPACE_TO_DEPTH", "DEPTH_TO_SPACE", "GATHER", "TRANSPOSE_CONV", "BATCH_MATMUL",
-                                "L2_NORMALIZATION", "REDUCE_MAX", "SUM", "ARG_MAX", "ARG_MIN"}),
+                                "L2_NORMALIZATION", "REDUCE_MAX", "SUM", "ARG_MAX", "ARG_MIN", "REDUCE_MIN",
+                                "SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND"}),
             "elementwise": (elementwise, {"ADD", "MUL", "SUB", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", "HARD_SWISH",
                                           "LOGISTIC", "TANH", "LEAKY_RELU", "PRELU", "ABS", "RSQRT"}),
             "geometry": (geometry, {"RESIZE_NEAREST_NEIGHBOR", "STRIDED_SLICE", "SPLIT", "SUB", "RESIZE_BILINEAR",
-                                    "CONCATENATION", "PADV2", "MEAN", "UNPACK", "PACK"})}
+                                    "CONCATENATION", "PADV2", "MEAN", "UNPACK", "PACK", "MIRROR_PAD", "REVERSE_V2"})}
 
 
 @pytest.mark.parametrize("name", ["blocks", "elementwise", "geometry"])

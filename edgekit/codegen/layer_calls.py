@@ -185,11 +185,12 @@ def row_loop_call(node, graph, prefix: str, row0: dict[str, str], strides: dict[
     return call
 
 
-def whole_rows_call(node, graph, prefix: str, pointer, kernels) -> LayerCall:
-    """``row_loop_call`` over whole tensors: how a row-wise node runs when the plan wrote its output
-    over its input by the streaming rule."""
+def streamed_call(node, graph, prefix: str, pointer, kernels) -> LayerCall:
+    """``row_loop_call`` over whole tensors, ``stream_pixels`` (the op's definition) per call: how a
+    row-wise node runs when the plan wrote its output over its input by the streaming rule."""
     _, height, width, _ = graph.tensors[node.output].shape
+    pixels = get_op(node.op, node).stream_pixels(node, graph)
     names = [name for name in node.inputs if not graph.tensors[name].is_constant] + [node.output]
-    strides = {name: width * graph.tensors[name].shape[3] for name in names}
-    return row_loop_call(node, graph, prefix, {name: pointer(name) for name in names}, strides, height, width,
-                         kernels)
+    strides = {name: pixels * graph.tensors[name].shape[3] for name in names}
+    return row_loop_call(node, graph, prefix, {name: pointer(name) for name in names}, strides,
+                         height * width // pixels, pixels, kernels)

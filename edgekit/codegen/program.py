@@ -101,7 +101,8 @@ def emit_program(graph, plan, target, out_dir: Path, patches=None, flash_reserve
     out_dir.mkdir(parents=True, exist_ok=True)
     if wide_weights is None:
         wide_weights = wide_weights_fit(graph, target, flash_reserve_bytes)
-    choice = KernelChoice(target, wide_weights, dict(tuned or {}), prefer)
+    choice = KernelChoice(target, wide_weights, dict(tuned or {}), prefer,
+                          lean=patches is not None and patches.lean_kernels)
     prefixes = {node.name: c_identifier(i, node.name) for i, node in enumerate(graph.nodes)}
     step_plan = build_plan(graph, plan, choice, prefixes, patches)
     plan, loop = step_plan.memory, step_plan.loop

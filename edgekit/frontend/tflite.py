@@ -17,6 +17,7 @@ import numpy as np
 import tflite
 from tflite.ActivationFunctionType import ActivationFunctionType
 from tflite.BuiltinOperator import BuiltinOperator
+from tflite.MirrorPadMode import MirrorPadMode
 from tflite.Padding import Padding
 from tflite.TensorType import TensorType
 
@@ -24,9 +25,10 @@ from edgekit.errors import ModelFileError, UnsupportedOpError
 from edgekit.frontend.model_checks import corrupt_file_errors
 from edgekit.ir import Graph, Node, QuantParams, Tensor
 from edgekit.ops.add import AddAttrs
-from edgekit.ops.batch_matmul import BatchMatmulAttrs
 from edgekit.ops.arg_min_max import ArgMinMaxAttrs
+from edgekit.ops.batch_matmul import BatchMatmulAttrs
 from edgekit.ops.clamp import ClampAttrs
+from edgekit.ops.mirror_pad import MirrorPadAttrs
 from edgekit.ops.concat import ConcatAttrs
 from edgekit.ops.conv2d import Conv2dAttrs
 from edgekit.ops.depthwise_conv2d import DepthwiseConv2dAttrs
@@ -68,6 +70,8 @@ _OPTION_FIELDS = {
     BuiltinOperator.MEAN: (tflite.ReducerOptions, ("KeepDims",)),
     BuiltinOperator.REDUCE_MAX: (tflite.ReducerOptions, ("KeepDims",)),
     BuiltinOperator.SUM: (tflite.ReducerOptions, ("KeepDims",)),
+    BuiltinOperator.MIRROR_PAD: (tflite.MirrorPadOptions, ("Mode",)),
+    BuiltinOperator.REDUCE_MIN: (tflite.ReducerOptions, ("KeepDims",)),
     BuiltinOperator.CONCATENATION: (tflite.ConcatenationOptions, ("Axis", "FusedActivationFunction")),
     BuiltinOperator.SOFTMAX: (tflite.SoftmaxOptions, ("Beta",)),
     BuiltinOperator.MUL: (tflite.MulOptions, ("FusedActivationFunction",)),
@@ -426,7 +430,7 @@ def _add(conv: _Converter, op: _Operator) -> None:
 
 
 def _reduction(edgekit_op: str):
-    """MEAN, REDUCE_MAX and SUM: constant axes (negative ones count from the end), keep_dims."""
+    """MEAN, SUM, REDUCE_MAX and REDUCE_MIN: constant axes (negative ones count from the end), keep_dims."""
     def convert(conv: _Converter, op: _Operator) -> None:
         rank = len(conv.info(op.inputs[0]).shape)
         axes = tuple(sorted({int(a) % rank for a in np.ravel(conv.constant(op, 1))}))
@@ -457,6 +461,13 @@ def _pad(conv: _Converter, op: _Operator) -> None:
     conv.add_node(op, "pad", op.inputs[:1], op.outputs[0], PadAttrs(pads, value))
 
 
+def _mirror_pad(conv: _Converter, op: _Operator) -> None:
+    """MIRROR_PAD(x, paddings) with mode REFLECT or SYMMETRIC."""
+    pads = tuple((int(before), int(after)) for before, after in conv.constant(op, 1))
+    mode = "reflect" if op.options["Mode"] == MirrorPadMode.REFLECT else "symmetric"
+    conv.add_node(op, "mirror_pad", op.inputs[:1], op.outputs[0], MirrorPadAttrs(pads, mode))
+
+
 def _reshape(conv: _Converter, op: _Operator) -> None:
     """RESHAPE to the output tensor's static shape (the optional shape input says the same)."""
     conv.add_node(op, "reshape", op.inputs[:1], op.outputs[0], ReshapeAttrs(conv.info(op.outputs[0]).shape))
@@ -483,6 +494,45 @@ def _space_depth(to_depth: bool):
         conv.add_node(op, "transpose", [split], moved, TransposeAttrs(perm))
         conv.add_node(op, "reshape", [moved], op.outputs[0], ReshapeAttrs(conv.info(op.outputs[0]).shape))
     return convert
+
+
+def _space_to_batch(conv: _Converter, op: _Operator) -> None:
+    """SPACE_TO_BATCH_ND(x, block, paddings) on NHWC moves bytes only:
+    out[(i * bw + j) * B + b, h, w, c] = x[b, h * bh + i, w * bw + j, c] as a reshape to 6-D, a
+    transpose and a reshape back. Only without padding: TFLite Micro pads with params.output_offset,
+    which it never sets (uninitialized arena bytes), so no padded output could match it."""
+    (bh, bw), pads = (int(b) for b in conv.constant(op, 1).reshape(-1)), conv.constant(op, 2)
+    if np.any(pads):
+        raise conv.unsupported(op, f"pads by {pads.reshape(-1).tolist()}; TFLite Micro fills padding with an "
+                                   "uninitialized value, so edgekit takes SPACE_TO_BATCH_ND without padding only: "
+                                   "pad first (tf.pad), then space_to_batch_nd")
+    batch, height, width, channels = conv.info(op.inputs[0]).shape
+    _moved_blocks(conv, op, op.inputs[0], (batch, height // bh, bh, width // bw, bw, channels), (2, 4, 0, 1, 3, 5),
+                  op.outputs[0])
+
+
+def _batch_to_space(conv: _Converter, op: _Operator) -> None:
+    """BATCH_TO_SPACE_ND(x, block, crops) on NHWC, the inverse: a reshape to 6-D, a transpose, a reshape
+    back and the crops as a strided_slice."""
+    (bh, bw), crops = (int(b) for b in conv.constant(op, 1).reshape(-1)), conv.constant(op, 2).reshape(2, 2)
+    batch, height, width, channels = conv.info(op.inputs[0]).shape
+    out_batch = batch // (bh * bw)
+    full = (out_batch, height * bh, width * bw, channels)
+    uncropped = conv.new_tensor(op.inputs[0], full, "_uncropped")
+    _moved_blocks(conv, op, op.inputs[0], (bh, bw, out_batch, height, width, channels), (2, 3, 0, 4, 1, 5), uncropped)
+    ranges = ((0, out_batch, 1), (int(crops[0][0]), full[1] - int(crops[0][1]), 1),
+              (int(crops[1][0]), full[2] - int(crops[1][1]), 1), (0, channels, 1))
+    conv.add_node(op, "strided_slice", [uncropped], op.outputs[0], StridedSliceAttrs(ranges))
+
+
+def _moved_blocks(conv: _Converter, op: _Operator, source, blocks: tuple, perm: tuple, output) -> None:
+    """``source`` reshaped to the 6-D ``blocks``, transposed by ``perm`` and reshaped to ``output``'s shape."""
+    split = conv.new_tensor(op.inputs[0], blocks, "_blocks")
+    conv.add_node(op, "reshape", [source], split, ReshapeAttrs(blocks))
+    moved = conv.new_tensor(op.inputs[0], tuple(blocks[p] for p in perm), "_moved")
+    conv.add_node(op, "transpose", [split], moved, TransposeAttrs(perm))
+    out_shape = conv.graph.tensors[output].shape if isinstance(output, str) else conv.info(output).shape
+    conv.add_node(op, "reshape", [moved], output, ReshapeAttrs(tuple(out_shape)))
 
 
 def _batch_matmul(conv: _Converter, op: _Operator) -> None:
@@ -567,6 +617,14 @@ def _slice(conv: _Converter, op: _Operator) -> None:
     shape = conv.info(op.inputs[0]).shape
     begin, size = conv.constant(op, 1).reshape(-1), conv.constant(op, 2).reshape(-1)
     ranges = tuple((int(b), int(shape[a]) if s < 0 else int(b + s), 1) for a, (b, s) in enumerate(zip(begin, size)))
+    conv.add_node(op, "strided_slice", op.inputs[:1], op.outputs[0], StridedSliceAttrs(ranges))
+
+
+def _reverse(conv: _Converter, op: _Operator) -> None:
+    """REVERSE_V2(x, axes) as a strided_slice stepping -1 over those axes (negative ones count from the end)."""
+    shape = conv.info(op.inputs[0]).shape
+    axes = {int(a) % len(shape) for a in conv.constant(op, 1).reshape(-1)}
+    ranges = tuple((int(d) - 1, -1, -1) if a in axes else (0, int(d), 1) for a, d in enumerate(shape))
     conv.add_node(op, "strided_slice", op.inputs[:1], op.outputs[0], StridedSliceAttrs(ranges))
 
 
@@ -657,6 +715,7 @@ _CONVERTERS = {
     BuiltinOperator.MEAN: _reduction("mean"),
     BuiltinOperator.REDUCE_MAX: _reduction("reduce_max"),
     BuiltinOperator.SUM: _reduction("sum"),
+    BuiltinOperator.REDUCE_MIN: _reduction("reduce_min"),
     BuiltinOperator.PAD: _pad,
     BuiltinOperator.RESHAPE: _reshape,
     BuiltinOperator.TRANSPOSE: _transpose,
@@ -683,10 +742,14 @@ _CONVERTERS = {
     BuiltinOperator.RESIZE_NEAREST_NEIGHBOR: _resize("resize_nearest"),
     BuiltinOperator.RESIZE_BILINEAR: _resize("resize_bilinear"),
     BuiltinOperator.PADV2: _pad,
+    BuiltinOperator.MIRROR_PAD: _mirror_pad,
     BuiltinOperator.SQUEEZE: _to_output_shape,
     BuiltinOperator.EXPAND_DIMS: _to_output_shape,
     BuiltinOperator.STRIDED_SLICE: _strided_slice,
     BuiltinOperator.SLICE: _slice,
+    BuiltinOperator.SPACE_TO_BATCH_ND: _space_to_batch,
+    BuiltinOperator.BATCH_TO_SPACE_ND: _batch_to_space,
+    BuiltinOperator.REVERSE_V2: _reverse,
     BuiltinOperator.SPLIT: _split,
     BuiltinOperator.SPLIT_V: _split_v,
     BuiltinOperator.TRANSPOSE_CONV: _transpose_conv,

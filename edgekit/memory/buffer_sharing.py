@@ -13,10 +13,10 @@ keyword of ``share_buffers``/``plan_memory``). A rule is one of three kinds:
   code generator runs the op channel by channel through scratch planes (``inplace_scratch_bytes``).
 - streaming (``in_place`` and ``streams``: add, ``inplace_add``; a row-wise conv2d, ``inplace_rows``):
   the op runs as a sequence of kernel calls whose reads and writes are known (``accesses``: one
-  elementwise call for an add, one output row per call for a 1x1 convolution, see
-  ``codegen.layer_calls.row_loop_call``), so the output may start ``stream_shift`` bytes below the
+  elementwise call for an add, ``stream_pixels`` output pixels per call for a 1x1 convolution, see
+  ``codegen.layer_calls.streamed_call``), so the output may start ``stream_shift`` bytes below the
   input and overwrite input bytes that no later call reads (``streaming.py``). An add shifts by 0;
-  a shrinking 1x1 convolution by one output row; a widening one so far that its input sits in its
+  a shrinking 1x1 convolution by one call's output; a widening one so far that its input sits in its
   output's tail.
 
 An input "dies here" when no tensor of its group is read later and none is a graph output. A chain
@@ -122,17 +122,17 @@ def elementwise_call(node: Node) -> bool:
 
 def layer_accesses(graph: Graph) -> AccessMap:
     """The kernel calls of a node run layer by layer: an elementwise op (add, mul, a table lookup) is
-    one elementwise call over the whole tensor; a row-wise conv2d with an in-place output runs one
-    output row per call."""
+    one elementwise call over the whole tensor; a row-wise conv2d with an in-place output runs its
+    op's ``stream_pixels`` per call."""
 
     def accesses(node: Node, source: str) -> list:
         x, y = graph.tensors[source], graph.tensors[node.output]
         if elementwise_call(node):
             return [[Access((0, x.nbytes), (0, y.nbytes), elementwise=True)]]
         _, height, width, in_channels = x.shape
-        out_channels = y.shape[3]
-        return [RowCalls(height, 0, width * in_channels, width * in_channels, width * out_channels,
-                         width * out_channels)]
+        pixels = OPS[node.op].stream_pixels(node, graph)
+        read, write = pixels * in_channels, pixels * y.shape[3]
+        return [RowCalls(height * width // pixels, 0, read, read, write, write)]
 
     return accesses
 
@@ -219,7 +219,8 @@ class _Groups:
     def may_join(self, step: int, node: Node, source: str, kind: str) -> bool:
         """Whether ``node``'s output may take ``source``'s bytes: a view always; an in-place write
         when every tensor of the source's group dies at this step, none is a graph output, the node
-        reads no other tensor of the group, and a channel-wise output is no larger than its source."""
+        reads no other tensor of the group, and a channel-wise write keeps behind its reads (its op's
+        ``channelwise_overwrite_ok``)."""
         if kind == VIEW:
             return True
         names = self.members[self.owner[source]]
@@ -227,7 +228,8 @@ class _Groups:
             return False
         if any(self.owner.get(other) == self.owner[source] for other in node.inputs if other != source):
             return False  # the node reads another tensor of the group: it might read it after writing
-        return kind != CHANNELWISE or self.sizes[node.output] <= self.sizes[source]
+        return kind != CHANNELWISE or OPS[node.op].channelwise_overwrite_ok(
+            node, self.graph, self.graph.tensors[source].shape, self.graph.tensors[node.output].shape)
 
     def saving(self, source: str, tensor: str, shift: int) -> int:
         """Bytes saved by writing ``tensor`` at ``shift`` from ``source`` instead of apart from it."""

@@ -67,6 +67,9 @@ class PatchSchedule:
     memory: PatchMemory
     network_macs: int
     inplace_rows: bool = True
+    #: run the scratch-lean kernels (``codegen.kernels.variants.KernelChoice.lean``): a schedule that
+    #: minimises SRAM (--patch auto, SPLIT:N); one that only has to fit (--patch fit) keeps the faster ones
+    lean_kernels: bool = True
 
     @property
     def extra_macs(self) -> int:

@@ -59,6 +59,7 @@ class _Prover:
     def _prove(self, alias, source: TensorPlacement, output: TensorPlacement) -> None:
         from edgekit.memory.buffer_sharing import CHANNELWISE, STREAMING, buffer_rule, rule_kind
         from edgekit.memory.streaming import max_shift
+        from edgekit.ops import OPS
 
         node = self.nodes.get(alias.node)
         rule = buffer_rule(self.graph, node, self.extra_rules) if node is not None else None
@@ -68,8 +69,11 @@ class _Prover:
         if kind not in (CHANNELWISE, STREAMING):
             raise PlanError(f"{where}, but no in-place rule of its op allows it (check the plan with its graph)")
         if kind == CHANNELWISE:
-            if shift != 0 or output.size > source.size:
-                raise PlanError(f"{where}: a channel-by-channel write must start at its source and be no larger")
+            shapes = (self.graph.tensors[alias.source].shape, self.graph.tensors[alias.tensor].shape)
+            if shift != 0 or output.size > source.size or not OPS[node.op].channelwise_overwrite_ok(node, self.graph,
+                                                                                                    *shapes):
+                raise PlanError(f"{where}: a channel-by-channel write must start at its source, be no larger and "
+                                "write no input row its kernel has not read yet")
             return
         bound = min(max_shift(list(calls)) for calls in self.accesses(node, alias.source))
         if shift > bound:

@@ -32,16 +32,19 @@ class ArgMinMax(OpDef):
     attrs_type = ArgMinMaxAttrs
     constraints = (constraint_axis_of_the_input,)
     any_dtype = True  # int8 in, int32 out
-    pick = None  # np.argmax or np.argmin
+
+    def __init__(self, name: str, pick):
+        self.name = name
+        self.pick = pick  # np.argmax or np.argmin
 
     def infer_shapes(self, attrs, in_shapes):
         return [tuple(d for a, d in enumerate(in_shapes[0]) if a != attrs.axis)]
 
     def run_float(self, attrs, inputs):
-        return [type(self).pick(inputs[0], axis=attrs.axis).astype(np.int32)]
+        return [self.pick(inputs[0], axis=attrs.axis).astype(np.int32)]
 
     def run_int8(self, node, graph, inputs):
-        return [type(self).pick(inputs[0], axis=node.attrs.axis).astype(np.int32)]
+        return [self.pick(inputs[0], axis=node.attrs.axis).astype(np.int32)]
 
     def lower(self, node, graph, prefix, pointer, in_place=False):
         from edgekit.codegen.kernels.arg_min_max import arg_min_max_kernel
@@ -54,15 +57,5 @@ class ArgMinMax(OpDef):
                            {"input": pointer(node.inputs[0]), "output": typed_pointer(pointer, graph, node.output)})
 
 
-class ArgMax(ArgMinMax):
-    name = "arg_max"
-    pick = staticmethod(np.argmax)
-
-
-class ArgMin(ArgMinMax):
-    name = "arg_min"
-    pick = staticmethod(np.argmin)
-
-
-ARG_MAX = ArgMax()
-ARG_MIN = ArgMin()
+ARG_MAX = ArgMinMax("arg_max", np.argmax)
+ARG_MIN = ArgMinMax("arg_min", np.argmin)

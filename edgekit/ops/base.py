@@ -29,10 +29,11 @@ class BufferShare:
 
     ``in_place``: the op overwrites that input, which must die at this node; otherwise the output is
     a read-only view of the input's bytes (reshape) and both may stay live. ``streams``: the op runs
-    as a sequence of kernel calls (``row_wise``: one output row per call, an elementwise add one
-    call) whose reads and writes the planner knows, so its output may start below its input by as
-    much as no later call still reads (``memory/streaming.py``); without it an in-place output starts
-    at its input's offset (channel by channel, ``inplace_scratch_bytes``). ``sources(node)`` gives the
+    as a sequence of kernel calls (``row_wise``: ``stream_pixels`` output pixels per call, an
+    elementwise add one call) whose reads and writes the planner knows, so its output may start below
+    its input by as much as no later call still reads (``memory/streaming.py``); without it an
+    in-place output starts at its input's offset (channel by channel, ``inplace_scratch_bytes``,
+    ``channelwise_overwrite_ok``). ``sources(node)`` gives the
     input positions that may be taken, in order of preference. ``option`` names the ``plan_memory``
     keyword that turns the rule on (None: always on). ``reason`` labels the alias in plans and reports.
     ``elementwise``: layer by layer the op is one kernel call that reads element i of the taken input
@@ -142,6 +143,18 @@ class OpDef:
         """Whether the firmware may run ``node`` one output row per call, reading and writing rows
         of bigger buffers in place (its kernel sees one row; elementwise ops, 1x1 convolutions)."""
         return False
+
+    def stream_pixels(self, node, graph) -> int:
+        """Pixels per kernel call when a ``row_wise`` node writes over its input by its streaming rule
+        layer by layer (the calls ``memory.buffer_sharing.layer_accesses`` describes and
+        ``codegen.layer_calls.streamed_call`` makes): one output row by default."""
+        return graph.tensors[node.output].shape[2]
+
+    def channelwise_overwrite_ok(self, node, graph, in_shape: tuple, out_shape: tuple) -> bool:
+        """For an in-place rule that is not ``streams`` (the output starts at its input): whether the
+        kernel's writes never reach input elements it still has to read, with input and output of
+        these shapes. The default: the output is no larger than the input."""
+        return int(np.prod(out_shape)) <= int(np.prod(in_shape))
 
     def inplace_scratch_bytes(self, in_shape: tuple, out_shape: tuple) -> int:
         """Scratch (outside the arena) that writing the output over the input needs, for an in-place

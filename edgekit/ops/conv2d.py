@@ -4,11 +4,12 @@ The int8 reference accumulates (x + input_offset) * w exactly in float64 (every 
 int8 products stays far below 2**53), then requantizes per output channel as TFLite does.
 
 In place (``buffer_share``, on with ``plan_memory(inplace_rows=True)``): a row-wise convolution
-(1x1, stride 1, no padding) computes output row r from input row r alone. Run one output row per
-kernel call in increasing order (``lower`` with ``in_place``), call r reads input row r and writes
-output row r, so the output may overwrite input rows that no later call reads: shrinking pixels, it
-starts one output row below the input; widening them, the input sits in the output's tail. The
-planner finds the shift from those calls and the plan checker proves it (``memory/streaming.py``).
+(1x1, stride 1, no padding) computes output pixel p from input pixel p alone. Run a few pixels per
+kernel call in increasing order (``lower`` with ``in_place``; ``stream_pixels``: two layer by layer,
+one row of a patch), call k reads its input pixels and writes the same output pixels, so the output
+may overwrite input pixels that no later call reads: shrinking pixels, it starts one call's output
+(two pixels) below the input; widening them, the input sits in the output's tail. The planner finds
+the shift from those calls and the plan checker proves it (``memory/streaming.py``).
 """
 
 from dataclasses import dataclass
@@ -58,7 +59,7 @@ class Conv2d(SpatialMacOp):
     attrs_type = Conv2dAttrs
     weight_channel_axis = 0  # OHWI
     constraints = (constraint_filter_matches_input, bias_rule(0))
-    buffer_share = BufferShare("in-place 1x1 conv by rows", True, lambda node: (0,), "inplace_rows", streams=True)
+    buffer_share = BufferShare("in-place 1x1 conv, streamed", True, lambda node: (0,), "inplace_rows", streams=True)
     kernel_variants = True
 
     def infer_shapes(self, attrs, in_shapes):
@@ -92,13 +93,19 @@ class Conv2d(SpatialMacOp):
         window = self.window(node, graph)
         return window.kernel == (1, 1) and window.stride == (1, 1) and window.padding == (0, 0, 0, 0)
 
+    def stream_pixels(self, node, graph):
+        """Two pixels (the DSP kernel's pixel pair) when the tensor has an even number of them, else
+        one row: the fewer pixels a call writes, the less a shrinking conv needs beyond its input."""
+        _, height, width, _ = graph.tensors[node.output].shape
+        return 2 if height * width % 2 == 0 else width
+
     def lower(self, node, graph, prefix, pointer, in_place=False, *, kernels):
-        """The conv2d kernel; in place (a row-wise conv over its input), one output row per call."""
+        """The conv2d kernel; in place (a row-wise conv over its input), ``stream_pixels`` per call."""
         from edgekit.codegen.kernels.conv2d import Conv2dSpec
-        from edgekit.codegen.layer_calls import mac_call, whole_rows_call
+        from edgekit.codegen.layer_calls import mac_call, streamed_call
 
         if in_place:
-            return whole_rows_call(node, graph, prefix, pointer, kernels)
+            return streamed_call(node, graph, prefix, pointer, kernels)
 
         x, w = graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
         spec = Conv2dSpec(tuple(x.shape[1:]), w.shape[0], self.window(node, graph))

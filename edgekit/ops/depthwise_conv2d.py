@@ -7,6 +7,17 @@ output element (y, x, c) sits at (y * W_out + x) * C + c, an element of input ch
 may therefore start at the input's offset for any stride and padding, as long as it is no larger
 than the input. Off by default for the planner because the plain kernel reads neighbouring pixels
 of all channels after it has written some outputs; ``lower`` then runs the channel-by-channel form.
+
+The DSP kernel of a patched schedule (its scratch-lean form, where in-place writes happen) keeps
+only a window of input rows of channel c (``codegen/kernels/mac_dsp.py``): it
+writes output row r after copying the input rows up to the last one r's windows read, and copies
+later rows from the input when a later output row needs them. Output row r of channel c ends at
+pixel (r + 1) * W_out, so it must stay below the first input row a later output row copies,
+max(r * stride - top + (KH - 1) * dilation + 1, (r + 1) * stride - top), unless that row is past
+the input (``channelwise_overwrite_ok``, which the planner and the plan checker ask). It holds for
+padding smaller than the kernel and an output no wider than the input, so in every MobileNet-like
+block; a top padding as tall as the kernel (a folded PAD before a 1x1 depthwise) breaks it: the
+first output rows, all padding, would overwrite input rows before they are read.
 """
 
 from dataclasses import dataclass
@@ -93,14 +104,24 @@ class DepthwiseConv2d(SpatialMacOp):
         multiplier = weight_error.shape[3] // input_mean.size
         return weight_error[0].sum(axis=(0, 1)) * np.repeat(input_mean, multiplier)
 
+    def channelwise_overwrite_ok(self, node, graph, in_shape, out_shape):
+        """No larger than the input, and no output row reaches an input row that a later output row
+        still copies (module doc)."""
+        window = self.window(node, graph)
+        (_, height, width, _), (_, out_h, out_w, _) = in_shape, out_shape
+        rows, stride, top = (window.kernel[0] - 1) * window.dilation[0] + 1, window.stride[0], window.padding[0]
+        later = [min(height, max(r * stride - top + rows, (r + 1) * stride - top)) for r in range(out_h - 1)]
+        return super().channelwise_overwrite_ok(node, graph, in_shape, out_shape) and all(
+            (r + 1) * out_w <= first * width for r, first in enumerate(later))
+
     def inplace_scratch_bytes(self, in_shape, out_shape):
         """One input and one output channel plane (see the module doc)."""
         return in_shape[1] * in_shape[2] + out_shape[1] * out_shape[2]
 
     def lower(self, node, graph, prefix, pointer, in_place=False, *, kernels):
-        """The plain kernel. In place: the DSP kernel as it is (it copies each input channel into its
-        plane before writing that output channel), or the portable one-channel kernel run channel by
-        channel (see the module doc)."""
+        """The plain kernel. In place: the DSP kernel as it is (a whole plane, or in a patched schedule
+        a row window, see the module doc), or the portable one-channel kernel run channel by channel
+        through two planes."""
         from edgekit.codegen.kernels.depthwise_conv2d import DepthwiseConv2dSpec, channel_by_channel
         from edgekit.codegen.kernels.variants import PORTABLE
         from edgekit.codegen.layer_calls import mac_call

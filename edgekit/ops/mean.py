@@ -57,7 +57,7 @@ def sum_int8(x, *, input_zero_point, output_zero_point, multiplier, shift, axes=
 
 
 def constraint_axes_of_the_input(attrs, in_shapes) -> tuple[bool, str]:
-    """The mean must be over one or more distinct axes of the input (any axes; axes counted from 0)."""
+    """The reduction must be over one or more distinct axes of the input (any axes; axes counted from 0)."""
     rank = len(in_shapes[0])
     ok = len(attrs.axes) > 0 and len(set(attrs.axes)) == len(attrs.axes) and all(0 <= a < rank for a in attrs.axes)
     return ok, f"axes {attrs.axes} of a {rank}-D tensor"

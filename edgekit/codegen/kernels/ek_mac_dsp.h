@@ -27,6 +27,9 @@
 #ifndef EK_MVE
 #define EK_MVE 0
 #endif
+#ifndef EK_LEAN
+#define EK_LEAN 0
+#endif
 #include <stdint.h>
 #include <string.h>
 
@@ -324,7 +327,11 @@ EK_INLINE void ek_block(const ek_input_t *a, const ek_weight_t *w, int32_t k, in
     }
 }
 #else
+#if EK_LEAN
+typedef int8_t ek_input_t; /* int8 rows, widened in the loop (see the EK_LEAN ek_block) */
+#else
 typedef int16_t ek_input_t;
+#endif
 
 /* Values per widened input row, and per filter row. */
 EK_INLINE int32_t ek_row(int32_t k)
@@ -405,6 +412,49 @@ EK_INLINE void ek_group(const int32_t *x, const ek_weight_t *w, int32_t k, int32
     }
 }
 
+#if EK_LEAN
+/* The scratch-lean form (EK_LEAN, kernels of schedules that minimise SRAM): `pixels` (1 or 2) int8
+ * input rows at a (row b = a + k), each group of 4 widened in the loop for every pair of output
+ * channels instead of once into scratch; the weights and the group arithmetic as below. */
+EK_INLINE void ek_int8_group(const int8_t *a, int32_t i, int32_t tail, int32_t x[2])
+{
+    if (tail == 0) {
+        const int32_t v = ek_read_s8x4(a + i);
+        x[0] = ek_sxtb16(v);
+        x[1] = ek_sxtb16_ror8(v);
+    } else { /* in order, as ek_widen's partial group; no read beyond the row */
+        x[0] = ek_pack_s16x2(a[i], tail > 1 ? a[i + 1] : 0);
+        x[1] = ek_pack_s16x2(tail > 2 ? a[i + 2] : 0, 0);
+    }
+}
+
+EK_INLINE void ek_block(const ek_input_t *a, const ek_weight_t *w, int32_t k, int32_t pixels, int32_t channels,
+                        int32_t acc[4])
+{
+    const int32_t w_step = ek_filter_step(channels);
+    int32_t sums[4] = {acc[0], acc[1], acc[2], acc[3]};
+    int32_t i = 0;
+    for (; i + 4 <= k; i += 4, w += w_step) {
+        int32_t x[4];
+        ek_int8_group(a, i, 0, x);
+        if (pixels == 2) {
+            ek_int8_group(a + k, i, 0, x + 2);
+        }
+        ek_group(x, w, k, pixels, channels, 0, sums);
+    }
+    if (i < k) {
+        int32_t x[4];
+        ek_int8_group(a, i, k - i, x);
+        if (pixels == 2) {
+            ek_int8_group(a + k, i, k - i, x + 2);
+        }
+        ek_group(x, w, k, pixels, channels, k - i, sums);
+    }
+    for (int32_t j = 0; j < 4; ++j) {
+        acc[j] = sums[j];
+    }
+}
+#else
 /* acc[2 * pixel + channel] += the dot products of `pixels` (1 or 2) widened input rows at a and
  * `channels` (1 or 2) filter rows at w, k values each (layouts above). The loop runs steps of
  * straight-line code with constant offsets, 8 groups each for the 2x2 block (gcc unrolls loops of a
@@ -438,6 +488,7 @@ EK_INLINE void ek_block(const ek_input_t *a, const ek_weight_t *w, int32_t k, in
         acc[i] = sums[i];
     }
 }
+#endif /* EK_LEAN */
 #endif
 
 /* `pixels` (1 or 2) input rows at a (k values each: widened and interleaved by ek_widen, or int8 rows for

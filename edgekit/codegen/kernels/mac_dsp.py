@@ -58,20 +58,23 @@ _CLAMP_C = {"any": "{output_offset, act_min, act_max}", "upper": "{output_offset
 
 
 def _kernel(family: str, spec, narrow: bool, body: str, scratch_bytes: int = 0, weights16: bool = False,
-            helper: str = "", mve: bool = False, clamp: str = "any") -> KernelSource:
+            helper: str = "", mve: bool = False, clamp: str = "any", lean: bool = False) -> KernelSource:
     """The kernel's C: the header, ``helper`` (static functions), then the kernel function around ``body``.
     ``clamp`` (:func:`clamp_kind`) is compiled in: the ``full`` and ``upper`` kernels ignore the clamp
-    arguments they know (the caller passes the same values)."""
+    arguments they know (the caller passes the same values). ``lean``: the scratch-lean form
+    (``EK_LEAN``), a kernel of its own name."""
     if clamp not in CLAMPS:
         raise ValueError(f"clamp kind {clamp!r}: one of {', '.join(CLAMPS)}")
     variant = VARIANT_MVE if mve else VARIANT_W16 if weights16 else VARIANT
-    key = (spec, "narrow") if narrow else spec
+    key = (spec, "lean") if lean else spec
+    key = (key, "narrow") if narrow else key
     name = kernel_name(family, key if clamp == "any" else (key, f"clamp {clamp}"),
                        f"{variant}_narrow" if narrow else variant)
     scratch = ", int8_t* scratch" if scratch_bytes else ""
     params = _PARAMS.format(weight="int16_t" if weights16 else "int8_t")
     prototype = f"int32_t {name}({params}{scratch}, {_SCALARS})"
     code = (f'#define EK_NARROW_ACC {int(narrow)}\n#define EK_WEIGHTS_INT16 {int(weights16)}\n#define EK_MVE {int(mve)}\n'
+            f'#define EK_LEAN {int(lean)}\n'
             f'#include "{HEADER_NAME}"\n\n{helper}/* {family} {spec}, clamp {clamp} */\n{prototype}\n{{\n'
             f"    const ek_clamp_t clamp = {_CLAMP_C[clamp]};\n    (void)act_min;\n    (void)act_max;\n{body}\n"
             "    return 0;\n}\n")
@@ -94,10 +97,11 @@ def narrow_accumulators(folded_bias: np.ndarray, shift: np.ndarray, depth: int) 
 
 @lru_cache(maxsize=None)
 def conv2d_dsp_kernel(spec, weights16: bool = False, narrow: bool = False, mve: bool = False,
-                      clamp: str = "any") -> KernelSource:
+                      clamp: str = "any", lean: bool = False) -> KernelSource:
     """2x2-blocked conv2d for ``spec`` (a ``Conv2dSpec``); see the module docstring. ``narrow``: the layer
     passed :func:`narrow_accumulators`; ``mve``: Helium dot products (int8 weights); ``clamp``: the
-    layer's :func:`clamp_kind`."""
+    layer's :func:`clamp_kind`; ``lean`` (DSP): no widened copy in scratch, the int8 rows are widened
+    in the loop (schedules that minimise SRAM, see ``variants.KernelChoice.lean``)."""
     height, width, channels = spec.input_shape
     out_h, out_w, out_c = spec.output_shape
     depth = spec.window.kernel[0] * spec.window.kernel[1] * channels
@@ -106,17 +110,17 @@ def conv2d_dsp_kernel(spec, weights16: bool = False, narrow: bool = False, mve: 
     # the two pixels' receptive fields: rows of the input itself (1x1, stride 1, no padding), or copied
     # one after the other into int8 scratch by column(); the DSP variants then widen them to int16 rows
     # at the start of scratch (ek_widen), ahead of the int8 copy; Helium reads the int8 rows
-    wide_row = _wide_row(depth)
-    wide_bytes = 2 * 2 * wide_row if not mve else 0
+    widen = not (mve or lean)
+    wide_bytes = 2 * 2 * _wide_row(depth) if widen else 0
     prologue = "    (void)input_offset;" if direct else "    const int8_t pad = (int8_t)(-input_offset);"
-    if not mve:
+    if widen:
         prologue += f"\n    int16_t *wide = (int16_t *)(void *)scratch;"
     if not direct:
         prologue += f"\n    int8_t *cols = scratch + {wide_bytes};"
     field = (lambda i: f"input + (p + {i}) * {depth}") if direct else (lambda i: f"cols + {i * depth}")
     gathers = {count: "".join(f"        column(input, p + {i}, pad, cols + {i * depth});\n" for i in range(count))
                if not direct else "" for count in (1, 2)}
-    if not mve:  # the block's pixels interleaved group by group; a lone pixel as a plain row
+    if widen:  # the block's pixels interleaved group by group; a lone pixel as a plain row
         row = "wide"
         for count in (1, 2):
             gathers[count] += "".join(f"        ek_widen({field(i)}, wide + {4 * i}, {depth}, {4 * count});\n"
@@ -134,7 +138,7 @@ def conv2d_dsp_kernel(spec, weights16: bool = False, narrow: bool = False, mve: 
     }}"""
     scratch = wide_bytes + (0 if direct else 2 * depth)
     return _kernel("conv2d", spec, narrow, body, scratch, weights16, "" if direct else _column_function(spec), mve,
-                   clamp)
+                   clamp, lean and not mve)
 
 
 def _column_function(spec) -> str:
@@ -176,17 +180,19 @@ static void column(const int8_t *input, int32_t p, int8_t pad, int8_t *dst)
 
 @lru_cache(maxsize=None)
 def fully_connected_dsp_kernel(spec, weights16: bool = False, narrow: bool = False, mve: bool = False,
-                               clamp: str = "any") -> KernelSource:
-    """fully_connected for ``spec`` (a ``FullyConnectedSpec``), one output at a time."""
+                               clamp: str = "any", lean: bool = False) -> KernelSource:
+    """fully_connected for ``spec`` (a ``FullyConnectedSpec``), one output at a time; ``lean`` as for
+    :func:`conv2d_dsp_kernel`."""
     row, scratch = "input", 0
     widen = ""
-    if not mve:  # the input row widened once (ek_widen) into scratch
+    if not (mve or lean):  # the input row widened once (ek_widen) into scratch
         row, scratch = "(int16_t *)(void *)scratch", 2 * _wide_row(spec.in_features)
         widen = f"\n    ek_widen(input, {row}, {spec.in_features}, 4);"
     body = f"""    {_REQUANT}
     (void)input_offset;{widen}
     ek_gemm({row}, filter, {spec.in_features}, {spec.out_features}, 1, &q, output);"""
-    return _kernel("fully_connected", spec, narrow, body, scratch, weights16=weights16, mve=mve, clamp=clamp)
+    return _kernel("fully_connected", spec, narrow, body, scratch, weights16=weights16, mve=mve, clamp=clamp,
+                   lean=lean and not mve)
 
 
 def _wide_row(depth: int) -> int:
@@ -217,20 +223,70 @@ def depthwise_supported(spec) -> bool:
     return spec.depth_multiplier == 1
 
 
-def _plane_shape(spec) -> tuple[int, int]:
-    """Rows and columns of one channel's padded plane: the input, its top/left padding, and what the
-    windows read beyond it (bottom/right padding that is read)."""
+def _plane_shape(spec, row_window: bool) -> tuple[int, int]:
+    """Rows and columns of one channel's padded plane: the input with its top/left padding and what
+    the windows read beyond it (bottom/right padding that is read); with ``row_window`` only the
+    rows of one output row's windows (KH, dilated)."""
     (height, width, _), (out_h, out_w, _) = spec.input_shape, spec.output_shape
     window = spec.window
-    rows = max(window.padding[0] + height, (out_h - 1) * window.stride[0] + (window.kernel[0] - 1) * window.dilation[0] + 1)
+    span = (window.kernel[0] - 1) * window.dilation[0] + 1
+    rows = span if row_window else max(window.padding[0] + height, (out_h - 1) * window.stride[0] + span)
     cols = max(window.padding[1] + width, (out_w - 1) * window.stride[1] + (window.kernel[1] - 1) * window.dilation[1] + 1)
     return rows, cols
 
 
-def depthwise_scratch_bytes(spec) -> int:
-    """One padded plane, plus 4 bytes that a last 4-byte read may touch."""
-    rows, cols = _plane_shape(spec)
+def depthwise_scratch_bytes(spec, row_window: bool = False) -> int:
+    """One padded plane (or row window), plus 4 bytes that a last 4-byte read may touch."""
+    rows, cols = _plane_shape(spec, row_window)
     return rows * cols + 4
+
+
+def _copy_row(spec, to: str, y: str, indent: str) -> str:
+    """C copying input row ``y`` of channel c into plane row ``to`` (padding columns left alone)."""
+    height, width, channels = spec.input_shape
+    return f"""{indent}const int8_t *from = input + {y} * {width * channels} + c;
+{indent}EK_UNROLL4 for (int32_t x = 0; x < {width}; ++x) {{
+{indent}    {to}[x] = from[x * {channels}];
+{indent}}}"""
+
+
+def _fill_plane(spec, plane_cols: int) -> str:
+    """C run once per channel: its whole padded plane (the padding rows stay as memset)."""
+    top, left = spec.window.padding[0], spec.window.padding[1]
+    return f"""        for (int32_t y = 0; y < {spec.input_shape[0]}; ++y) {{
+            int8_t *to = plane + (y + {top}) * {plane_cols} + {left};
+{_copy_row(spec, "to", "y", "            ")}
+        }}
+"""
+
+
+def _fill_row_window(spec, plane_rows: int, plane_cols: int) -> str:
+    """C run before output row oy: the window's rows, those the previous window shares moved up a
+    word at a time (forward, so no word is written before it is read; a last partial word spills
+    into the next row's first bytes, left padding or columns copied right after), the others copied
+    from the input or set to padding."""
+    height, width, _ = spec.input_shape
+    stride_h, (top, left) = spec.window.stride[0], spec.window.padding[:2]
+    keep = max(0, plane_rows - stride_h)
+    move_up = "" if keep == 0 else f"""            if (oy > 0) {{
+                EK_UNROLL4 for (int32_t k = 0; k < {keep * plane_cols}; k += 4) {{
+                    const int32_t v = ek_read_s8x4(plane + {stride_h * plane_cols} + k);
+                    memcpy(plane + k, &v, 4);
+                }}
+                i = {keep};
+            }}
+"""
+    return f"""            int32_t i = 0;
+{move_up}            for (; i < {plane_rows}; ++i) {{
+                const int32_t y = oy * {stride_h} - {top} + i;
+                int8_t *to = plane + i * {plane_cols} + {left};
+                if (y < 0 || y >= {height}) {{
+                    memset(to, (int8_t)(-input_offset), {width});
+                    continue;
+                }}
+{_copy_row(spec, "to", "y", "                ")}
+            }}
+"""
 
 
 def _taps_3x3(plane_cols: int, pair: bool) -> str:
@@ -252,13 +308,22 @@ def _taps_3x3(plane_cols: int, pair: bool) -> str:
 
 
 @lru_cache(maxsize=None)
-def depthwise_conv2d_dsp_kernel(spec, narrow: bool = False, clamp: str = "any") -> KernelSource:
+def depthwise_conv2d_dsp_kernel(spec, narrow: bool = False, clamp: str = "any", lean: bool = False) -> KernelSource:
     """Channel-by-channel depthwise conv2d for ``spec`` (a ``DepthwiseConv2dSpec``, multiplier 1).
 
     Each channel is first copied into a padded plane in ``scratch`` (padding = the input zero
     point), so every window is interior and contiguous. 3x3 windows (dilation 1) then read each
     kernel row with one 4-byte load and SXTB16/SMLAD, two output pixels per step at stride 1; other
-    windows run unrolled taps with constant offsets.
+    windows run unrolled taps with constant offsets. Output channel c is written after input
+    channel c is copied, and covers only elements of channel c, so the kernel may write over its
+    own input (the in-place rule of ``ops/depthwise_conv2d.py``).
+
+    ``lean`` (patched schedules, see ``variants.KernelChoice.lean``): a *row window*, the plane
+    holds only the KH rows of one output row's windows. Before each output row the rows
+    the previous one read too move up and the others are copied from the input (each input row
+    once when the stride is at most KH): scratch of KH rows instead of the whole plane, for about
+    14% more instructions (VWW's depthwise layers on cortex-m7). Output row r is then written after
+    the input rows up to r's windows are copied (``DepthwiseConv2d.channelwise_overwrite_ok``).
     """
     if not depthwise_supported(spec):
         raise ValueError(f"the DSP depthwise kernel needs depth multiplier 1, got {spec.depth_multiplier}")
@@ -266,8 +331,8 @@ def depthwise_conv2d_dsp_kernel(spec, narrow: bool = False, clamp: str = "any") 
     out_h, out_w, _ = spec.output_shape
     kernel_h, kernel_w = spec.window.kernel
     (stride_h, stride_w), (dilation_h, dilation_w) = spec.window.stride, spec.window.dilation
-    top, left = spec.window.padding[0], spec.window.padding[1]
-    plane_rows, plane_cols = _plane_shape(spec)
+    row_window = lean
+    plane_rows, plane_cols = _plane_shape(spec, row_window)
     requantize = "ek_output({acc}, scale, clamp)"
     pairs = ""
     if spec.window.kernel == (3, 3) and spec.window.dilation == (1, 1):
@@ -298,24 +363,18 @@ def depthwise_conv2d_dsp_kernel(spec, narrow: bool = False, clamp: str = "any") 
     memset(plane, (int8_t)(-input_offset), {plane_rows * plane_cols + 4});
     for (int32_t c = 0; c < {channels}; ++c) {{
         const int8_t *w = filter + c;
-        for (int32_t y = 0; y < {height}; ++y) {{
-            const int8_t *from = input + y * {width * channels} + c;
-            int8_t *to = plane + (y + {top}) * {plane_cols} + {left};
-            EK_UNROLL4 for (int32_t x = 0; x < {width}; ++x) {{
-                to[x] = from[x * {channels}];
-            }}
-        }}
-{weights}
+{"" if row_window else _fill_plane(spec, plane_cols)}{weights}
         const int32_t b = bias[c];
         const ek_scale_t scale = ek_scale(multiplier[c], shift[c]);
         int8_t *out = output + c;
         for (int32_t oy = 0; oy < {out_h}; ++oy) {{
-            const int8_t *src = plane + oy * {stride_h * plane_cols};
+{_fill_row_window(spec, plane_rows, plane_cols) if row_window else ""}            const int8_t *src = plane{"" if row_window else f" + oy * {stride_h * plane_cols}"};
             int32_t ox = 0;
 {pairs}{single}
         }}
     }}"""
-    return _kernel("depthwise_conv2d", spec, narrow, body, depthwise_scratch_bytes(spec), clamp=clamp)
+    return _kernel("depthwise_conv2d", spec, narrow, body, depthwise_scratch_bytes(spec, row_window), clamp=clamp,
+                   lean=lean)
 
 
 def fold_input_offset(bias: np.ndarray, weight: np.ndarray, channel_axis: int, input_offset: int) -> np.ndarray:

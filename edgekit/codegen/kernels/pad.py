@@ -40,3 +40,18 @@ def pad_kernel(spec: PadSpec) -> KernelSource:
 
     output = te.compute(spec.output_shape, element, name=OUTPUT_STAGE)
     return build_kernel("pad", spec, [x, output, pad_value], lambda sch: None, ("input",))
+
+
+@lru_cache(maxsize=None)
+def mirror_pad_kernel(spec: PadSpec, reflect: bool) -> KernelSource:
+    """The C kernel ``ek_mirror_pad_s8_<hash>`` (``int32_t NAME(const int8_t* input, int8_t* output)``):
+    each output element reads its input index mirrored at the edges (``edgekit.ops.mirror_pad``)."""
+    offset = 1 if reflect else 0
+    x = te.placeholder(spec.input_shape, "int8", name="input")
+
+    def mirrored(i, d):
+        return tirx.if_then_else(i < 0, offset - 1 - i, tirx.if_then_else(i >= d, 2 * d - 1 - offset - i, i))
+
+    output = te.compute(spec.output_shape, lambda *index: x[tuple(
+        mirrored(o - before, d) for o, d, (before, _) in zip(index, spec.input_shape, spec.pads))], name=OUTPUT_STAGE)
+    return build_kernel("mirror_pad", (spec, reflect), [x, output], lambda sch: None, ("input",))

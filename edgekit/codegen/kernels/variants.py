@@ -54,12 +54,13 @@ def candidate_variants(family: str, spec, target, wide_weights: bool = True) -> 
             and (wide_weights or v != DSP_W16)]
 
 
-def make_kernel(family: str, spec, variant: str, narrow: bool = False, clamp: str = "any"):
+def make_kernel(family: str, spec, variant: str, narrow: bool = False, clamp: str = "any", **options):
     """The kernel of ``family`` for ``spec`` in ``variant``; ``narrow``: the layer passed
     ``mac_dsp.narrow_accumulators`` (the DSP kernels then requantize faster); ``clamp``: its
-    ``mac_dsp.clamp_kind`` (the DSP kernels compile it in)."""
+    ``mac_dsp.clamp_kind`` (the DSP kernels compile it in); ``options``: keywords of the variant's
+    kernel maker (``lean``, see ``KernelChoice``), ignored by ``tvm``."""
     maker = FAMILIES[family][variant][0]
-    return maker(spec) if variant == PORTABLE else maker(spec, narrow=narrow, clamp=clamp)
+    return maker(spec) if variant == PORTABLE else maker(spec, narrow=narrow, clamp=clamp, **options)
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,11 @@ class KernelChoice:
     wide_weights: bool = True
     tuned: dict = field(default_factory=dict)
     prefer: str | None = None  # the variant every layer that can run it gets (tuning measures each)
+    #: scratch-lean DSP kernels (a patched schedule that minimises SRAM, ``PatchSchedule.lean_kernels``):
+    #: conv2d and fully_connected widen their int8 inputs in the loop instead of into scratch, depthwise
+    #: keeps a row window instead of a whole plane (``mac_dsp``); ``ek_scratch`` is outside the arena
+    #: and counts at every step, so its largest user matters
+    lean: bool = False
 
     def variants(self, family: str, spec) -> list[str]:
         """The variants this choice may give ``spec``, the default first."""
@@ -85,7 +91,8 @@ class KernelChoice:
         see :func:`make_kernel`)."""
         candidates = self.variants(family, spec)
         wanted = self.prefer or self.tuned.get(tuning_key(family, spec, narrow))
-        return make_kernel(family, spec, wanted if wanted in candidates else candidates[0], narrow, clamp)
+        return make_kernel(family, spec, wanted if wanted in candidates else candidates[0], narrow, clamp,
+                           **({"lean": True} if self.lean else {}))
 
     def portable(self) -> "KernelChoice":
         """This choice restricted to the portable kernels."""
