@@ -105,6 +105,8 @@ def _cases():
         "transpose_conv_valid": (lambda x: transpose_conv(features(x), 2, "VALID", (33, 33)), {"TRANSPOSE_CONV"}),
         "transpose_conv_stride1": (lambda x: transpose_conv(features(x), 1, "SAME", (16, 16)), {"TRANSPOSE_CONV"}),
         "gather_channels": (lambda x: tf.gather(features(x), [7, 0, 3, 3, 5], axis=3), {"GATHER"}),
+        "gather_nd_pixels": (lambda x: tf.gather_nd(features(x), [[0, 3, 5], [0, 15, 0], [0, 3, 5]]), {"GATHER_ND"}),
+        "gather_nd_rows": (lambda x: tf.gather_nd(tf.nn.relu(features(x)), [[[0, 2]], [[0, 9]]]), {"GATHER_ND"}),
         "gather_rows": (lambda x: tf.gather(tf.nn.relu(features(x)), [[15, 2], [0, 9]], axis=1), {"GATHER"}),
         "batch_matmul_adj_x": (lambda x: tf.matmul(tf.reshape(features(x), (1, 256, 8)),
                                                    tf.reshape(tf.nn.relu(two(x)[1]), (1, 256, 8)), transpose_a=True),

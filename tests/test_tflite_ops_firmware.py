@@ -57,7 +57,8 @@ def _models():
         gathered, a strided transpose convolution upsampling the same features, a batched matmul of
         them, their L2 normalization, their global max, a grouped convolution of them, their sum over
         columns, their minimum over channels, (int32 outputs) the channel of the largest value per pixel
-        and the row of the smallest value per column, and their blocks moved to the batch and back."""
+        and the row of the smallest value per column, their blocks moved to the batch and back, and
+        three of their pixels."""
         y = tf.nn.conv2d(x, w, 1, "SAME")
         shuffled = tf.gather(tf.nn.depth_to_space(tf.nn.relu(tf.nn.space_to_depth(y, 2)), 4), [1, 0, 1], axis=3)
         upsampled = tf.nn.relu(tf.nn.conv2d_transpose(y, up, (1, 32, 32, 6), 2, "SAME") + up_bias)
@@ -70,12 +71,13 @@ def _models():
         floor = tf.reduce_min(y, axis=[3], keepdims=True)
         batched = tf.space_to_batch_nd(y, [4, 2], [[0, 0], [0, 0]])
         unbatched = tf.batch_to_space(tf.reshape(y, (4, 8, 8, 8)), [2, 2], [[1, 0], [2, 1]])
+        picked = tf.gather_nd(y, [[0, 3, 5], [0, 15, 0], [0, 7, 7]])
         return (shuffled, upsampled, tf.matmul(rows, tf.nn.relu(rows), transpose_b=True), normalized, pooled,
-                grouped(y), summed, labels, lowest_rows, floor, batched, unbatched)
+                grouped(y), summed, labels, lowest_rows, floor, batched, unbatched, picked)
 
     return {"blocks": (blocks, {"SPACE_TO_DEPTH", "DEPTH_TO_SPACE", "GATHER", "TRANSPOSE_CONV", "BATCH_MATMUL",
                                 "L2_NORMALIZATION", "REDUCE_MAX", "SUM", "ARG_MAX", "ARG_MIN", "REDUCE_MIN",
-                                "SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND"}),
+                                "SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND", "GATHER_ND"}),
             "elementwise": (elementwise, {"ADD", "MUL", "SUB", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", "HARD_SWISH",
                                           "LOGISTIC", "TANH", "LEAKY_RELU", "PRELU", "ABS", "RSQRT"}),
             "geometry": (geometry, {"RESIZE_NEAREST_NEIGHBOR", "STRIDED_SLICE", "SPLIT", "SUB", "RESIZE_BILINEAR",

@@ -551,6 +551,20 @@ def _gather(conv: _Converter, op: _Operator) -> None:
     conv.add_node(op, "gather", op.inputs[:1], op.outputs[0], GatherAttrs(axis, flat, tuple(indices.shape)))
 
 
+def _gather_nd(conv: _Converter, op: _Operator) -> None:
+    """GATHER_ND with constant indices: each index vector picks one element (or slice) of the leading
+    axes it names, so the input is reshaped with those axes merged into one and gathered along it."""
+    shape = conv.info(op.inputs[0]).shape
+    indices = conv.constant(op, 1).astype(np.int64)
+    depth = indices.shape[-1]
+    merged = (int(np.prod(shape[:depth], dtype=np.int64)),) + tuple(shape[depth:])
+    flat = np.ravel_multi_index(tuple(np.moveaxis(indices, -1, 0)), shape[:depth])
+    rows = conv.new_tensor(op.inputs[0], merged, "_rows")
+    conv.add_node(op, "reshape", op.inputs[:1], rows, ReshapeAttrs(merged))
+    conv.add_node(op, "gather", [rows], op.outputs[0],
+                  GatherAttrs(0, tuple(int(i) for i in flat.reshape(-1)), tuple(indices.shape[:-1])))
+
+
 def _concatenation(conv: _Converter, op: _Operator) -> None:
     if conv.activation(op) is not None:
         raise conv.unsupported(op, "has a fused activation; edgekit's concat has none")
@@ -754,6 +768,7 @@ _CONVERTERS = {
     BuiltinOperator.SPLIT_V: _split_v,
     BuiltinOperator.TRANSPOSE_CONV: _transpose_conv,
     BuiltinOperator.GATHER: _gather,
+    BuiltinOperator.GATHER_ND: _gather_nd,
     BuiltinOperator.PACK: _pack,
     BuiltinOperator.UNPACK: _unpack,
     BuiltinOperator.L2_NORMALIZATION: _unary("l2_normalization"),
