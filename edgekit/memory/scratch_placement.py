@@ -9,6 +9,8 @@ bytes: no kernel keeps anything in its scratch from one call to the next.
 
 from dataclasses import dataclass, replace
 
+from edgekit.memory.greedy_allocation import align_up
+
 
 @dataclass(frozen=True)
 class ScratchPlacement:
@@ -24,17 +26,13 @@ class ScratchPlacement:
         return self.offset + self.size
 
 
-def _align(value: int, alignment: int) -> int:
-    return -(-value // alignment) * alignment
-
-
 def lowest_gap(taken: list[tuple[int, int]], size: int, alignment: int) -> int:
     """The lowest aligned offset where ``size`` bytes touch none of the [start, end) ranges ``taken``."""
     offset = 0
     for start, end in sorted(taken):
         if offset + size <= start:
             break
-        offset = max(offset, _align(end, alignment))
+        offset = max(offset, align_up(end, alignment))
     return offset
 
 
