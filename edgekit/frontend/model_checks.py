@@ -91,7 +91,12 @@ def _check_tensor(tensor, source) -> None:
         _check_quant(tensor, source)
 
 
-_ZERO_POINT_LIMITS = {"int8": (-128, 127), "uint8": (0, 255)}
+def _zero_point_range(dtype: str) -> tuple[int, int]:
+    """8-bit tensors take any zero point of their type; int16 activations and int32 biases take 0."""
+    if dtype in ("int8", "uint8"):
+        info = np.iinfo(dtype)
+        return int(info.min), int(info.max)
+    return 0, 0
 
 
 def _check_quant(tensor, source) -> None:
@@ -100,7 +105,7 @@ def _check_quant(tensor, source) -> None:
     if scale.size == 0 or not np.all(np.isfinite(scale)) or np.any(scale <= 0) or np.any(scale < 1e-30):
         raise ModelFileError(f"{source}: tensor {name!r} has scale {scale[:4].tolist()}; scales must be positive "
                              "and finite")
-    limits = _ZERO_POINT_LIMITS.get(tensor.dtype, (0, 0))  # int16 activations, int32 biases: 0
+    limits = _zero_point_range(tensor.dtype)
     if zero_point.size == 0 or np.any(zero_point < limits[0]) or np.any(zero_point > limits[1]):
         raise ModelFileError(f"{source}: tensor {name!r} ({tensor.dtype}) has zero point {zero_point[:4].tolist()}; "
                              f"expected values in [{limits[0]}, {limits[1]}]")
