@@ -83,6 +83,13 @@ EK_INLINE int32_t ek_smlatb(int32_t a, int32_t b, int32_t acc)
     __asm__("smlatb %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
     return r;
 }
+/* acc + a.lo * b.hi (int16 halves). */
+EK_INLINE int32_t ek_smlabt(int32_t a, int32_t b, int32_t acc)
+{
+    int32_t r;
+    __asm__("smlabt %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
 #else
 EK_INLINE int32_t ek_sxtb16(int32_t x)
 {
@@ -109,6 +116,10 @@ EK_INLINE int32_t ek_smlabb(int32_t a, int32_t b, int32_t acc)
 EK_INLINE int32_t ek_smlatb(int32_t a, int32_t b, int32_t acc)
 {
     return (int32_t)((uint32_t)acc + (uint32_t)((a >> 16) * (int16_t)(b & 0xFFFF)));
+}
+EK_INLINE int32_t ek_smlabt(int32_t a, int32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)(int16_t)(a & 0xFFFF) * (b >> 16)));
 }
 #endif
 
@@ -522,6 +533,235 @@ EK_INLINE void ek_gemm(const ek_input_t *a, const ek_weight_t *filter, int32_t k
         out_a[c] = ek_output(acc[0], scale, q->clamp);
         if (pixels == 2) {
             out_b[c] = ek_output(acc[2], scale, q->clamp);
+        }
+    }
+}
+
+/* Depthwise 3x3, stride 1 or 2, four channels at a time (the dsp_c4 depthwise kernels, mac_dsp.py).
+ *
+ * NHWC keeps a pixel's channels together, so one word holds four channels of one pixel. A group of
+ * four channels runs output row by output row through a *row window* in scratch: the three input rows
+ * of the current output row's windows, each stored as pixel pairs. Pixel pair j (window columns 2j,
+ * 2j + 1; column 0 is the left padding) is two words: row[j] holds channels c, c + 1 of both pixels
+ * (bytes: pixel 2j's two, then pixel 2j + 1's; PKHBT of the two pixels' words) and row[pairs + j]
+ * channels c + 2, c + 3 (PKHTB). SXTB16 of row[j] is then channel c of both pixels as an int16 pair,
+ * SXTB16 ror 8 channel c + 1, so one SMLAD multiplies two taps of one channel. Padding columns and rows
+ * hold the input zero point (its offset-corrected value is 0), so the loops over output pixels have no
+ * border checks.
+ * Weights: per channel and kernel row the int16 pairs (w0, w1) and (w1, w2), built in scratch once per
+ * group from the int8 filter. Two output pixels per step: at stride 1 pixel 2j sums
+ * (x0, x1).(w0, w1) + x2 w2 and pixel 2j + 1 x1 w0 + (x2, x3).(w1, w2); at stride 2 each pixel
+ * (x0, x1).(w0, w1) + x2 w2 from its own pair and the next.
+ * Narrow layers (EK_NARROW_ACC) accumulate 2 acc (doubled weights and bias), which the requantization
+ * (ek_rescale) needs anyway, and fold its last rounding step and the output offset into one add.
+ * In place: group g writes only its own channels, and output row r after copying the input rows its
+ * windows read; a row is copied just before the first output row that reads it, as the row-window
+ * kernel does (DepthwiseConv2d.channelwise_overwrite_ok). */
+
+#define EK_DW4_SCALE (EK_NARROW_ACC ? 2 : 1)
+
+/* Four bytes of one pixel's channels c.. (n of them present; the others the zero point, pad4). */
+EK_INLINE int32_t ek_dw4_pixel(const int8_t *p, int32_t n, int32_t pad4)
+{
+    int32_t v = pad4;
+    memcpy(&v, p, (size_t)n);
+    return v;
+}
+
+/* Pixel pair j of a window row: v0, v1 the two pixels' words. */
+EK_INLINE void ek_dw4_pair(int32_t *row, int32_t pairs, int32_t j, int32_t v0, int32_t v1)
+{
+    row[j] = (int32_t)(((uint32_t)v0 & 0xFFFFu) | ((uint32_t)v1 << 16));
+    row[pairs + j] = (int32_t)(((uint32_t)v1 & 0xFFFF0000u) | ((uint32_t)v0 >> 16));
+}
+
+/* Pixel pair j of input row `src` (already at channel c), checking the columns (a border pair). */
+EK_INLINE void ek_dw4_border_pair(const int8_t *src, int32_t width, int32_t channels, int32_t left, int32_t pairs,
+                                  int32_t n, int32_t pad4, int32_t j, int32_t *row)
+{
+    const int32_t x0 = 2 * j - left, x1 = x0 + 1;
+    ek_dw4_pair(row, pairs, j, x0 >= 0 && x0 < width ? ek_dw4_pixel(src + x0 * channels, n, pad4) : pad4,
+                x1 >= 0 && x1 < width ? ek_dw4_pixel(src + x1 * channels, n, pad4) : pad4);
+}
+
+/* Input row `src` (already at channel c) into a window row of `pairs` pixel pairs; columns outside the
+ * input read the zero point. The pairs with both pixels inside run without checks. */
+EK_INLINE void ek_dw4_row(const int8_t *src, int32_t width, int32_t channels, int32_t left, int32_t pairs,
+                          int32_t n, int32_t pad4, int32_t *row)
+{
+    const int32_t first = (left + 1) / 2, last = (width + left) / 2 < pairs ? (width + left) / 2 : pairs;
+    int32_t j = 0;
+    for (; j < first; ++j) {
+        ek_dw4_border_pair(src, width, channels, left, pairs, n, pad4, j, row);
+    }
+    const int8_t *p = src + (2 * j - left) * channels;
+    EK_UNROLL4 for (; j < last; ++j, p += 2 * channels) {
+        ek_dw4_pair(row, pairs, j, ek_dw4_pixel(p, n, pad4), ek_dw4_pixel(p + channels, n, pad4));
+    }
+    for (; j < pairs; ++j) {
+        ek_dw4_border_pair(src, width, channels, left, pairs, n, pad4, j, row);
+    }
+}
+
+/* The group's int16 tap pairs, times EK_DW4_SCALE: words[12 h + 4 ky + 2 i] = (w0, w1), [.. + 1] =
+ * (w1, w2) of channel c + 2 h + i, kernel row ky; channels beyond n get zeros. */
+EK_INLINE void ek_dw4_weights(const int8_t *filter, int32_t channels, int32_t c, int32_t n, int32_t *words)
+{
+    for (int32_t k = 0; k < 4; ++k) {
+        for (int32_t ky = 0; ky < 3; ++ky) {
+            const int8_t *w = filter + 3 * ky * channels + c + k;
+            const int32_t w0 = k < n ? w[0] * EK_DW4_SCALE : 0, w1 = k < n ? w[channels] * EK_DW4_SCALE : 0,
+                          w2 = k < n ? w[2 * channels] * EK_DW4_SCALE : 0;
+            int32_t *at = words + 12 * (k / 2) + 4 * ky + 2 * (k % 2);
+            at[0] = ek_pack_s16x2(w0, w1);
+            at[1] = ek_pack_s16x2(w1, w2);
+        }
+    }
+}
+
+/* One output channel's requantization, decoded once per output row. */
+typedef struct {
+    ek_scale_t scale;
+    int32_t bias, offset; /* the bias times EK_DW4_SCALE; narrow: 1 + 2 * output offset */
+} ek_dw4_channel_t;
+
+EK_INLINE ek_dw4_channel_t ek_dw4_channel(const ek_requant_t *q, int32_t c)
+{
+    ek_dw4_channel_t channel;
+    channel.scale = ek_scale(q->multiplier[c], q->shift[c]);
+    channel.bias = q->bias[c] * EK_DW4_SCALE;
+    channel.offset = EK_NARROW_ACC ? 1 + 2 * q->clamp.output_offset : q->clamp.output_offset;
+    return channel;
+}
+
+/* ek_output of the accumulator (times EK_DW4_SCALE). Narrow: SMMULR(2 acc, m) as ek_rescale, then
+ * ((h' >> (r - 1)) + 1) >> 1 + offset = ((h' >> (r - 1)) + 1 + 2 offset) >> 1, the shift folded into
+ * SSAT where the clamp's upper bound is 127. */
+EK_INLINE int8_t ek_dw4_output(int32_t acc, ek_dw4_channel_t channel, ek_clamp_t clamp)
+{
+#if EK_NARROW_ACC
+    const int32_t high = ek_smmulr(acc, channel.scale.multiplier);
+    int32_t result = ((high + (high >> 31)) >> channel.scale.right_minus_one) + channel.offset;
+#if defined(__ARM_ARCH_7EM__) || defined(__ARM_ARCH_8M_MAIN__) || defined(__ARM_ARCH_8_1M_MAIN__)
+    if (__builtin_constant_p(clamp.act_max) && clamp.act_max == 127) {
+        __asm__("ssat %0, #8, %1, asr #1" : "=r"(result) : "r"(result));
+        if (!(__builtin_constant_p(clamp.act_min) && clamp.act_min == -128)) {
+            result = result < clamp.act_min ? clamp.act_min : result;
+        }
+        return (int8_t)result;
+    }
+#endif
+    return ek_output_clamp(result >> 1, clamp);
+#else
+    return ek_output_clamp(ek_rescale(acc, channel.scale) + channel.offset, clamp);
+#endif
+}
+
+/* Channel c (ror 0) or c + 1 (ror 8) of a window word's two pixels, as an int16 pair. */
+EK_INLINE int32_t ek_dw4_taps_of(int32_t word, int32_t ror)
+{
+    return ror ? ek_sxtb16_ror8(word) : ek_sxtb16(word);
+}
+
+/* One step of `pixels` (1, 2 or 4) output pixels of one channel (ror: ek_dw4_taps_of), the first one's
+ * window starting at pair row[0]: at stride 1 an even pixel 2j sums (x0, x1).(w0, w1) from pair j and
+ * x2 w2 from pair j + 1, an odd one x1 w0 from pair j and (x2, x3).(w1, w2) from pair j + 1; at stride 2
+ * pixel j reads pair j and the first pixel of pair j + 1. w: the channel's weight words of kernel row 0;
+ * the result requantized into out[0], out[channels]... */
+EK_INLINE void ek_dw4_step(const int32_t *row, int32_t row_words, const int32_t *w, int32_t stride, int32_t pixels,
+                           int32_t ror, ek_dw4_channel_t k, ek_clamp_t clamp, int32_t channels, int8_t *out)
+{
+    int32_t acc[4] = {k.bias, k.bias, k.bias, k.bias};
+    _Pragma("GCC unroll 3") for (int32_t ky = 0; ky < 3; ++ky) {
+        const int32_t *r = row + ky * row_words, *wk = w + 4 * ky;
+        const int32_t pairs = stride == 1 ? (pixels + 1) / 2 + 1 : pixels + 1;
+        int32_t x[5];
+        _Pragma("GCC unroll 5") for (int32_t j = 0; j < pairs; ++j) {
+            x[j] = ek_dw4_taps_of(r[j], ror);
+        }
+        _Pragma("GCC unroll 4") for (int32_t p = 0; p < pixels; ++p) {
+            if (stride == 2 || p % 2 == 0) {
+                const int32_t j = stride == 1 ? p / 2 : p;
+                acc[p] = ek_smlabt(x[j + 1], wk[1], ek_smlad(x[j], wk[0], acc[p]));
+            } else {
+                acc[p] = ek_smlad(x[p / 2 + 1], wk[1], ek_smlatb(x[p / 2], wk[0], acc[p]));
+            }
+        }
+    }
+    _Pragma("GCC unroll 4") for (int32_t p = 0; p < pixels; ++p) {
+        out[p * channels] = ek_dw4_output(acc[p], k, clamp);
+    }
+}
+
+/* One output row of channels c .. c + n - 1 (n = 1 or 2, a half of the group): window rows at row,
+ * row + row_words, row + 2 row_words (this half's words), weight words w (ek_dw4_weights, this half's),
+ * into out (the output row at channel c). Four output pixels per step (then a step of 2, of 1), one
+ * channel after the other (more accumulators at once would spill). */
+EK_INLINE void ek_dw4_half(const int32_t *row, int32_t row_words, const int32_t *w, int32_t stride, int32_t out_w,
+                           int32_t channels, int32_t n, int32_t c, const ek_requant_t *q, int8_t *out)
+{
+    ek_dw4_channel_t k[2];
+    for (int32_t i = 0; i < n; ++i) {
+        k[i] = ek_dw4_channel(q, c + i);
+    }
+    const int32_t *end = row + out_w / 4 * 2 * stride;
+    for (; row < end; row += 2 * stride, out += 4 * channels) {
+        _Pragma("GCC unroll 2") for (int32_t i = 0; i < n; ++i) {
+            ek_dw4_step(row, row_words, w + 2 * i, stride, 4, i, k[i], q->clamp, channels, out + i);
+        }
+    }
+    if (out_w % 4 >= 2) {
+        _Pragma("GCC unroll 2") for (int32_t i = 0; i < n; ++i) {
+            ek_dw4_step(row, row_words, w + 2 * i, stride, 2, i, k[i], q->clamp, channels, out + i);
+        }
+        row += stride;
+        out += 2 * channels;
+    }
+    if (out_w % 2) {
+        _Pragma("GCC unroll 2") for (int32_t i = 0; i < n; ++i) {
+            ek_dw4_step(row, row_words, w + 2 * i, stride, 1, i, k[i], q->clamp, channels, out + i);
+        }
+    }
+}
+
+/* Static shape of a dsp_c4 depthwise layer. */
+typedef struct {
+    int32_t height, width, channels, out_h, out_w, stride, top, left, pairs;
+} ek_dw4_shape_t;
+
+/* Channels c .. c + n - 1 (n <= 4) of the whole output; scratch: 24 weight words, then the window's
+ * three rows of 2 * pairs words. Before each output row the rows the previous one read too move up
+ * (3 - stride of them) and the others are copied from the input (or set to padding). */
+EK_INLINE void ek_dw4_group(const int8_t *input, const int8_t *filter, const ek_requant_t *q, int8_t *output,
+                            int32_t *scratch, int32_t pad4, int32_t c, int32_t n, const ek_dw4_shape_t s)
+{
+    int32_t *weights = scratch, *window = scratch + 24;
+    const int32_t row_words = 2 * s.pairs;
+    ek_dw4_weights(filter, s.channels, c, n, weights);
+    for (int32_t oy = 0; oy < s.out_h; ++oy) {
+        int32_t i = 0;
+        if (oy > 0) {
+            EK_UNROLL4 for (int32_t k = 0; k < (3 - s.stride) * row_words; ++k) {
+                window[k] = window[s.stride * row_words + k];
+            }
+            i = 3 - s.stride;
+        }
+        for (; i < 3; ++i) {
+            const int32_t y = oy * s.stride - s.top + i;
+            int32_t *row = window + i * row_words;
+            if (y < 0 || y >= s.height) {
+                for (int32_t k = 0; k < row_words; ++k) {
+                    row[k] = pad4;
+                }
+            } else {
+                ek_dw4_row(input + y * s.width * s.channels + c, s.width, s.channels, s.left, s.pairs, n, pad4, row);
+            }
+        }
+        int8_t *out = output + oy * s.out_w * s.channels + c;
+        ek_dw4_half(window, row_words, weights, s.stride, s.out_w, s.channels, n < 2 ? n : 2, c, q, out);
+        if (n > 2) {
+            ek_dw4_half(window + s.pairs, row_words, weights + 12, s.stride, s.out_w, s.channels, n - 2, c + 2, q,
+                        out + 2);
         }
     }
 }

@@ -20,6 +20,9 @@ PORTABLE = "tvm"
 DSP = mac_dsp.VARIANT
 DSP_W16 = mac_dsp.VARIANT_W16
 MVE = mac_dsp.VARIANT_MVE
+DSP_C4 = mac_dsp.VARIANT_C4
+#: variants a scratch-lean schedule leaves out: their scratch is larger than the lean kernels'
+NOT_LEAN = (DSP_C4,)
 
 
 def _always(spec) -> bool:
@@ -31,7 +34,8 @@ FAMILIES = {
     "conv2d": {MVE: (partial(mac_dsp.conv2d_dsp_kernel, mve=True), _always),
                DSP_W16: (partial(mac_dsp.conv2d_dsp_kernel, weights16=True), _always),
                DSP: (mac_dsp.conv2d_dsp_kernel, _always), PORTABLE: (conv2d_kernel, _always)},
-    "depthwise_conv2d": {DSP: (mac_dsp.depthwise_conv2d_dsp_kernel, mac_dsp.depthwise_supported),
+    "depthwise_conv2d": {DSP_C4: (mac_dsp.depthwise_conv2d_c4_kernel, mac_dsp.depthwise_c4_supported),
+                         DSP: (mac_dsp.depthwise_conv2d_dsp_kernel, mac_dsp.depthwise_supported),
                          PORTABLE: (depthwise_conv2d_kernel, _always)},
     "fully_connected": {MVE: (partial(mac_dsp.fully_connected_dsp_kernel, mve=True), _always),
                         DSP_W16: (partial(mac_dsp.fully_connected_dsp_kernel, weights16=True), _always),
@@ -42,7 +46,7 @@ FAMILIES = {
 
 def target_variants(target) -> tuple[str, ...]:
     """The variants ``target``'s CPU can run, the most specialised first."""
-    dsp = (DSP_W16, DSP, PORTABLE) if target.dsp else (PORTABLE,)
+    dsp = (DSP_W16, DSP_C4, DSP, PORTABLE) if target.dsp else (PORTABLE,)
     return (MVE,) + dsp if target.mve else dsp
 
 
@@ -84,7 +88,8 @@ class KernelChoice:
 
     def variants(self, family: str, spec) -> list[str]:
         """The variants this choice may give ``spec``, the default first."""
-        return candidate_variants(family, spec, self.target, self.wide_weights)
+        return [v for v in candidate_variants(family, spec, self.target, self.wide_weights)
+                if not (self.lean and v in NOT_LEAN)]
 
     def kernel(self, family: str, spec, narrow: bool = False, clamp: str = "any"):
         """The kernel the code generator gives a layer of ``family`` and ``spec`` (``narrow``, ``clamp``:
