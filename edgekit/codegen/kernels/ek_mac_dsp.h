@@ -695,15 +695,11 @@ EK_INLINE void ek_dw4_step(const int32_t *row, int32_t row_words, const int32_t 
 
 /* One output row of channels c .. c + n - 1 (n = 1 or 2, a half of the group): window rows at row,
  * row + row_words, row + 2 row_words (this half's words), weight words w (ek_dw4_weights, this half's),
- * into out (the output row at channel c). Four output pixels per step (then a step of 2, of 1), one
+ * requantization k[0..n-1], into out (the output row at channel c). Four output pixels per step (then a step of 2, of 1), one
  * channel after the other (more accumulators at once would spill). */
 EK_INLINE void ek_dw4_half(const int32_t *row, int32_t row_words, const int32_t *w, int32_t stride, int32_t out_w,
-                           int32_t channels, int32_t n, int32_t c, const ek_requant_t *q, int8_t *out)
+                           int32_t channels, int32_t n, const ek_dw4_channel_t *k, const ek_requant_t *q, int8_t *out)
 {
-    ek_dw4_channel_t k[2];
-    for (int32_t i = 0; i < n; ++i) {
-        k[i] = ek_dw4_channel(q, c + i);
-    }
     const int32_t *end = row + out_w / 4 * 2 * stride;
     for (; row < end; row += 2 * stride, out += 4 * channels) {
         _Pragma("GCC unroll 2") for (int32_t i = 0; i < n; ++i) {
@@ -738,6 +734,10 @@ EK_INLINE void ek_dw4_group(const int8_t *input, const int8_t *filter, const ek_
     int32_t *weights = scratch, *window = scratch + 24;
     const int32_t row_words = 2 * s.pairs;
     ek_dw4_weights(filter, s.channels, c, n, weights);
+    ek_dw4_channel_t k[4];
+    for (int32_t i = 0; i < n; ++i) {
+        k[i] = ek_dw4_channel(q, c + i);
+    }
     for (int32_t oy = 0; oy < s.out_h; ++oy) {
         int32_t i = 0;
         if (oy > 0) {
@@ -758,9 +758,9 @@ EK_INLINE void ek_dw4_group(const int8_t *input, const int8_t *filter, const ek_
             }
         }
         int8_t *out = output + oy * s.out_w * s.channels + c;
-        ek_dw4_half(window, row_words, weights, s.stride, s.out_w, s.channels, n < 2 ? n : 2, c, q, out);
+        ek_dw4_half(window, row_words, weights, s.stride, s.out_w, s.channels, n < 2 ? n : 2, k, q, out);
         if (n > 2) {
-            ek_dw4_half(window + s.pairs, row_words, weights + 12, s.stride, s.out_w, s.channels, n - 2, c + 2, q,
+            ek_dw4_half(window + s.pairs, row_words, weights + 12, s.stride, s.out_w, s.channels, n - 2, k + 2, q,
                         out + 2);
         }
     }

@@ -387,6 +387,19 @@ def depthwise_c4_supported(spec) -> bool:
             and window.stride in ((1, 1), (2, 2)))
 
 
+#: the narrowest output (pixels per row) that gets the dsp_c4 kernel by default: below it the per-row work
+#: (window rows moved and copied, steps of 2 and 1 pixels) costs more than the planes of the one-channel
+#: kernel (measured on cortex-m7: DS-CNN's 25x5x64 layers 3.30 instructions per MAC vs 3.17, VWW's 3x3x256
+#: 4.84 vs 3.60; VWW's 6x6x128 3.13 vs 3.24)
+C4_MIN_OUTPUT_WIDTH = 6
+
+
+def depthwise_c4_default(spec) -> bool:
+    """Whether kernel selection gives ``spec`` the dsp_c4 kernel by default (``--tune`` measures it anyway
+    wherever it runs): supported and at least ``C4_MIN_OUTPUT_WIDTH`` output pixels per row."""
+    return depthwise_c4_supported(spec) and spec.output_shape[1] >= C4_MIN_OUTPUT_WIDTH
+
+
 def _c4_pairs(spec) -> int:
     """Pixel pairs per window row: the last output pixel's window reads pairs up to (out_w - 1) * stride / 2 + 1."""
     return (spec.output_shape[1] - 1) * spec.window.stride[1] // 2 + 2

@@ -4,8 +4,10 @@ Each MAC family has one compute definition (its op's int8 reference) and several
 ``tvm``, the portable TVM schedule (:mod:`edgekit.codegen.kernels.conv2d` ...), which runs on any
 Cortex-M; ``dsp`` and ``dsp_w16``, SXTB16/SMLAD register blocking with int8 or int16 weights
 (:mod:`edgekit.codegen.kernels.mac_dsp`) for CPUs with the DSP extension; ``mve``, Helium dot products,
-for CPUs with MVE. A variant may support only some specs (the DSP depthwise kernel needs depth
-multiplier 1). The variant is part of the kernel's name, so it is part of the kernel cache key too.
+for CPUs with MVE; for depthwise, ``dsp_c4`` (3x3, stride 1 or 2, four channels at a time) beside the
+one-channel ``dsp``. A variant may support only some specs (the DSP depthwise kernels need depth
+multiplier 1), and be the default for fewer (``DEFAULT_WHERE``). The variant is part of the kernel's
+name, so it is part of the kernel cache key too.
 """
 
 from dataclasses import dataclass, field, replace
@@ -44,6 +46,11 @@ FAMILIES = {
 }
 
 
+#: variant -> whether it is the default for a spec it runs; where not, it comes after the others (``--tune``
+#: still measures it)
+DEFAULT_WHERE = {DSP_C4: mac_dsp.depthwise_c4_default}
+
+
 def target_variants(target) -> tuple[str, ...]:
     """The variants ``target``'s CPU can run, the most specialised first."""
     dsp = (DSP_W16, DSP_C4, DSP, PORTABLE) if target.dsp else (PORTABLE,)
@@ -54,8 +61,9 @@ def candidate_variants(family: str, spec, target, wide_weights: bool = True) -> 
     """The variants of ``family`` that run ``spec`` on ``target``, the default first; ``wide_weights``
     False leaves out the int16-weight variants (they would not fit the flash)."""
     available = FAMILIES[family]
-    return [v for v in target_variants(target) if v in available and available[v][1](spec)
+    runs = [v for v in target_variants(target) if v in available and available[v][1](spec)
             and (wide_weights or v != DSP_W16)]
+    return sorted(runs, key=lambda v: not DEFAULT_WHERE.get(v, _always)(spec))
 
 
 def make_kernel(family: str, spec, variant: str, narrow: bool = False, clamp: str = "any", **options):
