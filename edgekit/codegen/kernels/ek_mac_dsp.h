@@ -568,11 +568,34 @@ EK_INLINE int32_t ek_dw4_pixel(const int8_t *p, int32_t n, int32_t pad4)
     return v;
 }
 
+/* The low halves of lo and hi in one word (PKHBT; gcc writes two instructions for the C). */
+EK_INLINE uint32_t ek_pkhbt(int32_t lo, int32_t hi)
+{
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
+    return r;
+#else
+    return ((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi << 16);
+#endif
+}
+/* The high halves of lo and hi in one word (PKHTB). */
+EK_INLINE uint32_t ek_pkhtb(int32_t lo, int32_t hi)
+{
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    uint32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(hi), "r"(lo));
+    return r;
+#else
+    return ((uint32_t)hi & 0xFFFF0000u) | ((uint32_t)lo >> 16);
+#endif
+}
+
 /* Pixel pair j of a window row: v0, v1 the two pixels' words. */
 EK_INLINE void ek_dw4_pair(int32_t *row, int32_t pairs, int32_t j, int32_t v0, int32_t v1)
 {
-    row[j] = (int32_t)(((uint32_t)v0 & 0xFFFFu) | ((uint32_t)v1 << 16));
-    row[pairs + j] = (int32_t)(((uint32_t)v1 & 0xFFFF0000u) | ((uint32_t)v0 >> 16));
+    row[j] = (int32_t)ek_pkhbt(v0, v1);
+    row[pairs + j] = (int32_t)ek_pkhtb(v0, v1);
 }
 
 /* Pixel pair j of input row `src` (already at channel c), checking the columns (a border pair). */
@@ -634,26 +657,43 @@ EK_INLINE ek_dw4_channel_t ek_dw4_channel(const ek_requant_t *q, int32_t c)
     return channel;
 }
 
-/* ek_output of the accumulator (times EK_DW4_SCALE). Narrow: SMMULR(2 acc, m) as ek_rescale, then
- * ((h' >> (r - 1)) + 1) >> 1 + offset = ((h' >> (r - 1)) + 1 + 2 offset) >> 1, the shift folded into
- * SSAT where the clamp's upper bound is 127. */
-EK_INLINE int8_t ek_dw4_output(int32_t acc, ek_dw4_channel_t channel, ek_clamp_t clamp)
+/* The requantized accumulator (times EK_DW4_SCALE) plus the output offset, saturated to int8 (the
+ * activation clamp comes after, ek_dw4_clamp). Narrow: SMMULR(2 acc, m) as ek_rescale, then
+ * ((h' >> (r - 1)) + 1) >> 1 + offset = ((h' >> (r - 1)) + 1 + 2 offset) >> 1, the last shift folded
+ * into SSAT. */
+EK_INLINE int32_t ek_dw4_saturate(int32_t acc, ek_dw4_channel_t channel)
 {
 #if EK_NARROW_ACC
     const int32_t high = ek_smmulr(acc, channel.scale.multiplier);
     int32_t result = ((high + (high >> 31)) >> channel.scale.right_minus_one) + channel.offset;
-#if defined(__ARM_ARCH_7EM__) || defined(__ARM_ARCH_8M_MAIN__) || defined(__ARM_ARCH_8_1M_MAIN__)
-    if (__builtin_constant_p(clamp.act_max) && clamp.act_max == 127) {
-        __asm__("ssat %0, #8, %1, asr #1" : "=r"(result) : "r"(result));
-        if (!(__builtin_constant_p(clamp.act_min) && clamp.act_min == -128)) {
-            result = result < clamp.act_min ? clamp.act_min : result;
-        }
-        return (int8_t)result;
-    }
-#endif
-    return ek_output_clamp(result >> 1, clamp);
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    __asm__("ssat %0, #8, %1, asr #1" : "=r"(result) : "r"(result));
+    return result;
 #else
-    return ek_output_clamp(ek_rescale(acc, channel.scale) + channel.offset, clamp);
+    result >>= 1;
+#endif
+#else
+    int32_t result = ek_rescale(acc, channel.scale) + channel.offset;
+#endif
+    return result < -128 ? -128 : result > 127 ? 127 : result;
+}
+
+/* Each signed byte of v clamped to [lo, hi] (lo4, hi4: the bound in every byte): SSUB8 sets a lane's GE
+ * flag where the difference is >= 0, SEL picks by it (two instructions per bound for four lanes). */
+EK_INLINE uint32_t ek_clamp_s8x4(uint32_t v, uint32_t lo4, uint32_t hi4)
+{
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    uint32_t scratch;
+    __asm__("ssub8 %1, %0, %2\n\tsel %0, %0, %2\n\tssub8 %1, %3, %0\n\tsel %0, %0, %3"
+            : "+r"(v), "=&r"(scratch) : "r"(lo4), "r"(hi4) : "cc");
+    return v;
+#else
+    uint32_t out = 0;
+    for (int32_t i = 0; i < 32; i += 8) {
+        const int32_t x = (int8_t)(v >> i), lo = (int8_t)(lo4 >> i), hi = (int8_t)(hi4 >> i);
+        out |= (uint32_t)(uint8_t)(x < lo ? lo : x > hi ? hi : x) << i;
+    }
+    return out;
 #endif
 }
 
@@ -688,8 +728,25 @@ EK_INLINE void ek_dw4_step(const int32_t *row, int32_t row_words, const int32_t 
             }
         }
     }
+    if (__builtin_constant_p(clamp.act_min) && clamp.act_min == -128 && __builtin_constant_p(clamp.act_max)
+        && clamp.act_max == 127) { /* no clamp beyond int8 */
+        _Pragma("GCC unroll 4") for (int32_t p = 0; p < pixels; ++p) {
+            out[p * channels] = (int8_t)ek_dw4_saturate(acc[p], k);
+        }
+        return;
+    }
+    /* the pixels' bytes in one word (pixels 0 and 2, 1 and 3 packed as int16 halves first: PKHBT), clamped
+     * at once (ek_clamp_s8x4) */
+    int32_t v[4] = {0, 0, 0, 0};
     _Pragma("GCC unroll 4") for (int32_t p = 0; p < pixels; ++p) {
-        out[p * channels] = ek_dw4_output(acc[p], k, clamp);
+        v[p] = ek_dw4_saturate(acc[p], k);
+    }
+    const uint32_t even = ek_pkhbt(v[0], v[2]), odd = ek_pkhbt(v[1], v[3]);
+    uint32_t word = (even & 0x00FF00FFu) | ((odd & 0x00FF00FFu) << 8);
+    word = ek_clamp_s8x4(word, (uint32_t)(uint8_t)clamp.act_min * 0x01010101u,
+                         (uint32_t)(uint8_t)clamp.act_max * 0x01010101u);
+    _Pragma("GCC unroll 4") for (int32_t p = 0; p < pixels; ++p) {
+        out[p * channels] = (int8_t)(word >> (8 * p));
     }
 }
 
@@ -741,8 +798,10 @@ EK_INLINE void ek_dw4_group(const int8_t *input, const int8_t *filter, const ek_
     for (int32_t oy = 0; oy < s.out_h; ++oy) {
         int32_t i = 0;
         if (oy > 0) {
-            EK_UNROLL4 for (int32_t k = 0; k < (3 - s.stride) * row_words; ++k) {
-                window[k] = window[s.stride * row_words + k];
+            EK_UNROLL4 for (int32_t k = 0; k < (3 - s.stride) * row_words; k += 2) { /* LDRD, STRD */
+                const int32_t a = window[s.stride * row_words + k], b = window[s.stride * row_words + k + 1];
+                window[k] = a;
+                window[k + 1] = b;
             }
             i = 3 - s.stride;
         }
@@ -758,10 +817,17 @@ EK_INLINE void ek_dw4_group(const int8_t *input, const int8_t *filter, const ek_
             }
         }
         int8_t *out = output + oy * s.out_w * s.channels + c;
-        ek_dw4_half(window, row_words, weights, s.stride, s.out_w, s.channels, n < 2 ? n : 2, k, q, out);
-        if (n > 2) {
-            ek_dw4_half(window + s.pairs, row_words, weights + 12, s.stride, s.out_w, s.channels, n - 2, k + 2, q,
-                        out + 2);
+        if (n == 4) { /* the two halves in a loop: one copy of the code */
+            for (int32_t h = 0; h < 2; ++h) {
+                ek_dw4_half(window + h * s.pairs, row_words, weights + 12 * h, s.stride, s.out_w, s.channels, 2,
+                            k + 2 * h, q, out + 2 * h);
+            }
+        } else {
+            ek_dw4_half(window, row_words, weights, s.stride, s.out_w, s.channels, n < 2 ? n : 2, k, q, out);
+            if (n > 2) {
+                ek_dw4_half(window + s.pairs, row_words, weights + 12, s.stride, s.out_w, s.channels, n - 2, k + 2, q,
+                            out + 2);
+            }
         }
     }
 }
