@@ -105,24 +105,6 @@ DSP_DEPTHWISE_CASES = [c for c in DEPTHWISE_CASES if c[3] == 1] + [
 ]
 
 
-@LEAN
-@pytest.mark.parametrize("requant", REQUANT)
-@pytest.mark.parametrize("case", DSP_DEPTHWISE_CASES, ids=_depthwise_id)
-def test_dsp_depthwise_conv2d_matches_reference(case, requant, lean, tmp_path):
-    """The whole-plane kernel and the row-window one (lean, patched schedules) compute the same outputs."""
-    spec, x, filt, bias, q, _ = _depthwise_case(case)
-    q = _narrowed(q, requant, len(case))
-    window = spec.window
-    want = depthwise_conv2d_int8(x, filt, bias, q["mult"], q["shift"], stride=window.stride, dilation=window.dilation,
-                                 padding=window.padding, depth_multiplier=1, **_reference_kwargs(q))
-
-    def make(narrow, clamp):
-        return mac_dsp.depthwise_conv2d_dsp_kernel(spec, narrow, clamp, lean)
-
-    got = _dsp_call(make, tmp_path, x, filt, 3, bias, q, want.shape)
-    np.testing.assert_array_equal(got, want)
-
-
 C4_DEPTHWISE_CASES = [c for c in DSP_DEPTHWISE_CASES if mac_dsp.depthwise_c4_supported(_depthwise_case(c)[0])] + [
     (5, 7, 1, 1, (3, 3), (1, 1), (1, 1), "same"),  # one channel: a group of 1
     (6, 5, 7, 1, (3, 3), (1, 1), (1, 1), "same"),  # a group of 4, then of 3; odd width
@@ -130,12 +112,16 @@ C4_DEPTHWISE_CASES = [c for c in DSP_DEPTHWISE_CASES if mac_dsp.depthwise_c4_sup
     (8, 9, 9, 1, (3, 3), (2, 2), (1, 1), "valid"),  # then of 1; the input's last column unread
     (4, 3, 8, 1, (3, 3), (1, 1), (1, 1), (2, 1, 0, 2)),  # uneven padding, a padding row
 ]
+DEPTHWISE_FORMS = ([(case, form) for case in DSP_DEPTHWISE_CASES for form in ("plane", "lean")]
+                   + [(case, "c4") for case in C4_DEPTHWISE_CASES])
 
 
 @pytest.mark.parametrize("requant", REQUANT)
-@pytest.mark.parametrize("case", C4_DEPTHWISE_CASES, ids=_depthwise_id)
-def test_dsp_c4_depthwise_conv2d_matches_reference(case, requant, tmp_path):
-    """Four channels at a time (a last group of 1-3), stride 1 and 2, every padding, narrow and general."""
+@pytest.mark.parametrize("case,form", DEPTHWISE_FORMS,
+                         ids=lambda value: value if isinstance(value, str) else _depthwise_id(value))
+def test_dsp_depthwise_conv2d_matches_reference(case, form, requant, tmp_path):
+    """The whole-plane kernel, the row-window one (lean, patched schedules) and the four-channels-at-a-time
+    one (c4: 3x3 stride 1 and 2, a last group of 1-3 channels) compute the same outputs."""
     spec, x, filt, bias, q, _ = _depthwise_case(case)
     q = _narrowed(q, requant, len(case))
     window = spec.window
@@ -143,7 +129,9 @@ def test_dsp_c4_depthwise_conv2d_matches_reference(case, requant, tmp_path):
                                  padding=window.padding, depth_multiplier=1, **_reference_kwargs(q))
 
     def make(narrow, clamp):
-        return mac_dsp.depthwise_conv2d_c4_kernel(spec, narrow, clamp)
+        if form == "c4":
+            return mac_dsp.depthwise_conv2d_c4_kernel(spec, narrow, clamp)
+        return mac_dsp.depthwise_conv2d_dsp_kernel(spec, narrow, clamp, form == "lean")
 
     got = _dsp_call(make, tmp_path, x, filt, 3, bias, q, want.shape)
     np.testing.assert_array_equal(got, want)

@@ -568,34 +568,28 @@ EK_INLINE int32_t ek_dw4_pixel(const int8_t *p, int32_t n, int32_t pad4)
     return v;
 }
 
-/* The low halves of lo and hi in one word (PKHBT; gcc writes two instructions for the C). */
-EK_INLINE uint32_t ek_pkhbt(int32_t lo, int32_t hi)
+/* The low halves of a and b in one word (PKHBT; gcc writes two instructions for the C), or with `top`
+ * their high halves (PKHTB). */
+EK_INLINE uint32_t ek_halves(int32_t a, int32_t b, int32_t top)
 {
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
     uint32_t r;
-    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
+    if (top) {
+        __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(b), "r"(a));
+    } else {
+        __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+    }
     return r;
 #else
-    return ((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi << 16);
-#endif
-}
-/* The high halves of lo and hi in one word (PKHTB). */
-EK_INLINE uint32_t ek_pkhtb(int32_t lo, int32_t hi)
-{
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-    uint32_t r;
-    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(hi), "r"(lo));
-    return r;
-#else
-    return ((uint32_t)hi & 0xFFFF0000u) | ((uint32_t)lo >> 16);
+    return top ? ((uint32_t)b & 0xFFFF0000u) | ((uint32_t)a >> 16) : ((uint32_t)a & 0xFFFFu) | ((uint32_t)b << 16);
 #endif
 }
 
 /* Pixel pair j of a window row: v0, v1 the two pixels' words. */
 EK_INLINE void ek_dw4_pair(int32_t *row, int32_t pairs, int32_t j, int32_t v0, int32_t v1)
 {
-    row[j] = (int32_t)ek_pkhbt(v0, v1);
-    row[pairs + j] = (int32_t)ek_pkhtb(v0, v1);
+    row[j] = (int32_t)ek_halves(v0, v1, 0);
+    row[pairs + j] = (int32_t)ek_halves(v0, v1, 1);
 }
 
 /* Pixel pair j of input row `src` (already at channel c), checking the columns (a border pair). */
@@ -741,7 +735,7 @@ EK_INLINE void ek_dw4_step(const int32_t *row, int32_t row_words, const int32_t 
     _Pragma("GCC unroll 4") for (int32_t p = 0; p < pixels; ++p) {
         v[p] = ek_dw4_saturate(acc[p], k);
     }
-    const uint32_t even = ek_pkhbt(v[0], v[2]), odd = ek_pkhbt(v[1], v[3]);
+    const uint32_t even = ek_halves(v[0], v[2], 0), odd = ek_halves(v[1], v[3], 0);
     uint32_t word = (even & 0x00FF00FFu) | ((odd & 0x00FF00FFu) << 8);
     word = ek_clamp_s8x4(word, (uint32_t)(uint8_t)clamp.act_min * 0x01010101u,
                          (uint32_t)(uint8_t)clamp.act_max * 0x01010101u);
