@@ -672,16 +672,22 @@ EK_INLINE int32_t ek_dw4_saturate(int32_t acc, ek_dw4_channel_t channel)
     return result < -128 ? -128 : result > 127 ? 127 : result;
 }
 
-/* Each signed byte of v clamped to [lo, hi] (lo4, hi4: the bound in every byte): SSUB8 sets a lane's GE
- * flag where the difference is >= 0, SEL picks by it (two instructions per bound for four lanes). */
-EK_INLINE uint32_t ek_clamp_s8x4(uint32_t v, uint32_t lo4, uint32_t hi4)
+/* Each signed byte of v clamped to [lo, hi] (lo4, hi4: the bound in every byte; lower_only: hi is 127):
+ * SSUB8 sets a lane's GE flag where the difference is >= 0, SEL picks by it (two instructions per bound
+ * for four lanes). */
+EK_INLINE uint32_t ek_clamp_s8x4(uint32_t v, uint32_t lo4, uint32_t hi4, int32_t lower_only)
 {
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
     uint32_t scratch;
+    if (lower_only) {
+        __asm__("ssub8 %1, %0, %2\n\tsel %0, %0, %2" : "+r"(v), "=&r"(scratch) : "r"(lo4) : "cc");
+        return v;
+    }
     __asm__("ssub8 %1, %0, %2\n\tsel %0, %0, %2\n\tssub8 %1, %3, %0\n\tsel %0, %0, %3"
             : "+r"(v), "=&r"(scratch) : "r"(lo4), "r"(hi4) : "cc");
     return v;
 #else
+    (void)lower_only; /* hi4 is 127 in every byte then */
     uint32_t out = 0;
     for (int32_t i = 0; i < 32; i += 8) {
         const int32_t x = (int8_t)(v >> i), lo = (int8_t)(lo4 >> i), hi = (int8_t)(hi4 >> i);
@@ -738,7 +744,8 @@ EK_INLINE void ek_dw4_step(const int32_t *row, int32_t row_words, const int32_t 
     const uint32_t even = ek_halves(v[0], v[2], 0), odd = ek_halves(v[1], v[3], 0);
     uint32_t word = (even & 0x00FF00FFu) | ((odd & 0x00FF00FFu) << 8);
     word = ek_clamp_s8x4(word, (uint32_t)(uint8_t)clamp.act_min * 0x01010101u,
-                         (uint32_t)(uint8_t)clamp.act_max * 0x01010101u);
+                         (uint32_t)(uint8_t)clamp.act_max * 0x01010101u,
+                         __builtin_constant_p(clamp.act_max) && clamp.act_max == 127);
     _Pragma("GCC unroll 4") for (int32_t p = 0; p < pixels; ++p) {
         out[p * channels] = (int8_t)(word >> (8 * p));
     }
@@ -812,7 +819,7 @@ EK_INLINE void ek_dw4_group(const int8_t *input, const int8_t *filter, const ek_
         }
         int8_t *out = output + oy * s.out_w * s.channels + c;
         if (n == 4) { /* the two halves in a loop: one copy of the code */
-            for (int32_t h = 0; h < 2; ++h) {
+            _Pragma("GCC unroll 2") for (int32_t h = 0; h < 2; ++h) {
                 ek_dw4_half(window + h * s.pairs, row_words, weights + 12 * h, s.stride, s.out_w, s.channels, 2,
                             k + 2 * h, q, out + 2 * h);
             }
