@@ -541,19 +541,20 @@ EK_INLINE void ek_gemm(const ek_input_t *a, const ek_weight_t *filter, int32_t k
  *
  * NHWC keeps a pixel's channels together, so one word holds four channels of one pixel. A group of
  * four channels runs output row by output row through a *row window* in scratch: the three input rows
- * of the current output row's windows, each stored as pixel pairs. Pixel pair j (window columns 2j,
- * 2j + 1; column 0 is the left padding) is two words: row[j] holds channels c, c + 1 of both pixels
- * (bytes: pixel 2j's two, then pixel 2j + 1's; PKHBT of the two pixels' words) and row[pairs + j]
- * channels c + 2, c + 3 (PKHTB). SXTB16 of row[j] is then channel c of both pixels as an int16 pair,
- * SXTB16 ror 8 channel c + 1, so one SMLAD multiplies two taps of one channel. Padding columns and rows
- * hold the input zero point (its offset-corrected value is 0), so the loops over output pixels have no
- * border checks.
+ * of the current output row's windows, widened to int16 once as they are copied in. Each window row
+ * holds one plane per channel of the group, and word j of a plane is the channel's values at window
+ * columns 2j and 2j + 1 as an int16 pair (column 0 is the left padding): two input words (a pixel's four
+ * channels each), SXTB16 and SXTB16 ror 8 of each, and PKHBT/PKHTB give the four planes' word j. One
+ * SMLAD then multiplies two taps of one channel, and the inner loop only loads and multiplies. Padding
+ * columns and rows hold the input zero point (its offset-corrected value is 0), so the loops over
+ * output pixels have no border checks.
  * Weights: per channel and kernel row the int16 pairs (w0, w1) and (w1, w2), built in scratch once per
- * group from the int8 filter. Two output pixels per step: at stride 1 pixel 2j sums
- * (x0, x1).(w0, w1) + x2 w2 and pixel 2j + 1 x1 w0 + (x2, x3).(w1, w2); at stride 2 each pixel
- * (x0, x1).(w0, w1) + x2 w2 from its own pair and the next.
+ * group from the int8 filter. At stride 1 pixel 2j sums (x0, x1).(w0, w1) + x2 w2 from words j, j + 1,
+ * pixel 2j + 1 x1 w0 + (x2, x3).(w1, w2); at stride 2 pixel j sums (x0, x1).(w0, w1) + x2 w2 from words
+ * j, j + 1. Four output pixels of one channel per step.
  * Narrow layers (EK_NARROW_ACC) accumulate 2 acc (doubled weights and bias), which the requantization
- * (ek_rescale) needs anyway, and fold its last rounding step and the output offset into one add.
+ * (ek_rescale) needs anyway, and fold its last rounding step into SSAT; the activation clamp then runs
+ * on the step's four pixels at once (ek_clamp_s8x4).
  * In place: group g writes only its own channels, and output row r after copying the input rows its
  * windows read; a row is copied just before the first output row that reads it, as the row-window
  * kernel does (DepthwiseConv2d.channelwise_overwrite_ok). */
@@ -585,11 +586,14 @@ EK_INLINE uint32_t ek_halves(int32_t a, int32_t b, int32_t top)
 #endif
 }
 
-/* Pixel pair j of a window row: v0, v1 the two pixels' words. */
+/* Pixel pair j of a window row (planes of `pairs` words): v0, v1 the two pixels' words. */
 EK_INLINE void ek_dw4_pair(int32_t *row, int32_t pairs, int32_t j, int32_t v0, int32_t v1)
 {
-    row[j] = (int32_t)ek_halves(v0, v1, 0);
-    row[pairs + j] = (int32_t)ek_halves(v0, v1, 1);
+    const int32_t e0 = ek_sxtb16(v0), e1 = ek_sxtb16(v1), o0 = ek_sxtb16_ror8(v0), o1 = ek_sxtb16_ror8(v1);
+    row[j] = (int32_t)ek_halves(e0, e1, 0);
+    row[pairs + j] = (int32_t)ek_halves(o0, o1, 0);
+    row[2 * pairs + j] = (int32_t)ek_halves(e0, e1, 1);
+    row[3 * pairs + j] = (int32_t)ek_halves(o0, o1, 1);
 }
 
 /* Pixel pair j of input row `src` (already at channel c), checking the columns (a border pair). */
@@ -620,18 +624,16 @@ EK_INLINE void ek_dw4_row(const int8_t *src, int32_t width, int32_t channels, in
     }
 }
 
-/* The group's int16 tap pairs, times EK_DW4_SCALE: words[12 h + 4 ky + 2 i] = (w0, w1), [.. + 1] =
- * (w1, w2) of channel c + 2 h + i, kernel row ky; channels beyond n get zeros. */
+/* The group's int16 tap pairs, times EK_DW4_SCALE: words[6 i + 2 ky] = (w0, w1), [.. + 1] = (w1, w2) of
+ * channel c + i, kernel row ky. */
 EK_INLINE void ek_dw4_weights(const int8_t *filter, int32_t channels, int32_t c, int32_t n, int32_t *words)
 {
-    for (int32_t k = 0; k < 4; ++k) {
+    for (int32_t i = 0; i < n; ++i) {
         for (int32_t ky = 0; ky < 3; ++ky) {
-            const int8_t *w = filter + 3 * ky * channels + c + k;
-            const int32_t w0 = k < n ? w[0] * EK_DW4_SCALE : 0, w1 = k < n ? w[channels] * EK_DW4_SCALE : 0,
-                          w2 = k < n ? w[2 * channels] * EK_DW4_SCALE : 0;
-            int32_t *at = words + 12 * (k / 2) + 4 * ky + 2 * (k % 2);
-            at[0] = ek_pack_s16x2(w0, w1);
-            at[1] = ek_pack_s16x2(w1, w2);
+            const int8_t *w = filter + 3 * ky * channels + c + i;
+            const int32_t w0 = w[0] * EK_DW4_SCALE, w1 = w[channels] * EK_DW4_SCALE, w2 = w[2 * channels] * EK_DW4_SCALE;
+            words[6 * i + 2 * ky] = ek_pack_s16x2(w0, w1);
+            words[6 * i + 2 * ky + 1] = ek_pack_s16x2(w1, w2);
         }
     }
 }
@@ -697,28 +699,17 @@ EK_INLINE uint32_t ek_clamp_s8x4(uint32_t v, uint32_t lo4, uint32_t hi4, int32_t
 #endif
 }
 
-/* Channel c (ror 0) or c + 1 (ror 8) of a window word's two pixels, as an int16 pair. */
-EK_INLINE int32_t ek_dw4_taps_of(int32_t word, int32_t ror)
-{
-    return ror ? ek_sxtb16_ror8(word) : ek_sxtb16(word);
-}
-
-/* One step of `pixels` (1, 2 or 4) output pixels of one channel (ror: ek_dw4_taps_of), the first one's
- * window starting at pair row[0]: at stride 1 an even pixel 2j sums (x0, x1).(w0, w1) from pair j and
- * x2 w2 from pair j + 1, an odd one x1 w0 from pair j and (x2, x3).(w1, w2) from pair j + 1; at stride 2
- * pixel j reads pair j and the first pixel of pair j + 1. w: the channel's weight words of kernel row 0;
- * the result requantized into out[0], out[channels]... */
-EK_INLINE void ek_dw4_step(const int32_t *row, int32_t row_words, const int32_t *w, int32_t stride, int32_t pixels,
-                           int32_t ror, ek_dw4_channel_t k, ek_clamp_t clamp, int32_t channels, int8_t *out)
+/* One step of `pixels` (1, 2 or 4) output pixels of one channel, the first one's window starting at word
+ * `at` of the channel's plane in the three window rows: at stride 1 an even pixel 2j sums (x0, x1).(w0, w1)
+ * from word j and x2 w2 from word j + 1, an odd one x1 w0 from word j and (x2, x3).(w1, w2) from word
+ * j + 1; at stride 2 pixel j reads word j and the first value of word j + 1. w: the channel's six weight
+ * words; the results requantized into out[0], out[channels]... */
+EK_INLINE void ek_dw4_step(const int32_t *const rows[3], int32_t at, const int32_t *w, int32_t stride, int32_t pixels,
+                           ek_dw4_channel_t k, ek_clamp_t clamp, int32_t channels, int8_t *out)
 {
     int32_t acc[4] = {k.bias, k.bias, k.bias, k.bias};
     _Pragma("GCC unroll 3") for (int32_t ky = 0; ky < 3; ++ky) {
-        const int32_t *r = row + ky * row_words, *wk = w + 4 * ky;
-        const int32_t pairs = stride == 1 ? (pixels + 1) / 2 + 1 : pixels + 1;
-        int32_t x[5];
-        _Pragma("GCC unroll 5") for (int32_t j = 0; j < pairs; ++j) {
-            x[j] = ek_dw4_taps_of(r[j], ror);
-        }
+        const int32_t *x = rows[ky] + at, *wk = w + 2 * ky;
         _Pragma("GCC unroll 4") for (int32_t p = 0; p < pixels; ++p) {
             if (stride == 2 || p % 2 == 0) {
                 const int32_t j = stride == 1 ? p / 2 : p;
@@ -735,8 +726,7 @@ EK_INLINE void ek_dw4_step(const int32_t *row, int32_t row_words, const int32_t 
         }
         return;
     }
-    /* the pixels' bytes in one word (pixels 0 and 2, 1 and 3 packed as int16 halves first: PKHBT), clamped
-     * at once (ek_clamp_s8x4) */
+    /* the pixels' bytes in one word (pixels 0 and 2, 1 and 3 packed as int16 halves first), clamped at once */
     int32_t v[4] = {0, 0, 0, 0};
     _Pragma("GCC unroll 4") for (int32_t p = 0; p < pixels; ++p) {
         v[p] = ek_dw4_saturate(acc[p], k);
@@ -751,30 +741,23 @@ EK_INLINE void ek_dw4_step(const int32_t *row, int32_t row_words, const int32_t 
     }
 }
 
-/* One output row of channels c .. c + n - 1 (n = 1 or 2, a half of the group): window rows at row,
- * row + row_words, row + 2 row_words (this half's words), weight words w (ek_dw4_weights, this half's),
- * requantization k[0..n-1], into out (the output row at channel c). Four output pixels per step (then a step of 2, of 1), one
- * channel after the other (more accumulators at once would spill). */
-EK_INLINE void ek_dw4_half(const int32_t *row, int32_t row_words, const int32_t *w, int32_t stride, int32_t out_w,
-                           int32_t channels, int32_t n, const ek_dw4_channel_t *k, const ek_requant_t *q, int8_t *out)
+/* One output row of channel c: its plane in the three window rows (rows), its weight words w, its
+ * requantization k, into out (the output row at channel c). Four output pixels per
+ * step, then a step of 2, of 1. */
+EK_INLINE void ek_dw4_channel_row(const int32_t *const rows[3], const int32_t *w, int32_t stride, int32_t out_w,
+                                  int32_t channels, ek_dw4_channel_t k, ek_clamp_t clamp, int8_t *out)
 {
-    const int32_t *end = row + out_w / 4 * 2 * stride;
-    for (; row < end; row += 2 * stride, out += 4 * channels) {
-        _Pragma("GCC unroll 2") for (int32_t i = 0; i < n; ++i) {
-            ek_dw4_step(row, row_words, w + 2 * i, stride, 4, i, k[i], q->clamp, channels, out + i);
-        }
+    int32_t at = 0;
+    for (; at < out_w / 4 * 2 * stride; at += 2 * stride, out += 4 * channels) {
+        ek_dw4_step(rows, at, w, stride, 4, k, clamp, channels, out);
     }
     if (out_w % 4 >= 2) {
-        _Pragma("GCC unroll 2") for (int32_t i = 0; i < n; ++i) {
-            ek_dw4_step(row, row_words, w + 2 * i, stride, 2, i, k[i], q->clamp, channels, out + i);
-        }
-        row += stride;
+        ek_dw4_step(rows, at, w, stride, 2, k, clamp, channels, out);
+        at += stride;
         out += 2 * channels;
     }
     if (out_w % 2) {
-        _Pragma("GCC unroll 2") for (int32_t i = 0; i < n; ++i) {
-            ek_dw4_step(row, row_words, w + 2 * i, stride, 1, i, k[i], q->clamp, channels, out + i);
-        }
+        ek_dw4_step(rows, at, w, stride, 1, k, clamp, channels, out);
     }
 }
 
@@ -784,51 +767,39 @@ typedef struct {
 } ek_dw4_shape_t;
 
 /* Channels c .. c + n - 1 (n <= 4) of the whole output; scratch: 24 weight words, then the window's
- * three rows of 2 * pairs words. Before each output row the rows the previous one read too move up
- * (3 - stride of them) and the others are copied from the input (or set to padding). */
+ * three rows of four planes of `pairs` words, a ring: input row y in row (y + top) % 3. Before each
+ * output row the rows it reads and the previous one did not are copied from the input (or set to
+ * padding). */
 EK_INLINE void ek_dw4_group(const int8_t *input, const int8_t *filter, const ek_requant_t *q, int8_t *output,
                             int32_t *scratch, int32_t pad4, int32_t c, int32_t n, const ek_dw4_shape_t s)
 {
     int32_t *weights = scratch, *window = scratch + 24;
-    const int32_t row_words = 2 * s.pairs;
+    const int32_t row_words = 4 * s.pairs;
+    const int32_t pad2 = (int32_t)((uint32_t)(uint16_t)(int8_t)pad4 * 0x00010001u);
     ek_dw4_weights(filter, s.channels, c, n, weights);
     ek_dw4_channel_t k[4];
     for (int32_t i = 0; i < n; ++i) {
         k[i] = ek_dw4_channel(q, c + i);
     }
     for (int32_t oy = 0; oy < s.out_h; ++oy) {
-        int32_t i = 0;
-        if (oy > 0) {
-            EK_UNROLL4 for (int32_t k = 0; k < (3 - s.stride) * row_words; k += 2) { /* LDRD, STRD */
-                const int32_t a = window[s.stride * row_words + k], b = window[s.stride * row_words + k + 1];
-                window[k] = a;
-                window[k + 1] = b;
-            }
-            i = 3 - s.stride;
-        }
-        for (; i < 3; ++i) {
+        for (int32_t i = oy > 0 ? 3 - s.stride : 0; i < 3; ++i) {
             const int32_t y = oy * s.stride - s.top + i;
-            int32_t *row = window + i * row_words;
+            int32_t *row = window + (oy * s.stride + i) % 3 * row_words;
             if (y < 0 || y >= s.height) {
-                for (int32_t k = 0; k < row_words; ++k) {
-                    row[k] = pad4;
+                for (int32_t m = 0; m < row_words; ++m) {
+                    row[m] = pad2;
                 }
             } else {
                 ek_dw4_row(input + y * s.width * s.channels + c, s.width, s.channels, s.left, s.pairs, n, pad4, row);
             }
         }
         int8_t *out = output + oy * s.out_w * s.channels + c;
-        if (n == 4) { /* the two halves in a loop: one copy of the code */
-            _Pragma("GCC unroll 2") for (int32_t h = 0; h < 2; ++h) {
-                ek_dw4_half(window + h * s.pairs, row_words, weights + 12 * h, s.stride, s.out_w, s.channels, 2,
-                            k + 2 * h, q, out + 2 * h);
-            }
-        } else {
-            ek_dw4_half(window, row_words, weights, s.stride, s.out_w, s.channels, n < 2 ? n : 2, k, q, out);
-            if (n > 2) {
-                ek_dw4_half(window + s.pairs, row_words, weights + 12, s.stride, s.out_w, s.channels, n - 2, k + 2, q,
-                            out + 2);
-            }
+        for (int32_t i = 0; i < n; ++i) {
+            const int32_t *plane = window + i * s.pairs;
+            const int32_t *const rows[3] = {plane + oy * s.stride % 3 * row_words,
+                                            plane + (oy * s.stride + 1) % 3 * row_words,
+                                            plane + (oy * s.stride + 2) % 3 * row_words};
+            ek_dw4_channel_row(rows, weights + 6 * i, s.stride, s.out_w, s.channels, k[i], q->clamp, out + i);
         }
     }
 }

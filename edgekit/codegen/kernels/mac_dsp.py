@@ -406,8 +406,8 @@ def _c4_pairs(spec) -> int:
 
 
 def depthwise_c4_scratch_bytes(spec) -> int:
-    """The group's 24 weight words, then three window rows of two words per pixel pair."""
-    return 4 * (24 + 3 * 2 * _c4_pairs(spec))
+    """The group's 24 weight words, then three window rows of four words (channels) per pixel pair."""
+    return 4 * (24 + 3 * 4 * _c4_pairs(spec))
 
 
 @lru_cache(maxsize=None)
