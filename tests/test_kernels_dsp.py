@@ -251,9 +251,9 @@ def test_target_features_choose_the_variant():
 
 
 def test_depthwise_3x3_gets_four_channels_at_a_time_except_in_lean_schedules():
-    """dsp_c4 runs 3x3 stride 1 and 2, by default where rows have 6 pixels or more (--tune tries it on
-    narrower ones); other windows keep the channel-by-channel kernel, and so do the scratch-lean
-    (memory-minimising) schedules, whose row window of one channel is smaller."""
+    """dsp_c4 runs 3x3 stride 1 and 2, by default at stride 2 and where stride-1 rows have 8 pixels or more
+    (--tune tries it on narrower ones); other windows keep the channel-by-channel kernel, and so do the
+    scratch-lean (memory-minimising) schedules, whose row window of one channel is smaller."""
     m7 = load_target("cortex-m7")
     stride2 = DepthwiseConv2dSpec((9, 12, 6), 1, Window((3, 3), (2, 2), (1, 1), (0, 0, 1, 1)))
     assert candidate_variants("depthwise_conv2d", stride2, m7) == [DSP_C4, DSP, PORTABLE]
@@ -263,6 +263,8 @@ def test_depthwise_3x3_gets_four_channels_at_a_time_except_in_lean_schedules():
     assert lean.kernel("depthwise_conv2d", stride2).scratch_bytes < mac_dsp.depthwise_c4_scratch_bytes(stride2)
     narrow = DepthwiseConv2dSpec((25, 5, 64), 1, Window((3, 3), padding=(1, 1, 1, 1)))  # DS-CNN's: 5 pixels a row
     assert candidate_variants("depthwise_conv2d", narrow, m7) == [DSP, PORTABLE, DSP_C4]
+    narrow_stride2 = DepthwiseConv2dSpec((6, 6, 8), 1, Window((3, 3), (2, 2), (1, 1), (0, 0, 1, 1)))
+    assert candidate_variants("depthwise_conv2d", narrow_stride2, m7)[0] == DSP_C4
     for window in (Window((5, 5)), Window((3, 3), (3, 3)), Window((3, 3), dilation=(2, 2)), Window((3, 3), (1, 2))):
         spec = DepthwiseConv2dSpec((9, 9, 6), 1, window)
         assert candidate_variants("depthwise_conv2d", spec, m7) == [DSP, PORTABLE]

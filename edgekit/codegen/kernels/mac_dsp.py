@@ -387,17 +387,19 @@ def depthwise_c4_supported(spec) -> bool:
             and window.stride in ((1, 1), (2, 2)))
 
 
-#: the narrowest output (pixels per row) that gets the dsp_c4 kernel by default: below it the per-row work
-#: (window rows moved and copied, steps of 2 and 1 pixels) costs more than the planes of the one-channel
-#: kernel (measured on cortex-m7: DS-CNN's 25x5x64 layers 3.30 instructions per MAC vs 3.17, VWW's 3x3x256
-#: 4.84 vs 3.60; VWW's 6x6x128 3.13 vs 3.24)
-C4_MIN_OUTPUT_WIDTH = 6
+#: the narrowest stride-1 output (pixels per row) that gets the dsp_c4 kernel by default: below it the
+#: per-row work (window rows copied and widened, steps of 2 and 1 pixels) costs more than the planes of
+#: the one-channel kernel. Measured on cortex-m7 (one layer in QEMU, instructions per MAC, dsp vs dsp_c4):
+#: 8x8x128 3.59 vs 3.41, 7x7x192 3.64 vs 3.76, 25x5x64 (DS-CNN) 3.62 vs 3.76, 3x3x256 (VWW) 4.35 vs 5.98;
+#: stride 2 gains even at 3 pixels (6x6x128: 6.57 vs 6.25, 14x14x96: 5.60 vs 4.60)
+C4_MIN_STRIDE1_WIDTH = 8
 
 
 def depthwise_c4_default(spec) -> bool:
     """Whether kernel selection gives ``spec`` the dsp_c4 kernel by default (``--tune`` measures it anyway
-    wherever it runs): supported and at least ``C4_MIN_OUTPUT_WIDTH`` output pixels per row."""
-    return depthwise_c4_supported(spec) and spec.output_shape[1] >= C4_MIN_OUTPUT_WIDTH
+    wherever it runs): supported, and stride 2 or at least ``C4_MIN_STRIDE1_WIDTH`` output pixels a row."""
+    return depthwise_c4_supported(spec) and (spec.window.stride[1] == 2
+                                             or spec.output_shape[1] >= C4_MIN_STRIDE1_WIDTH)
 
 
 def _c4_pairs(spec) -> int:
