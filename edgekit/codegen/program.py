@@ -12,8 +12,8 @@ With a patched schedule the stage runs first, patch by patch (``patch_program.py
 ``ek_mark()`` per (patch, node); ``Program.mark_nodes`` maps every mark interval to its graph node.
 With input by patch there is no frame: model.h declares ``ek_model_input_window()``, which the
 application defines and the patch loop calls once per patch for that patch's input window.
-Every step comes from the ``Plan`` (``step_plan.py``): its call, its kernel variant, and its scratch
-in the arena.
+model.c only prints the ``Plan`` (``step_plan.py``): each step's statement, lowered from the step's
+buffer offsets, its scratch binding and its mark, in the plan's order.
 """
 
 import re
@@ -105,9 +105,8 @@ def emit_program(graph, plan, target, out_dir: Path, patches=None, flash_reserve
                           lean=patches is not None and patches.lean_kernels)
     prefixes = {node.name: c_identifier(i, node.name) for i, node in enumerate(graph.nodes)}
     step_plan = build_plan(graph, plan, choice, prefixes, patches)
-    plan, loop = step_plan.memory, step_plan.loop
+    plan = step_plan.memory
     calls = [step.call for step in step_plan.steps]
-    rest = [step for step in step_plan.steps if step.stage == "layer"]
     constants = list({c.name: c for call in calls for c in call.constants}.values())
     external = _placement(constants, target, flash_reserve_bytes)
     kernels = {call.kernel.name: call.kernel for call in calls if call.kernel is not None}
@@ -128,10 +127,10 @@ def emit_program(graph, plan, target, out_dir: Path, patches=None, flash_reserve
     files.append("kernels.h")
     input_by_patch = patches is not None and patches.memory.input_by_patch
     (out_dir / "model.h").write_text(_model_header(graph, plan, input_by_patch))
-    (out_dir / "model.c").write_text(_model_source(graph, step_plan, rest, input_by_patch))
+    (out_dir / "model.c").write_text(_model_source(graph, step_plan, input_by_patch))
     ext_bytes = sum(c.values.nbytes for c in constants if c.name in external)
-    first = len(graph.nodes) - len(rest)
-    mark_nodes = (loop.mark_nodes if loop else []) + list(range(first, len(graph.nodes)))
+    index = {node.name: i for i, node in enumerate(graph.nodes)}
+    mark_nodes = [index[step.node] for step in step_plan.steps if step.mark]
     return Program(calls, list(kernels), plan.arena_bytes,
                    sum(c.values.nbytes for c in constants) - ext_bytes, ext_bytes, files, mark_nodes, step_plan)
 
@@ -228,28 +227,40 @@ def _statement(step: PlanStep) -> str:
             f"        {step.call.c_statement()}\n    }}")
 
 
-def _patch_stage(step_plan: Plan) -> str:
+def _marked(statement: str, step: PlanStep) -> str:
+    return f"{statement}\nek_mark();" if step.mark else statement
+
+
+def _patch_stage(steps: list[PlanStep]) -> str:
     """The patch loop; the scratch its kernels share bound to the name their calls use."""
-    loop, offset = step_plan.loop, step_plan.stage_scratch_offset
-    code = _indent(loop.code)
-    if offset is not None:
-        size = max(step.call.scratch_bytes for step in step_plan.steps if step.stage == "patch")
-        code = (f"    {{ int8_t *const ek_scratch = ek_arena + {offset}; /* {size} B */\n"
+    lines, patch = [], None
+    for step in steps:
+        if step.patch != patch:
+            patch = step.patch
+            lines.append(f"/* patch {patch[0]},{patch[1]} */")
+        lines.append(_marked(step.call.c_statement(), step))
+    code = _indent("\n".join(lines))
+    scratched = [step for step in steps if step.call.scratch_bytes]
+    if scratched:
+        size = max(step.call.scratch_bytes for step in scratched)
+        code = (f"    {{ int8_t *const ek_scratch = ek_arena + {scratched[0].scratch_offset}; /* {size} B */\n"
                 f"{_indent(code)}\n    }}")
-    return f"    /* patch stage: {len(loop.mark_nodes)} (patch, node) steps */\n{code}\n"
+    marks = sum(step.mark for step in steps)
+    return f"    /* patch stage: {marks} (patch, node) steps */\n{code}\n"
 
 
-def _model_source(graph, step_plan: Plan, calls: list[PlanStep], input_by_patch: bool) -> str:
-    plan, loop = step_plan.memory, step_plan.loop
+def _model_source(graph, step_plan: Plan, input_by_patch: bool) -> str:
+    plan = step_plan.memory
     x = graph.tensors[graph.inputs[0]]
-    steps = "\n".join(f"    {_statement(step)}\n    ek_mark();" for step in calls)
+    stage_steps = [step for step in step_plan.steps if step.stage == "patch"]
+    steps = "\n".join(f"    {_statement(step)}\n    ek_mark();" for step in step_plan.steps if step.stage == "layer")
     if input_by_patch:
         take_input = "    if (input != 0) {\n        return -1;\n    }"
     else:
         take_input = (f"    if (input != (ek_arena + {plan.offset(x.name)})) {{\n"
                       f"        memcpy(ek_arena + {plan.offset(x.name)}, input, EK_INPUT_SIZE);\n    }}")
-    stage = _patch_stage(step_plan) if loop else ""
-    helpers = COPY_ROWS if loop else ""
+    stage = _patch_stage(stage_steps) if stage_steps else ""
+    helpers = COPY_ROWS if stage_steps else ""
     return f"""/* Generated by edgekit for model {graph.name!r}: do not edit. */
 #include <string.h>
 #include "model.h"
