@@ -108,3 +108,11 @@ def test_a_layer_buffer_moved_onto_a_live_tensor_is_refused(plans):
     plan, _ = plans
     with pytest.raises(PlanError, match=r"\(add4 add\) reads 'conv2d1_out' .* holds 'conv2d3_out'"):
         verify_steps(_moved(plan, ARENA, "conv2d3_out", plan.memory.offset("conv2d1_out")))
+
+
+def test_an_output_over_an_input_it_does_not_overwrite_in_place_is_refused(plans):
+    """conv2d1's output moved onto the input region it reads: no in-place rule covers a 3x3 convolution."""
+    _, plan = plans
+    with pytest.raises(PlanError, match=r"\(conv2d1 conv2d on patch 0,0\) writes 'conv2d1_out' .* over its input "
+                                        r"'x', which it does not overwrite in place"):
+        verify_steps(_moved(plan, PATCH, "conv2d1_out", plan.working_offset + plan.working.offset("x")))

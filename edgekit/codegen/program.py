@@ -224,7 +224,7 @@ def _statement(step: PlanStep) -> str:
     if step.scratch_offset is None:
         return step.call.c_statement()
     return (f"{{ int8_t *const ek_scratch = ek_arena + {step.scratch_offset}; /* {step.call.scratch_bytes} B */\n"
-            f"        {step.call.c_statement()}\n    }}")
+            f"    {step.call.c_statement()}\n}}")
 
 
 def _marked(statement: str, step: PlanStep) -> str:
@@ -253,7 +253,7 @@ def _model_source(graph, step_plan: Plan, input_by_patch: bool) -> str:
     plan = step_plan.memory
     x = graph.tensors[graph.inputs[0]]
     stage_steps = [step for step in step_plan.steps if step.stage == "patch"]
-    steps = "\n".join(f"    {_statement(step)}\n    ek_mark();" for step in step_plan.steps if step.stage == "layer")
+    steps = "\n".join(_indent(_marked(_statement(step), step)) for step in step_plan.steps if step.stage == "layer")
     if input_by_patch:
         take_input = "    if (input != 0) {\n        return -1;\n    }"
     else:

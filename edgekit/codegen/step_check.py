@@ -21,7 +21,7 @@ the two steps. A failure is a bug in edgekit (``PlanError``, like ``verify_plan`
 
 import numpy as np
 
-from edgekit.codegen.step_plan import ARENA, PATCH
+from edgekit.codegen.step_plan import ARENA, PATCH, BufferUse
 from edgekit.memory.plan_check import PlanError, view_root
 
 _UNWRITTEN, _SCRATCH = -1, -2
@@ -29,7 +29,7 @@ _UNWRITTEN, _SCRATCH = -1, -2
 
 def _describe(plan, index: int) -> str:
     if index < 0:
-        return "no step (before the first)"
+        return "the application (the graph input, before the first step)"
     step = plan.steps[index]
     where = f" on patch {step.patch[0]},{step.patch[1]}" if step.stage == "patch" else ""
     return f"step {index} ({step.node} {step.call.op}{where})"
@@ -53,20 +53,40 @@ class _Arena:
             self.names.append(f"{tensor!r}" + (f" of patch {patch[0]},{patch[1]}" if space == PATCH else ""))
         return self.ids[key]
 
-    def write(self, spans, value: int, step: int) -> None:
-        for start, end in spans:
-            self.value[start:end] = value
-            self.writer[start:end] = step
+    def write(self, use, value: int, step: int) -> None:
+        _rows(self.value, use)[...] = value
+        _rows(self.writer, use)[...] = step
 
-    def expect(self, spans, value: int, reader: str) -> None:
-        for start, end in spans:
-            wrong = np.flatnonzero(self.value[start:end] != value)
-            if wrong.size:
-                at = start + int(wrong[0])
-                held = self.value[at]
-                what = {_UNWRITTEN: "nothing", _SCRATCH: "scratch"}.get(int(held)) or self.names[held]
-                raise PlanError(f"{reader} reads {self.names[value]} at bytes [{start}, {end}), but byte {at} holds "
-                                f"{what}, written by {_describe(self.plan, int(self.writer[at]))}")
+    def expect(self, use, value: int, reader: int | None) -> None:
+        """Raise unless every byte of ``use`` holds ``value`` when step ``reader`` (None: the output copy
+        after the last step) reads it."""
+        mismatch = _rows(self.value, use) != value
+        if mismatch.any():
+            row, column = (int(i) for i in np.argwhere(mismatch)[0])
+            at = use.offset + row * use.row_stride + column
+            held = int(self.value[at])
+            if held == _UNWRITTEN:
+                what = "nothing (no step wrote it)"
+            else:
+                what = f"{'scratch' if held == _SCRATCH else self.names[held]}, written by " \
+                       f"{_describe(self.plan, int(self.writer[at]))}"
+            start = use.offset + row * use.row_stride
+            who = _describe(self.plan, reader) if reader is not None else "the output copy at the end"
+            raise PlanError(f"{who} reads {self.names[value]} at bytes [{start}, {start + use.row_bytes}), but byte "
+                            f"{at} holds {what}")
+
+
+def _rows(array: np.ndarray, use) -> np.ndarray:
+    """The bytes of ``use`` in a per-byte ``array``, as a (rows, row_bytes) view."""
+    if use.offset < 0 or use.offset + use.size > array.size:
+        raise PlanError(f"{use.tensor!r} at bytes [{use.offset}, {use.offset + use.size}) lies outside the arena of "
+                        f"{array.size} bytes")
+    return np.lib.stride_tricks.as_strided(array[use.offset:], (use.rows, use.row_bytes),
+                                           (use.row_stride * array.itemsize, array.itemsize), writeable=True)
+
+
+def _whole(offset: int, end: int) -> BufferUse:
+    return BufferUse("input", "", offset, end - offset)
 
 
 def _placement(plan, use) -> tuple[int, int]:
@@ -109,10 +129,14 @@ def _check_overlaps(plan, index: int, reads, writes) -> None:
             owner = plan.working if read.space == PATCH else plan.memory
             if (read.space, view_root(owner, read.tensor)) == allowed:
                 continue
-            for start, end in out.spans():
-                if any(start < high and low < end for low, high in read.spans()):
-                    raise PlanError(f"{_describe(plan, index)} writes {out.tensor!r} at bytes [{start}, {end}) over "
-                                    f"its input {read.tensor!r}, which it does not overwrite in place")
+            if out.offset >= read.offset + read.size or read.offset >= out.offset + out.size:
+                continue
+            read_bytes = np.zeros(plan.memory.arena_bytes, bool)
+            _rows(read_bytes, read)[...] = True
+            if _rows(read_bytes, out).any():
+                raise PlanError(f"{_describe(plan, index)} writes {out.tensor!r} at bytes [{out.offset}, "
+                                f"{out.offset + out.size}) over its input {read.tensor!r}, which it does not overwrite "
+                                "in place")
 
 
 def verify_steps(plan) -> None:
@@ -122,20 +146,20 @@ def verify_steps(plan) -> None:
     for name in plan.inputs:
         if name in plan.memory.tensors:
             p = plan.memory.tensors[name]
-            arena.write([(p.offset, p.end)], arena.value_id(ARENA, name, None), -1)
+            arena.write(_whole(p.offset, p.end), arena.value_id(ARENA, name, None), -1)
     for index, step in enumerate(plan.steps):
         _check_bounds(plan, index, step)
         if step.call.scratch_bytes:
-            arena.write([(step.scratch_offset, step.scratch_offset + step.call.scratch_bytes)], _SCRATCH, index)
+            arena.write(_whole(step.scratch_offset, step.scratch_offset + step.call.scratch_bytes), _SCRATCH, index)
         reads = [use for use in step.buffers if use.role == "input"]
         writes = [use for use in step.buffers if use.role == "output"]
         for use in reads:
-            arena.expect(use.spans(), arena.value_id(use.space, use.tensor, step.patch), _describe(plan, index))
+            arena.expect(use, arena.value_id(use.space, use.tensor, step.patch), index)
         if step.call.kernel is None and step.call.body is None:
             continue  # a view: its output is its input's bytes
         _check_overlaps(plan, index, reads, writes)
         for use in writes:
-            arena.write(use.spans(), arena.value_id(use.space, use.tensor, step.patch), index)
+            arena.write(use, arena.value_id(use.space, use.tensor, step.patch), index)
     for name in plan.outputs:
         p = plan.memory.tensors[name]
-        arena.expect([(p.offset, p.end)], arena.value_id(ARENA, name, None), "the output copy at the end")
+        arena.expect(_whole(p.offset, p.end), arena.value_id(ARENA, name, None), None)

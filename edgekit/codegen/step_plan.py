@@ -46,11 +46,6 @@ class BufferUse:
         """Bytes from the first byte to the last (the gaps between rows included)."""
         return (self.rows - 1) * self.row_stride + self.row_bytes if self.rows > 0 else 0
 
-    def spans(self) -> list[tuple[int, int]]:
-        """The [start, end) arena ranges of its rows."""
-        return [(self.offset + r * self.row_stride, self.offset + r * self.row_stride + self.row_bytes)
-                for r in range(self.rows)]
-
     def to_json(self) -> dict:
         return {**vars(self), "size": self.size}
 
