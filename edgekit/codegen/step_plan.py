@@ -12,7 +12,7 @@ plan as ``plan.json`` (``Plan.to_json``; its format is in the README, "How it wo
 Every scratch lives in the arena: model.c binds the name ``ek_scratch`` that a kernel call uses to its
 step's address for that one statement. A patched schedule's stage is one step of its arena plan (step
 0, with the frame, the split tensor and the working block live): its kernels share one scratch placed
-there, bound around the whole patch loop.
+there.
 """
 
 from dataclasses import dataclass
@@ -160,7 +160,8 @@ def build_plan(graph, memory, choice, prefixes: dict[str, str], patches=None) ->
                                     for at, group in by_step.items()})
     for placed in memory.scratch:
         for step in by_step[placed.step]:
-            step.scratch_offset = placed.offset
+            if step.call.scratch_bytes:
+                step.scratch_offset = placed.offset
     if patches is None:
         verify_plan(memory, graph)
     else:  # its tensor placements are the patch search's, checked there with the schedule's own graph
