@@ -21,7 +21,7 @@ the two steps. A failure is a bug in edgekit (``PlanError``, like ``verify_plan`
 
 import numpy as np
 
-from edgekit.codegen.step_plan import ARENA, PATCH, BufferUse
+from edgekit.codegen.step_plan import ARENA, PATCH, whole_buffer
 from edgekit.memory.plan_check import PlanError, view_root
 
 _UNWRITTEN, _SCRATCH = -1, -2
@@ -85,10 +85,6 @@ def _rows(array: np.ndarray, use) -> np.ndarray:
                                            (use.row_stride * array.itemsize, array.itemsize), writeable=True)
 
 
-def _whole(offset: int, end: int) -> BufferUse:
-    return BufferUse("input", "", offset, end - offset)
-
-
 def _placement(plan, use) -> tuple[int, int]:
     if use.space == PATCH:
         p = plan.working.tensors[use.tensor]
@@ -146,11 +142,12 @@ def verify_steps(plan) -> None:
     for name in plan.inputs:
         if name in plan.memory.tensors:
             p = plan.memory.tensors[name]
-            arena.write(_whole(p.offset, p.end), arena.value_id(ARENA, name, None), -1)
+            arena.write(whole_buffer("output", name, p.offset, p.size), arena.value_id(ARENA, name, None), -1)
     for index, step in enumerate(plan.steps):
         _check_bounds(plan, index, step)
         if step.call.scratch_bytes:
-            arena.write(_whole(step.scratch_offset, step.scratch_offset + step.call.scratch_bytes), _SCRATCH, index)
+            scratch = whole_buffer("output", "ek_scratch", step.scratch_offset, step.call.scratch_bytes)
+            arena.write(scratch, _SCRATCH, index)
         reads = [use for use in step.buffers if use.role == "input"]
         writes = [use for use in step.buffers if use.role == "output"]
         for use in reads:
@@ -162,4 +159,4 @@ def verify_steps(plan) -> None:
             arena.write(use, arena.value_id(use.space, use.tensor, step.patch), index)
     for name in plan.outputs:
         p = plan.memory.tensors[name]
-        arena.expect(_whole(p.offset, p.end), arena.value_id(ARENA, name, None), None)
+        arena.expect(whole_buffer("input", name, p.offset, p.size), arena.value_id(ARENA, name, None), None)

@@ -37,9 +37,9 @@ class BufferUse:
     tensor: str
     offset: int
     row_bytes: int
-    rows: int = 1
-    row_stride: int = 0
-    space: str = ARENA
+    rows: int
+    row_stride: int
+    space: str
 
     @property
     def size(self) -> int:
@@ -48,6 +48,11 @@ class BufferUse:
 
     def to_json(self) -> dict:
         return {**vars(self), "size": self.size}
+
+
+def whole_buffer(role: str, tensor: str, offset: int, size: int) -> BufferUse:
+    """``size`` contiguous bytes of the arena from ``offset``: one row."""
+    return BufferUse(role, tensor, offset, size, 1, size, ARENA)
 
 
 def arena_pointer(use: BufferUse) -> str:
@@ -129,7 +134,7 @@ def whole_region(graph, tensor: str) -> Region | None:
 def layer_step(node, graph, memory, prefix: str, choice) -> PlanStep:
     """``node`` run layer by layer: one patch, its whole input and output tensors at their arena offsets."""
     names = [("input", name) for name in node.inputs if name in memory.tensors] + [("output", node.output)]
-    buffers = tuple(BufferUse(role, name, memory.offset(name), graph.tensors[name].nbytes) for role, name in names)
+    buffers = tuple(whole_buffer(role, name, memory.offset(name), graph.tensors[name].nbytes) for role, name in names)
     by_tensor = {use.tensor: use for use in buffers}
     call = layer_call(node, graph, prefix, lambda name: arena_pointer(by_tensor[name]), choice,
                       in_place=overwrites_input(memory, node.output))
