@@ -57,8 +57,9 @@ def test_a_patch_buffer_moved_onto_a_live_region_is_refused(plans):
     """conv2d3's output moved onto conv2d1's region, which the residual add still reads."""
     _, plan = plans
     onto = plan.working_offset + plan.working.offset("conv2d1_out")
-    with pytest.raises(PlanError, match=r"\(add4 add on patch 0,0\) reads 'conv2d1_out' of patch 0,0 .* holds "
-                                        r"'conv2d3_out' of patch 0,0, written by step \d+ \(conv2d3 conv2d on patch 0,0\)"):
+    overwritten = (r"\(add4 add on patch 0,0\) reads 'conv2d1_out' of patch 0,0 .* holds 'conv2d3_out' of patch 0,0, "
+                   r"written by step \d+ \(conv2d3 conv2d on patch 0,0\)")
+    with pytest.raises(PlanError, match=overwritten):
         verify_steps(_moved(plan, PATCH, "conv2d3_out", onto))
 
 
