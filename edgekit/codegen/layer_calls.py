@@ -67,7 +67,9 @@ def mac_call(node, graph, family: str, spec, kernels, prefix: str, pointer, out_
     """The call of a multiply-accumulate kernel of ``family`` for ``spec`` (see ``codegen/kernels/mac.py``),
     the variant ``kernels`` (a ``KernelChoice``) picks: weights, bias and the per-channel requantization
     as constants, offsets and clamp as scalars. The DSP variants take the input offset folded into the
-    bias, maybe int16 weights, and a scratch buffer (``codegen/kernels/mac_dsp.py``)."""
+    bias, maybe int16 weights, and a scratch buffer (``codegen/kernels/mac_dsp.py``); the Helium depthwise
+    kernel its filter in channel blocks (``codegen/kernels/depthwise_mve.py``)."""
+    from edgekit.codegen.kernels.depthwise_mve import block_filter
     from edgekit.codegen.kernels.mac_dsp import clamp_kind, widen_weights
     from edgekit.codegen.kernels.variants import tuning_key
 
@@ -79,7 +81,7 @@ def mac_call(node, graph, family: str, spec, kernels, prefix: str, pointer, out_
     kernel = kernels.kernel(family, spec, narrow, clamp_kind(p.act_min, p.act_max))
     weights = {
         "filter": ConstArray(f"{prefix}_w", "int16_t", widen_weights(weight)) if kernel.weights_int16 else
-        ConstArray(f"{prefix}_w", "int8_t", weight),
+        ConstArray(f"{prefix}_w", "int8_t", block_filter(weight) if kernel.filter_blocks else weight),
         "bias": ConstArray(f"{prefix}_b", "int32_t", folded if kernel.input_offset_in_bias else bias),
         "multiplier": ConstArray(f"{prefix}_m", "int32_t", p.multiplier),
         "shift": ConstArray(f"{prefix}_s", "int32_t", p.shift),

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekit.codegen.kernels.depthwise_mve import HEADER_NAME as DEPTHWISE_MVE_HEADER_NAME
+from edgekit.codegen.kernels.depthwise_mve import HEADER_TEXT as DEPTHWISE_MVE_HEADER_TEXT
 from edgekit.codegen.kernels.mac_dsp import HEADER_NAME as MAC_DSP_HEADER_NAME
 from edgekit.codegen.kernels.mac_dsp import HEADER_TEXT as MAC_DSP_HEADER_TEXT
 from edgekit.codegen.kernels.variants import KernelChoice
@@ -111,9 +113,11 @@ def emit_program(graph, plan, target, out_dir: Path, patches=None, flash_reserve
     external = _placement(constants, target, flash_reserve_bytes)
     kernels = {call.kernel.name: call.kernel for call in calls if call.kernel is not None}
 
-    files = [COMPAT_HEADER_NAME, MAC_DSP_HEADER_NAME, "weights.h", "weights.c", "model.h", "model.c"]
+    files = [COMPAT_HEADER_NAME, MAC_DSP_HEADER_NAME, DEPTHWISE_MVE_HEADER_NAME, "weights.h", "weights.c", "model.h",
+             "model.c"]
     (out_dir / COMPAT_HEADER_NAME).write_text(COMPAT_HEADER_TEXT)
     (out_dir / MAC_DSP_HEADER_NAME).write_text(MAC_DSP_HEADER_TEXT)
+    (out_dir / DEPTHWISE_MVE_HEADER_NAME).write_text(DEPTHWISE_MVE_HEADER_TEXT)
     (out_dir / "weights.h").write_text(_weights_header(constants))
     (out_dir / "weights.c").write_text(
         '#include "weights.h"\n\n' + "\n".join(

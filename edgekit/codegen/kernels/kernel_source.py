@@ -28,7 +28,8 @@ class KernelSource:
     ``scratch_bytes`` is the size of the ``int8_t* scratch`` buffer the caller passes (0: none).
     ``input_offset_in_bias``: the caller passes ``bias + input_offset * sum(channel weights)`` as the
     bias (see :mod:`edgekit.codegen.kernels.mac_dsp`); ``weights_int16``: the caller passes the weights
-    widened to int16 (``mac_dsp.widen_weights``). ``variant`` names the schedule.
+    widened to int16 (``mac_dsp.widen_weights``); ``filter_blocks``: the caller passes a depthwise filter
+    in blocks of channels (``depthwise_mve.block_filter``). ``variant`` names the schedule.
     """
 
     name: str
@@ -38,6 +39,7 @@ class KernelSource:
     input_offset_in_bias: bool = False
     weights_int16: bool = False
     variant: str = "tvm"
+    filter_blocks: bool = False
 
     @property
     def params(self) -> tuple[str, ...]:
