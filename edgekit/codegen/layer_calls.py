@@ -76,7 +76,7 @@ def mac_call(node, graph, family: str, spec, kernels, prefix: str, pointer, out_
     bias = bias_or_zeros(graph, node, out_channels, np.int32)
     folded = _folded_bias(node, graph, p, out_channels)
     narrow = requantizes_narrow(node, graph, out_channels)
-    kernel = kernels.kernel(family, spec, narrow, clamp_kind(p.act_min, p.act_max))
+    kernel = kernels.kernel(family, spec, narrow, clamp_kind(p.act_min, p.act_max, p.output_offset), node.name)
     weights = {
         "filter": ConstArray(f"{prefix}_w", "int16_t", widen_weights(weight)) if kernel.weights_int16 else
         ConstArray(f"{prefix}_w", "int8_t", weight),
@@ -93,7 +93,7 @@ def mac_call(node, graph, family: str, spec, kernels, prefix: str, pointer, out_
     call = kernel_call(node, kernel, values, weights.values())
     call.scratch_bytes = kernel.scratch_bytes
     call.tuning_key = tuning_key(family, spec, narrow)
-    call.variants = tuple(kernels.variants(family, spec))
+    call.variants = tuple(kernels.variants(family, spec, node.name))
     return call
 
 

@@ -42,19 +42,23 @@ _SCALARS = "int32_t input_offset, int32_t output_offset, int32_t act_min, int32_
 _REQUANT = "const ek_requant_t q = {bias, multiplier, shift, clamp};"
 
 
-CLAMPS = ("any", "upper", "full")
+CLAMPS = ("any", "upper", "relu", "full")
 
 
-def clamp_kind(act_min: int, act_max: int) -> str:
+def clamp_kind(act_min: int, act_max: int, output_offset: int | None = None) -> str:
     """What the kernel may assume of a layer's activation clamp at compile time: ``full`` (the whole
-    int8 range: one SSAT), ``upper`` (act_max 127: SSAT, then act_min), ``any``."""
+    int8 range: one SSAT), ``relu`` (act_max 127 and act_min the output zero point ``output_offset``, a
+    fused ReLU or ReLU6 whose top is beyond int8: SSAT only, see ek_gemm_output), ``upper`` (act_max
+    127: SSAT, then act_min), ``any``."""
     if act_max != 127:
         return "any"
-    return "full" if act_min == -128 else "upper"
+    if act_min == -128:
+        return "full"
+    return "relu" if act_min == output_offset else "upper"
 
 
 _CLAMP_C = {"any": "{output_offset, act_min, act_max}", "upper": "{output_offset, act_min, 127}",
-            "full": "{output_offset, -128, 127}"}
+            "relu": "{output_offset, output_offset, 127}", "full": "{output_offset, -128, 127}"}
 
 
 def _kernel(family: str, spec, narrow: bool, body: str, scratch_bytes: int = 0, weights16: bool = False,
@@ -74,7 +78,7 @@ def _kernel(family: str, spec, narrow: bool, body: str, scratch_bytes: int = 0, 
     params = _PARAMS.format(weight="int16_t" if weights16 else "int8_t")
     prototype = f"int32_t {name}({params}{scratch}, {_SCALARS})"
     code = (f'#define EK_NARROW_ACC {int(narrow)}\n#define EK_WEIGHTS_INT16 {int(weights16)}\n#define EK_MVE {int(mve)}\n'
-            f'#define EK_LEAN {int(lean)}\n'
+            f'#define EK_LEAN {int(lean)}\n#define EK_RELU {int(clamp == "relu")}\n'
             f'#include "{HEADER_NAME}"\n\n{helper}/* {family} {spec}, clamp {clamp} */\n{prototype}\n{{\n'
             f"    const ek_clamp_t clamp = {_CLAMP_C[clamp]};\n    (void)act_min;\n    (void)act_max;\n{body}\n"
             "    return 0;\n}\n")
