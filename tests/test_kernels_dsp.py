@@ -35,8 +35,9 @@ def _compile_dsp(kernel, tmp_path):
 
 
 def _dsp_call(make, tmp_path, x, filt, channel_axis, bias, q, out_shape):
-    """Run the DSP kernel ``make(narrow, clamp)`` as the code generator calls it: folded bias, scratch after
-    the output, narrow requantization where the layer allows it, the clamp kind compiled in."""
+    """Run the DSP kernel ``make(narrow, clamp)`` as the code generator calls it: folded bias (in the channel
+    table of the narrow conv2d and fully connected kernels), scratch after the output, narrow requantization
+    where the layer allows it, the clamp kind compiled in."""
     folded = mac_dsp.fold_input_offset(bias, filt, channel_axis, q["input_offset"])
     depth = filt.size // filt.shape[channel_axis]
     kernel = make(mac_dsp.narrow_accumulators(folded, q["shift"], depth),
@@ -45,7 +46,9 @@ def _dsp_call(make, tmp_path, x, filt, channel_axis, bias, q, out_shape):
     weights = mac_dsp.widen_weights(filt) if kernel.weights_int16 else filt
     out = np.zeros(out_shape, dtype=np.int8)
     scratch = [np.zeros(kernel.scratch_bytes, dtype=np.int8)] if kernel.scratch_bytes else []
-    _call(_compile_dsp(kernel, tmp_path), x, weights, folded, q["mult"], q["shift"], out, *scratch, q["input_offset"],
+    requant = ([mac_dsp.channel_table(folded, q["mult"], q["shift"])] if "channels" in kernel.params
+               else [folded, q["mult"], q["shift"]])
+    _call(_compile_dsp(kernel, tmp_path), x, weights, *requant, out, *scratch, q["input_offset"],
           q["output_offset"], q["act_min"], q["act_max"])
     return out
 
@@ -239,6 +242,14 @@ def test_clamp_kinds_compile_in_only_what_the_layer_guarantees():
     assert len(names) == 4  # a kernel per kind: the kind is part of the name and the cache key
     with pytest.raises(ValueError, match="clamp kind"):
         mac_dsp.fully_connected_dsp_kernel(spec, clamp="relu6")
+
+
+def test_channel_table_pairs_bias_multiplier_and_shift():
+    table = mac_dsp.channel_table(np.array([5, -6, 7]), np.array([100, 200, 300]), np.array([-1, -4, -31]))
+    np.testing.assert_array_equal(table, [5, -6, 100, 200, 0, 3, 7, 0, 300, 0, 30, 0])
+    spec = FullyConnectedSpec(8, 3)
+    assert "channels" in mac_dsp.fully_connected_dsp_kernel(spec, narrow=True).params
+    assert "channels" not in mac_dsp.fully_connected_dsp_kernel(spec, narrow=False).params
 
 
 def test_widened_weights_are_in_smlad_order_and_padded():

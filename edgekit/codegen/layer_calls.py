@@ -68,7 +68,7 @@ def mac_call(node, graph, family: str, spec, kernels, prefix: str, pointer, out_
     the variant ``kernels`` (a ``KernelChoice``) picks: weights, bias and the per-channel requantization
     as constants, offsets and clamp as scalars. The DSP variants take the input offset folded into the
     bias, maybe int16 weights, and a scratch buffer (``codegen/kernels/mac_dsp.py``)."""
-    from edgekit.codegen.kernels.mac_dsp import clamp_kind, widen_weights
+    from edgekit.codegen.kernels.mac_dsp import channel_table, clamp_kind, widen_weights
     from edgekit.codegen.kernels.variants import tuning_key
 
     p = mac_int8_params(node, graph, out_channels)
@@ -80,10 +80,13 @@ def mac_call(node, graph, family: str, spec, kernels, prefix: str, pointer, out_
     weights = {
         "filter": ConstArray(f"{prefix}_w", "int16_t", widen_weights(weight)) if kernel.weights_int16 else
         ConstArray(f"{prefix}_w", "int8_t", weight),
-        "bias": ConstArray(f"{prefix}_b", "int32_t", folded if kernel.input_offset_in_bias else bias),
-        "multiplier": ConstArray(f"{prefix}_m", "int32_t", p.multiplier),
-        "shift": ConstArray(f"{prefix}_s", "int32_t", p.shift),
     }
+    if "channels" in kernel.params:  # bias and requantization in one table (mac_dsp.channel_table)
+        weights["channels"] = ConstArray(f"{prefix}_q", "int32_t", channel_table(folded, p.multiplier, p.shift))
+    else:
+        weights.update(bias=ConstArray(f"{prefix}_b", "int32_t", folded if kernel.input_offset_in_bias else bias),
+                       multiplier=ConstArray(f"{prefix}_m", "int32_t", p.multiplier),
+                       shift=ConstArray(f"{prefix}_s", "int32_t", p.shift))
     values = {"input": pointer(node.inputs[0]), "output": pointer(node.output),
               **{name: const.name for name, const in weights.items()},
               "input_offset": p.input_offset, "output_offset": p.output_offset,

@@ -33,6 +33,9 @@
 #ifndef EK_RELU
 #define EK_RELU 0
 #endif
+#ifndef EK_CHANNEL_TABLE
+#define EK_CHANNEL_TABLE 0
+#endif
 #include <stdint.h>
 #include <string.h>
 
@@ -297,13 +300,46 @@ EK_INLINE int8_t ek_requantize(int32_t acc, int32_t multiplier, int32_t shift, i
     return ek_output(acc, ek_scale(multiplier, shift), clamp);
 }
 
-/* The quantization of one MAC layer's output channels. */
+/* The quantization of one MAC layer's output channels: bias (with the input offset folded in),
+ * multiplier and shift arrays, or (EK_CHANNEL_TABLE, narrow conv2d and fully_connected kernels) one
+ * table, per pair of channels: bias, bias, multiplier, multiplier, right shift - 1, right shift - 1
+ * (mac_dsp.channel_table), which one pointer reads with three LDRDs where three arrays cost a
+ * reloaded base pointer and an indexed load per value. */
+#if EK_CHANNEL_TABLE
 typedef struct {
-    const int32_t *bias; /* with the input offset folded in */
+    const int32_t *channels;
+    ek_clamp_t clamp;
+} ek_requant_t;
+#else
+typedef struct {
+    const int32_t *bias;
     const int32_t *multiplier;
     const int32_t *shift;
     ek_clamp_t clamp;
 } ek_requant_t;
+#endif
+
+/* Output channel c + i's bias and decoded scale (c even, i 0 or 1). */
+EK_INLINE int32_t ek_channel_bias(const ek_requant_t *q, int32_t c, int32_t i)
+{
+#if EK_CHANNEL_TABLE
+    return q->channels[3 * c + i];
+#else
+    return q->bias[c + i];
+#endif
+}
+
+EK_INLINE ek_scale_t ek_channel_scale(const ek_requant_t *q, int32_t c, int32_t i)
+{
+#if EK_CHANNEL_TABLE
+    ek_scale_t scale;
+    scale.multiplier = q->channels[3 * c + 2 + i];
+    scale.right_minus_one = q->channels[3 * c + 4 + i];
+    return scale;
+#else
+    return ek_scale(q->multiplier[c + i], q->shift[c + i]);
+#endif
+}
 
 /* Inputs and weights of the DSP (non-Helium) kernels.
  *
@@ -562,23 +598,25 @@ EK_INLINE void ek_gemm(const ek_input_t *a, const ek_weight_t *filter, int32_t k
     int8_t *out_a = out, *out_b = out + n;
     int32_t c = 0;
     for (; c + 2 <= n; c += 2) {
-        int32_t acc[4] = {q->bias[c], q->bias[c + 1], q->bias[c], q->bias[c + 1]};
+        const int32_t bias0 = ek_channel_bias(q, c, 0), bias1 = ek_channel_bias(q, c, 1);
+        int32_t acc[4] = {bias0, bias1, bias0, bias1};
         ek_block(a, filter + c * row, k, pixels, 2, acc);
-        ek_scale_t scale = ek_scale(q->multiplier[c], q->shift[c]);
+        ek_scale_t scale = ek_channel_scale(q, c, 0);
         out_a[c] = ek_gemm_output(acc[0], scale, q->clamp);
         if (pixels == 2) {
             out_b[c] = ek_gemm_output(acc[2], scale, q->clamp);
         }
-        scale = ek_scale(q->multiplier[c + 1], q->shift[c + 1]);
+        scale = ek_channel_scale(q, c, 1);
         out_a[c + 1] = ek_gemm_output(acc[1], scale, q->clamp);
         if (pixels == 2) {
             out_b[c + 1] = ek_gemm_output(acc[3], scale, q->clamp);
         }
     }
     if (c < n) {
-        int32_t acc[4] = {q->bias[c], 0, q->bias[c], 0};
+        const int32_t bias0 = ek_channel_bias(q, c, 0);
+        int32_t acc[4] = {bias0, 0, bias0, 0};
         ek_block(a, filter + c * row, k, pixels, 1, acc);
-        const ek_scale_t scale = ek_scale(q->multiplier[c], q->shift[c]);
+        const ek_scale_t scale = ek_channel_scale(q, c, 0);
         out_a[c] = ek_gemm_output(acc[0], scale, q->clamp);
         if (pixels == 2) {
             out_b[c] = ek_gemm_output(acc[2], scale, q->clamp);

@@ -38,8 +38,11 @@ VARIANT_MVE = "mve"
 
 _PARAMS = ("const int8_t* input, const {weight}* filter, const int32_t* bias, const int32_t* multiplier, "
            "const int32_t* shift, int8_t* output")
+#: the narrow conv2d and fully_connected kernels read bias and requantization from one table instead
+_PARAMS_TABLE = "const int8_t* input, const {weight}* filter, const int32_t* channels, int8_t* output"
 _SCALARS = "int32_t input_offset, int32_t output_offset, int32_t act_min, int32_t act_max"
 _REQUANT = "const ek_requant_t q = {bias, multiplier, shift, clamp};"
+_REQUANT_TABLE = "const ek_requant_t q = {channels, clamp};"
 
 
 CLAMPS = ("any", "upper", "relu", "full")
@@ -62,11 +65,14 @@ _CLAMP_C = {"any": "{output_offset, act_min, act_max}", "upper": "{output_offset
 
 
 def _kernel(family: str, spec, narrow: bool, body: str, scratch_bytes: int = 0, weights16: bool = False,
-            helper: str = "", mve: bool = False, clamp: str = "any", lean: bool = False) -> KernelSource:
+            helper: str = "", mve: bool = False, clamp: str = "any", lean: bool = False,
+            table: bool = False) -> KernelSource:
     """The kernel's C: the header, ``helper`` (static functions), then the kernel function around ``body``.
     ``clamp`` (:func:`clamp_kind`) is compiled in: the ``full`` and ``upper`` kernels ignore the clamp
     arguments they know (the caller passes the same values). ``lean``: the scratch-lean form
-    (``EK_LEAN``), a kernel of its own name."""
+    (``EK_LEAN``), a kernel of its own name. ``table`` (``EK_CHANNEL_TABLE``, narrow kernels only): bias
+    and requantization come in one array, ``channels`` (:func:`channel_table`), in place of ``bias``,
+    ``multiplier`` and ``shift``."""
     if clamp not in CLAMPS:
         raise ValueError(f"clamp kind {clamp!r}: one of {', '.join(CLAMPS)}")
     variant = VARIANT_MVE if mve else VARIANT_W16 if weights16 else VARIANT
@@ -75,10 +81,12 @@ def _kernel(family: str, spec, narrow: bool, body: str, scratch_bytes: int = 0, 
     name = kernel_name(family, key if clamp == "any" else (key, f"clamp {clamp}"),
                        f"{variant}_narrow" if narrow else variant)
     scratch = ", int8_t* scratch" if scratch_bytes else ""
-    params = _PARAMS.format(weight="int16_t" if weights16 else "int8_t")
+    table = table and narrow
+    params = (_PARAMS_TABLE if table else _PARAMS).format(weight="int16_t" if weights16 else "int8_t")
     prototype = f"int32_t {name}({params}{scratch}, {_SCALARS})"
+    body = body.replace(_REQUANT, _REQUANT_TABLE) if table else body
     code = (f'#define EK_NARROW_ACC {int(narrow)}\n#define EK_WEIGHTS_INT16 {int(weights16)}\n#define EK_MVE {int(mve)}\n'
-            f'#define EK_LEAN {int(lean)}\n#define EK_RELU {int(clamp == "relu")}\n'
+            f'#define EK_LEAN {int(lean)}\n#define EK_RELU {int(clamp == "relu")}\n#define EK_CHANNEL_TABLE {int(table)}\n'
             f'#include "{HEADER_NAME}"\n\n{helper}/* {family} {spec}, clamp {clamp} */\n{prototype}\n{{\n'
             f"    const ek_clamp_t clamp = {_CLAMP_C[clamp]};\n    (void)act_min;\n    (void)act_max;\n{body}\n"
             "    return 0;\n}\n")
@@ -142,7 +150,7 @@ def conv2d_dsp_kernel(spec, weights16: bool = False, narrow: bool = False, mve: 
     }}"""
     scratch = wide_bytes + (0 if direct else 2 * depth)
     return _kernel("conv2d", spec, narrow, body, scratch, weights16, "" if direct else _column_function(spec), mve,
-                   clamp, lean and not mve)
+                   clamp, lean and not mve, table=True)
 
 
 def _column_function(spec) -> str:
@@ -196,7 +204,7 @@ def fully_connected_dsp_kernel(spec, weights16: bool = False, narrow: bool = Fal
     (void)input_offset;{widen}
     ek_gemm({row}, filter, {spec.in_features}, {spec.out_features}, 1, &q, output);"""
     return _kernel("fully_connected", spec, narrow, body, scratch, weights16=weights16, mve=mve, clamp=clamp,
-                   lean=lean and not mve)
+                   lean=lean and not mve, table=True)
 
 
 def _wide_row(depth: int) -> int:
@@ -220,6 +228,20 @@ def widen_weights(weight: np.ndarray) -> np.ndarray:
     pairs = widened[:paired].reshape(paired // 2, 2, widened.shape[1] // 4, 4).transpose(0, 2, 1, 3)
     widened[:paired] = pairs.reshape(paired, widened.shape[1])
     return widened
+
+
+def channel_table(folded_bias: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """The ``channels`` array of the narrow conv2d and fully_connected kernels (ek_channel_pair in
+    ek_mac_dsp.h): per pair of output channels 2i, 2i + 1, six int32 values, bias 2i, bias 2i + 1,
+    multiplier 2i, multiplier 2i + 1, right shift - 1 of 2i and of 2i + 1 (the narrow form's first
+    shift, ``-shift - 1``); a last odd channel's pair has zeros for the missing one. One pointer walks
+    it, so a pair's six values are three LDRDs at constant offsets."""
+    channels = len(folded_bias)
+    padded = (channels + 1) // 2 * 2
+    rows = np.zeros((3, padded), dtype=np.int64)
+    rows[0, :channels], rows[1, :channels] = folded_bias, multiplier
+    rows[2, :channels] = -np.asarray(shift, dtype=np.int64) - 1
+    return rows.reshape(3, padded // 2, 2).transpose(1, 0, 2).reshape(-1).astype(np.int32)
 
 
 def depthwise_supported(spec) -> bool:
