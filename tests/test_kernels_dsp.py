@@ -43,10 +43,11 @@ def _dsp_call(make, tmp_path, x, filt, channel_axis, bias, q, out_shape):
     kernel = make(mac_dsp.narrow_accumulators(folded, q["shift"], depth),
                   mac_dsp.clamp_kind(q["act_min"], q["act_max"], q["output_offset"]))
     assert kernel.input_offset_in_bias
-    weights = mac_dsp.widen_weights(filt) if kernel.weights_int16 else filt
+    weights = mac_dsp.widen_weights(filt, kernel.doubled_products) if kernel.weights_int16 else filt
     out = np.zeros(out_shape, dtype=np.int8)
     scratch = [np.zeros(kernel.scratch_bytes, dtype=np.int8)] if kernel.scratch_bytes else []
-    requant = ([mac_dsp.channel_table(folded, q["mult"], q["shift"])] if "channels" in kernel.params
+    requant = ([mac_dsp.channel_table(folded, q["mult"], q["shift"], kernel.doubled_products)]
+               if "channels" in kernel.params
                else [folded, q["mult"], q["shift"]])
     _call(_compile_dsp(kernel, tmp_path), x, weights, *requant, out, *scratch, q["input_offset"],
           q["output_offset"], q["act_min"], q["act_max"])
@@ -250,6 +251,14 @@ def test_channel_table_pairs_bias_multiplier_and_shift():
     spec = FullyConnectedSpec(8, 3)
     assert "channels" in mac_dsp.fully_connected_dsp_kernel(spec, narrow=True).params
     assert "channels" not in mac_dsp.fully_connected_dsp_kernel(spec, narrow=False).params
+    # int16 weights and a narrow requantization: weights and bias doubled, the accumulator comes out doubled
+    assert mac_dsp.fully_connected_dsp_kernel(spec, weights16=True, narrow=True).doubled_products
+    assert not mac_dsp.fully_connected_dsp_kernel(spec, weights16=True, narrow=False).doubled_products
+    assert not mac_dsp.fully_connected_dsp_kernel(spec, narrow=True).doubled_products
+    np.testing.assert_array_equal(mac_dsp.channel_table(np.array([5]), np.array([100]), np.array([-2]), doubled=True),
+                                  [10, 0, 100, 0, 1, 0])
+    np.testing.assert_array_equal(mac_dsp.widen_weights(np.array([[-128, 1, 2]], dtype=np.int8), doubled=True),
+                                  [[-256, 2, 4, 0]])
 
 
 def test_widened_weights_are_in_smlad_order_and_padded():

@@ -78,11 +78,13 @@ def mac_call(node, graph, family: str, spec, kernels, prefix: str, pointer, out_
     narrow = requantizes_narrow(node, graph, out_channels)
     kernel = kernels.kernel(family, spec, narrow, clamp_kind(p.act_min, p.act_max, p.output_offset), node.name)
     weights = {
-        "filter": ConstArray(f"{prefix}_w", "int16_t", widen_weights(weight)) if kernel.weights_int16 else
+        "filter": ConstArray(f"{prefix}_w", "int16_t", widen_weights(weight, kernel.doubled_products))
+        if kernel.weights_int16 else
         ConstArray(f"{prefix}_w", "int8_t", weight),
     }
     if "channels" in kernel.params:  # bias and requantization in one table (mac_dsp.channel_table)
-        weights["channels"] = ConstArray(f"{prefix}_q", "int32_t", channel_table(folded, p.multiplier, p.shift))
+        weights["channels"] = ConstArray(f"{prefix}_q", "int32_t", channel_table(folded, p.multiplier, p.shift,
+                                                                                 kernel.doubled_products))
     else:
         weights.update(bias=ConstArray(f"{prefix}_b", "int32_t", folded if kernel.input_offset_in_bias else bias),
                        multiplier=ConstArray(f"{prefix}_m", "int32_t", p.multiplier),

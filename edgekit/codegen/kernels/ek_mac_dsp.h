@@ -36,6 +36,9 @@
 #ifndef EK_CHANNEL_TABLE
 #define EK_CHANNEL_TABLE 0
 #endif
+#ifndef EK_DOUBLED
+#define EK_DOUBLED 0
+#endif
 #include <stdint.h>
 #include <string.h>
 
@@ -272,12 +275,14 @@ EK_INLINE int32_t ek_relu(int32_t x)
  * form's first shift. The "relu" kernels (EK_RELU: the lower clamp is the output zero point, a fused
  * ReLU or ReLU6) also drop the lower clamp and the sign correction: TFLite's rounding of a negative high
  * product is at most 0 and lands on the clamp either way, so w = max(high >> (right - 1), 0) gives the
- * same outputs. */
+ * same outputs. The EK_DOUBLED kernels (int16 weights and bias doubled at compile time) accumulate
+ * 2 acc, which the narrow form's SMMULR takes as it is. */
 EK_INLINE int8_t ek_gemm_output(int32_t acc, ek_scale_t scale, ek_clamp_t clamp)
 {
 #if EK_NARROW_ACC
     if (__builtin_constant_p(clamp.act_max) && clamp.act_max == 127) {
-        const int32_t high = ek_smmulr(acc * 2, scale.multiplier), offset = 2 * clamp.output_offset + 1;
+        const int32_t high = ek_smmulr(EK_DOUBLED ? acc : acc * 2, scale.multiplier);
+        const int32_t offset = 2 * clamp.output_offset + 1;
 #if EK_RELU
         return (int8_t)ek_ssat8_half(offset + ek_relu(high >> scale.right_minus_one));
 #else
@@ -289,7 +294,7 @@ EK_INLINE int8_t ek_gemm_output(int32_t acc, ek_scale_t scale, ek_clamp_t clamp)
 #endif
     }
 #endif
-    return ek_output(acc, scale, clamp);
+    return ek_output(EK_DOUBLED ? acc >> 1 : acc, scale, clamp);
 }
 
 /* One output: TFLite's requantization of acc with (multiplier, shift), output offset and clamp. */

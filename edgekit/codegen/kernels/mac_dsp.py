@@ -72,7 +72,9 @@ def _kernel(family: str, spec, narrow: bool, body: str, scratch_bytes: int = 0, 
     arguments they know (the caller passes the same values). ``lean``: the scratch-lean form
     (``EK_LEAN``), a kernel of its own name. ``table`` (``EK_CHANNEL_TABLE``, narrow kernels only): bias
     and requantization come in one array, ``channels`` (:func:`channel_table`), in place of ``bias``,
-    ``multiplier`` and ``shift``."""
+    ``multiplier`` and ``shift``; with int16 weights too the caller passes weights and bias doubled
+    (``EK_DOUBLED``, ``KernelSource.doubled_products``): the narrow requantization starts from the
+    doubled accumulator, which then costs no shift per output."""
     if clamp not in CLAMPS:
         raise ValueError(f"clamp kind {clamp!r}: one of {', '.join(CLAMPS)}")
     variant = VARIANT_MVE if mve else VARIANT_W16 if weights16 else VARIANT
@@ -82,16 +84,18 @@ def _kernel(family: str, spec, narrow: bool, body: str, scratch_bytes: int = 0, 
                        f"{variant}_narrow" if narrow else variant)
     scratch = ", int8_t* scratch" if scratch_bytes else ""
     table = table and narrow
+    doubled = table and weights16
     params = (_PARAMS_TABLE if table else _PARAMS).format(weight="int16_t" if weights16 else "int8_t")
     prototype = f"int32_t {name}({params}{scratch}, {_SCALARS})"
     body = body.replace(_REQUANT, _REQUANT_TABLE) if table else body
     code = (f'#define EK_NARROW_ACC {int(narrow)}\n#define EK_WEIGHTS_INT16 {int(weights16)}\n#define EK_MVE {int(mve)}\n'
             f'#define EK_LEAN {int(lean)}\n#define EK_RELU {int(clamp == "relu")}\n#define EK_CHANNEL_TABLE {int(table)}\n'
+            f'#define EK_DOUBLED {int(doubled)}\n'
             f'#include "{HEADER_NAME}"\n\n{helper}/* {family} {spec}, clamp {clamp} */\n{prototype}\n{{\n'
             f"    const ek_clamp_t clamp = {_CLAMP_C[clamp]};\n    (void)act_min;\n    (void)act_max;\n{body}\n"
             "    return 0;\n}\n")
     return KernelSource(name, code, prototype, scratch_bytes, input_offset_in_bias=True, variant=variant,
-                        weights_int16=weights16)
+                        weights_int16=weights16, doubled_products=doubled)
 
 
 def conv2d_supported(spec) -> bool:
@@ -212,12 +216,13 @@ def _wide_row(depth: int) -> int:
     return (depth + 3) // 4 * 4
 
 
-def widen_weights(weight: np.ndarray) -> np.ndarray:
-    """int8 weights [N, ...] as the _w16 kernels read them (see ek_mac_dsp.h): per output channel, the
+def widen_weights(weight: np.ndarray, doubled: bool = False) -> np.ndarray:
+    """int8 weights [N, ...] as the _w16 kernels read them (see ek_mac_dsp.h), times 2 if ``doubled``
+    (``KernelSource.doubled_products``): per output channel, the
     K = prod(...) values as int16 in groups of 4, each whole group in SMLAD order (w0, w2, w1, w3), the
     last partial group in order, zero-padded to a multiple of 4; the rows of channels 2i and 2i + 1
     interleaved group by group, a last odd channel's row plain. Shape [N, K rounded up to 4]."""
-    rows = weight.reshape(weight.shape[0], -1).astype(np.int16)
+    rows = weight.reshape(weight.shape[0], -1).astype(np.int16) * np.int16(1 + doubled)
     channels, depth = rows.shape
     widened = np.zeros((channels, _wide_row(depth)), dtype=np.int16)
     widened[:, :depth] = rows
@@ -230,16 +235,18 @@ def widen_weights(weight: np.ndarray) -> np.ndarray:
     return widened
 
 
-def channel_table(folded_bias: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    """The ``channels`` array of the narrow conv2d and fully_connected kernels (ek_channel_pair in
-    ek_mac_dsp.h): per pair of output channels 2i, 2i + 1, six int32 values, bias 2i, bias 2i + 1,
+def channel_table(folded_bias: np.ndarray, multiplier: np.ndarray, shift: np.ndarray,
+                  doubled: bool = False) -> np.ndarray:
+    """The ``channels`` array of the narrow conv2d and fully_connected kernels (ek_requant_t in
+    ek_mac_dsp.h): per pair of output channels 2i, 2i + 1, six int32 values, bias 2i, bias 2i + 1
+    (times 2 if ``doubled``: ``KernelSource.doubled_products``; narrow biases are within +-2^30),
     multiplier 2i, multiplier 2i + 1, right shift - 1 of 2i and of 2i + 1 (the narrow form's first
     shift, ``-shift - 1``); a last odd channel's pair has zeros for the missing one. One pointer walks
     it, so a pair's six values are three LDRDs at constant offsets."""
     channels = len(folded_bias)
     padded = (channels + 1) // 2 * 2
     rows = np.zeros((3, padded), dtype=np.int64)
-    rows[0, :channels], rows[1, :channels] = folded_bias, multiplier
+    rows[0, :channels], rows[1, :channels] = np.asarray(folded_bias, dtype=np.int64) * (1 + doubled), multiplier
     rows[2, :channels] = -np.asarray(shift, dtype=np.int64) - 1
     return rows.reshape(3, padded // 2, 2).transpose(1, 0, 2).reshape(-1).astype(np.int32)
 
