@@ -148,18 +148,26 @@ def test_dsp_fully_connected_matches_reference(in_features, out_features, weight
     np.testing.assert_array_equal(got, want)
 
 
+def _host_function(tmp_path, name: str, source: str, scalars: int):
+    """C function ``name`` of ``source`` (which includes ek_mac_dsp.h) built with the host gcc: four array
+    arguments, then ``scalars`` int32 ones."""
+    (tmp_path / f"{name}.c").write_text(source)
+    (tmp_path / mac_dsp.HEADER_NAME).write_text(mac_dsp.HEADER_TEXT)
+    library = tmp_path / f"{name}.so"
+    subprocess.run(["gcc", "-std=c99", "-O2", *WARNINGS, "-shared", "-fPIC", "-o", str(library),
+                    str(tmp_path / f"{name}.c")], check=True)
+    function = getattr(ctypes.CDLL(str(library)), name)
+    function.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int32] * scalars
+    return function
+
+
 def _requantize_on_host(tmp_path, narrow: bool, x, mult, shift) -> np.ndarray:
     """ek_requantize (output offset 0, no clamp) of every (x, mult, shift), built with the host gcc."""
-    source = tmp_path / "requantize.c"
-    source.write_text(f'#define EK_NARROW_ACC {int(narrow)}\n#include "{mac_dsp.HEADER_NAME}"\n'
-                      "void requantize_all(const int32_t *x, const int32_t *m, const int32_t *s, int8_t *out, int32_t n)"
-                      "{ for (int32_t i = 0; i < n; ++i) out[i] = ek_requantize(x[i], m[i], s[i], 0, -128, 127); }\n")
-    (tmp_path / mac_dsp.HEADER_NAME).write_text(mac_dsp.HEADER_TEXT)
-    library = tmp_path / "requantize.so"
-    subprocess.run(["gcc", "-std=c99", "-O2", *WARNINGS, "-shared", "-fPIC", "-o", str(library), str(source)],
-                   check=True)
-    function = ctypes.CDLL(str(library)).requantize_all
-    function.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int32]
+    function = _host_function(tmp_path, "requantize_all", f'#define EK_NARROW_ACC {int(narrow)}\n'
+                              f'#include "{mac_dsp.HEADER_NAME}"\n'
+                              "void requantize_all(const int32_t *x, const int32_t *m, const int32_t *s, int8_t *out, "
+                              "int32_t n) { for (int32_t i = 0; i < n; ++i) "
+                              "out[i] = ek_requantize(x[i], m[i], s[i], 0, -128, 127); }\n", 1)
     got = np.zeros(x.size, dtype=np.int8)
     function(*(a.ctypes.data_as(ctypes.c_void_p) for a in (x, mult, shift, got)), x.size)
     return got
@@ -205,19 +213,13 @@ def test_gemm_output_matches_numpy_for_each_clamp_kind(kind, zero_point, tmp_pat
     double rounding, offset and clamp, on ties, extremes and right shifts from 1 to 31."""
     act_min_c, act_min = GEMM_CLAMPS[kind]
     act_min = zero_point if act_min is None else act_min
-    source = tmp_path / "gemm_output.c"
-    source.write_text(
+    function = _host_function(
+        tmp_path, "output_all",
         f'#define EK_NARROW_ACC 1\n#define EK_RELU {int(kind == "relu")}\n#include "{mac_dsp.HEADER_NAME}"\n'
         "void output_all(const int32_t *x, const int32_t *m, const int32_t *s, int8_t *out, int32_t n,"
         " int32_t output_offset, int32_t act_min)\n"
         f"{{ const ek_clamp_t clamp = {{output_offset, {act_min_c}, 127}}; (void)act_min;\n"
-        "  for (int32_t i = 0; i < n; ++i) out[i] = ek_gemm_output(x[i], ek_scale(m[i], s[i]), clamp); }\n")
-    (tmp_path / mac_dsp.HEADER_NAME).write_text(mac_dsp.HEADER_TEXT)
-    library = tmp_path / "gemm_output.so"
-    subprocess.run(["gcc", "-std=c99", "-O2", *WARNINGS, "-shared", "-fPIC", "-o", str(library), str(source)],
-                   check=True)
-    function = ctypes.CDLL(str(library)).output_all
-    function.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int32] * 3
+        "  for (int32_t i = 0; i < n; ++i) out[i] = ek_gemm_output(x[i], ek_scale(m[i], s[i]), clamp); }\n", 3)
     edges = [-(1 << 30) + 1, -(1 << 20), -769, -3, -2, -1, 0, 1, 2, 3, 768, 1 << 20, (1 << 30) - 1]
     ties = [k << r for r in range(1, 12) for k in (-3, -1, 1, 3)] + [(k << r) - 1 for r in range(1, 12) for k in (-1, 1)]
     x, mult, shift = _grid(edges + ties, [0, 1, 1 << 30, (1 << 30) + 12345, np.iinfo(np.int32).max], range(-31, 0))
