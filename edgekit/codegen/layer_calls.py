@@ -67,7 +67,9 @@ def mac_call(node, graph, family: str, spec, kernels, prefix: str, pointer, out_
     """The call of a multiply-accumulate kernel of ``family`` for ``spec`` (see ``codegen/kernels/mac.py``),
     the variant ``kernels`` (a ``KernelChoice``) picks: weights, bias and the per-channel requantization
     as constants, offsets and clamp as scalars. The DSP variants take the input offset folded into the
-    bias, maybe int16 weights, and a scratch buffer (``codegen/kernels/mac_dsp.py``)."""
+    bias, maybe int16 weights, and a scratch buffer (``codegen/kernels/mac_dsp.py``); the Helium depthwise
+    kernel its filter in channel blocks (``codegen/kernels/depthwise_mve.py``)."""
+    from edgekit.codegen.kernels.depthwise_mve import block_filter
     from edgekit.codegen.kernels.mac_dsp import channel_table, clamp_kind, widen_weights
     from edgekit.codegen.kernels.variants import tuning_key
 
@@ -80,7 +82,7 @@ def mac_call(node, graph, family: str, spec, kernels, prefix: str, pointer, out_
     weights = {
         "filter": ConstArray(f"{prefix}_w", "int16_t", widen_weights(weight, kernel.doubled_products))
         if kernel.weights_int16 else
-        ConstArray(f"{prefix}_w", "int8_t", weight),
+        ConstArray(f"{prefix}_w", "int8_t", block_filter(weight) if kernel.filter_blocks else weight),
     }
     if "channels" in kernel.params:  # bias and requantization in one table (mac_dsp.channel_table)
         weights["channels"] = ConstArray(f"{prefix}_q", "int32_t", channel_table(folded, p.multiplier, p.shift,

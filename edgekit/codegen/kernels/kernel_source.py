@@ -30,7 +30,8 @@ class KernelSource:
     bias (see :mod:`edgekit.codegen.kernels.mac_dsp`); ``weights_int16``: the caller passes the weights
     widened to int16 (``mac_dsp.widen_weights``); ``doubled_products``: those int16 weights and the bias
     doubled, so the accumulators come out doubled, as the narrow requantization wants them
-    (``mac_dsp.channel_table``). ``variant`` names the schedule.
+    (``mac_dsp.channel_table``); ``filter_blocks``: the caller passes a depthwise filter in blocks of
+    channels (``depthwise_mve.block_filter``). ``variant`` names the schedule.
     """
 
     name: str
@@ -41,6 +42,7 @@ class KernelSource:
     weights_int16: bool = False
     doubled_products: bool = False
     variant: str = "tvm"
+    filter_blocks: bool = False
 
     @property
     def params(self) -> tuple[str, ...]:

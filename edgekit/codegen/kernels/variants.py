@@ -3,7 +3,8 @@
 Each MAC family has one compute definition (its op's int8 reference) and several variants:
 ``tvm``, the portable TVM schedule (:mod:`edgekit.codegen.kernels.conv2d` ...), which runs on any
 Cortex-M; ``dsp`` and ``dsp_w16``, SXTB16/SMLAD register blocking with int8 or int16 weights
-(:mod:`edgekit.codegen.kernels.mac_dsp`) for CPUs with the DSP extension; ``mve``, Helium dot products,
+(:mod:`edgekit.codegen.kernels.mac_dsp`) for CPUs with the DSP extension; ``mve``, Helium dot products
+(conv2d, fully_connected) and vectors across channels (depthwise, :mod:`edgekit.codegen.kernels.depthwise_mve`),
 for CPUs with MVE. A variant may support only some specs (the DSP depthwise kernel needs depth
 multiplier 1). The variant is part of the kernel's name, so it is part of the kernel cache key too.
 """
@@ -14,6 +15,7 @@ from functools import partial
 from edgekit.codegen.kernels import mac_dsp
 from edgekit.codegen.kernels.conv2d import conv2d_kernel
 from edgekit.codegen.kernels.depthwise_conv2d import depthwise_conv2d_kernel
+from edgekit.codegen.kernels.depthwise_mve import depthwise_conv2d_mve_kernel
 from edgekit.codegen.kernels.fully_connected import fully_connected_kernel
 
 PORTABLE = "tvm"
@@ -31,7 +33,8 @@ FAMILIES = {
     "conv2d": {MVE: (partial(mac_dsp.conv2d_dsp_kernel, mve=True), _always),
                DSP_W16: (partial(mac_dsp.conv2d_dsp_kernel, weights16=True), _always),
                DSP: (mac_dsp.conv2d_dsp_kernel, _always), PORTABLE: (conv2d_kernel, _always)},
-    "depthwise_conv2d": {DSP: (mac_dsp.depthwise_conv2d_dsp_kernel, mac_dsp.depthwise_supported),
+    "depthwise_conv2d": {MVE: (depthwise_conv2d_mve_kernel, mac_dsp.depthwise_supported),
+                         DSP: (mac_dsp.depthwise_conv2d_dsp_kernel, mac_dsp.depthwise_supported),
                          PORTABLE: (depthwise_conv2d_kernel, _always)},
     "fully_connected": {MVE: (partial(mac_dsp.fully_connected_dsp_kernel, mve=True), _always),
                         DSP_W16: (partial(mac_dsp.fully_connected_dsp_kernel, weights16=True), _always),
