@@ -30,11 +30,10 @@ from edgekit.codegen.kernels.variants import KernelChoice
 from edgekit.codegen.layer_calls import ConstArray, LayerCall
 from edgekit.codegen.step_plan import Plan, PlanStep, build_plan
 from edgekit.codegen.tir_to_c import COMPAT_HEADER_NAME, COMPAT_HEADER_TEXT
+from edgekit.codegen.wide_weights import CODE_RESERVE_BYTES, wide_weight_layers
 
 EXTFLASH_ATTRIBUTE = '__attribute__((section(".ek_extflash"), aligned(4)))'
 WEIGHT_ATTRIBUTE = "__attribute__((aligned(4)))"
-#: flash kept free for code, runtime and small constants when deciding what goes to external flash
-CODE_RESERVE_BYTES = 160 * 1024
 
 
 @dataclass
@@ -78,15 +77,6 @@ def _placement(constants: list[ConstArray], target, flash_reserve_bytes: int = 0
     return moved
 
 
-def wide_weights_fit(graph, target, flash_reserve_bytes: int = 0) -> bool:
-    """Whether the int16-weight kernels fit: every constant plus a second copy of the conv and fully
-    connected weights within the internal flash left after the code reserve."""
-    constants = sum(t.data.nbytes for t in graph.tensors.values() if t.data is not None)
-    mac_weights = sum(graph.tensors[n.inputs[1]].data.nbytes for n in graph.nodes
-                      if n.op in ("conv2d", "fully_connected"))
-    return constants + mac_weights <= target.flash.length - CODE_RESERVE_BYTES - flash_reserve_bytes
-
-
 def emit_program(graph, plan, target, out_dir: Path, patches=None, flash_reserve_bytes: int = 0, tuned=None,
                  prefer=None, wide_weights: bool | None = None) -> Program:
     """Write the C sources of ``graph`` under ``plan`` for ``target`` into ``out_dir``.
@@ -97,12 +87,12 @@ def emit_program(graph, plan, target, out_dir: Path, patches=None, flash_reserve
     ``memory.arena``, which places the frame, the split tensor, the working block and the rest.
     ``tuned`` maps ``variants.tuning_key`` to the variant ``--tune`` measured best; ``prefer`` gives one
     variant to every layer that can run it (``edgekit/tuning.py`` measures each). ``wide_weights``: whether
-    the int16-weight kernels may be used; None decides by :func:`wide_weights_fit` (a single layer measured
-    for depth compression's latency table takes the value its whole network gets).
+    the int16-weight kernels may be used; None decides layer by layer (``wide_weights.wide_weight_layers``;
+    a single layer measured for depth compression's latency table takes the value its network gives it).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     if wide_weights is None:
-        wide_weights = wide_weights_fit(graph, target, flash_reserve_bytes)
+        wide_weights = wide_weight_layers(graph, target, flash_reserve_bytes)
     choice = KernelChoice(target, wide_weights, dict(tuned or {}), prefer,
                           lean=patches is not None and patches.lean_kernels)
     prefixes = {node.name: c_identifier(i, node.name) for i, node in enumerate(graph.nodes)}

@@ -71,12 +71,13 @@ class KernelChoice:
     """How the code generator picks each MAC layer's variant.
 
     ``target``: its CPU features decide what may run. ``wide_weights``: whether int16 weights fit
-    the flash (the program decides from the model's weight bytes). ``tuned``: variants measured
+    the flash, for every layer (a bool) or for the layers it names (the program decides from the
+    model's weight bytes, ``codegen.wide_weights``). ``tuned``: variants measured
     best by ``--tune``, keyed by :func:`tuning_key`; other layers get the first candidate.
     """
 
     target: object
-    wide_weights: bool = True
+    wide_weights: bool | frozenset = True
     tuned: dict = field(default_factory=dict)
     prefer: str | None = None  # the variant every layer that can run it gets (tuning measures each)
     #: scratch-lean DSP kernels (a patched schedule that minimises SRAM, ``PatchSchedule.lean_kernels``):
@@ -85,14 +86,15 @@ class KernelChoice:
     #: and counts at every step, so its largest user matters
     lean: bool = False
 
-    def variants(self, family: str, spec) -> list[str]:
-        """The variants this choice may give ``spec``, the default first."""
-        return candidate_variants(family, spec, self.target, self.wide_weights)
+    def variants(self, family: str, spec, node: str | None = None) -> list[str]:
+        """The variants this choice may give ``spec`` (of the layer named ``node``), the default first."""
+        wide = self.wide_weights if isinstance(self.wide_weights, bool) else node in self.wide_weights
+        return candidate_variants(family, spec, self.target, wide)
 
-    def kernel(self, family: str, spec, narrow: bool = False, clamp: str = "any"):
-        """The kernel the code generator gives a layer of ``family`` and ``spec`` (``narrow``, ``clamp``:
-        see :func:`make_kernel`)."""
-        candidates = self.variants(family, spec)
+    def kernel(self, family: str, spec, narrow: bool = False, clamp: str = "any", node: str | None = None):
+        """The kernel the code generator gives the layer named ``node``, of ``family`` and ``spec``
+        (``narrow``, ``clamp``: see :func:`make_kernel`)."""
+        candidates = self.variants(family, spec, node)
         wanted = self.prefer or self.tuned.get(tuning_key(family, spec, narrow))
         return make_kernel(family, spec, wanted if wanted in candidates else candidates[0], narrow, clamp,
                            **({"lean": True} if self.lean else {}))
