@@ -16,7 +16,8 @@ import pytest
 from test_kernels_qemu import Builder, check_firmware_equals_reference, same
 
 from edgekit.codegen.kernels.variants import candidate_variants
-from edgekit.codegen.program import CODE_RESERVE_BYTES, emit_program
+from edgekit.codegen.program import emit_program
+from edgekit.codegen.wide_weights import CODE_RESERVE_BYTES
 from edgekit.ir.tensor import QuantParams
 from edgekit.memory import plan_memory
 from edgekit.target import load_target
@@ -84,9 +85,9 @@ CASES = [pointwise_tails, first_layer_stride2, depthwise_stride1_then_stride2, d
 
 
 def small_flash(target):
-    """``target`` with a flash that leaves no room for a second, int16 copy of the weights."""
+    """``target`` with a flash that leaves no room for a second, int16 copy of the weights, and no external flash."""
     regions = tuple(dataclasses.replace(r, length=CODE_RESERVE_BYTES + 1) if r.role == "code" else r
-                    for r in target.regions)
+                    for r in target.regions if r.role != "external-weights")
     return dataclasses.replace(target, regions=regions)
 
 
@@ -131,3 +132,15 @@ def test_portable_kernels_without_dsp_are_bit_exact_in_qemu(case, tmp_path):
     assert candidate_variants("conv2d", None, no_dsp) == ["tvm"]
     seed = 100 + CASES.index(case)
     check_firmware_equals_reference(case(seed), no_dsp, tmp_path, seed)
+
+
+@pytest.mark.parametrize("case", [depthwise_stride1_then_stride2, depthwise_channel_tails], ids=lambda case: case.__name__)
+def test_dsp_depthwise_kernels_without_helium_are_bit_exact_on_cortex_m55(case, tmp_path):
+    """cortex-m55's depthwise layers get the Helium kernel; with MVE switched off its DSP extension runs the
+    dsp_c4 and dsp kernels, checked here in the same QEMU machine (mps3-an547)."""
+    m55 = load_target("cortex-m55")
+    no_mve = dataclasses.replace(m55, cpu=dataclasses.replace(m55.cpu, mve=False))
+    graph = case(100 + CASES.index(case))
+    names = emit_program(graph, plan_memory(graph), no_mve, tmp_path / "names").kernel_names
+    assert any("_dsp_c4_" in name for name in names), names
+    check_firmware_equals_reference(graph, no_mve, tmp_path, 100 + CASES.index(case))

@@ -3,9 +3,11 @@
 ``x`` is N x H x W x C (NHWC; N x H x W for one channel), float (the model's input values) or
 uint8 (pixels: divided by 255 and normalised with the model's mean and std, as images are).
 Labels are class indices; folder classes are numbered in sorted name order. The last
-HELD_OUT_FRACTION of a shuffled copy is held out for importance and accuracy.
+HELD_OUT_FRACTION of a shuffled copy is held out for importance and accuracy. ``idx_dataset``
+reads the IDX pair of MNIST-format data sets (Debian's dataset-fashion-mnist) for the benchmark.
 """
 
+import gzip
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +28,25 @@ class Dataset:
         order = np.random.default_rng(seed).permutation(len(self.y))
         cut = len(order) - max(1, int(len(order) * HELD_OUT_FRACTION))
         return Dataset(self.x[order[:cut]], self.y[order[:cut]]), Dataset(self.x[order[cut:]], self.y[order[cut:]])
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file, gzipped (MNIST format): big-endian magic (0x08 = uint8, number of dims), dims, data."""
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    if len(data) < 4 or data[:3] != b"\0\0\x08":
+        raise EdgekitError(f"{path}: not a uint8 IDX file (MNIST format)")
+    dims = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(dims))
+    if len(data) != 4 + 4 * dims + int(np.prod(shape)):
+        raise EdgekitError(f"{path}: {len(data)} bytes, but its header says {shape}")
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
+def idx_dataset(images: Path, labels: Path) -> Dataset:
+    """An IDX image file (N x H x W pixels) and its label file as a Dataset with values in [0, 1]."""
+    x = read_idx(images)
+    return Dataset((x.astype(np.float32) / np.float32(255.0))[..., np.newaxis], read_idx(labels).astype(np.int64))
 
 
 def load_dataset(path, preprocess, input_shape: tuple) -> Dataset:

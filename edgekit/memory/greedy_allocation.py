@@ -43,6 +43,11 @@ def _lowest_offset(buffer: Buffer, placed: list[tuple[int, Buffer]], alignment: 
             for start, size, live in buffer.members():
                 if live.overlaps(other_live):
                     forbidden.append((offset + other_start - start - size, offset + other_start + other_size - start))
+    return lowest_allowed(forbidden, alignment)
+
+
+def lowest_allowed(forbidden: Iterable[tuple[int, int]], alignment: int) -> int:
+    """Step 3's walk: the lowest aligned offset >= 0 inside none of the open intervals ``forbidden``."""
     candidate = 0
     for low, high in sorted(forbidden):
         if candidate <= low:

@@ -9,7 +9,7 @@ bytes: no kernel keeps anything in its scratch from one call to the next.
 
 from dataclasses import dataclass, replace
 
-from edgekit.memory.greedy_allocation import align_up
+from edgekit.memory.greedy_allocation import lowest_allowed
 
 
 @dataclass(frozen=True)
@@ -28,12 +28,7 @@ class ScratchPlacement:
 
 def lowest_gap(taken: list[tuple[int, int]], size: int, alignment: int) -> int:
     """The lowest aligned offset where ``size`` bytes touch none of the [start, end) ranges ``taken``."""
-    offset = 0
-    for start, end in sorted(taken):
-        if offset + size <= start:
-            break
-        offset = max(offset, align_up(end, alignment))
-    return offset
+    return lowest_allowed(((start - size, end) for start, end in taken), alignment)
 
 
 def place_scratch(plan, needs: dict[int, tuple[str, int]]):
