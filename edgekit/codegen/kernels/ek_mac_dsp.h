@@ -803,7 +803,7 @@ EK_INLINE uint32_t ek_clamp_s8x4(uint32_t v, uint32_t lo4, uint32_t hi4, int32_t
 #endif
 }
 
-/* One step of `pixels` (1, 2 or 4) output pixels of one channel, the first one's window starting at word
+/* One step of `pixels` (1 to 4) output pixels of one channel, the first one's window starting at word
  * `at` of the channel's plane in the three window rows: at stride 1 an even pixel 2j sums (x0, x1).(w0, w1)
  * from word j and x2 w2 from word j + 1, an odd one x1 w0 from word j and (x2, x3).(w1, w2) from word
  * j + 1; at stride 2 pixel j reads word j and the first value of word j + 1. w: the channel's six weight
@@ -848,7 +848,7 @@ EK_INLINE void ek_dw4_step(const int32_t *const rows[3], int32_t at, const int32
 
 /* One output row of channel c: its plane in the three window rows (rows), its weight words w, its
  * requantization k, into out (the output row at channel c). Four output pixels per
- * step, then a step of 2, of 1. */
+ * step, then one step of the 1-3 left. */
 EK_INLINE void ek_dw4_channel_row(const int32_t *const rows[3], const int32_t *w, int32_t stride, int32_t out_w,
                                   int32_t channels, ek_dw4_channel_t k, ek_clamp_t clamp, int8_t *out)
 {
@@ -856,13 +856,8 @@ EK_INLINE void ek_dw4_channel_row(const int32_t *const rows[3], const int32_t *w
     for (; at < out_w / 4 * 2 * stride; at += 2 * stride, out += 4 * channels) {
         ek_dw4_step(rows, at, w, stride, 4, k, clamp, channels, out);
     }
-    if (out_w % 4 >= 2) {
-        ek_dw4_step(rows, at, w, stride, 2, k, clamp, channels, out);
-        at += stride;
-        out += 2 * channels;
-    }
-    if (out_w % 2) {
-        ek_dw4_step(rows, at, w, stride, 1, k, clamp, channels, out);
+    if (out_w % 4) {
+        ek_dw4_step(rows, at, w, stride, out_w % 4, k, clamp, channels, out);
     }
 }
 
