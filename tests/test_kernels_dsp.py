@@ -306,7 +306,7 @@ def test_target_features_choose_the_variant():
 
 
 def test_depthwise_3x3_gets_four_channels_at_a_time_except_in_lean_schedules():
-    """dsp_c4 runs 3x3 stride 1 and 2, by default at stride 2 and where stride-1 rows have 8 pixels or more
+    """dsp_c4 runs 3x3 stride 1 and 2, by default at stride 2 and where stride-1 rows have 5 pixels or more
     (--tune tries it on narrower ones); other windows keep the channel-by-channel kernel, and so do the
     scratch-lean (memory-minimising) schedules, whose row window of one channel is smaller."""
     m7 = load_target("cortex-m7")
@@ -316,7 +316,7 @@ def test_depthwise_3x3_gets_four_channels_at_a_time_except_in_lean_schedules():
     lean = KernelChoice(m7, lean=True)
     assert lean.variants("depthwise_conv2d", stride2) == [DSP, PORTABLE]
     assert lean.kernel("depthwise_conv2d", stride2).scratch_bytes < mac_dsp.depthwise_c4_scratch_bytes(stride2)
-    narrow = DepthwiseConv2dSpec((25, 5, 64), 1, Window((3, 3), padding=(1, 1, 1, 1)))  # DS-CNN's: 5 pixels a row
+    narrow = DepthwiseConv2dSpec((4, 4, 64), 1, Window((3, 3), padding=(1, 1, 1, 1)))  # 4 pixels a row
     assert candidate_variants("depthwise_conv2d", narrow, m7) == [DSP, PORTABLE, DSP_C4]
     narrow_stride2 = DepthwiseConv2dSpec((6, 6, 8), 1, Window((3, 3), (2, 2), (1, 1), (0, 0, 1, 1)))
     assert candidate_variants("depthwise_conv2d", narrow_stride2, m7)[0] == DSP_C4

@@ -44,7 +44,7 @@ def depthwise_stride1_then_stride2(seed):
 
 
 def depthwise_channel_tails(seed):
-    """Four channels at a time (dsp_c4, stride-1 rows of 8 pixels or more) with a last group of 3: 3x3 VALID
+    """Four channels at a time (dsp_c4, stride-1 rows of 5 pixels or more) with a last group of 3: 3x3 VALID
     stride 1 with a ReLU6 clamp, then TFLite's stride-2 "same" (padding only below and right) on an odd width."""
     b = Builder(seed, (1, 6, 17, 7))
     y = b.depthwise("x", (3, 3), activation="relu6")

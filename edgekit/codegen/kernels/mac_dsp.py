@@ -421,11 +421,11 @@ def depthwise_c4_supported(spec) -> bool:
 
 
 #: the narrowest stride-1 output (pixels per row) that gets the dsp_c4 kernel by default: below it the
-#: per-row work (window rows copied and widened, steps of 2 and 1 pixels) costs more than the planes of
-#: the one-channel kernel. Measured on cortex-m7 (one layer in QEMU, instructions per MAC, dsp vs dsp_c4):
-#: 8x8x128 3.59 vs 3.41, 7x7x192 3.64 vs 3.76, 25x5x64 (DS-CNN) 3.62 vs 3.76, 3x3x256 (VWW) 4.35 vs 5.98;
-#: stride 2 gains even at 3 pixels (6x6x128: 6.57 vs 6.25, 14x14x96: 5.60 vs 4.60)
-C4_MIN_STRIDE1_WIDTH = 8
+#: per-row work (window rows copied and widened, a step for the last pixels) costs more than the planes of
+#: the one-channel kernel. Measured on cortex-m7 (one ReLU layer in QEMU, instructions per MAC, dsp vs
+#: dsp_c4): 7x7x192 3.53 vs 3.01, 6x6x128 3.58 vs 3.18, 25x5x64 (DS-CNN's) 3.51 vs 3.19, 4x4x128 3.67 vs
+#: 3.79, 3x3x256 3.85 vs 4.58; stride 2 gains even at 3 pixels (6x6x128, ReLU6: 6.57 vs 6.25)
+C4_MIN_STRIDE1_WIDTH = 5
 
 
 def depthwise_c4_default(spec) -> bool:
