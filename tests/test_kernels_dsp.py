@@ -35,17 +35,21 @@ def _compile_dsp(kernel, tmp_path):
 
 
 def _dsp_call(make, tmp_path, x, filt, channel_axis, bias, q, out_shape):
-    """Run the DSP kernel ``make(narrow, clamp)`` as the code generator calls it: folded bias, scratch after
-    the output, narrow requantization where the layer allows it, the clamp kind compiled in."""
+    """Run the DSP kernel ``make(narrow, clamp)`` as the code generator calls it: folded bias (in the channel
+    table of the narrow conv2d and fully connected kernels), scratch after the output, narrow requantization
+    where the layer allows it, the clamp kind compiled in."""
     folded = mac_dsp.fold_input_offset(bias, filt, channel_axis, q["input_offset"])
     depth = filt.size // filt.shape[channel_axis]
     kernel = make(mac_dsp.narrow_accumulators(folded, q["shift"], depth),
-                  mac_dsp.clamp_kind(q["act_min"], q["act_max"]))
+                  mac_dsp.clamp_kind(q["act_min"], q["act_max"], q["output_offset"]))
     assert kernel.input_offset_in_bias
-    weights = mac_dsp.widen_weights(filt) if kernel.weights_int16 else filt
+    weights = mac_dsp.widen_weights(filt, kernel.doubled_products) if kernel.weights_int16 else filt
     out = np.zeros(out_shape, dtype=np.int8)
     scratch = [np.zeros(kernel.scratch_bytes, dtype=np.int8)] if kernel.scratch_bytes else []
-    _call(_compile_dsp(kernel, tmp_path), x, weights, folded, q["mult"], q["shift"], out, *scratch, q["input_offset"],
+    requant = ([mac_dsp.channel_table(folded, q["mult"], q["shift"], kernel.doubled_products)]
+               if "channels" in kernel.params
+               else [folded, q["mult"], q["shift"]])
+    _call(_compile_dsp(kernel, tmp_path), x, weights, *requant, out, *scratch, q["input_offset"],
           q["output_offset"], q["act_min"], q["act_max"])
     return out
 
@@ -144,18 +148,26 @@ def test_dsp_fully_connected_matches_reference(in_features, out_features, weight
     np.testing.assert_array_equal(got, want)
 
 
+def _host_function(tmp_path, name: str, source: str, scalars: int):
+    """C function ``name`` of ``source`` (which includes ek_mac_dsp.h) built with the host gcc: four array
+    arguments, then ``scalars`` int32 ones."""
+    (tmp_path / f"{name}.c").write_text(source)
+    (tmp_path / mac_dsp.HEADER_NAME).write_text(mac_dsp.HEADER_TEXT)
+    library = tmp_path / f"{name}.so"
+    subprocess.run(["gcc", "-std=c99", "-O2", *WARNINGS, "-shared", "-fPIC", "-o", str(library),
+                    str(tmp_path / f"{name}.c")], check=True)
+    function = getattr(ctypes.CDLL(str(library)), name)
+    function.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int32] * scalars
+    return function
+
+
 def _requantize_on_host(tmp_path, narrow: bool, x, mult, shift) -> np.ndarray:
     """ek_requantize (output offset 0, no clamp) of every (x, mult, shift), built with the host gcc."""
-    source = tmp_path / "requantize.c"
-    source.write_text(f'#define EK_NARROW_ACC {int(narrow)}\n#include "{mac_dsp.HEADER_NAME}"\n'
-                      "void requantize_all(const int32_t *x, const int32_t *m, const int32_t *s, int8_t *out, int32_t n)"
-                      "{ for (int32_t i = 0; i < n; ++i) out[i] = ek_requantize(x[i], m[i], s[i], 0, -128, 127); }\n")
-    (tmp_path / mac_dsp.HEADER_NAME).write_text(mac_dsp.HEADER_TEXT)
-    library = tmp_path / "requantize.so"
-    subprocess.run(["gcc", "-std=c99", "-O2", *WARNINGS, "-shared", "-fPIC", "-o", str(library), str(source)],
-                   check=True)
-    function = ctypes.CDLL(str(library)).requantize_all
-    function.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int32]
+    function = _host_function(tmp_path, "requantize_all", f'#define EK_NARROW_ACC {int(narrow)}\n'
+                              f'#include "{mac_dsp.HEADER_NAME}"\n'
+                              "void requantize_all(const int32_t *x, const int32_t *m, const int32_t *s, int8_t *out, "
+                              "int32_t n) { for (int32_t i = 0; i < n; ++i) "
+                              "out[i] = ek_requantize(x[i], m[i], s[i], 0, -128, 127); }\n", 1)
     got = np.zeros(x.size, dtype=np.int8)
     function(*(a.ctypes.data_as(ctypes.c_void_p) for a in (x, mult, shift, got)), x.size)
     return got
@@ -190,6 +202,32 @@ def test_narrow_requantization_matches_numpy_within_its_bounds(tmp_path):
     assert not mac_dsp.narrow_accumulators(np.array([(1 << 30) - 64 * 128 * 127]), np.array([-5]), 64)
 
 
+GEMM_CLAMPS = {"full": ("-128", -128), "upper": ("act_min", -3), "relu": ("output_offset", None)}
+
+
+@pytest.mark.parametrize("zero_point", [-128, -7, 0, 100])
+@pytest.mark.parametrize("kind", list(GEMM_CLAMPS))
+def test_gemm_output_matches_numpy_for_each_clamp_kind(kind, zero_point, tmp_path):
+    """ek_gemm_output (conv2d and fully connected, narrow accumulators): the output offset folded into the last
+    halving, one SSAT, and for "relu" (lower clamp at the zero point) no sign correction, equals TFLite's
+    double rounding, offset and clamp, on ties, extremes and right shifts from 1 to 31."""
+    act_min_c, act_min = GEMM_CLAMPS[kind]
+    act_min = zero_point if act_min is None else act_min
+    function = _host_function(
+        tmp_path, "output_all",
+        f'#define EK_NARROW_ACC 1\n#define EK_RELU {int(kind == "relu")}\n#include "{mac_dsp.HEADER_NAME}"\n'
+        "void output_all(const int32_t *x, const int32_t *m, const int32_t *s, int8_t *out, int32_t n,"
+        " int32_t output_offset, int32_t act_min)\n"
+        f"{{ const ek_clamp_t clamp = {{output_offset, {act_min_c}, 127}}; (void)act_min;\n"
+        "  for (int32_t i = 0; i < n; ++i) out[i] = ek_gemm_output(x[i], ek_scale(m[i], s[i]), clamp); }\n", 3)
+    edges = [-(1 << 30) + 1, -(1 << 20), -769, -3, -2, -1, 0, 1, 2, 3, 768, 1 << 20, (1 << 30) - 1]
+    ties = [k << r for r in range(1, 12) for k in (-3, -1, 1, 3)] + [(k << r) - 1 for r in range(1, 12) for k in (-1, 1)]
+    x, mult, shift = _grid(edges + ties, [0, 1, 1 << 30, (1 << 30) + 12345, np.iinfo(np.int32).max], range(-31, 0))
+    got = np.zeros(x.size, dtype=np.int8)
+    function(*(a.ctypes.data_as(ctypes.c_void_p) for a in (x, mult, shift, got)), x.size, zero_point, act_min)
+    np.testing.assert_array_equal(got, fixedpoint.requantize(x, mult, shift, zero_point, act_min, 127))
+
+
 def test_fold_input_offset_wraps_like_int32():
     weight = np.full((2, 3), 127, dtype=np.int8)
     bias = np.array([np.iinfo(np.int32).max, -7], dtype=np.int32)
@@ -199,13 +237,30 @@ def test_fold_input_offset_wraps_like_int32():
 
 
 def test_clamp_kinds_compile_in_only_what_the_layer_guarantees():
-    assert [mac_dsp.clamp_kind(*bounds) for bounds in [(-128, 127), (-5, 127), (-128, 100), (0, 6)]] == [
-        "full", "upper", "any", "any"]
+    """(act_min, act_max, output zero point): a ReLU's lower bound is the zero point."""
+    assert [mac_dsp.clamp_kind(*bounds) for bounds in [(-128, 127, 3), (-5, 127, 3), (-5, 127, -5), (-128, 100, 0),
+                                                        (0, 6, 0)]] == ["full", "upper", "relu", "any", "any"]
     spec = FullyConnectedSpec(8, 2)
     names = {mac_dsp.fully_connected_dsp_kernel(spec, clamp=kind).name for kind in mac_dsp.CLAMPS}
-    assert len(names) == 3  # a kernel per kind: the kind is part of the name and the cache key
+    assert len(names) == 4  # a kernel per kind: the kind is part of the name and the cache key
     with pytest.raises(ValueError, match="clamp kind"):
-        mac_dsp.fully_connected_dsp_kernel(spec, clamp="relu")
+        mac_dsp.fully_connected_dsp_kernel(spec, clamp="relu6")
+
+
+def test_channel_table_pairs_bias_multiplier_and_shift():
+    table = mac_dsp.channel_table(np.array([5, -6, 7]), np.array([100, 200, 300]), np.array([-1, -4, -31]))
+    np.testing.assert_array_equal(table, [5, -6, 100, 200, 0, 3, 7, 0, 300, 0, 30, 0])
+    spec = FullyConnectedSpec(8, 3)
+    assert "channels" in mac_dsp.fully_connected_dsp_kernel(spec, narrow=True).params
+    assert "channels" not in mac_dsp.fully_connected_dsp_kernel(spec, narrow=False).params
+    # int16 weights and a narrow requantization: weights and bias doubled, the accumulator comes out doubled
+    assert mac_dsp.fully_connected_dsp_kernel(spec, weights16=True, narrow=True).doubled_products
+    assert not mac_dsp.fully_connected_dsp_kernel(spec, weights16=True, narrow=False).doubled_products
+    assert not mac_dsp.fully_connected_dsp_kernel(spec, narrow=True).doubled_products
+    np.testing.assert_array_equal(mac_dsp.channel_table(np.array([5]), np.array([100]), np.array([-2]), doubled=True),
+                                  [10, 0, 100, 0, 1, 0])
+    np.testing.assert_array_equal(mac_dsp.widen_weights(np.array([[-128, 1, 2]], dtype=np.int8), doubled=True),
+                                  [[-256, 2, 4, 0]])
 
 
 def test_widened_weights_are_in_smlad_order_and_padded():

@@ -16,7 +16,8 @@ import pytest
 from test_kernels_qemu import Builder, check_firmware_equals_reference, same
 
 from edgekit.codegen.kernels.variants import candidate_variants
-from edgekit.codegen.program import CODE_RESERVE_BYTES, emit_program
+from edgekit.codegen.program import emit_program
+from edgekit.codegen.wide_weights import CODE_RESERVE_BYTES
 from edgekit.ir.tensor import QuantParams
 from edgekit.memory import plan_memory
 from edgekit.target import load_target
@@ -76,9 +77,9 @@ CASES = [pointwise_tails, first_layer_stride2, depthwise_stride1_then_stride2, d
 
 
 def small_flash(target):
-    """``target`` with a flash that leaves no room for a second, int16 copy of the weights."""
+    """``target`` with a flash that leaves no room for a second, int16 copy of the weights, and no external flash."""
     regions = tuple(dataclasses.replace(r, length=CODE_RESERVE_BYTES + 1) if r.role == "code" else r
-                    for r in target.regions)
+                    for r in target.regions if r.role != "external-weights")
     return dataclasses.replace(target, regions=regions)
 
 

@@ -30,6 +30,15 @@
 #ifndef EK_LEAN
 #define EK_LEAN 0
 #endif
+#ifndef EK_RELU
+#define EK_RELU 0
+#endif
+#ifndef EK_CHANNEL_TABLE
+#define EK_CHANNEL_TABLE 0
+#endif
+#ifndef EK_DOUBLED
+#define EK_DOUBLED 0
+#endif
 #include <stdint.h>
 #include <string.h>
 
@@ -200,6 +209,13 @@ EK_INLINE int32_t ek_divide_pot(int32_t x, ek_pot_t pot)
     return (x + ((x >> 31) & pot.negative) + pot.round) >> pot.right;
 }
 
+/* SSAT and USAT (Armv7E-M, Armv8-M Mainline and later); the host emulates them in C. */
+#if defined(__ARM_ARCH_7EM__) || defined(__ARM_ARCH_8M_MAIN__) || defined(__ARM_ARCH_8_1M_MAIN__)
+#define EK_HAVE_SAT 1
+#else
+#define EK_HAVE_SAT 0
+#endif
+
 /* The layer's output offset and fused activation clamp. */
 typedef struct {
     int32_t output_offset, act_min, act_max;
@@ -210,7 +226,7 @@ typedef struct {
  * it is known to be -128. ek_output: rescale acc, add the output offset, clamp. */
 EK_INLINE int8_t ek_output_clamp(int32_t result, ek_clamp_t clamp)
 {
-#if defined(__ARM_ARCH_7EM__) || defined(__ARM_ARCH_8M_MAIN__) || defined(__ARM_ARCH_8_1M_MAIN__)
+#if EK_HAVE_SAT
     if (__builtin_constant_p(clamp.act_max) && clamp.act_max == 127) {
         __asm__("ssat %0, #8, %1" : "=r"(result) : "r"(result));
         if (!(__builtin_constant_p(clamp.act_min) && clamp.act_min == -128)) {
@@ -229,6 +245,58 @@ EK_INLINE int8_t ek_output(int32_t acc, ek_scale_t scale, ek_clamp_t clamp)
     return ek_output_clamp(ek_rescale(acc, scale) + clamp.output_offset, clamp);
 }
 
+/* clamp(x >> 1, -128, 127): one SSAT with a shifted operand on the DSP cores. */
+EK_INLINE int32_t ek_ssat8_half(int32_t x)
+{
+#if EK_HAVE_SAT
+    __asm__("ssat %0, #8, %1, asr #1" : "=r"(x) : "r"(x));
+    return x;
+#else
+    x >>= 1;
+    return x < -128 ? -128 : x > 127 ? 127 : x;
+#endif
+}
+
+/* max(x, 0): one USAT (to 31 bits) on the DSP cores, where gcc would shift and BIC. */
+EK_INLINE int32_t ek_relu(int32_t x)
+{
+#if EK_HAVE_SAT
+    __asm__("usat %0, #31, %1" : "=r"(x) : "r"(x));
+    return x;
+#else
+    return x < 0 ? 0 : x;
+#endif
+}
+
+/* ek_output for the conv2d and fully_connected kernels (ek_gemm). With narrow accumulators and an upper
+ * clamp known to be 127 (mac_dsp.clamp_kind "full", "upper", "relu") the output offset goes in before
+ * the last halving, so that one SSAT with a shifted operand does the halving and the clamp:
+ * zp + ((w + 1) >> 1) = (2 zp + 1 + w) >> 1, where w = (high - (high < 0)) >> (right - 1) is the narrow
+ * form's first shift. The "relu" kernels (EK_RELU: the lower clamp is the output zero point, a fused
+ * ReLU or ReLU6) also drop the lower clamp and the sign correction: TFLite's rounding of a negative high
+ * product is at most 0 and lands on the clamp either way, so w = max(high >> (right - 1), 0) gives the
+ * same outputs. The EK_DOUBLED kernels (int16 weights and bias doubled at compile time) accumulate
+ * 2 acc, which the narrow form's SMMULR takes as it is. */
+EK_INLINE int8_t ek_gemm_output(int32_t acc, ek_scale_t scale, ek_clamp_t clamp)
+{
+#if EK_NARROW_ACC
+    if (__builtin_constant_p(clamp.act_max) && clamp.act_max == 127) {
+        const int32_t high = ek_smmulr(EK_DOUBLED ? acc : acc * 2, scale.multiplier);
+        const int32_t offset = 2 * clamp.output_offset + 1;
+#if EK_RELU
+        return (int8_t)ek_ssat8_half(offset + ek_relu(high >> scale.right_minus_one));
+#else
+        const int32_t result = ek_ssat8_half(offset + ((high + (high >> 31)) >> scale.right_minus_one));
+        if (__builtin_constant_p(clamp.act_min) && clamp.act_min == -128) {
+            return (int8_t)result;
+        }
+        return (int8_t)(result < clamp.act_min ? clamp.act_min : result);
+#endif
+    }
+#endif
+    return ek_output(EK_DOUBLED ? acc >> 1 : acc, scale, clamp);
+}
+
 /* One output: TFLite's requantization of acc with (multiplier, shift), output offset and clamp. */
 EK_INLINE int8_t ek_requantize(int32_t acc, int32_t multiplier, int32_t shift, int32_t output_offset,
                                int32_t act_min, int32_t act_max)
@@ -237,13 +305,46 @@ EK_INLINE int8_t ek_requantize(int32_t acc, int32_t multiplier, int32_t shift, i
     return ek_output(acc, ek_scale(multiplier, shift), clamp);
 }
 
-/* The quantization of one MAC layer's output channels. */
+/* The quantization of one MAC layer's output channels: bias (with the input offset folded in),
+ * multiplier and shift arrays, or (EK_CHANNEL_TABLE, narrow conv2d and fully_connected kernels) one
+ * table, per pair of channels: bias, bias, multiplier, multiplier, right shift - 1, right shift - 1
+ * (mac_dsp.channel_table), which one pointer reads with three LDRDs where three arrays cost a
+ * reloaded base pointer and an indexed load per value. */
+#if EK_CHANNEL_TABLE
 typedef struct {
-    const int32_t *bias; /* with the input offset folded in */
+    const int32_t *channels;
+    ek_clamp_t clamp;
+} ek_requant_t;
+#else
+typedef struct {
+    const int32_t *bias;
     const int32_t *multiplier;
     const int32_t *shift;
     ek_clamp_t clamp;
 } ek_requant_t;
+#endif
+
+/* Output channel c + i's bias and decoded scale (c even, i 0 or 1). */
+EK_INLINE int32_t ek_channel_bias(const ek_requant_t *q, int32_t c, int32_t i)
+{
+#if EK_CHANNEL_TABLE
+    return q->channels[3 * c + i];
+#else
+    return q->bias[c + i];
+#endif
+}
+
+EK_INLINE ek_scale_t ek_channel_scale(const ek_requant_t *q, int32_t c, int32_t i)
+{
+#if EK_CHANNEL_TABLE
+    ek_scale_t scale;
+    scale.multiplier = q->channels[3 * c + 2 + i];
+    scale.right_minus_one = q->channels[3 * c + 4 + i];
+    return scale;
+#else
+    return ek_scale(q->multiplier[c + i], q->shift[c + i]);
+#endif
+}
 
 /* Inputs and weights of the DSP (non-Helium) kernels.
  *
@@ -502,26 +603,28 @@ EK_INLINE void ek_gemm(const ek_input_t *a, const ek_weight_t *filter, int32_t k
     int8_t *out_a = out, *out_b = out + n;
     int32_t c = 0;
     for (; c + 2 <= n; c += 2) {
-        int32_t acc[4] = {q->bias[c], q->bias[c + 1], q->bias[c], q->bias[c + 1]};
+        const int32_t bias0 = ek_channel_bias(q, c, 0), bias1 = ek_channel_bias(q, c, 1);
+        int32_t acc[4] = {bias0, bias1, bias0, bias1};
         ek_block(a, filter + c * row, k, pixels, 2, acc);
-        ek_scale_t scale = ek_scale(q->multiplier[c], q->shift[c]);
-        out_a[c] = ek_output(acc[0], scale, q->clamp);
+        ek_scale_t scale = ek_channel_scale(q, c, 0);
+        out_a[c] = ek_gemm_output(acc[0], scale, q->clamp);
         if (pixels == 2) {
-            out_b[c] = ek_output(acc[2], scale, q->clamp);
+            out_b[c] = ek_gemm_output(acc[2], scale, q->clamp);
         }
-        scale = ek_scale(q->multiplier[c + 1], q->shift[c + 1]);
-        out_a[c + 1] = ek_output(acc[1], scale, q->clamp);
+        scale = ek_channel_scale(q, c, 1);
+        out_a[c + 1] = ek_gemm_output(acc[1], scale, q->clamp);
         if (pixels == 2) {
-            out_b[c + 1] = ek_output(acc[3], scale, q->clamp);
+            out_b[c + 1] = ek_gemm_output(acc[3], scale, q->clamp);
         }
     }
     if (c < n) {
-        int32_t acc[4] = {q->bias[c], 0, q->bias[c], 0};
+        const int32_t bias0 = ek_channel_bias(q, c, 0);
+        int32_t acc[4] = {bias0, 0, bias0, 0};
         ek_block(a, filter + c * row, k, pixels, 1, acc);
-        const ek_scale_t scale = ek_scale(q->multiplier[c], q->shift[c]);
-        out_a[c] = ek_output(acc[0], scale, q->clamp);
+        const ek_scale_t scale = ek_channel_scale(q, c, 0);
+        out_a[c] = ek_gemm_output(acc[0], scale, q->clamp);
         if (pixels == 2) {
-            out_b[c] = ek_output(acc[2], scale, q->clamp);
+            out_b[c] = ek_gemm_output(acc[2], scale, q->clamp);
         }
     }
 }

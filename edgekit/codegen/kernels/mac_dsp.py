@@ -38,31 +38,43 @@ VARIANT_MVE = "mve"
 
 _PARAMS = ("const int8_t* input, const {weight}* filter, const int32_t* bias, const int32_t* multiplier, "
            "const int32_t* shift, int8_t* output")
+#: the narrow conv2d and fully_connected kernels read bias and requantization from one table instead
+_PARAMS_TABLE = "const int8_t* input, const {weight}* filter, const int32_t* channels, int8_t* output"
 _SCALARS = "int32_t input_offset, int32_t output_offset, int32_t act_min, int32_t act_max"
 _REQUANT = "const ek_requant_t q = {bias, multiplier, shift, clamp};"
+_REQUANT_TABLE = "const ek_requant_t q = {channels, clamp};"
 
 
-CLAMPS = ("any", "upper", "full")
+CLAMPS = ("any", "upper", "relu", "full")
 
 
-def clamp_kind(act_min: int, act_max: int) -> str:
+def clamp_kind(act_min: int, act_max: int, output_offset: int | None = None) -> str:
     """What the kernel may assume of a layer's activation clamp at compile time: ``full`` (the whole
-    int8 range: one SSAT), ``upper`` (act_max 127: SSAT, then act_min), ``any``."""
+    int8 range: one SSAT), ``relu`` (act_max 127 and act_min the output zero point ``output_offset``, a
+    fused ReLU or ReLU6 whose top is beyond int8: SSAT only, see ek_gemm_output), ``upper`` (act_max
+    127: SSAT, then act_min), ``any``."""
     if act_max != 127:
         return "any"
-    return "full" if act_min == -128 else "upper"
+    if act_min == -128:
+        return "full"
+    return "relu" if act_min == output_offset else "upper"
 
 
 _CLAMP_C = {"any": "{output_offset, act_min, act_max}", "upper": "{output_offset, act_min, 127}",
-            "full": "{output_offset, -128, 127}"}
+            "relu": "{output_offset, output_offset, 127}", "full": "{output_offset, -128, 127}"}
 
 
 def _kernel(family: str, spec, narrow: bool, body: str, scratch_bytes: int = 0, weights16: bool = False,
-            helper: str = "", mve: bool = False, clamp: str = "any", lean: bool = False) -> KernelSource:
+            helper: str = "", mve: bool = False, clamp: str = "any", lean: bool = False,
+            table: bool = False) -> KernelSource:
     """The kernel's C: the header, ``helper`` (static functions), then the kernel function around ``body``.
     ``clamp`` (:func:`clamp_kind`) is compiled in: the ``full`` and ``upper`` kernels ignore the clamp
     arguments they know (the caller passes the same values). ``lean``: the scratch-lean form
-    (``EK_LEAN``), a kernel of its own name."""
+    (``EK_LEAN``), a kernel of its own name. ``table`` (``EK_CHANNEL_TABLE``, narrow kernels only): bias
+    and requantization come in one array, ``channels`` (:func:`channel_table`), in place of ``bias``,
+    ``multiplier`` and ``shift``; with int16 weights too the caller passes weights and bias doubled
+    (``EK_DOUBLED``, ``KernelSource.doubled_products``): the narrow requantization starts from the
+    doubled accumulator, which then costs no shift per output."""
     if clamp not in CLAMPS:
         raise ValueError(f"clamp kind {clamp!r}: one of {', '.join(CLAMPS)}")
     variant = VARIANT_MVE if mve else VARIANT_W16 if weights16 else VARIANT
@@ -71,15 +83,19 @@ def _kernel(family: str, spec, narrow: bool, body: str, scratch_bytes: int = 0, 
     name = kernel_name(family, key if clamp == "any" else (key, f"clamp {clamp}"),
                        f"{variant}_narrow" if narrow else variant)
     scratch = ", int8_t* scratch" if scratch_bytes else ""
-    params = _PARAMS.format(weight="int16_t" if weights16 else "int8_t")
+    table = table and narrow
+    doubled = table and weights16
+    params = (_PARAMS_TABLE if table else _PARAMS).format(weight="int16_t" if weights16 else "int8_t")
     prototype = f"int32_t {name}({params}{scratch}, {_SCALARS})"
+    body = body.replace(_REQUANT, _REQUANT_TABLE) if table else body
     code = (f'#define EK_NARROW_ACC {int(narrow)}\n#define EK_WEIGHTS_INT16 {int(weights16)}\n#define EK_MVE {int(mve)}\n'
-            f'#define EK_LEAN {int(lean)}\n'
+            f'#define EK_LEAN {int(lean)}\n#define EK_RELU {int(clamp == "relu")}\n#define EK_CHANNEL_TABLE {int(table)}\n'
+            f'#define EK_DOUBLED {int(doubled)}\n'
             f'#include "{HEADER_NAME}"\n\n{helper}/* {family} {spec}, clamp {clamp} */\n{prototype}\n{{\n'
             f"    const ek_clamp_t clamp = {_CLAMP_C[clamp]};\n    (void)act_min;\n    (void)act_max;\n{body}\n"
             "    return 0;\n}\n")
     return KernelSource(name, code, prototype, scratch_bytes, input_offset_in_bias=True, variant=variant,
-                        weights_int16=weights16)
+                        weights_int16=weights16, doubled_products=doubled)
 
 
 def conv2d_supported(spec) -> bool:
@@ -138,7 +154,7 @@ def conv2d_dsp_kernel(spec, weights16: bool = False, narrow: bool = False, mve: 
     }}"""
     scratch = wide_bytes + (0 if direct else 2 * depth)
     return _kernel("conv2d", spec, narrow, body, scratch, weights16, "" if direct else _column_function(spec), mve,
-                   clamp, lean and not mve)
+                   clamp, lean and not mve, table=True)
 
 
 def _column_function(spec) -> str:
@@ -192,7 +208,7 @@ def fully_connected_dsp_kernel(spec, weights16: bool = False, narrow: bool = Fal
     (void)input_offset;{widen}
     ek_gemm({row}, filter, {spec.in_features}, {spec.out_features}, 1, &q, output);"""
     return _kernel("fully_connected", spec, narrow, body, scratch, weights16=weights16, mve=mve, clamp=clamp,
-                   lean=lean and not mve)
+                   lean=lean and not mve, table=True)
 
 
 def _wide_row(depth: int) -> int:
@@ -200,12 +216,13 @@ def _wide_row(depth: int) -> int:
     return (depth + 3) // 4 * 4
 
 
-def widen_weights(weight: np.ndarray) -> np.ndarray:
-    """int8 weights [N, ...] as the _w16 kernels read them (see ek_mac_dsp.h): per output channel, the
+def widen_weights(weight: np.ndarray, doubled: bool = False) -> np.ndarray:
+    """int8 weights [N, ...] as the _w16 kernels read them (see ek_mac_dsp.h), times 2 if ``doubled``
+    (``KernelSource.doubled_products``): per output channel, the
     K = prod(...) values as int16 in groups of 4, each whole group in SMLAD order (w0, w2, w1, w3), the
     last partial group in order, zero-padded to a multiple of 4; the rows of channels 2i and 2i + 1
     interleaved group by group, a last odd channel's row plain. Shape [N, K rounded up to 4]."""
-    rows = weight.reshape(weight.shape[0], -1).astype(np.int16)
+    rows = weight.reshape(weight.shape[0], -1).astype(np.int16) * np.int16(1 + doubled)
     channels, depth = rows.shape
     widened = np.zeros((channels, _wide_row(depth)), dtype=np.int16)
     widened[:, :depth] = rows
@@ -216,6 +233,22 @@ def widen_weights(weight: np.ndarray) -> np.ndarray:
     pairs = widened[:paired].reshape(paired // 2, 2, widened.shape[1] // 4, 4).transpose(0, 2, 1, 3)
     widened[:paired] = pairs.reshape(paired, widened.shape[1])
     return widened
+
+
+def channel_table(folded_bias: np.ndarray, multiplier: np.ndarray, shift: np.ndarray,
+                  doubled: bool = False) -> np.ndarray:
+    """The ``channels`` array of the narrow conv2d and fully_connected kernels (ek_requant_t in
+    ek_mac_dsp.h): per pair of output channels 2i, 2i + 1, six int32 values, bias 2i, bias 2i + 1
+    (times 2 if ``doubled``: ``KernelSource.doubled_products``; narrow biases are within +-2^30),
+    multiplier 2i, multiplier 2i + 1, right shift - 1 of 2i and of 2i + 1 (the narrow form's first
+    shift, ``-shift - 1``); a last odd channel's pair has zeros for the missing one. One pointer walks
+    it, so a pair's six values are three LDRDs at constant offsets."""
+    channels = len(folded_bias)
+    padded = (channels + 1) // 2 * 2
+    rows = np.zeros((3, padded), dtype=np.int64)
+    rows[0, :channels], rows[1, :channels] = np.asarray(folded_bias, dtype=np.int64) * (1 + doubled), multiplier
+    rows[2, :channels] = -np.asarray(shift, dtype=np.int64) - 1
+    return rows.reshape(3, padded // 2, 2).transpose(1, 0, 2).reshape(-1).astype(np.int32)
 
 
 def depthwise_supported(spec) -> bool:

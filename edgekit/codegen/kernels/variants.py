@@ -3,7 +3,8 @@
 Each MAC family has one compute definition (its op's int8 reference) and several variants:
 ``tvm``, the portable TVM schedule (:mod:`edgekit.codegen.kernels.conv2d` ...), which runs on any
 Cortex-M; ``dsp`` and ``dsp_w16``, SXTB16/SMLAD register blocking with int8 or int16 weights
-(:mod:`edgekit.codegen.kernels.mac_dsp`) for CPUs with the DSP extension; ``mve``, Helium dot products,
+(:mod:`edgekit.codegen.kernels.mac_dsp`) for CPUs with the DSP extension; ``mve``, Helium dot products
+(conv2d, fully_connected) and vectors across channels (depthwise, :mod:`edgekit.codegen.kernels.depthwise_mve`),
 for CPUs with MVE. A variant may support only some specs (the DSP depthwise kernel needs depth
 multiplier 1). The variant is part of the kernel's name, so it is part of the kernel cache key too.
 """
@@ -14,6 +15,7 @@ from functools import partial
 from edgekit.codegen.kernels import mac_dsp
 from edgekit.codegen.kernels.conv2d import conv2d_kernel
 from edgekit.codegen.kernels.depthwise_conv2d import depthwise_conv2d_kernel
+from edgekit.codegen.kernels.depthwise_mve import depthwise_conv2d_mve_kernel
 from edgekit.codegen.kernels.fully_connected import fully_connected_kernel
 
 PORTABLE = "tvm"
@@ -31,7 +33,8 @@ FAMILIES = {
     "conv2d": {MVE: (partial(mac_dsp.conv2d_dsp_kernel, mve=True), _always),
                DSP_W16: (partial(mac_dsp.conv2d_dsp_kernel, weights16=True), _always),
                DSP: (mac_dsp.conv2d_dsp_kernel, _always), PORTABLE: (conv2d_kernel, _always)},
-    "depthwise_conv2d": {DSP: (mac_dsp.depthwise_conv2d_dsp_kernel, mac_dsp.depthwise_supported),
+    "depthwise_conv2d": {MVE: (depthwise_conv2d_mve_kernel, mac_dsp.depthwise_supported),
+                         DSP: (mac_dsp.depthwise_conv2d_dsp_kernel, mac_dsp.depthwise_supported),
                          PORTABLE: (depthwise_conv2d_kernel, _always)},
     "fully_connected": {MVE: (partial(mac_dsp.fully_connected_dsp_kernel, mve=True), _always),
                         DSP_W16: (partial(mac_dsp.fully_connected_dsp_kernel, weights16=True), _always),
@@ -68,12 +71,13 @@ class KernelChoice:
     """How the code generator picks each MAC layer's variant.
 
     ``target``: its CPU features decide what may run. ``wide_weights``: whether int16 weights fit
-    the flash (the program decides from the model's weight bytes). ``tuned``: variants measured
+    the flash, for every layer (a bool) or for the layers it names (the program decides from the
+    model's weight bytes, ``codegen.wide_weights``). ``tuned``: variants measured
     best by ``--tune``, keyed by :func:`tuning_key`; other layers get the first candidate.
     """
 
     target: object
-    wide_weights: bool = True
+    wide_weights: bool | frozenset = True
     tuned: dict = field(default_factory=dict)
     prefer: str | None = None  # the variant every layer that can run it gets (tuning measures each)
     #: scratch-lean DSP kernels (a patched schedule that minimises SRAM, ``PatchSchedule.lean_kernels``):
@@ -82,14 +86,15 @@ class KernelChoice:
     #: and counts at every step, so its largest user matters
     lean: bool = False
 
-    def variants(self, family: str, spec) -> list[str]:
-        """The variants this choice may give ``spec``, the default first."""
-        return candidate_variants(family, spec, self.target, self.wide_weights)
+    def variants(self, family: str, spec, node: str | None = None) -> list[str]:
+        """The variants this choice may give ``spec`` (of the layer named ``node``), the default first."""
+        wide = self.wide_weights if isinstance(self.wide_weights, bool) else node in self.wide_weights
+        return candidate_variants(family, spec, self.target, wide)
 
-    def kernel(self, family: str, spec, narrow: bool = False, clamp: str = "any"):
-        """The kernel the code generator gives a layer of ``family`` and ``spec`` (``narrow``, ``clamp``:
-        see :func:`make_kernel`)."""
-        candidates = self.variants(family, spec)
+    def kernel(self, family: str, spec, narrow: bool = False, clamp: str = "any", node: str | None = None):
+        """The kernel the code generator gives the layer named ``node``, of ``family`` and ``spec``
+        (``narrow``, ``clamp``: see :func:`make_kernel`)."""
+        candidates = self.variants(family, spec, node)
         wanted = self.prefer or self.tuned.get(tuning_key(family, spec, narrow))
         return make_kernel(family, spec, wanted if wanted in candidates else candidates[0], narrow, clamp,
                            **({"lean": True} if self.lean else {}))
