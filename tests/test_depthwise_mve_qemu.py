@@ -58,6 +58,15 @@ def even_stride2_and_wide_windows(seed):
     return b.finish(b.mac("depthwise_conv2d", y, (1, 3, 3, 6), 3, 9, shape, dilated))
 
 
+def unusual_windows(seed):
+    """3 channels (less than one block of 4), 11x6: a 1x1 window at stride 2 (input rows that no window
+    reads), a 7x7 window wider than its 6x3 input (padding 3), then a 3x3 window at stride 3."""
+    b = Builder(seed, (1, 11, 6, 3))
+    y = b.depthwise("x", (1, 1), stride=(2, 2), activation="relu")
+    y = b.depthwise(y, (7, 7), padding=(3, 3, 3, 3))
+    return b.finish(b.depthwise(y, (3, 3), stride=(3, 3), padding=(1, 1, 1, 1)))
+
+
 # real multipliers per channel, powers of two times 1 or 3: Q31 multiplier 2^30 (or 3 * 2^29) makes
 # the high product (acc + 1) >> 1 (or a multiple of 3 / 4), so right shifts often meet exact halves;
 # 0.5 and 1.5 (shifts 0 and +1) force the general form, the second layer's are all right shifts
@@ -83,7 +92,7 @@ def negative_ties(seed):
     return b.finish(y)
 
 
-CASES = [odd_shapes_same_padding, even_stride2_and_wide_windows, negative_ties]
+CASES = [odd_shapes_same_padding, even_stride2_and_wide_windows, unusual_windows, negative_ties]
 
 
 def mve_depthwise_kernels(graph, tmp_path) -> list[str]:

@@ -223,15 +223,17 @@ def _statement(step: PlanStep) -> str:
 
 
 def _schedule(steps: list[PlanStep]) -> str:
-    """Every step of the plan in order, a comment where the patch stage and each of its patches start."""
+    """Every step of the plan in order, a comment where the patch stage and each of its patches start
+    (with the patch's tile of the split tensor: the region its last step writes)."""
     lines, patch = [], None
-    marks = sum(step.mark for step in steps if step.stage == "patch")
-    if marks:
-        lines.append(f"/* patch stage: {marks} (patch, node) steps */")
+    stage = [step for step in steps if step.stage == "patch"]
+    tiles = {step.patch: step.region for step in stage}
+    if stage:
+        lines.append(f"/* patch stage: {sum(step.mark for step in stage)} (patch, node) steps */")
     for step in steps:
         if step.stage == "patch" and step.patch != patch:
             patch = step.patch
-            lines.append(f"/* patch {patch[0]},{patch[1]} */")
+            lines.append(f"/* patch {patch[0]},{patch[1]}: split rows {tiles[patch].rows}, cols {tiles[patch].cols} */")
         lines.append(_statement(step))
     return _indent("\n".join(lines))
 

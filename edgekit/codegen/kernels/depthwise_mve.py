@@ -1,19 +1,20 @@
 """Helium (MVE) depthwise conv2d for CPUs with the M-profile vector extension (cortex-m55).
 
-The DSP depthwise kernel (``mac_dsp``) works channel by channel through a padded plane; Helium vectors
-instead run across channels, 4 at a time (a channel block), up to 4 output pixels of one row per step
+The DSP depthwise kernel (``mac_dsp``) works channel by channel; Helium vectors instead run across
+channels, 4 at a time (a channel block), up to 4 output pixels of one row per step
 sharing each filter tap's vector (the micro-kernels of ``ek_depthwise_mve.h``). It takes the DSP
 kernels' inputs (``KernelSource.input_offset_in_bias``: the bias holds ``bias + input_offset *
 sum(channel weights)``) and its filter in channel blocks (:func:`block_filter`).
 
-Block by block, the input rows that one output row's windows read are copied into a ring of rows in
-``scratch`` (:func:`ring_shape`, 4 bytes a pixel, padding set to the input zero point), so every window
-lies inside the ring and no loop tests a border. The buffer rules are those of the DSP kernel's
-row window (``ops/depthwise_conv2d.py``): output row r of a block is written after the input rows up
-to the last one r's windows read are copied, later rows are copied when a later output row needs
-them, and a block's outputs overwrite only its own channels; so the kernel may write over its own
-input as the planner allows (``DepthwiseConv2d.channelwise_overwrite_ok``), and its scratch is a few
-rows (scratch-lean schedules keep it).
+Group by group of 16 channels, the input rows that one output row's windows read are copied into a
+ring of rows in ``scratch`` (:func:`ring_shape`, 16 bytes a pixel, padding set to the input zero point),
+so every window lies inside the ring and no loop tests a border. The buffer rules are those of the DSP
+kernel's row window (``ops/depthwise_conv2d.py``): output row r of a group is written after the input
+rows up to the last one r's windows read are copied, later rows are copied when a later output row
+needs them, and a group's outputs overwrite only its own channels; so the kernel may write over its
+own input as the planner allows (``DepthwiseConv2d.channelwise_overwrite_ok``), and its scratch is a
+few rows (scratch-lean schedules keep it: 16 times the DSP row window's bytes; with a 3x3 window, less
+than the DSP kernel's whole plane once the input is taller than 48 rows).
 """
 
 from dataclasses import replace
@@ -120,19 +121,19 @@ EK_INLINE void group(const int8_t *input, const int8_t *filter, const ek_requant
 def depthwise_conv2d_mve_kernel(spec, narrow: bool = False, clamp: str = "any", lean: bool = False) -> KernelSource:
     """The Helium depthwise kernel for ``spec`` (a ``DepthwiseConv2dSpec``, depth multiplier 1); see the
     module docstring. ``narrow``, ``clamp``: as for the DSP kernels (``mac_dsp``); ``lean`` changes
-    nothing (the ring is as small as the DSP kernel's lean row window), it is accepted as every
-    variant's keyword."""
+    nothing (the ring already keeps only a few rows), it is accepted as every variant's keyword."""
     if not depthwise_supported(spec):
         raise ValueError(f"the Helium depthwise kernel needs depth multiplier 1, got {spec.depth_multiplier}")
     channels = spec.input_shape[2]
+    taps = spec.window.kernel[0] * spec.window.kernel[1]
     whole = channels // GROUP * GROUP
-    tail = "" if whole == channels else (f"\n    group(input + {whole}, filter + {whole * spec.window.kernel[0] * spec.window.kernel[1]}, "
-                                         f"&q, {whole}, output + {whole}, scratch, pad, {channels - whole});")
+    tail = "" if whole == channels else (f"\n    group(input + {whole}, filter + {whole * taps}, &q, {whole}, "
+                                         f"output + {whole}, scratch, pad, {channels - whole});")
     body = f"""    const ek_requant_t q = {{bias, multiplier, shift, clamp}};
     const int8_t pad = (int8_t)(-input_offset);
     memset(scratch, pad, {scratch_bytes(spec)}); /* the ring's padding columns keep it */
     for (int32_t c = 0; c < {whole}; c += {GROUP}) {{
-        group(input + c, filter + c * {spec.window.kernel[0] * spec.window.kernel[1]}, &q, c, output + c, scratch, pad, {GROUP});
+        group(input + c, filter + c * {taps}, &q, c, output + c, scratch, pad, {GROUP});
     }}{tail}"""
     helper = f'#include "{HEADER_NAME}"\n\n{_group_function(spec)}'
     kernel = _kernel("depthwise_conv2d", spec, narrow, body, scratch_bytes(spec), helper=helper, mve=True,
