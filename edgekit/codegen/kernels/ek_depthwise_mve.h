@@ -64,26 +64,35 @@ EK_INLINE ek_dw_quant_t ek_dw_quant(const ek_requant_t *q, int32_t c, int32_t ta
     return s;
 }
 
-/* TFLite's MultiplyByQuantizedMultiplier of 4 accumulators (see the top of this file). */
-EK_INLINE int32x4_t ek_dw_rescale(int32x4_t acc, const ek_dw_quant_t *s)
+/* TFLite's MultiplyByQuantizedMultiplier of 4 accumulators (see the top of this file); `ties` 0: a
+ * negative value that lies exactly halfway may round up instead of away from zero (the caller clamps
+ * every value <= 0 to the same output). */
+EK_INLINE int32x4_t ek_dw_rescale(int32x4_t acc, const ek_dw_quant_t *s, int32_t ties)
 {
 #if EK_NARROW_ACC
     const int32x4_t high = vqrdmulhq_s32(acc, s->multiplier);
-    return vrshlq_s32(vaddq_s32(high, vshrq_n_s32(high, 31)), s->right);
+    return vrshlq_s32(ties ? vaddq_s32(high, vshrq_n_s32(high, 31)) : high, s->right);
 #else
     const int32x4_t high = vqrdmulhq_s32(vshlq_s32(acc, s->left), s->multiplier);
     /* -1 where high < 0 and the shift is a right shift (right < 0: its sign bit is set) */
     const int32x4_t fix = vshrq_n_s32(vandq_s32(high, s->right), 31);
-    return vrshlq_s32(vqaddq_s32(high, fix), s->right);
+    return vrshlq_s32(ties ? vqaddq_s32(high, fix) : high, s->right);
 #endif
 }
 
 /* Requantize 4 accumulators, add the output offset, clamp and store the int8 results at out (`tail`:
  * only the first `tail`). An upper bound known to be 127 saturates by a saturating shift up and back
- * (which also clamps at -128). */
+ * (which also clamps at -128). A lower bound that is the output zero point (EK_RELU, a fused ReLU or
+ * ReLU6 whose top lies beyond int8, mac_dsp.clamp_kind "relu") takes every value <= 0 to it, however
+ * a negative tie rounded: there VQSHLU #0 clamps at 0 before the offset, and the fix-up goes. */
 EK_INLINE void ek_dw_store(int8_t *out, int32x4_t acc, const ek_dw_quant_t *s, ek_clamp_t clamp, int32_t tail)
 {
-    int32x4_t y = vaddq_n_s32(ek_dw_rescale(acc, s), clamp.output_offset);
+    int32x4_t y;
+#if EK_RELU
+    y = vreinterpretq_s32_u32(vqshluq_n_s32(ek_dw_rescale(acc, s, 0), 0));
+    y = vshrq_n_s32(vqshlq_n_s32(vaddq_n_s32(y, clamp.output_offset), 24), 24);
+#else
+    y = vaddq_n_s32(ek_dw_rescale(acc, s, 1), clamp.output_offset);
     if (__builtin_constant_p(clamp.act_max) && clamp.act_max == 127) {
         y = vshrq_n_s32(vqshlq_n_s32(y, 24), 24);
         if (!(__builtin_constant_p(clamp.act_min) && clamp.act_min == -128)) {
@@ -95,6 +104,7 @@ EK_INLINE void ek_dw_store(int8_t *out, int32x4_t acc, const ek_dw_quant_t *s, e
         __asm__("" : "+r"(clamp.act_min), "+r"(clamp.act_max));
         y = vminq_s32(vmaxq_s32(y, vdupq_n_s32(clamp.act_min)), vdupq_n_s32(clamp.act_max));
     }
+#endif
     if (tail) {
         vstrbq_p_s32(out, y, vctp32q((uint32_t)tail));
     } else {
