@@ -21,7 +21,8 @@ differences in their inputs (``KernelSource.input_offset_in_bias``): the bias ar
 - depthwise_conv2d (depth multiplier 1): ``dsp`` runs channel by channel through a padded plane in
   ``scratch`` (or a row window, lean), the channel's taps, bias and requantization held in registers
   (see :func:`depthwise_conv2d_dsp_kernel`); ``dsp_c4`` (3x3, stride 1 or 2) four channels at a time
-  through a row window of pixel pairs, two taps per SMLAD (:func:`depthwise_conv2d_c4_kernel`).
+  through a ring of three input rows widened to int16 planes, two taps per SMLAD
+  (:func:`depthwise_conv2d_c4_kernel`).
 """
 
 from functools import lru_cache
@@ -448,9 +449,9 @@ def depthwise_c4_scratch_bytes(spec) -> int:
 @lru_cache(maxsize=None)
 def depthwise_conv2d_c4_kernel(spec, narrow: bool = False, clamp: str = "any", lean: bool = False) -> KernelSource:
     """Depthwise 3x3 conv2d, stride 1 or 2, four channels at a time (``ek_dw4_group`` in ek_mac_dsp.h,
-    which says how): a group of four channels runs output row by output row through a row window of its
-    three input rows (scratch of ``depthwise_c4_scratch_bytes``), a last group of C % 4 channels the same
-    way. It writes each output row after copying the input rows its windows read, so it may write over
+    which says how): a group of four channels runs output row by output row through a ring of its three
+    input rows, widened to int16 planes as they are copied in (scratch of ``depthwise_c4_scratch_bytes``),
+    a last group of C % 4 channels the same way; the flash keeps the int8 filter. It writes each output row after copying the input rows its windows read, so it may write over
     its input like the row-window kernel (``DepthwiseConv2d.channelwise_overwrite_ok``). ``lean``
     schedules keep the one-channel row window (smaller scratch; ``variants.KernelChoice.variants``)."""
     if not depthwise_c4_supported(spec):
