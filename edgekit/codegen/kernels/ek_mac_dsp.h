@@ -647,11 +647,11 @@ EK_INLINE void ek_gemm(const ek_input_t *a, const ek_weight_t *filter, int32_t k
  * four channels runs output row by output row through a *row window* in scratch: the three input rows
  * of the current output row's windows, widened to int16 once as they are copied in. Each window row
  * holds one plane per channel of the group, and word j of a plane is the channel's values at window
- * columns 2j and 2j + 1 as an int16 pair (column 0 is the left padding): two input words (a pixel's four
- * channels each), SXTB16 and SXTB16 ror 8 of each, and PKHBT/PKHTB give the four planes' word j. One
- * SMLAD then multiplies two taps of one channel, and the inner loop only loads and multiplies. Padding
- * columns and rows hold the input zero point (its offset-corrected value is 0), so the loops over
- * output pixels have no border checks.
+ * columns 2j and 2j + 1 as an int16 pair (column 0 is the left padding): of two input words (a pixel's
+ * four channels each), PKHBT and PKHTB take channels 0-1 and 2-3 of both pixels, and SXTB16 and SXTB16
+ * ror 8 of those give the four planes' word j. One SMLAD then multiplies two taps of one channel, and
+ * the inner loop only loads and multiplies. Padding columns and rows hold the input zero point (its
+ * offset-corrected value is 0), so the loops over output pixels have no border checks.
  * Weights: per channel and kernel row the int16 pairs (w0, w1) and (w1, w2), built in scratch once per
  * group from the int8 filter. At stride 1 pixel 2j sums (x0, x1).(w0, w1) + x2 w2 from words j, j + 1,
  * pixel 2j + 1 x1 w0 + (x2, x3).(w1, w2); at stride 2 pixel j sums (x0, x1).(w0, w1) + x2 w2 from words
@@ -693,11 +693,11 @@ EK_INLINE uint32_t ek_halves(int32_t a, int32_t b, int32_t top)
 /* Pixel pair j of a window row (planes of `pairs` words): v0, v1 the two pixels' words. */
 EK_INLINE void ek_dw4_pair(int32_t *row, int32_t pairs, int32_t j, int32_t v0, int32_t v1)
 {
-    const int32_t e0 = ek_sxtb16(v0), e1 = ek_sxtb16(v1), o0 = ek_sxtb16_ror8(v0), o1 = ek_sxtb16_ror8(v1);
-    row[j] = (int32_t)ek_halves(e0, e1, 0);
-    row[pairs + j] = (int32_t)ek_halves(o0, o1, 0);
-    row[2 * pairs + j] = (int32_t)ek_halves(e0, e1, 1);
-    row[3 * pairs + j] = (int32_t)ek_halves(o0, o1, 1);
+    const int32_t low = (int32_t)ek_halves(v0, v1, 0), high = (int32_t)ek_halves(v0, v1, 1); /* channels 0-1, 2-3 */
+    row[j] = ek_sxtb16(low);
+    row[pairs + j] = ek_sxtb16_ror8(low);
+    row[2 * pairs + j] = ek_sxtb16(high);
+    row[3 * pairs + j] = ek_sxtb16_ror8(high);
 }
 
 /* Pixel pair j of input row `src` (already at channel c), checking the columns (a border pair). */
