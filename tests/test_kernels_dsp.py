@@ -18,7 +18,7 @@ from edgekit.codegen.kernels import mac_dsp
 from edgekit.codegen.kernels.conv2d import Conv2dSpec
 from edgekit.codegen.kernels.depthwise_conv2d import DepthwiseConv2dSpec
 from edgekit.codegen.kernels.fully_connected import FullyConnectedSpec
-from edgekit.codegen.kernels.variants import DSP, PORTABLE, candidate_variants, select_kernel
+from edgekit.codegen.kernels.variants import DSP, DSP_C4, PORTABLE, KernelChoice, candidate_variants, select_kernel
 from edgekit.codegen.tir_to_c import COMPAT_HEADER_NAME, COMPAT_HEADER_TEXT
 from edgekit.ops.conv2d import conv2d_int8
 from edgekit.ops.depthwise_conv2d import depthwise_conv2d_int8
@@ -109,11 +109,23 @@ DSP_DEPTHWISE_CASES = [c for c in DEPTHWISE_CASES if c[3] == 1] + [
 ]
 
 
-@LEAN
+C4_DEPTHWISE_CASES = [c for c in DSP_DEPTHWISE_CASES if mac_dsp.depthwise_c4_supported(_depthwise_case(c)[0])] + [
+    (5, 7, 1, 1, (3, 3), (1, 1), (1, 1), "same"),  # one channel: a group of 1
+    (6, 5, 7, 1, (3, 3), (1, 1), (1, 1), "same"),  # a group of 4, then of 3; odd width
+    (7, 8, 6, 1, (3, 3), (2, 2), (1, 1), "same"),  # then of 2
+    (8, 9, 9, 1, (3, 3), (2, 2), (1, 1), "valid"),  # then of 1; the input's last column unread
+    (4, 3, 8, 1, (3, 3), (1, 1), (1, 1), (2, 1, 0, 2)),  # uneven padding, a padding row
+]
+DEPTHWISE_FORMS = ([(case, form) for case in DSP_DEPTHWISE_CASES for form in ("plane", "lean")]
+                   + [(case, "c4") for case in C4_DEPTHWISE_CASES])
+
+
 @pytest.mark.parametrize("requant", REQUANT)
-@pytest.mark.parametrize("case", DSP_DEPTHWISE_CASES, ids=_depthwise_id)
-def test_dsp_depthwise_conv2d_matches_reference(case, requant, lean, tmp_path):
-    """The whole-plane kernel and the row-window one (lean, patched schedules) compute the same outputs."""
+@pytest.mark.parametrize("case,form", DEPTHWISE_FORMS,
+                         ids=lambda value: value if isinstance(value, str) else _depthwise_id(value))
+def test_dsp_depthwise_conv2d_matches_reference(case, form, requant, tmp_path):
+    """The whole-plane kernel, the row-window one (lean, patched schedules) and the four-channels-at-a-time
+    one (c4: 3x3 stride 1 and 2, a last group of 1-3 channels) compute the same outputs."""
     spec, x, filt, bias, q, _ = _depthwise_case(case)
     q = _narrowed(q, requant, len(case))
     window = spec.window
@@ -121,7 +133,9 @@ def test_dsp_depthwise_conv2d_matches_reference(case, requant, lean, tmp_path):
                                  padding=window.padding, depth_multiplier=1, **_reference_kwargs(q))
 
     def make(narrow, clamp):
-        return mac_dsp.depthwise_conv2d_dsp_kernel(spec, narrow, clamp, lean)
+        if form == "c4":
+            return mac_dsp.depthwise_conv2d_c4_kernel(spec, narrow, clamp)
+        return mac_dsp.depthwise_conv2d_dsp_kernel(spec, narrow, clamp, form == "lean")
 
     got = _dsp_call(make, tmp_path, x, filt, 3, bias, q, want.shape)
     np.testing.assert_array_equal(got, want)
@@ -291,10 +305,36 @@ def test_target_features_choose_the_variant():
     assert candidate_variants("depthwise_conv2d", multiplier2, m7) == [PORTABLE]
 
 
+def test_depthwise_3x3_gets_four_channels_at_a_time_except_in_lean_schedules():
+    """dsp_c4 runs 3x3 stride 1 and 2, by default at stride 2 and where stride-1 rows have 5 pixels or more
+    (--tune tries it on narrower ones); other windows keep the channel-by-channel kernel, and so do the
+    scratch-lean (memory-minimising) schedules, whose row window of one channel is smaller."""
+    m7 = load_target("cortex-m7")
+    stride2 = DepthwiseConv2dSpec((9, 12, 6), 1, Window((3, 3), (2, 2), (1, 1), (0, 0, 1, 1)))
+    assert candidate_variants("depthwise_conv2d", stride2, m7) == [DSP_C4, DSP, PORTABLE]
+    assert KernelChoice(m7).kernel("depthwise_conv2d", stride2).variant == DSP_C4
+    lean = KernelChoice(m7, lean=True)
+    assert lean.variants("depthwise_conv2d", stride2) == [DSP, PORTABLE]
+    assert lean.kernel("depthwise_conv2d", stride2).scratch_bytes < mac_dsp.depthwise_c4_scratch_bytes(stride2)
+    narrow = DepthwiseConv2dSpec((4, 4, 64), 1, Window((3, 3), padding=(1, 1, 1, 1)))  # 4 pixels a row
+    assert candidate_variants("depthwise_conv2d", narrow, m7) == [DSP, PORTABLE, DSP_C4]
+    narrow_stride2 = DepthwiseConv2dSpec((6, 6, 8), 1, Window((3, 3), (2, 2), (1, 1), (0, 0, 1, 1)))
+    assert candidate_variants("depthwise_conv2d", narrow_stride2, m7)[0] == DSP_C4
+    for window in (Window((5, 5)), Window((3, 3), (3, 3)), Window((3, 3), dilation=(2, 2)), Window((3, 3), (1, 2))):
+        spec = DepthwiseConv2dSpec((9, 9, 6), 1, window)
+        assert candidate_variants("depthwise_conv2d", spec, m7) == [DSP, PORTABLE]
+        with pytest.raises(ValueError, match="dsp_c4"):
+            mac_dsp.depthwise_conv2d_c4_kernel(spec)
+
+
 CROSS_KERNELS = [
     lambda: mac_dsp.conv2d_dsp_kernel(Conv2dSpec((9, 9, 3), 5, Window((3, 3), (2, 2), (1, 1), (0, 0, 1, 1)))),
     lambda: mac_dsp.conv2d_dsp_kernel(Conv2dSpec((8, 8, 16), 24, Window())),
     lambda: mac_dsp.depthwise_conv2d_dsp_kernel(DepthwiseConv2dSpec((8, 8, 3), 1, Window((3, 3), padding=(1, 1, 1, 1)))),
+    lambda: mac_dsp.depthwise_conv2d_c4_kernel(DepthwiseConv2dSpec((8, 8, 7), 1, Window((3, 3), padding=(1, 1, 1, 1))),
+                                               True, "full"),
+    lambda: mac_dsp.depthwise_conv2d_c4_kernel(DepthwiseConv2dSpec((9, 8, 6), 1, Window((3, 3), (2, 2), (1, 1),
+                                                                                       (0, 0, 1, 1))), False, "upper"),
     lambda: mac_dsp.fully_connected_dsp_kernel(FullyConnectedSpec(64, 10)),
     lambda: mac_dsp.conv2d_dsp_kernel(Conv2dSpec((8, 8, 16), 24, Window((3, 3), padding=(1, 1, 1, 1))), True),
     lambda: mac_dsp.fully_connected_dsp_kernel(FullyConnectedSpec(37, 10), True),
@@ -314,7 +354,7 @@ def test_dsp_kernels_cross_compile_without_warnings(cpu, tmp_path):
         source.write_text(kernel.c_code)
         assembly = subprocess.run(["arm-none-eabi-gcc", "-std=c99", "-O2", *flags, *WARNINGS, "-S", "-o", "-",
                                    str(source)], check=True, capture_output=True, text=True).stdout
-        if "depthwise" not in kernel.name:
+        if "depthwise" not in kernel.name or "_dsp_c4_" in kernel.name:
             assert "smlad" in assembly, kernel.name
 
 

@@ -18,9 +18,10 @@ differences in their inputs (``KernelSource.input_offset_in_bias``): the bias ar
   ``dsp_w16`` reads weights widened to int16 at compile time in SMLAD order, channel pairs interleaved
   (:func:`widen_weights`), which saves those SXTB16s for twice the weight flash; ``mve`` (CPUs with
   Helium, cortex-m55) makes the dot products with VMLADAVA on int8 rows, 16 MACs per instruction.
-- depthwise_conv2d (depth multiplier 1): channel by channel through a padded plane in ``scratch``,
-  the channel's taps, bias and requantization held in registers (see
-  :func:`depthwise_conv2d_dsp_kernel`).
+- depthwise_conv2d (depth multiplier 1): ``dsp`` runs channel by channel through a padded plane in
+  ``scratch`` (or a row window, lean), the channel's taps, bias and requantization held in registers
+  (see :func:`depthwise_conv2d_dsp_kernel`); ``dsp_c4`` (3x3, stride 1 or 2) four channels at a time
+  through a row window of pixel pairs, two taps per SMLAD (:func:`depthwise_conv2d_c4_kernel`).
 """
 
 from functools import lru_cache
@@ -35,6 +36,7 @@ HEADER_TEXT = (Path(__file__).with_name(HEADER_NAME)).read_text()
 VARIANT = "dsp"
 VARIANT_W16 = "dsp_w16"
 VARIANT_MVE = "mve"
+VARIANT_C4 = "dsp_c4"
 
 _PARAMS = ("const int8_t* input, const {weight}* filter, const int32_t* bias, const int32_t* multiplier, "
            "const int32_t* shift, int8_t* output")
@@ -66,7 +68,7 @@ _CLAMP_C = {"any": "{output_offset, act_min, act_max}", "upper": "{output_offset
 
 def _kernel(family: str, spec, narrow: bool, body: str, scratch_bytes: int = 0, weights16: bool = False,
             helper: str = "", mve: bool = False, clamp: str = "any", lean: bool = False,
-            table: bool = False) -> KernelSource:
+            table: bool = False, variant: str | None = None) -> KernelSource:
     """The kernel's C: the header, ``helper`` (static functions), then the kernel function around ``body``.
     ``clamp`` (:func:`clamp_kind`) is compiled in: the ``full`` and ``upper`` kernels ignore the clamp
     arguments they know (the caller passes the same values). ``lean``: the scratch-lean form
@@ -74,10 +76,11 @@ def _kernel(family: str, spec, narrow: bool, body: str, scratch_bytes: int = 0, 
     and requantization come in one array, ``channels`` (:func:`channel_table`), in place of ``bias``,
     ``multiplier`` and ``shift``; with int16 weights too the caller passes weights and bias doubled
     (``EK_DOUBLED``, ``KernelSource.doubled_products``): the narrow requantization starts from the
-    doubled accumulator, which then costs no shift per output."""
+    doubled accumulator, which then costs no shift per output. ``variant``: the schedule's name where
+    the flags do not say it."""
     if clamp not in CLAMPS:
         raise ValueError(f"clamp kind {clamp!r}: one of {', '.join(CLAMPS)}")
-    variant = VARIANT_MVE if mve else VARIANT_W16 if weights16 else VARIANT
+    variant = variant or (VARIANT_MVE if mve else VARIANT_W16 if weights16 else VARIANT)
     key = (spec, "lean") if lean else spec
     key = (key, "narrow") if narrow else key
     name = kernel_name(family, key if clamp == "any" else (key, f"clamp {clamp}"),
@@ -242,7 +245,7 @@ def channel_table(folded_bias: np.ndarray, multiplier: np.ndarray, shift: np.nda
     (times 2 if ``doubled``: ``KernelSource.doubled_products``; narrow biases are within +-2^30),
     multiplier 2i, multiplier 2i + 1, right shift - 1 of 2i and of 2i + 1 (the narrow form's first
     shift, ``-shift - 1``); a last odd channel's pair has zeros for the missing one. One pointer walks
-    it, so a pair's six values are three LDRDs at constant offsets."""
+    it, so a pair's six values are loads at constant offsets from it."""
     channels = len(folded_bias)
     padded = (channels + 1) // 2 * 2
     rows = np.zeros((3, padded), dtype=np.int64)
@@ -408,6 +411,68 @@ def depthwise_conv2d_dsp_kernel(spec, narrow: bool = False, clamp: str = "any", 
     }}"""
     return _kernel("depthwise_conv2d", spec, narrow, body, depthwise_scratch_bytes(spec, row_window), clamp=clamp,
                    lean=lean)
+
+
+def depthwise_c4_supported(spec) -> bool:
+    """3x3 windows, stride 1 or 2 (the same both ways), no dilation, depth multiplier 1."""
+    window = spec.window
+    return (spec.depth_multiplier == 1 and window.kernel == (3, 3) and window.dilation == (1, 1)
+            and window.stride in ((1, 1), (2, 2)))
+
+
+#: the narrowest stride-1 output (pixels per row) that gets the dsp_c4 kernel by default: below it the
+#: per-row work (window rows copied and widened, a step for the last pixels) costs more than the planes of
+#: the one-channel kernel. Measured on cortex-m7 (one ReLU layer in QEMU, instructions per MAC, dsp vs
+#: dsp_c4): 7x7x192 3.53 vs 3.01, 6x6x128 3.58 vs 3.18, 25x5x64 (DS-CNN's) 3.51 vs 3.19, 4x4x128 3.67 vs
+#: 3.79, 3x3x256 3.85 vs 4.58; stride 2 gains even at 3 pixels (6x6x128, ReLU6: 6.57 vs 6.25)
+C4_MIN_STRIDE1_WIDTH = 5
+
+
+def depthwise_c4_default(spec) -> bool:
+    """Whether kernel selection gives ``spec`` the dsp_c4 kernel by default (``--tune`` measures it anyway
+    wherever it runs): supported, and stride 2 or at least ``C4_MIN_STRIDE1_WIDTH`` output pixels a row."""
+    return depthwise_c4_supported(spec) and (spec.window.stride[1] == 2
+                                             or spec.output_shape[1] >= C4_MIN_STRIDE1_WIDTH)
+
+
+def _c4_pairs(spec) -> int:
+    """Pixel pairs per window row: the last output pixel's window reads pairs up to (out_w - 1) * stride / 2 + 1."""
+    return (spec.output_shape[1] - 1) * spec.window.stride[1] // 2 + 2
+
+
+def depthwise_c4_scratch_bytes(spec) -> int:
+    """The group's 24 weight words, then three window rows of four words (channels) per pixel pair."""
+    return 4 * (24 + 3 * 4 * _c4_pairs(spec))
+
+
+@lru_cache(maxsize=None)
+def depthwise_conv2d_c4_kernel(spec, narrow: bool = False, clamp: str = "any", lean: bool = False) -> KernelSource:
+    """Depthwise 3x3 conv2d, stride 1 or 2, four channels at a time (``ek_dw4_group`` in ek_mac_dsp.h,
+    which says how): a group of four channels runs output row by output row through a row window of its
+    three input rows (scratch of ``depthwise_c4_scratch_bytes``), a last group of C % 4 channels the same
+    way. It writes each output row after copying the input rows its windows read, so it may write over
+    its input like the row-window kernel (``DepthwiseConv2d.channelwise_overwrite_ok``). ``lean``
+    schedules keep the one-channel row window (smaller scratch; ``variants.KernelChoice.variants``)."""
+    if not depthwise_c4_supported(spec):
+        raise ValueError(f"the dsp_c4 depthwise kernel needs a 3x3 window, stride 1 or 2, no dilation and depth "
+                         f"multiplier 1, got {spec}")
+    if lean:
+        raise ValueError("the dsp_c4 depthwise kernel has no scratch-lean form")
+    (height, width, channels), (out_h, out_w, _) = spec.input_shape, spec.output_shape
+    top, left = spec.window.padding[0], spec.window.padding[1]
+    shape = (f"{{{height}, {width}, {channels}, {out_h}, {out_w}, {spec.window.stride[0]}, {top}, {left}, "
+             f"{_c4_pairs(spec)}}}")
+    tail = "" if channels % 4 == 0 else (
+        f"\n    ek_dw4_group(input, filter, &q, output, words, pad4, {channels - channels % 4}, {channels % 4}, shape);")
+    body = f"""    {_REQUANT}
+    const ek_dw4_shape_t shape = {shape};
+    const int32_t pad4 = (int32_t)((uint32_t)(uint8_t)(int8_t)(-input_offset) * 0x01010101u);
+    int32_t *words = (int32_t *)(void *)scratch;
+    for (int32_t c = 0; c < {channels - channels % 4}; c += 4) {{
+        ek_dw4_group(input, filter, &q, output, words, pad4, c, 4, shape);
+    }}{tail}"""
+    return _kernel("depthwise_conv2d", spec, narrow, body, depthwise_c4_scratch_bytes(spec), clamp=clamp,
+                   variant=VARIANT_C4)
 
 
 def fold_input_offset(bias: np.ndarray, weight: np.ndarray, channel_axis: int, input_offset: int) -> np.ndarray:

@@ -5,8 +5,10 @@ Each MAC family has one compute definition (its op's int8 reference) and several
 Cortex-M; ``dsp`` and ``dsp_w16``, SXTB16/SMLAD register blocking with int8 or int16 weights
 (:mod:`edgekit.codegen.kernels.mac_dsp`) for CPUs with the DSP extension; ``mve``, Helium dot products
 (conv2d, fully_connected) and vectors across channels (depthwise, :mod:`edgekit.codegen.kernels.depthwise_mve`),
-for CPUs with MVE. A variant may support only some specs (the DSP depthwise kernel needs depth
-multiplier 1). The variant is part of the kernel's name, so it is part of the kernel cache key too.
+for CPUs with MVE; for depthwise also ``dsp_c4`` (3x3, stride 1 or 2, four channels at a time) beside the
+one-channel ``dsp``. A variant may support only some specs (the DSP depthwise kernels need depth
+multiplier 1), and be the default for fewer (``DEFAULT_WHERE``). The variant is part of the kernel's
+name, so it is part of the kernel cache key too.
 """
 
 from dataclasses import dataclass, field, replace
@@ -22,6 +24,9 @@ PORTABLE = "tvm"
 DSP = mac_dsp.VARIANT
 DSP_W16 = mac_dsp.VARIANT_W16
 MVE = mac_dsp.VARIANT_MVE
+DSP_C4 = mac_dsp.VARIANT_C4
+#: variants a scratch-lean schedule leaves out: their scratch is larger than the lean kernels'
+NOT_LEAN = (DSP_C4,)
 
 
 def _always(spec) -> bool:
@@ -34,6 +39,7 @@ FAMILIES = {
                DSP_W16: (partial(mac_dsp.conv2d_dsp_kernel, weights16=True), _always),
                DSP: (mac_dsp.conv2d_dsp_kernel, _always), PORTABLE: (conv2d_kernel, _always)},
     "depthwise_conv2d": {MVE: (depthwise_conv2d_mve_kernel, mac_dsp.depthwise_supported),
+                         DSP_C4: (mac_dsp.depthwise_conv2d_c4_kernel, mac_dsp.depthwise_c4_supported),
                          DSP: (mac_dsp.depthwise_conv2d_dsp_kernel, mac_dsp.depthwise_supported),
                          PORTABLE: (depthwise_conv2d_kernel, _always)},
     "fully_connected": {MVE: (partial(mac_dsp.fully_connected_dsp_kernel, mve=True), _always),
@@ -43,9 +49,14 @@ FAMILIES = {
 }
 
 
+#: variant -> whether it is the default for a spec it runs; where not, it comes after the others (``--tune``
+#: still measures it)
+DEFAULT_WHERE = {DSP_C4: mac_dsp.depthwise_c4_default}
+
+
 def target_variants(target) -> tuple[str, ...]:
     """The variants ``target``'s CPU can run, the most specialised first."""
-    dsp = (DSP_W16, DSP, PORTABLE) if target.dsp else (PORTABLE,)
+    dsp = (DSP_W16, DSP_C4, DSP, PORTABLE) if target.dsp else (PORTABLE,)
     return (MVE,) + dsp if target.mve else dsp
 
 
@@ -53,8 +64,9 @@ def candidate_variants(family: str, spec, target, wide_weights: bool = True) -> 
     """The variants of ``family`` that run ``spec`` on ``target``, the default first; ``wide_weights``
     False leaves out the int16-weight variants (they would not fit the flash)."""
     available = FAMILIES[family]
-    return [v for v in target_variants(target) if v in available and available[v][1](spec)
+    runs = [v for v in target_variants(target) if v in available and available[v][1](spec)
             and (wide_weights or v != DSP_W16)]
+    return sorted(runs, key=lambda v: not DEFAULT_WHERE.get(v, _always)(spec))
 
 
 def make_kernel(family: str, spec, variant: str, narrow: bool = False, clamp: str = "any", **options):
@@ -89,7 +101,7 @@ class KernelChoice:
     def variants(self, family: str, spec, node: str | None = None) -> list[str]:
         """The variants this choice may give ``spec`` (of the layer named ``node``), the default first."""
         wide = self.wide_weights if isinstance(self.wide_weights, bool) else node in self.wide_weights
-        return candidate_variants(family, spec, self.target, wide)
+        return [v for v in candidate_variants(family, spec, self.target, wide) if not (self.lean and v in NOT_LEAN)]
 
     def kernel(self, family: str, spec, narrow: bool = False, clamp: str = "any", node: str | None = None):
         """The kernel the code generator gives the layer named ``node``, of ``family`` and ``spec``
