@@ -26,7 +26,7 @@ from torch.nn import functional as F
 from edgekit.compress.chain import extract_chain
 from edgekit.compress.compressor import (build_tables, choose_plan, enumerate_segments, finetune_and_merge,
                                          measure_model, quantized_network)
-from edgekit.compress.importance import HeldOut, ImportanceTable
+from edgekit.compress.importance import HeldOut, ImportanceTable, spearman
 from edgekit.compress.merge import merged_geometry
 from edgekit.compress.network import ChainNetwork
 from edgekit.compress.segment import Plan, Segment
@@ -122,6 +122,7 @@ def main(argv=None) -> int:
         "seconds_with_the_plan": round(time.perf_counter() - timer, 1),
         "spans": {label(key): round(value, 4)
                   for key, value in sorted(importance.cache.items(), key=lambda item: -item[1])}}
+    section["importance"]["halves"] = halves_agreement(chain, photos_data, list(importance.cache))
     section.update({**chosen, "photos": len(photos_data), "finetuned": False,
                     "plan": [describe(chain, tables, s) for s in plan.segments
                              if s.end > s.start + 1 or not s.keep_activation]})
@@ -140,6 +141,20 @@ def main(argv=None) -> int:
     section["seconds"] = round(time.perf_counter() - started)
     save(args.out, key, section, table)
     return 0
+
+
+def halves_agreement(chain, photos, candidates) -> dict:
+    """How stable the 9-photo proxy is: Spearman's rho between the importances of the scored candidates
+    on the first 4 and on the last 5 photos."""
+    half = len(photos) // 2
+    values = []
+    for part in (slice(0, half), slice(half, len(photos))):
+        table = ImportanceTable(chain, HeldOut(photos.x[part], photos.y[part]), against="original")
+        values.append([table.importance(list(candidate)) for candidate in candidates])
+    rho = spearman(*values)
+    print(f"proxy on photos 1-{half} vs {half + 1}-{len(photos)}: Spearman {rho:.3f} over {len(candidates)} "
+          "candidates", file=sys.stderr)
+    return {"photos": [half, len(photos) - half], "spearman": round(rho, 3)}
 
 
 def kept_activations(chain, plan) -> int:

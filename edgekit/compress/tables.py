@@ -10,9 +10,10 @@ code generator and firmware sources and TVM's version), so faster kernels are re
 
 The code generator picks a layer's kernel variant from more than its shape (``KernelForm``): the
 DSP kernels requantize in a narrow form when the layer's calibrated scales and bias allow it, use
-int16 weights only when the whole network's weights fit the flash twice, and compile in what they
-may assume of the activation clamp (``mac_dsp.clamp_kind``: none over all of int8, as a ReLU6
-calibrated to [0, 6] gets, a ReLU's lower bound at the zero point, or any). So an entry is keyed by that form too, and the one-layer graph is quantized so that it gets exactly the form asked for
+int16 weights where the layer's widened weights fit the flash (``codegen.wide_weights``), and compile
+in what they may assume of the activation clamp (``mac_dsp.clamp_kind``: none over all of int8, as a
+ReLU6 calibrated to [0, 6] gets, a ReLU's lower bound at the zero point, or any). So an entry is keyed
+by that form too, and the one-layer graph is quantized so that it gets exactly the form asked for
 (checked with the code generator's own test). The form of each layer of a network comes from the
 network's int8 graph (``network_forms``); a candidate's before the network exists is estimated from
 the calibrated ranges at its two ends (``estimated_form``).

@@ -319,8 +319,8 @@ EK_INLINE int8_t ek_requantize(int32_t acc, int32_t multiplier, int32_t shift, i
 /* The quantization of one MAC layer's output channels: bias (with the input offset folded in),
  * multiplier and shift arrays, or (EK_CHANNEL_TABLE, narrow conv2d and fully_connected kernels) one
  * table, per pair of channels: bias, bias, multiplier, multiplier, right shift - 1, right shift - 1
- * (mac_dsp.channel_table), which one pointer reads with three LDRDs where three arrays cost a
- * reloaded base pointer and an indexed load per value. */
+ * (mac_dsp.channel_table), which one pointer reads at constant offsets where three arrays cost a
+ * base pointer reloaded from the stack and an indexed load per value (measured in the 2x2 loop). */
 #if EK_CHANNEL_TABLE
 typedef struct {
     const int32_t *channels;

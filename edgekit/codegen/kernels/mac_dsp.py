@@ -246,7 +246,7 @@ def channel_table(folded_bias: np.ndarray, multiplier: np.ndarray, shift: np.nda
     (times 2 if ``doubled``: ``KernelSource.doubled_products``; narrow biases are within +-2^30),
     multiplier 2i, multiplier 2i + 1, right shift - 1 of 2i and of 2i + 1 (the narrow form's first
     shift, ``-shift - 1``); a last odd channel's pair has zeros for the missing one. One pointer walks
-    it, so a pair's six values are three LDRDs at constant offsets."""
+    it, so a pair's six values are loads at constant offsets from it."""
     channels = len(folded_bias)
     padded = (channels + 1) // 2 * 2
     rows = np.zeros((3, padded), dtype=np.int64)
