@@ -71,7 +71,8 @@ bench: setup
 	$(PY) bench/run.py --out bench/results.json
 	$(PY) bench/run.py --section speed --out bench/results.json
 	$(PY) bench/depth.py --out bench/results.json
-	$(PY) bench/depth_imagenet.py --out bench/results.json
+	$(PY) bench/depth_imagenet.py --measure --measure-original --out bench/results.json
+	$(PY) bench/depth_imagenet.py --mode layermerge --measure --out bench/results.json
 
 clean:
 	rm -rf build .pytest_cache

@@ -18,7 +18,7 @@ from edgekit.codegen.kernels import mac_dsp
 from edgekit.codegen.kernels.conv2d import Conv2dSpec
 from edgekit.codegen.kernels.depthwise_conv2d import DepthwiseConv2dSpec
 from edgekit.codegen.kernels.fully_connected import FullyConnectedSpec
-from edgekit.codegen.kernels.variants import DSP, PORTABLE, candidate_variants, select_kernel
+from edgekit.codegen.kernels.variants import DSP, DSP_C4, PORTABLE, KernelChoice, candidate_variants, select_kernel
 from edgekit.codegen.tir_to_c import COMPAT_HEADER_NAME, COMPAT_HEADER_TEXT
 from edgekit.ops.conv2d import conv2d_int8
 from edgekit.ops.depthwise_conv2d import depthwise_conv2d_int8
@@ -35,17 +35,21 @@ def _compile_dsp(kernel, tmp_path):
 
 
 def _dsp_call(make, tmp_path, x, filt, channel_axis, bias, q, out_shape):
-    """Run the DSP kernel ``make(narrow, clamp)`` as the code generator calls it: folded bias, scratch after
-    the output, narrow requantization where the layer allows it, the clamp kind compiled in."""
+    """Run the DSP kernel ``make(narrow, clamp)`` as the code generator calls it: folded bias (in the channel
+    table of the narrow conv2d and fully connected kernels), scratch after the output, narrow requantization
+    where the layer allows it, the clamp kind compiled in."""
     folded = mac_dsp.fold_input_offset(bias, filt, channel_axis, q["input_offset"])
     depth = filt.size // filt.shape[channel_axis]
     kernel = make(mac_dsp.narrow_accumulators(folded, q["shift"], depth),
-                  mac_dsp.clamp_kind(q["act_min"], q["act_max"]))
+                  mac_dsp.clamp_kind(q["act_min"], q["act_max"], q["output_offset"]))
     assert kernel.input_offset_in_bias
-    weights = mac_dsp.widen_weights(filt) if kernel.weights_int16 else filt
+    weights = mac_dsp.widen_weights(filt, kernel.doubled_products) if kernel.weights_int16 else filt
     out = np.zeros(out_shape, dtype=np.int8)
     scratch = [np.zeros(kernel.scratch_bytes, dtype=np.int8)] if kernel.scratch_bytes else []
-    _call(_compile_dsp(kernel, tmp_path), x, weights, folded, q["mult"], q["shift"], out, *scratch, q["input_offset"],
+    requant = ([mac_dsp.channel_table(folded, q["mult"], q["shift"], kernel.doubled_products)]
+               if "channels" in kernel.params
+               else [folded, q["mult"], q["shift"]])
+    _call(_compile_dsp(kernel, tmp_path), x, weights, *requant, out, *scratch, q["input_offset"],
           q["output_offset"], q["act_min"], q["act_max"])
     return out
 
@@ -105,11 +109,23 @@ DSP_DEPTHWISE_CASES = [c for c in DEPTHWISE_CASES if c[3] == 1] + [
 ]
 
 
-@LEAN
+C4_DEPTHWISE_CASES = [c for c in DSP_DEPTHWISE_CASES if mac_dsp.depthwise_c4_supported(_depthwise_case(c)[0])] + [
+    (5, 7, 1, 1, (3, 3), (1, 1), (1, 1), "same"),  # one channel: a group of 1
+    (6, 5, 7, 1, (3, 3), (1, 1), (1, 1), "same"),  # a group of 4, then of 3; odd width
+    (7, 8, 6, 1, (3, 3), (2, 2), (1, 1), "same"),  # then of 2
+    (8, 9, 9, 1, (3, 3), (2, 2), (1, 1), "valid"),  # then of 1; the input's last column unread
+    (4, 3, 8, 1, (3, 3), (1, 1), (1, 1), (2, 1, 0, 2)),  # uneven padding, a padding row
+]
+DEPTHWISE_FORMS = ([(case, form) for case in DSP_DEPTHWISE_CASES for form in ("plane", "lean")]
+                   + [(case, "c4") for case in C4_DEPTHWISE_CASES])
+
+
 @pytest.mark.parametrize("requant", REQUANT)
-@pytest.mark.parametrize("case", DSP_DEPTHWISE_CASES, ids=_depthwise_id)
-def test_dsp_depthwise_conv2d_matches_reference(case, requant, lean, tmp_path):
-    """The whole-plane kernel and the row-window one (lean, patched schedules) compute the same outputs."""
+@pytest.mark.parametrize("case,form", DEPTHWISE_FORMS,
+                         ids=lambda value: value if isinstance(value, str) else _depthwise_id(value))
+def test_dsp_depthwise_conv2d_matches_reference(case, form, requant, tmp_path):
+    """The whole-plane kernel, the row-window one (lean, patched schedules) and the four-channels-at-a-time
+    one (c4: 3x3 stride 1 and 2, a last group of 1-3 channels) compute the same outputs."""
     spec, x, filt, bias, q, _ = _depthwise_case(case)
     q = _narrowed(q, requant, len(case))
     window = spec.window
@@ -117,7 +133,9 @@ def test_dsp_depthwise_conv2d_matches_reference(case, requant, lean, tmp_path):
                                  padding=window.padding, depth_multiplier=1, **_reference_kwargs(q))
 
     def make(narrow, clamp):
-        return mac_dsp.depthwise_conv2d_dsp_kernel(spec, narrow, clamp, lean)
+        if form == "c4":
+            return mac_dsp.depthwise_conv2d_c4_kernel(spec, narrow, clamp)
+        return mac_dsp.depthwise_conv2d_dsp_kernel(spec, narrow, clamp, form == "lean")
 
     got = _dsp_call(make, tmp_path, x, filt, 3, bias, q, want.shape)
     np.testing.assert_array_equal(got, want)
@@ -144,18 +162,26 @@ def test_dsp_fully_connected_matches_reference(in_features, out_features, weight
     np.testing.assert_array_equal(got, want)
 
 
+def _host_function(tmp_path, name: str, source: str, scalars: int):
+    """C function ``name`` of ``source`` (which includes ek_mac_dsp.h) built with the host gcc: four array
+    arguments, then ``scalars`` int32 ones."""
+    (tmp_path / f"{name}.c").write_text(source)
+    (tmp_path / mac_dsp.HEADER_NAME).write_text(mac_dsp.HEADER_TEXT)
+    library = tmp_path / f"{name}.so"
+    subprocess.run(["gcc", "-std=c99", "-O2", *WARNINGS, "-shared", "-fPIC", "-o", str(library),
+                    str(tmp_path / f"{name}.c")], check=True)
+    function = getattr(ctypes.CDLL(str(library)), name)
+    function.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int32] * scalars
+    return function
+
+
 def _requantize_on_host(tmp_path, narrow: bool, x, mult, shift) -> np.ndarray:
     """ek_requantize (output offset 0, no clamp) of every (x, mult, shift), built with the host gcc."""
-    source = tmp_path / "requantize.c"
-    source.write_text(f'#define EK_NARROW_ACC {int(narrow)}\n#include "{mac_dsp.HEADER_NAME}"\n'
-                      "void requantize_all(const int32_t *x, const int32_t *m, const int32_t *s, int8_t *out, int32_t n)"
-                      "{ for (int32_t i = 0; i < n; ++i) out[i] = ek_requantize(x[i], m[i], s[i], 0, -128, 127); }\n")
-    (tmp_path / mac_dsp.HEADER_NAME).write_text(mac_dsp.HEADER_TEXT)
-    library = tmp_path / "requantize.so"
-    subprocess.run(["gcc", "-std=c99", "-O2", *WARNINGS, "-shared", "-fPIC", "-o", str(library), str(source)],
-                   check=True)
-    function = ctypes.CDLL(str(library)).requantize_all
-    function.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int32]
+    function = _host_function(tmp_path, "requantize_all", f'#define EK_NARROW_ACC {int(narrow)}\n'
+                              f'#include "{mac_dsp.HEADER_NAME}"\n'
+                              "void requantize_all(const int32_t *x, const int32_t *m, const int32_t *s, int8_t *out, "
+                              "int32_t n) { for (int32_t i = 0; i < n; ++i) "
+                              "out[i] = ek_requantize(x[i], m[i], s[i], 0, -128, 127); }\n", 1)
     got = np.zeros(x.size, dtype=np.int8)
     function(*(a.ctypes.data_as(ctypes.c_void_p) for a in (x, mult, shift, got)), x.size)
     return got
@@ -190,6 +216,32 @@ def test_narrow_requantization_matches_numpy_within_its_bounds(tmp_path):
     assert not mac_dsp.narrow_accumulators(np.array([(1 << 30) - 64 * 128 * 127]), np.array([-5]), 64)
 
 
+GEMM_CLAMPS = {"full": ("-128", -128), "upper": ("act_min", -3), "relu": ("output_offset", None)}
+
+
+@pytest.mark.parametrize("zero_point", [-128, -7, 0, 100])
+@pytest.mark.parametrize("kind", list(GEMM_CLAMPS))
+def test_gemm_output_matches_numpy_for_each_clamp_kind(kind, zero_point, tmp_path):
+    """ek_gemm_output (conv2d and fully connected, narrow accumulators): the output offset folded into the last
+    halving, one SSAT, and for "relu" (lower clamp at the zero point) no sign correction, equals TFLite's
+    double rounding, offset and clamp, on ties, extremes and right shifts from 1 to 31."""
+    act_min_c, act_min = GEMM_CLAMPS[kind]
+    act_min = zero_point if act_min is None else act_min
+    function = _host_function(
+        tmp_path, "output_all",
+        f'#define EK_NARROW_ACC 1\n#define EK_RELU {int(kind == "relu")}\n#include "{mac_dsp.HEADER_NAME}"\n'
+        "void output_all(const int32_t *x, const int32_t *m, const int32_t *s, int8_t *out, int32_t n,"
+        " int32_t output_offset, int32_t act_min)\n"
+        f"{{ const ek_clamp_t clamp = {{output_offset, {act_min_c}, 127}}; (void)act_min;\n"
+        "  for (int32_t i = 0; i < n; ++i) out[i] = ek_gemm_output(x[i], ek_scale(m[i], s[i]), clamp); }\n", 3)
+    edges = [-(1 << 30) + 1, -(1 << 20), -769, -3, -2, -1, 0, 1, 2, 3, 768, 1 << 20, (1 << 30) - 1]
+    ties = [k << r for r in range(1, 12) for k in (-3, -1, 1, 3)] + [(k << r) - 1 for r in range(1, 12) for k in (-1, 1)]
+    x, mult, shift = _grid(edges + ties, [0, 1, 1 << 30, (1 << 30) + 12345, np.iinfo(np.int32).max], range(-31, 0))
+    got = np.zeros(x.size, dtype=np.int8)
+    function(*(a.ctypes.data_as(ctypes.c_void_p) for a in (x, mult, shift, got)), x.size, zero_point, act_min)
+    np.testing.assert_array_equal(got, fixedpoint.requantize(x, mult, shift, zero_point, act_min, 127))
+
+
 def test_fold_input_offset_wraps_like_int32():
     weight = np.full((2, 3), 127, dtype=np.int8)
     bias = np.array([np.iinfo(np.int32).max, -7], dtype=np.int32)
@@ -199,13 +251,30 @@ def test_fold_input_offset_wraps_like_int32():
 
 
 def test_clamp_kinds_compile_in_only_what_the_layer_guarantees():
-    assert [mac_dsp.clamp_kind(*bounds) for bounds in [(-128, 127), (-5, 127), (-128, 100), (0, 6)]] == [
-        "full", "upper", "any", "any"]
+    """(act_min, act_max, output zero point): a ReLU's lower bound is the zero point."""
+    assert [mac_dsp.clamp_kind(*bounds) for bounds in [(-128, 127, 3), (-5, 127, 3), (-5, 127, -5), (-128, 100, 0),
+                                                        (0, 6, 0)]] == ["full", "upper", "relu", "any", "any"]
     spec = FullyConnectedSpec(8, 2)
     names = {mac_dsp.fully_connected_dsp_kernel(spec, clamp=kind).name for kind in mac_dsp.CLAMPS}
-    assert len(names) == 3  # a kernel per kind: the kind is part of the name and the cache key
+    assert len(names) == 4  # a kernel per kind: the kind is part of the name and the cache key
     with pytest.raises(ValueError, match="clamp kind"):
-        mac_dsp.fully_connected_dsp_kernel(spec, clamp="relu")
+        mac_dsp.fully_connected_dsp_kernel(spec, clamp="relu6")
+
+
+def test_channel_table_pairs_bias_multiplier_and_shift():
+    table = mac_dsp.channel_table(np.array([5, -6, 7]), np.array([100, 200, 300]), np.array([-1, -4, -31]))
+    np.testing.assert_array_equal(table, [5, -6, 100, 200, 0, 3, 7, 0, 300, 0, 30, 0])
+    spec = FullyConnectedSpec(8, 3)
+    assert "channels" in mac_dsp.fully_connected_dsp_kernel(spec, narrow=True).params
+    assert "channels" not in mac_dsp.fully_connected_dsp_kernel(spec, narrow=False).params
+    # int16 weights and a narrow requantization: weights and bias doubled, the accumulator comes out doubled
+    assert mac_dsp.fully_connected_dsp_kernel(spec, weights16=True, narrow=True).doubled_products
+    assert not mac_dsp.fully_connected_dsp_kernel(spec, weights16=True, narrow=False).doubled_products
+    assert not mac_dsp.fully_connected_dsp_kernel(spec, narrow=True).doubled_products
+    np.testing.assert_array_equal(mac_dsp.channel_table(np.array([5]), np.array([100]), np.array([-2]), doubled=True),
+                                  [10, 0, 100, 0, 1, 0])
+    np.testing.assert_array_equal(mac_dsp.widen_weights(np.array([[-128, 1, 2]], dtype=np.int8), doubled=True),
+                                  [[-256, 2, 4, 0]])
 
 
 def test_widened_weights_are_in_smlad_order_and_padded():
@@ -236,10 +305,36 @@ def test_target_features_choose_the_variant():
     assert candidate_variants("depthwise_conv2d", multiplier2, m7) == [PORTABLE]
 
 
+def test_depthwise_3x3_gets_four_channels_at_a_time_except_in_lean_schedules():
+    """dsp_c4 runs 3x3 stride 1 and 2, by default at stride 2 and where stride-1 rows have 5 pixels or more
+    (--tune tries it on narrower ones); other windows keep the channel-by-channel kernel, and so do the
+    scratch-lean (memory-minimising) schedules, whose row window of one channel is smaller."""
+    m7 = load_target("cortex-m7")
+    stride2 = DepthwiseConv2dSpec((9, 12, 6), 1, Window((3, 3), (2, 2), (1, 1), (0, 0, 1, 1)))
+    assert candidate_variants("depthwise_conv2d", stride2, m7) == [DSP_C4, DSP, PORTABLE]
+    assert KernelChoice(m7).kernel("depthwise_conv2d", stride2).variant == DSP_C4
+    lean = KernelChoice(m7, lean=True)
+    assert lean.variants("depthwise_conv2d", stride2) == [DSP, PORTABLE]
+    assert lean.kernel("depthwise_conv2d", stride2).scratch_bytes < mac_dsp.depthwise_c4_scratch_bytes(stride2)
+    narrow = DepthwiseConv2dSpec((4, 4, 64), 1, Window((3, 3), padding=(1, 1, 1, 1)))  # 4 pixels a row
+    assert candidate_variants("depthwise_conv2d", narrow, m7) == [DSP, PORTABLE, DSP_C4]
+    narrow_stride2 = DepthwiseConv2dSpec((6, 6, 8), 1, Window((3, 3), (2, 2), (1, 1), (0, 0, 1, 1)))
+    assert candidate_variants("depthwise_conv2d", narrow_stride2, m7)[0] == DSP_C4
+    for window in (Window((5, 5)), Window((3, 3), (3, 3)), Window((3, 3), dilation=(2, 2)), Window((3, 3), (1, 2))):
+        spec = DepthwiseConv2dSpec((9, 9, 6), 1, window)
+        assert candidate_variants("depthwise_conv2d", spec, m7) == [DSP, PORTABLE]
+        with pytest.raises(ValueError, match="dsp_c4"):
+            mac_dsp.depthwise_conv2d_c4_kernel(spec)
+
+
 CROSS_KERNELS = [
     lambda: mac_dsp.conv2d_dsp_kernel(Conv2dSpec((9, 9, 3), 5, Window((3, 3), (2, 2), (1, 1), (0, 0, 1, 1)))),
     lambda: mac_dsp.conv2d_dsp_kernel(Conv2dSpec((8, 8, 16), 24, Window())),
     lambda: mac_dsp.depthwise_conv2d_dsp_kernel(DepthwiseConv2dSpec((8, 8, 3), 1, Window((3, 3), padding=(1, 1, 1, 1)))),
+    lambda: mac_dsp.depthwise_conv2d_c4_kernel(DepthwiseConv2dSpec((8, 8, 7), 1, Window((3, 3), padding=(1, 1, 1, 1))),
+                                               True, "full"),
+    lambda: mac_dsp.depthwise_conv2d_c4_kernel(DepthwiseConv2dSpec((9, 8, 6), 1, Window((3, 3), (2, 2), (1, 1),
+                                                                                       (0, 0, 1, 1))), False, "upper"),
     lambda: mac_dsp.fully_connected_dsp_kernel(FullyConnectedSpec(64, 10)),
     lambda: mac_dsp.conv2d_dsp_kernel(Conv2dSpec((8, 8, 16), 24, Window((3, 3), padding=(1, 1, 1, 1))), True),
     lambda: mac_dsp.fully_connected_dsp_kernel(FullyConnectedSpec(37, 10), True),
@@ -259,7 +354,7 @@ def test_dsp_kernels_cross_compile_without_warnings(cpu, tmp_path):
         source.write_text(kernel.c_code)
         assembly = subprocess.run(["arm-none-eabi-gcc", "-std=c99", "-O2", *flags, *WARNINGS, "-S", "-o", "-",
                                    str(source)], check=True, capture_output=True, text=True).stdout
-        if "depthwise" not in kernel.name:
+        if "depthwise" not in kernel.name or "_dsp_c4_" in kernel.name:
             assert "smlad" in assembly, kernel.name
 
 

@@ -16,7 +16,8 @@ import pytest
 from test_kernels_qemu import Builder, check_firmware_equals_reference, same
 
 from edgekit.codegen.kernels.variants import candidate_variants
-from edgekit.codegen.program import CODE_RESERVE_BYTES, emit_program
+from edgekit.codegen.program import emit_program
+from edgekit.codegen.wide_weights import CODE_RESERVE_BYTES
 from edgekit.ir.tensor import QuantParams
 from edgekit.memory import plan_memory
 from edgekit.target import load_target
@@ -40,6 +41,14 @@ def depthwise_stride1_then_stride2(seed):
     b = Builder(seed, (1, 8, 7, 6))
     y = b.depthwise("x", (3, 3), padding=(1, 1, 1, 1), activation="relu")
     return b.finish(b.depthwise(y, (3, 3), stride=(2, 2), padding=same((8, 7), (3, 3), (2, 2))))
+
+
+def depthwise_channel_tails(seed):
+    """Four channels at a time (dsp_c4, stride-1 rows of 5 pixels or more) with a last group of 3: 3x3 VALID
+    stride 1 with a ReLU6 clamp, then TFLite's stride-2 "same" (padding only below and right) on an odd width."""
+    b = Builder(seed, (1, 6, 17, 7))
+    y = b.depthwise("x", (3, 3), activation="relu6")
+    return b.finish(b.depthwise(y, (3, 3), stride=(2, 2), padding=same((4, 15), (3, 3), (2, 2))))
 
 
 def depthwise_5x5_fully_connected(seed):
@@ -72,13 +81,13 @@ def residual_adds(seed):
 
 
 CASES = [pointwise_tails, first_layer_stride2, depthwise_stride1_then_stride2, depthwise_5x5_fully_connected,
-         general_requantization, residual_adds]
+         general_requantization, residual_adds, depthwise_channel_tails]
 
 
 def small_flash(target):
-    """``target`` with a flash that leaves no room for a second, int16 copy of the weights."""
+    """``target`` with a flash that leaves no room for a second, int16 copy of the weights, and no external flash."""
     regions = tuple(dataclasses.replace(r, length=CODE_RESERVE_BYTES + 1) if r.role == "code" else r
-                    for r in target.regions)
+                    for r in target.regions if r.role != "external-weights")
     return dataclasses.replace(target, regions=regions)
 
 
@@ -109,6 +118,8 @@ def test_the_cases_get_every_dsp_kernel(tmp_path):
     wide, small = _mac_kernels(load_target("cortex-m7"), tmp_path), _mac_kernels(small_flash(load_target("cortex-m7")),
                                                                                     tmp_path / "small")
     assert all("_s8_dsp_" in name for name in wide + small), wide + small
+    depthwise = [name for name in wide if "depthwise" in name]
+    assert any("_dsp_c4_" in name for name in depthwise) and any("_dsp_c4_" not in name for name in depthwise)
     assert any("_dsp_w16_" in name for name in wide) and not any("_w16_" in name for name in small)
     assert any("_narrow_" in name for name in wide) and any("_narrow_" not in name for name in wide)
     helium = _mac_kernels(load_target("cortex-m55"), tmp_path / "m55")
@@ -121,3 +132,15 @@ def test_portable_kernels_without_dsp_are_bit_exact_in_qemu(case, tmp_path):
     assert candidate_variants("conv2d", None, no_dsp) == ["tvm"]
     seed = 100 + CASES.index(case)
     check_firmware_equals_reference(case(seed), no_dsp, tmp_path, seed)
+
+
+@pytest.mark.parametrize("case", [depthwise_stride1_then_stride2, depthwise_channel_tails], ids=lambda case: case.__name__)
+def test_dsp_depthwise_kernels_without_helium_are_bit_exact_on_cortex_m55(case, tmp_path):
+    """cortex-m55's depthwise layers get the Helium kernel; with MVE switched off its DSP extension runs the
+    dsp_c4 and dsp kernels, checked here in the same QEMU machine (mps3-an547)."""
+    m55 = load_target("cortex-m55")
+    no_mve = dataclasses.replace(m55, cpu=dataclasses.replace(m55.cpu, mve=False))
+    graph = case(100 + CASES.index(case))
+    names = emit_program(graph, plan_memory(graph), no_mve, tmp_path / "names").kernel_names
+    assert any("_dsp_c4_" in name for name in names), names
+    check_firmware_equals_reference(graph, no_mve, tmp_path, 100 + CASES.index(case))

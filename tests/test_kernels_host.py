@@ -190,17 +190,28 @@ def _depthwise_graph(case) -> Graph:
     return graph
 
 
-@pytest.mark.parametrize("variant", ["tvm", "dsp", "dsp lean"])
-@pytest.mark.parametrize("case", [c for c in DEPTHWISE_CASES if c[3] == 1], ids=_depthwise_id)
+INPLACE_CASES = [c for c in DEPTHWISE_CASES if c[3] == 1] + [
+    (7, 6, 7, 1, (3, 3), (1, 1), (1, 1), "same"),  # dsp_c4: a group of 4, then of 3
+    (8, 9, 6, 1, (3, 3), (2, 2), (1, 1), "same"),  # dsp_c4 stride 2: then a group of 2
+    (9, 9, 5, 1, (3, 3), (2, 2), (1, 1), "valid"),
+]
+C4_3X3 = ((3, 3), (1, 1))  # kernel and dilation the dsp_c4 kernel runs (stride 1 or 2)
+
+
+@pytest.mark.parametrize("case,variant", [(c, v) for c in INPLACE_CASES for v in ("tvm", "dsp", "dsp lean", "dsp_c4")
+                                          if v != "dsp_c4" or (c[4], c[6]) == C4_3X3 and c[5][0] == c[5][1] <= 2],
+                         ids=lambda value: value if isinstance(value, str) else _depthwise_id(value))
 def test_inplace_depthwise_writes_over_its_input(case, variant, tmp_path):
     """The in-place call the code generator emits turns one buffer holding the input into the interpreter's
     output: the portable one-channel kernel run channel by channel through ek_scratch, or the DSP kernel
     with its padded plane, or (lean, patched schedules) with a row window (KH input rows in
-    ek_scratch; each output row stays behind the rows it reads)."""
+    ek_scratch; each output row stays behind the rows it reads), or four channels at a time through a
+    row window of pixel pairs (dsp_c4)."""
     graph = _depthwise_graph(case)
     node = graph.nodes[0]
     kernels = KernelChoice(load_target("cortex-m7"))
-    kernels = kernels.portable() if variant == "tvm" else dataclasses.replace(kernels, lean=variant == "dsp lean")
+    kernels = kernels.portable() if variant == "tvm" else dataclasses.replace(kernels, lean=variant == "dsp lean",
+                                                                              prefer=variant.split()[0])
     call = get_op("depthwise_conv2d").lower(node, graph, "dw", lambda name: "buffer", in_place=True, kernels=kernels)
     assert call.kernel.variant == variant.split()[0]
     x = _int8(np.random.default_rng(len(tmp_path.name)), graph.tensors["x"].shape)

@@ -114,18 +114,26 @@ def test_verify_plan_refuses_scratch_outside_the_arena():
         verify_plan(broken, graph)
 
 
-def test_a_patched_plan_names_each_steps_patch_and_region(tmp_path):
-    """Patch steps: one per (patch, stage node) that computes something, in the patches' order; the
-    last stage node's regions tile its output (the split tensor) exactly once."""
+@pytest.fixture(scope="module")
+def patched(tmp_path_factory):
+    """small_net on 2x2 patches after the residual add, emitted: (graph, schedule, program, model.c)."""
     from edgekit.codegen.program import emit_program
     from edgekit.memory.patch_search import build_patch_plan
     from edgekit.target import load_target
 
     graph = small_net()
-    schedule = build_patch_plan(graph, "3:2")  # after the residual add
-    program = emit_program(graph, schedule.memory.arena, load_target("cortex-m7"), tmp_path / "src", schedule)
+    schedule = build_patch_plan(graph, "3:2")
+    folder = tmp_path_factory.mktemp("patched")
+    program = emit_program(graph, schedule.memory.arena, load_target("cortex-m7"), folder / "src", schedule)
+    return graph, schedule, program, (folder / "src" / "model.c").read_text()
+
+
+def test_a_patched_plan_names_each_steps_patch_and_region(patched):
+    """Kernel steps: one per (patch, stage node) that computes something, in the patches' order; the
+    last stage node's regions tile its output (the split tensor) exactly once."""
+    graph, schedule, program, model_c = patched
     doc = json.loads(json.dumps(program.plan.to_json()))
-    patch_steps = [s for s in doc["steps"] if s["stage"] == "patch"]
+    patch_steps = [s for s in doc["steps"] if s["stage"] == "patch" and not s["op"].startswith("patch_")]
     stage = graph.nodes[:4]
     assert [s["node"] for s in patch_steps[:4]] == [node.name for node in stage]
     assert sorted({tuple(s["patch"]) for s in patch_steps}) == [(0, 0), (0, 1), (1, 0), (1, 1)]
@@ -142,5 +150,48 @@ def test_a_patched_plan_names_each_steps_patch_and_region(tmp_path):
     for name in (graph.inputs[0], stage[-1].output, schedule.memory.working_block):
         assert end <= arena.offset(name) or arena.tensors[name].end <= start, name
     assert end <= doc["arena_bytes"]
-    model_c = (tmp_path / "src" / "model.c").read_text()
     assert "static int8_t ek_scratch" not in model_c and f"ek_scratch = ek_arena + {start};" in model_c
+
+
+def test_patch_steps_name_the_bytes_of_their_regions(patched):
+    """A patch step's buffers are its regions' bytes: rows of region width x channels, at the row stride
+    of the buffer that holds them (the frame's or the split tensor's for arena buffers)."""
+    graph, schedule, program, _ = patched
+    doc = program.plan.to_json()
+    arena = schedule.memory.arena
+    x, split = graph.tensors[graph.inputs[0]], graph.tensors[graph.nodes[3].output]
+    assert doc["working_block"] == {"offset": arena.offset(schedule.memory.working_block),
+                                    "bytes": schedule.memory.working.arena_bytes}
+    for step in doc["steps"]:
+        region = step["output_region"]
+        for b in step["buffers"]:
+            assert 0 <= b["offset"] and b["offset"] + b["size"] <= doc["arena_bytes"]
+            assert b["size"] == (b["rows"] - 1) * b["row_stride"] + b["row_bytes"]
+        if step["op"] == "patch_input":  # the frame's rows of the patch's input region
+            (frame, window) = step["buffers"]
+            rows, cols = region["rows"], region["cols"]
+            assert frame["tensor"] == x.name and frame["row_stride"] == x.shape[2] * x.shape[3]
+            assert frame["offset"] == arena.offset(x.name) + (rows[0] * x.shape[2] + cols[0]) * x.shape[3]
+            assert frame["rows"] == window["rows"] == rows[1] - rows[0]
+            assert frame["row_bytes"] == window["row_bytes"] == window["row_stride"] == (cols[1] - cols[0]) * x.shape[3]
+        if step["node"] == graph.nodes[3].name and step["op"] == "add":  # the add writes split rows itself
+            out = step["buffers"][-1]
+            rows, cols = region["rows"], region["cols"]
+            assert out["tensor"] == split.name and out["space"] == "arena"
+            assert out["offset"] == arena.offset(split.name) + (rows[0] * split.shape[2] + cols[0]) * split.shape[3]
+            assert (out["rows"], out["row_bytes"], out["row_stride"]) == (
+                rows[1] - rows[0], (cols[1] - cols[0]) * split.shape[3], split.shape[2] * split.shape[3])
+
+
+def test_model_c_prints_the_plans_offsets(patched):
+    """model.c's patch loop is the patch steps' statements in the plan's order, and each statement's
+    arena addresses are exactly its buffers' offsets (row by row: at its buffers' row strides)."""
+    _, _, program, model_c = patched
+    printed = " ".join(model_c.split())  # the loop is indented once more than the statements
+    position = printed.index("/* patch stage")
+    for step in (s for s in program.plan.steps if s.stage == "patch"):
+        statement = " ".join(step.call.c_statement().split())
+        position = printed.index(statement, position) + len(statement)
+        assert {int(n) for n in re.findall(r"ek_arena \+ (\d+)\)", statement)} == {b.offset for b in step.buffers}
+        if "r * " in statement:
+            assert {int(n) for n in re.findall(r"r \* (\d+)", statement)} == {b.row_stride for b in step.buffers}

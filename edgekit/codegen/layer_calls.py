@@ -67,8 +67,10 @@ def mac_call(node, graph, family: str, spec, kernels, prefix: str, pointer, out_
     """The call of a multiply-accumulate kernel of ``family`` for ``spec`` (see ``codegen/kernels/mac.py``),
     the variant ``kernels`` (a ``KernelChoice``) picks: weights, bias and the per-channel requantization
     as constants, offsets and clamp as scalars. The DSP variants take the input offset folded into the
-    bias, maybe int16 weights, and a scratch buffer (``codegen/kernels/mac_dsp.py``)."""
-    from edgekit.codegen.kernels.mac_dsp import clamp_kind, widen_weights
+    bias, maybe int16 weights, and a scratch buffer (``codegen/kernels/mac_dsp.py``); the Helium depthwise
+    kernel its filter in channel blocks (``codegen/kernels/depthwise_mve.py``)."""
+    from edgekit.codegen.kernels.depthwise_mve import block_filter
+    from edgekit.codegen.kernels.mac_dsp import channel_table, clamp_kind, widen_weights
     from edgekit.codegen.kernels.variants import tuning_key
 
     p = mac_int8_params(node, graph, out_channels)
@@ -76,14 +78,19 @@ def mac_call(node, graph, family: str, spec, kernels, prefix: str, pointer, out_
     bias = bias_or_zeros(graph, node, out_channels, np.int32)
     folded = _folded_bias(node, graph, p, out_channels)
     narrow = requantizes_narrow(node, graph, out_channels)
-    kernel = kernels.kernel(family, spec, narrow, clamp_kind(p.act_min, p.act_max))
+    kernel = kernels.kernel(family, spec, narrow, clamp_kind(p.act_min, p.act_max, p.output_offset), node.name)
     weights = {
-        "filter": ConstArray(f"{prefix}_w", "int16_t", widen_weights(weight)) if kernel.weights_int16 else
-        ConstArray(f"{prefix}_w", "int8_t", weight),
-        "bias": ConstArray(f"{prefix}_b", "int32_t", folded if kernel.input_offset_in_bias else bias),
-        "multiplier": ConstArray(f"{prefix}_m", "int32_t", p.multiplier),
-        "shift": ConstArray(f"{prefix}_s", "int32_t", p.shift),
+        "filter": ConstArray(f"{prefix}_w", "int16_t", widen_weights(weight, kernel.doubled_products))
+        if kernel.weights_int16 else
+        ConstArray(f"{prefix}_w", "int8_t", block_filter(weight) if kernel.filter_blocks else weight),
     }
+    if "channels" in kernel.params:  # bias and requantization in one table (mac_dsp.channel_table)
+        weights["channels"] = ConstArray(f"{prefix}_q", "int32_t", channel_table(folded, p.multiplier, p.shift,
+                                                                                 kernel.doubled_products))
+    else:
+        weights.update(bias=ConstArray(f"{prefix}_b", "int32_t", folded if kernel.input_offset_in_bias else bias),
+                       multiplier=ConstArray(f"{prefix}_m", "int32_t", p.multiplier),
+                       shift=ConstArray(f"{prefix}_s", "int32_t", p.shift))
     values = {"input": pointer(node.inputs[0]), "output": pointer(node.output),
               **{name: const.name for name, const in weights.items()},
               "input_offset": p.input_offset, "output_offset": p.output_offset,
@@ -93,7 +100,7 @@ def mac_call(node, graph, family: str, spec, kernels, prefix: str, pointer, out_
     call = kernel_call(node, kernel, values, weights.values())
     call.scratch_bytes = kernel.scratch_bytes
     call.tuning_key = tuning_key(family, spec, narrow)
-    call.variants = tuple(kernels.variants(family, spec))
+    call.variants = tuple(kernels.variants(family, spec, node.name))
     return call
 
 

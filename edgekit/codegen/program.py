@@ -12,8 +12,8 @@ With a patched schedule the stage runs first, patch by patch (``patch_program.py
 ``ek_mark()`` per (patch, node); ``Program.mark_nodes`` maps every mark interval to its graph node.
 With input by patch there is no frame: model.h declares ``ek_model_input_window()``, which the
 application defines and the patch loop calls once per patch for that patch's input window.
-Every step comes from the ``Plan`` (``step_plan.py``): its call, its kernel variant, and its scratch
-in the arena.
+model.c only prints the ``Plan`` (``step_plan.py``): each step's statement, lowered from the step's
+buffer offsets, its scratch binding and its mark, in the plan's order.
 """
 
 import re
@@ -22,17 +22,18 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekit.codegen.kernels.depthwise_mve import HEADER_NAME as DEPTHWISE_MVE_HEADER_NAME
+from edgekit.codegen.kernels.depthwise_mve import HEADER_TEXT as DEPTHWISE_MVE_HEADER_TEXT
 from edgekit.codegen.kernels.mac_dsp import HEADER_NAME as MAC_DSP_HEADER_NAME
 from edgekit.codegen.kernels.mac_dsp import HEADER_TEXT as MAC_DSP_HEADER_TEXT
 from edgekit.codegen.kernels.variants import KernelChoice
 from edgekit.codegen.layer_calls import ConstArray, LayerCall
 from edgekit.codegen.step_plan import Plan, PlanStep, build_plan
 from edgekit.codegen.tir_to_c import COMPAT_HEADER_NAME, COMPAT_HEADER_TEXT
+from edgekit.codegen.wide_weights import CODE_RESERVE_BYTES, wide_weight_layers
 
 EXTFLASH_ATTRIBUTE = '__attribute__((section(".ek_extflash"), aligned(4)))'
 WEIGHT_ATTRIBUTE = "__attribute__((aligned(4)))"
-#: flash kept free for code, runtime and small constants when deciding what goes to external flash
-CODE_RESERVE_BYTES = 160 * 1024
 
 
 @dataclass
@@ -76,15 +77,6 @@ def _placement(constants: list[ConstArray], target, flash_reserve_bytes: int = 0
     return moved
 
 
-def wide_weights_fit(graph, target, flash_reserve_bytes: int = 0) -> bool:
-    """Whether the int16-weight kernels fit: every constant plus a second copy of the conv and fully
-    connected weights within the internal flash left after the code reserve."""
-    constants = sum(t.data.nbytes for t in graph.tensors.values() if t.data is not None)
-    mac_weights = sum(graph.tensors[n.inputs[1]].data.nbytes for n in graph.nodes
-                      if n.op in ("conv2d", "fully_connected"))
-    return constants + mac_weights <= target.flash.length - CODE_RESERVE_BYTES - flash_reserve_bytes
-
-
 def emit_program(graph, plan, target, out_dir: Path, patches=None, flash_reserve_bytes: int = 0, tuned=None,
                  prefer=None, wide_weights: bool | None = None) -> Program:
     """Write the C sources of ``graph`` under ``plan`` for ``target`` into ``out_dir``.
@@ -95,26 +87,27 @@ def emit_program(graph, plan, target, out_dir: Path, patches=None, flash_reserve
     ``memory.arena``, which places the frame, the split tensor, the working block and the rest.
     ``tuned`` maps ``variants.tuning_key`` to the variant ``--tune`` measured best; ``prefer`` gives one
     variant to every layer that can run it (``edgekit/tuning.py`` measures each). ``wide_weights``: whether
-    the int16-weight kernels may be used; None decides by :func:`wide_weights_fit` (a single layer measured
-    for depth compression's latency table takes the value its whole network gets).
+    the int16-weight kernels may be used; None decides layer by layer (``wide_weights.wide_weight_layers``;
+    a single layer measured for depth compression's latency table takes the value its network gives it).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     if wide_weights is None:
-        wide_weights = wide_weights_fit(graph, target, flash_reserve_bytes)
+        wide_weights = wide_weight_layers(graph, target, flash_reserve_bytes)
     choice = KernelChoice(target, wide_weights, dict(tuned or {}), prefer,
                           lean=patches is not None and patches.lean_kernels)
     prefixes = {node.name: c_identifier(i, node.name) for i, node in enumerate(graph.nodes)}
     step_plan = build_plan(graph, plan, choice, prefixes, patches)
-    plan, loop = step_plan.memory, step_plan.loop
+    plan = step_plan.memory
     calls = [step.call for step in step_plan.steps]
-    rest = [step for step in step_plan.steps if step.stage == "layer"]
     constants = list({c.name: c for call in calls for c in call.constants}.values())
     external = _placement(constants, target, flash_reserve_bytes)
     kernels = {call.kernel.name: call.kernel for call in calls if call.kernel is not None}
 
-    files = [COMPAT_HEADER_NAME, MAC_DSP_HEADER_NAME, "weights.h", "weights.c", "model.h", "model.c"]
+    files = [COMPAT_HEADER_NAME, MAC_DSP_HEADER_NAME, DEPTHWISE_MVE_HEADER_NAME, "weights.h", "weights.c", "model.h",
+             "model.c"]
     (out_dir / COMPAT_HEADER_NAME).write_text(COMPAT_HEADER_TEXT)
     (out_dir / MAC_DSP_HEADER_NAME).write_text(MAC_DSP_HEADER_TEXT)
+    (out_dir / DEPTHWISE_MVE_HEADER_NAME).write_text(DEPTHWISE_MVE_HEADER_TEXT)
     (out_dir / "weights.h").write_text(_weights_header(constants))
     (out_dir / "weights.c").write_text(
         '#include "weights.h"\n\n' + "\n".join(
@@ -128,10 +121,10 @@ def emit_program(graph, plan, target, out_dir: Path, patches=None, flash_reserve
     files.append("kernels.h")
     input_by_patch = patches is not None and patches.memory.input_by_patch
     (out_dir / "model.h").write_text(_model_header(graph, plan, input_by_patch))
-    (out_dir / "model.c").write_text(_model_source(graph, step_plan, rest, input_by_patch))
+    (out_dir / "model.c").write_text(_model_source(graph, step_plan, input_by_patch))
     ext_bytes = sum(c.values.nbytes for c in constants if c.name in external)
-    first = len(graph.nodes) - len(rest)
-    mark_nodes = (loop.mark_nodes if loop else []) + list(range(first, len(graph.nodes)))
+    index = {node.name: i for i, node in enumerate(graph.nodes)}
+    mark_nodes = [index[step.node] for step in step_plan.steps if step.mark]
     return Program(calls, list(kernels), plan.arena_bytes,
                    sum(c.values.nbytes for c in constants) - ext_bytes, ext_bytes, files, mark_nodes, step_plan)
 
@@ -221,35 +214,39 @@ def _copy_outputs(graph, plan) -> str:
 
 
 def _statement(step: PlanStep) -> str:
-    """A layer step's C statement; its scratch bound to the name the call uses."""
-    if step.scratch_offset is None:
-        return step.call.c_statement()
-    return (f"{{ int8_t *const ek_scratch = ek_arena + {step.scratch_offset}; /* {step.call.scratch_bytes} B */\n"
-            f"        {step.call.c_statement()}\n    }}")
+    """A step's C statement, its scratch bound to the name the call uses, then its mark."""
+    code = step.call.c_statement()
+    if step.call.scratch_bytes:
+        code = (f"{{ int8_t *const ek_scratch = ek_arena + {step.scratch_offset}; /* {step.call.scratch_bytes} B */\n"
+                f"    {code}\n}}")
+    return f"{code}\nek_mark();" if step.mark else code
 
 
-def _patch_stage(step_plan: Plan) -> str:
-    """The patch loop; the scratch its kernels share bound to the name their calls use."""
-    loop, offset = step_plan.loop, step_plan.stage_scratch_offset
-    code = _indent(loop.code)
-    if offset is not None:
-        size = max(step.call.scratch_bytes for step in step_plan.steps if step.stage == "patch")
-        code = (f"    {{ int8_t *const ek_scratch = ek_arena + {offset}; /* {size} B */\n"
-                f"{_indent(code)}\n    }}")
-    return f"    /* patch stage: {len(loop.mark_nodes)} (patch, node) steps */\n{code}\n"
+def _schedule(steps: list[PlanStep]) -> str:
+    """Every step of the plan in order, a comment where the patch stage and each of its patches start
+    (with the patch's tile of the split tensor: the region its last step writes)."""
+    lines, patch = [], None
+    stage = [step for step in steps if step.stage == "patch"]
+    tiles = {step.patch: step.region for step in stage}
+    if stage:
+        lines.append(f"/* patch stage: {sum(step.mark for step in stage)} (patch, node) steps */")
+    for step in steps:
+        if step.stage == "patch" and step.patch != patch:
+            patch = step.patch
+            lines.append(f"/* patch {patch[0]},{patch[1]}: split rows {tiles[patch].rows}, cols {tiles[patch].cols} */")
+        lines.append(_statement(step))
+    return _indent("\n".join(lines))
 
 
-def _model_source(graph, step_plan: Plan, calls: list[PlanStep], input_by_patch: bool) -> str:
-    plan, loop = step_plan.memory, step_plan.loop
+def _model_source(graph, step_plan: Plan, input_by_patch: bool) -> str:
+    plan = step_plan.memory
     x = graph.tensors[graph.inputs[0]]
-    steps = "\n".join(f"    {_statement(step)}\n    ek_mark();" for step in calls)
     if input_by_patch:
         take_input = "    if (input != 0) {\n        return -1;\n    }"
     else:
         take_input = (f"    if (input != (ek_arena + {plan.offset(x.name)})) {{\n"
                       f"        memcpy(ek_arena + {plan.offset(x.name)}, input, EK_INPUT_SIZE);\n    }}")
-    stage = _patch_stage(step_plan) if loop else ""
-    helpers = COPY_ROWS if loop else ""
+    helpers = COPY_ROWS if step_plan.patched else ""
     return f"""/* Generated by edgekit for model {graph.name!r}: do not edit. */
 #include <string.h>
 #include "model.h"
@@ -265,7 +262,7 @@ int ek_model_run(const int8_t *input, int8_t *output)
 {{
     ek_mark();
 {take_input}
-{stage}{steps}
+{_schedule(step_plan.steps)}
 {_copy_outputs(graph, plan)}
     return 0;
 }}

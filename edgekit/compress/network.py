@@ -68,11 +68,18 @@ class ChainNetwork(nn.Module):
                 self.convs[str(k)] = _conv_module(chain.layers[k - 1], layout.padding[k])
         self.head = HeadNetwork(chain.head)
 
-    def backbone(self, x, stop: int | None = None, raw: dict | None = None):
-        """Positions 0..L (or ``stop``); ``raw`` collects each convolution's pre-activation output."""
-        values = {0: x}
+    def backbone(self, x, stop: int | None = None, raw: dict | None = None, start: int = 0,
+                 earlier: dict | None = None):
+        """Positions 0..L (or ``stop``); ``raw`` collects each convolution's pre-activation output.
+        With ``start`` > 0, ``x`` is the value at that position (a segment boundary of the plan) and
+        ``earlier`` holds the values at earlier positions that skips read, e.g. the original network's:
+        a plan that only changes the network after ``start`` need not recompute what comes before."""
+        values = {position: value for position, value in (earlier or {}).items() if position < start}
+        values[start] = x
         for segment, layout in zip(self.plan.segments, self.layouts):
-            for position in range(segment.start + 1, segment.end + 1):
+            if segment.start < start < segment.end:
+                raise ValueError(f"position {start} is inside segment {segment.label()}, not a boundary")
+            for position in range(max(segment.start, start) + 1, segment.end + 1):
                 y = values[position - 1]
                 if str(position) in self.convs:
                     y = _run_conv(self.convs[str(position)], y)

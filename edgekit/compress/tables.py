@@ -10,9 +10,10 @@ code generator and firmware sources and TVM's version), so faster kernels are re
 
 The code generator picks a layer's kernel variant from more than its shape (``KernelForm``): the
 DSP kernels requantize in a narrow form when the layer's calibrated scales and bias allow it, use
-int16 weights only when the whole network's weights fit the flash twice, and compile in what they
-may assume of the activation clamp (``mac_dsp.clamp_kind``: none over all of int8, as a ReLU6
-calibrated to [0, 6] gets, an upper bound of 127, or any). So an entry is keyed by that form too, and the one-layer graph is quantized so that it gets exactly the form asked for
+int16 weights where the layer's widened weights fit the flash (``codegen.wide_weights``), and compile
+in what they may assume of the activation clamp (``mac_dsp.clamp_kind``: none over all of int8, as a
+ReLU6 calibrated to [0, 6] gets, a ReLU's lower bound at the zero point, or any). So an entry is keyed
+by that form too, and the one-layer graph is quantized so that it gets exactly the form asked for
 (checked with the code generator's own test). The form of each layer of a network comes from the
 network's int8 graph (``network_forms``); a candidate's before the network exists is estimated from
 the calibrated ranges at its two ends (``estimated_form``).
@@ -56,7 +57,7 @@ class KernelForm:
     """What the variant of a MAC layer's kernel depends on besides its shape (see the module doc)."""
 
     narrow: bool = True  # the layer passes ``layer_calls.requantizes_narrow``
-    wide_weights: bool = True  # the network's int16 weights fit its flash (``program.wide_weights_fit``)
+    wide_weights: bool = True  # int16 weights (``codegen.wide_weights.wide_weight_layers``)
     clamp: str = "full"  # ``mac_dsp.clamp_kind`` of its activation clamp
 
     def key(self) -> str:
@@ -114,7 +115,7 @@ def int8_graph(graph: Graph, ranges: dict) -> Graph:
     return quantize_graph(graph, ranges, load_scheme("int8"))
 
 
-CLAMP_OUTPUT_RANGES = {"full": (0.0, 6.0), "upper": (-4.0, 6.0), "any": (-4.0, 8.0)}
+CLAMP_OUTPUT_RANGES = {"full": (0.0, 6.0), "relu": (-4.0, 6.0), "any": (-4.0, 8.0)}
 
 
 def kernel_form(graph: Graph, node, wide_weights: bool) -> KernelForm:
@@ -126,14 +127,15 @@ def kernel_form(graph: Graph, node, wide_weights: bool) -> KernelForm:
     out_channels = graph.tensors[node.output].shape[-1]
     params = mac_int8_params(node, graph, out_channels)
     return KernelForm(requantizes_narrow(node, graph, out_channels), wide_weights,
-                      clamp_kind(params.act_min, params.act_max))
+                      clamp_kind(params.act_min, params.act_max, params.output_offset))
 
 
 def measured_conv_graph(layer: ConvLayer, form: KernelForm) -> Graph:
     """The int8 one-convolution graph the table measures for ``form``. The input range sets every
     channel's rescale far below 0.5 (narrow) or above it; the output range sets the clamp kind: any
-    activation over [0, 6] spans all of int8, a ReLU6 over [-4, 6] clamps below only, over [-4, 8]
-    on both sides (a layer measured for a clamp it does not have gets a ReLU6 for it)."""
+    activation over [0, 6] spans all of int8, a ReLU6 over [-4, 6] clamps below only, at the zero point
+    (``relu``), over [-4, 8] on both sides (a layer measured for a clamp it does not have gets a ReLU6
+    for it; ``upper``, a lower clamp off the zero point, has no entries)."""
     if form.clamp != "full":
         layer = replace(layer, activation="relu6")
     ranges = {"x": (-1.0, 1.0) if form.narrow else (-1e4, 1e4), "y": CLAMP_OUTPUT_RANGES[form.clamp]}
@@ -179,12 +181,13 @@ class NetworkForms:
 
 def network_forms(graph: Graph, length: int, target) -> NetworkForms:
     """The forms the code generator gives the int8 ``graph`` (the network as it will be compiled)."""
-    from edgekit.codegen.program import wide_weights_fit
+    from edgekit.codegen.wide_weights import wide_weight_layers
 
-    wide = wide_weights_fit(graph, target)
+    wide = wide_weight_layers(graph, target)
     convs, tensors = backbone_positions(graph, length)
-    return NetworkForms([kernel_form(graph, node, wide) for node in convs],
-                        [quant_range(graph.tensors[name].quant) for name in tensors], wide)
+    return NetworkForms([kernel_form(graph, node, node.name in wide) for node in convs],
+                        [quant_range(graph.tensors[name].quant) for name in tensors],
+                        all(node.name in wide for node in convs))
 
 
 def estimated_form(chain: Chain, segment: Segment, forms: NetworkForms) -> KernelForm:

@@ -25,7 +25,7 @@ def _describe(p: TensorPlacement) -> str:
     return f"{p.tensor!r} (bytes [{p.offset}, {p.end}), steps {p.live.first}..{p.live.last})"
 
 
-def _view_root(plan: MemoryPlan, name: str) -> str:
+def view_root(plan: MemoryPlan, name: str) -> str:
     """The tensor that ``name`` is a (chain of) read-only view(s) of, or ``name`` itself."""
     alias = plan.aliases.get(name)
     while alias is not None and not alias.in_place:
@@ -51,7 +51,7 @@ class _Prover:
         for earlier, later in ((a, b), (b, a)):
             alias = self.plan.aliases.get(later.tensor)
             if (alias is not None and alias.in_place and earlier.live.last == later.live.first
-                    and _view_root(self.plan, alias.source) == _view_root(self.plan, earlier.tensor)):
+                    and view_root(self.plan, alias.source) == view_root(self.plan, earlier.tensor)):
                 self._prove(alias, self.plan.tensors[alias.source], later)
                 return True
         return False
@@ -89,7 +89,7 @@ def _check_pair(prover: _Prover, a: TensorPlacement, b: TensorPlacement) -> None
     if a.buffer != b.buffer:
         raise PlanError(f"tensors {_describe(a)} and {_describe(b)} are live at the same time "
                         "and overlap in the arena")
-    if _view_root(prover.plan, a.tensor) != _view_root(prover.plan, b.tensor) and not prover.handover(a, b):
+    if view_root(prover.plan, a.tensor) != view_root(prover.plan, b.tensor) and not prover.handover(a, b):
         raise PlanError(f"tensors {_describe(a)} and {_describe(b)} share a buffer but are live together "
                         "for more than the step of an in-place write")
 

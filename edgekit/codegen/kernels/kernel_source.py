@@ -28,7 +28,10 @@ class KernelSource:
     ``scratch_bytes`` is the size of the ``int8_t* scratch`` buffer the caller passes (0: none).
     ``input_offset_in_bias``: the caller passes ``bias + input_offset * sum(channel weights)`` as the
     bias (see :mod:`edgekit.codegen.kernels.mac_dsp`); ``weights_int16``: the caller passes the weights
-    widened to int16 (``mac_dsp.widen_weights``). ``variant`` names the schedule.
+    widened to int16 (``mac_dsp.widen_weights``); ``doubled_products``: those int16 weights and the bias
+    doubled, so the accumulators come out doubled, as the narrow requantization wants them
+    (``mac_dsp.channel_table``); ``filter_blocks``: the caller passes a depthwise filter in blocks of
+    channels (``depthwise_mve.block_filter``). ``variant`` names the schedule.
     """
 
     name: str
@@ -37,7 +40,9 @@ class KernelSource:
     scratch_bytes: int = 0
     input_offset_in_bias: bool = False
     weights_int16: bool = False
+    doubled_products: bool = False
     variant: str = "tvm"
+    filter_blocks: bool = False
 
     @property
     def params(self) -> tuple[str, ...]:

@@ -18,9 +18,11 @@ differences in their inputs (``KernelSource.input_offset_in_bias``): the bias ar
   ``dsp_w16`` reads weights widened to int16 at compile time in SMLAD order, channel pairs interleaved
   (:func:`widen_weights`), which saves those SXTB16s for twice the weight flash; ``mve`` (CPUs with
   Helium, cortex-m55) makes the dot products with VMLADAVA on int8 rows, 16 MACs per instruction.
-- depthwise_conv2d (depth multiplier 1): channel by channel through a padded plane in ``scratch``,
-  the channel's taps, bias and requantization held in registers (see
-  :func:`depthwise_conv2d_dsp_kernel`).
+- depthwise_conv2d (depth multiplier 1): ``dsp`` runs channel by channel through a padded plane in
+  ``scratch`` (or a row window, lean), the channel's taps, bias and requantization held in registers
+  (see :func:`depthwise_conv2d_dsp_kernel`); ``dsp_c4`` (3x3, stride 1 or 2) four channels at a time
+  through a ring of three input rows widened to int16 planes, two taps per SMLAD
+  (:func:`depthwise_conv2d_c4_kernel`).
 """
 
 from functools import lru_cache
@@ -35,51 +37,69 @@ HEADER_TEXT = (Path(__file__).with_name(HEADER_NAME)).read_text()
 VARIANT = "dsp"
 VARIANT_W16 = "dsp_w16"
 VARIANT_MVE = "mve"
+VARIANT_C4 = "dsp_c4"
 
 _PARAMS = ("const int8_t* input, const {weight}* filter, const int32_t* bias, const int32_t* multiplier, "
            "const int32_t* shift, int8_t* output")
+#: the narrow conv2d and fully_connected kernels read bias and requantization from one table instead
+_PARAMS_TABLE = "const int8_t* input, const {weight}* filter, const int32_t* channels, int8_t* output"
 _SCALARS = "int32_t input_offset, int32_t output_offset, int32_t act_min, int32_t act_max"
 _REQUANT = "const ek_requant_t q = {bias, multiplier, shift, clamp};"
+_REQUANT_TABLE = "const ek_requant_t q = {channels, clamp};"
 
 
-CLAMPS = ("any", "upper", "full")
+CLAMPS = ("any", "upper", "relu", "full")
 
 
-def clamp_kind(act_min: int, act_max: int) -> str:
+def clamp_kind(act_min: int, act_max: int, output_offset: int | None = None) -> str:
     """What the kernel may assume of a layer's activation clamp at compile time: ``full`` (the whole
-    int8 range: one SSAT), ``upper`` (act_max 127: SSAT, then act_min), ``any``."""
+    int8 range: one SSAT), ``relu`` (act_max 127 and act_min the output zero point ``output_offset``, a
+    fused ReLU or ReLU6 whose top is beyond int8: SSAT only, see ek_gemm_output), ``upper`` (act_max
+    127: SSAT, then act_min), ``any``."""
     if act_max != 127:
         return "any"
-    return "full" if act_min == -128 else "upper"
+    if act_min == -128:
+        return "full"
+    return "relu" if act_min == output_offset else "upper"
 
 
 _CLAMP_C = {"any": "{output_offset, act_min, act_max}", "upper": "{output_offset, act_min, 127}",
-            "full": "{output_offset, -128, 127}"}
+            "relu": "{output_offset, output_offset, 127}", "full": "{output_offset, -128, 127}"}
 
 
 def _kernel(family: str, spec, narrow: bool, body: str, scratch_bytes: int = 0, weights16: bool = False,
-            helper: str = "", mve: bool = False, clamp: str = "any", lean: bool = False) -> KernelSource:
+            helper: str = "", mve: bool = False, clamp: str = "any", lean: bool = False,
+            table: bool = False, variant: str | None = None) -> KernelSource:
     """The kernel's C: the header, ``helper`` (static functions), then the kernel function around ``body``.
     ``clamp`` (:func:`clamp_kind`) is compiled in: the ``full`` and ``upper`` kernels ignore the clamp
     arguments they know (the caller passes the same values). ``lean``: the scratch-lean form
-    (``EK_LEAN``), a kernel of its own name."""
+    (``EK_LEAN``), a kernel of its own name. ``table`` (``EK_CHANNEL_TABLE``, narrow kernels only): bias
+    and requantization come in one array, ``channels`` (:func:`channel_table`), in place of ``bias``,
+    ``multiplier`` and ``shift``; with int16 weights too the caller passes weights and bias doubled
+    (``EK_DOUBLED``, ``KernelSource.doubled_products``): the narrow requantization starts from the
+    doubled accumulator, which then costs no shift per output. ``variant``: the schedule's name where
+    the flags do not say it."""
     if clamp not in CLAMPS:
         raise ValueError(f"clamp kind {clamp!r}: one of {', '.join(CLAMPS)}")
-    variant = VARIANT_MVE if mve else VARIANT_W16 if weights16 else VARIANT
+    variant = variant or (VARIANT_MVE if mve else VARIANT_W16 if weights16 else VARIANT)
     key = (spec, "lean") if lean else spec
     key = (key, "narrow") if narrow else key
     name = kernel_name(family, key if clamp == "any" else (key, f"clamp {clamp}"),
                        f"{variant}_narrow" if narrow else variant)
     scratch = ", int8_t* scratch" if scratch_bytes else ""
-    params = _PARAMS.format(weight="int16_t" if weights16 else "int8_t")
+    table = table and narrow
+    doubled = table and weights16
+    params = (_PARAMS_TABLE if table else _PARAMS).format(weight="int16_t" if weights16 else "int8_t")
     prototype = f"int32_t {name}({params}{scratch}, {_SCALARS})"
+    body = body.replace(_REQUANT, _REQUANT_TABLE) if table else body
     code = (f'#define EK_NARROW_ACC {int(narrow)}\n#define EK_WEIGHTS_INT16 {int(weights16)}\n#define EK_MVE {int(mve)}\n'
-            f'#define EK_LEAN {int(lean)}\n'
+            f'#define EK_LEAN {int(lean)}\n#define EK_RELU {int(clamp == "relu")}\n#define EK_CHANNEL_TABLE {int(table)}\n'
+            f'#define EK_DOUBLED {int(doubled)}\n'
             f'#include "{HEADER_NAME}"\n\n{helper}/* {family} {spec}, clamp {clamp} */\n{prototype}\n{{\n'
             f"    const ek_clamp_t clamp = {_CLAMP_C[clamp]};\n    (void)act_min;\n    (void)act_max;\n{body}\n"
             "    return 0;\n}\n")
     return KernelSource(name, code, prototype, scratch_bytes, input_offset_in_bias=True, variant=variant,
-                        weights_int16=weights16)
+                        weights_int16=weights16, doubled_products=doubled)
 
 
 def conv2d_supported(spec) -> bool:
@@ -138,7 +158,7 @@ def conv2d_dsp_kernel(spec, weights16: bool = False, narrow: bool = False, mve: 
     }}"""
     scratch = wide_bytes + (0 if direct else 2 * depth)
     return _kernel("conv2d", spec, narrow, body, scratch, weights16, "" if direct else _column_function(spec), mve,
-                   clamp, lean and not mve)
+                   clamp, lean and not mve, table=True)
 
 
 def _column_function(spec) -> str:
@@ -192,7 +212,7 @@ def fully_connected_dsp_kernel(spec, weights16: bool = False, narrow: bool = Fal
     (void)input_offset;{widen}
     ek_gemm({row}, filter, {spec.in_features}, {spec.out_features}, 1, &q, output);"""
     return _kernel("fully_connected", spec, narrow, body, scratch, weights16=weights16, mve=mve, clamp=clamp,
-                   lean=lean and not mve)
+                   lean=lean and not mve, table=True)
 
 
 def _wide_row(depth: int) -> int:
@@ -200,12 +220,13 @@ def _wide_row(depth: int) -> int:
     return (depth + 3) // 4 * 4
 
 
-def widen_weights(weight: np.ndarray) -> np.ndarray:
-    """int8 weights [N, ...] as the _w16 kernels read them (see ek_mac_dsp.h): per output channel, the
+def widen_weights(weight: np.ndarray, doubled: bool = False) -> np.ndarray:
+    """int8 weights [N, ...] as the _w16 kernels read them (see ek_mac_dsp.h), times 2 if ``doubled``
+    (``KernelSource.doubled_products``): per output channel, the
     K = prod(...) values as int16 in groups of 4, each whole group in SMLAD order (w0, w2, w1, w3), the
     last partial group in order, zero-padded to a multiple of 4; the rows of channels 2i and 2i + 1
     interleaved group by group, a last odd channel's row plain. Shape [N, K rounded up to 4]."""
-    rows = weight.reshape(weight.shape[0], -1).astype(np.int16)
+    rows = weight.reshape(weight.shape[0], -1).astype(np.int16) * np.int16(1 + doubled)
     channels, depth = rows.shape
     widened = np.zeros((channels, _wide_row(depth)), dtype=np.int16)
     widened[:, :depth] = rows
@@ -216,6 +237,22 @@ def widen_weights(weight: np.ndarray) -> np.ndarray:
     pairs = widened[:paired].reshape(paired // 2, 2, widened.shape[1] // 4, 4).transpose(0, 2, 1, 3)
     widened[:paired] = pairs.reshape(paired, widened.shape[1])
     return widened
+
+
+def channel_table(folded_bias: np.ndarray, multiplier: np.ndarray, shift: np.ndarray,
+                  doubled: bool = False) -> np.ndarray:
+    """The ``channels`` array of the narrow conv2d and fully_connected kernels (ek_requant_t in
+    ek_mac_dsp.h): per pair of output channels 2i, 2i + 1, six int32 values, bias 2i, bias 2i + 1
+    (times 2 if ``doubled``: ``KernelSource.doubled_products``; narrow biases are within +-2^30),
+    multiplier 2i, multiplier 2i + 1, right shift - 1 of 2i and of 2i + 1 (the narrow form's first
+    shift, ``-shift - 1``); a last odd channel's pair has zeros for the missing one. One pointer walks
+    it, so a pair's six values are loads at constant offsets from it."""
+    channels = len(folded_bias)
+    padded = (channels + 1) // 2 * 2
+    rows = np.zeros((3, padded), dtype=np.int64)
+    rows[0, :channels], rows[1, :channels] = np.asarray(folded_bias, dtype=np.int64) * (1 + doubled), multiplier
+    rows[2, :channels] = -np.asarray(shift, dtype=np.int64) - 1
+    return rows.reshape(3, padded // 2, 2).transpose(1, 0, 2).reshape(-1).astype(np.int32)
 
 
 def depthwise_supported(spec) -> bool:
@@ -375,6 +412,68 @@ def depthwise_conv2d_dsp_kernel(spec, narrow: bool = False, clamp: str = "any", 
     }}"""
     return _kernel("depthwise_conv2d", spec, narrow, body, depthwise_scratch_bytes(spec, row_window), clamp=clamp,
                    lean=lean)
+
+
+def depthwise_c4_supported(spec) -> bool:
+    """3x3 windows, stride 1 or 2 (the same both ways), no dilation, depth multiplier 1."""
+    window = spec.window
+    return (spec.depth_multiplier == 1 and window.kernel == (3, 3) and window.dilation == (1, 1)
+            and window.stride in ((1, 1), (2, 2)))
+
+
+#: the narrowest stride-1 output (pixels per row) that gets the dsp_c4 kernel by default: below it the
+#: per-row work (window rows copied and widened, a step for the last pixels) costs more than the planes of
+#: the one-channel kernel. Measured on cortex-m7 (one ReLU layer in QEMU, instructions per MAC, dsp vs
+#: dsp_c4): 7x7x192 3.53 vs 3.01, 6x6x128 3.58 vs 3.18, 25x5x64 (DS-CNN's) 3.51 vs 3.19, 4x4x128 3.67 vs
+#: 3.79, 3x3x256 3.85 vs 4.58; stride 2 gains even at 3 pixels (6x6x128, ReLU6: 6.57 vs 6.25)
+C4_MIN_STRIDE1_WIDTH = 5
+
+
+def depthwise_c4_default(spec) -> bool:
+    """Whether kernel selection gives ``spec`` the dsp_c4 kernel by default (``--tune`` measures it anyway
+    wherever it runs): supported, and stride 2 or at least ``C4_MIN_STRIDE1_WIDTH`` output pixels a row."""
+    return depthwise_c4_supported(spec) and (spec.window.stride[1] == 2
+                                             or spec.output_shape[1] >= C4_MIN_STRIDE1_WIDTH)
+
+
+def _c4_pairs(spec) -> int:
+    """Pixel pairs per window row: the last output pixel's window reads pairs up to (out_w - 1) * stride / 2 + 1."""
+    return (spec.output_shape[1] - 1) * spec.window.stride[1] // 2 + 2
+
+
+def depthwise_c4_scratch_bytes(spec) -> int:
+    """The group's 24 weight words, then three window rows of four words (channels) per pixel pair."""
+    return 4 * (24 + 3 * 4 * _c4_pairs(spec))
+
+
+@lru_cache(maxsize=None)
+def depthwise_conv2d_c4_kernel(spec, narrow: bool = False, clamp: str = "any", lean: bool = False) -> KernelSource:
+    """Depthwise 3x3 conv2d, stride 1 or 2, four channels at a time (``ek_dw4_group`` in ek_mac_dsp.h,
+    which says how): a group of four channels runs output row by output row through a ring of its three
+    input rows, widened to int16 planes as they are copied in (scratch of ``depthwise_c4_scratch_bytes``),
+    a last group of C % 4 channels the same way; the flash keeps the int8 filter. It writes each output row after copying the input rows its windows read, so it may write over
+    its input like the row-window kernel (``DepthwiseConv2d.channelwise_overwrite_ok``). ``lean``
+    schedules keep the one-channel row window (smaller scratch; ``variants.KernelChoice.variants``)."""
+    if not depthwise_c4_supported(spec):
+        raise ValueError(f"the dsp_c4 depthwise kernel needs a 3x3 window, stride 1 or 2, no dilation and depth "
+                         f"multiplier 1, got {spec}")
+    if lean:
+        raise ValueError("the dsp_c4 depthwise kernel has no scratch-lean form")
+    (height, width, channels), (out_h, out_w, _) = spec.input_shape, spec.output_shape
+    top, left = spec.window.padding[0], spec.window.padding[1]
+    shape = (f"{{{height}, {width}, {channels}, {out_h}, {out_w}, {spec.window.stride[0]}, {top}, {left}, "
+             f"{_c4_pairs(spec)}}}")
+    tail = "" if channels % 4 == 0 else (
+        f"\n    ek_dw4_group(input, filter, &q, output, words, pad4, {channels - channels % 4}, {channels % 4}, shape);")
+    body = f"""    {_REQUANT}
+    const ek_dw4_shape_t shape = {shape};
+    const int32_t pad4 = (int32_t)((uint32_t)(uint8_t)(int8_t)(-input_offset) * 0x01010101u);
+    int32_t *words = (int32_t *)(void *)scratch;
+    for (int32_t c = 0; c < {channels - channels % 4}; c += 4) {{
+        ek_dw4_group(input, filter, &q, output, words, pad4, c, 4, shape);
+    }}{tail}"""
+    return _kernel("depthwise_conv2d", spec, narrow, body, depthwise_c4_scratch_bytes(spec), clamp=clamp,
+                   variant=VARIANT_C4)
 
 
 def fold_input_offset(bias: np.ndarray, weight: np.ndarray, channel_axis: int, input_offset: int) -> np.ndarray:
