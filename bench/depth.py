@@ -226,8 +226,9 @@ def main(argv=None) -> int:
         if args.out:
             path = Path(args.out)
             results = json.loads(path.read_text()) if path.is_file() else {}
-            imagenet = results.get("depth", {}).get("imagenet_mobilenetv2")  # bench/depth_imagenet.py's part
-            results["depth"] = {**section, **({"imagenet_mobilenetv2": imagenet} if imagenet else {})}
+            imagenet = {key: value for key, value in results.get("depth", {}).items()
+                        if key.startswith("imagenet")}  # bench/depth_imagenet.py's part
+            results["depth"] = {**section, **imagenet}
             path.write_text(json.dumps(results, indent=2) + "\n")
 
     def evaluate(mode, plan, label):
