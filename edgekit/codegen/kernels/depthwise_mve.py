@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.codegen.kernels.kernel_source import KernelSource
-from edgekit.codegen.kernels.mac_dsp import _kernel, depthwise_supported
+from edgekit.codegen.kernels.mac_dsp import depthwise_supported, mac_kernel_source
 
 HEADER_NAME = "ek_depthwise_mve.h"
 HEADER_TEXT = (Path(__file__).with_name(HEADER_NAME)).read_text()
@@ -136,6 +136,6 @@ def depthwise_conv2d_mve_kernel(spec, narrow: bool = False, clamp: str = "any", 
         group(input + c, filter + c * {taps}, &q, c, output + c, scratch, pad, {GROUP});
     }}{tail}"""
     helper = f'#include "{HEADER_NAME}"\n\n{_group_function(spec)}'
-    kernel = _kernel("depthwise_conv2d", spec, narrow, body, scratch_bytes(spec), helper=helper, mve=True,
-                     clamp=clamp)
+    kernel = mac_kernel_source("depthwise_conv2d", spec, narrow, body, scratch_bytes(spec), helper=helper,
+                               mve=True, clamp=clamp)
     return replace(kernel, filter_blocks=True)

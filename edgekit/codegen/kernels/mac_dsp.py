@@ -67,10 +67,11 @@ _CLAMP_C = {"any": "{output_offset, act_min, act_max}", "upper": "{output_offset
             "relu": "{output_offset, output_offset, 127}", "full": "{output_offset, -128, 127}"}
 
 
-def _kernel(family: str, spec, narrow: bool, body: str, scratch_bytes: int = 0, weights16: bool = False,
-            helper: str = "", mve: bool = False, clamp: str = "any", lean: bool = False,
-            table: bool = False, variant: str | None = None) -> KernelSource:
-    """The kernel's C: the header, ``helper`` (static functions), then the kernel function around ``body``.
+def mac_kernel_source(family: str, spec, narrow: bool, body: str, scratch_bytes: int = 0, weights16: bool = False,
+                      helper: str = "", mve: bool = False, clamp: str = "any", lean: bool = False,
+                      table: bool = False, variant: str | None = None) -> KernelSource:
+    """The kernel's C: the header, ``helper`` (static functions), then the kernel function around ``body``
+    (the DSP kernels here and the Helium depthwise kernel of ``depthwise_mve`` share it).
     ``clamp`` (:func:`clamp_kind`) is compiled in: the ``full`` and ``upper`` kernels ignore the clamp
     arguments they know (the caller passes the same values). ``lean``: the scratch-lean form
     (``EK_LEAN``), a kernel of its own name. ``table`` (``EK_CHANNEL_TABLE``, narrow kernels only): bias
@@ -157,8 +158,8 @@ def conv2d_dsp_kernel(spec, weights16: bool = False, narrow: bool = False, mve: 
 {gathers[1]}        ek_gemm({row}, filter, {depth}, {out_c}, 1, &q, output + p * {out_c});
     }}"""
     scratch = wide_bytes + (0 if direct else 2 * depth)
-    return _kernel("conv2d", spec, narrow, body, scratch, weights16, "" if direct else _column_function(spec), mve,
-                   clamp, lean and not mve, table=True)
+    return mac_kernel_source("conv2d", spec, narrow, body, scratch, weights16,
+                             "" if direct else _column_function(spec), mve, clamp, lean and not mve, table=True)
 
 
 def _column_function(spec) -> str:
@@ -211,8 +212,8 @@ def fully_connected_dsp_kernel(spec, weights16: bool = False, narrow: bool = Fal
     body = f"""    {_REQUANT}
     (void)input_offset;{widen}
     ek_gemm({row}, filter, {spec.in_features}, {spec.out_features}, 1, &q, output);"""
-    return _kernel("fully_connected", spec, narrow, body, scratch, weights16=weights16, mve=mve, clamp=clamp,
-                   lean=lean and not mve, table=True)
+    return mac_kernel_source("fully_connected", spec, narrow, body, scratch, weights16=weights16, mve=mve,
+                             clamp=clamp, lean=lean and not mve, table=True)
 
 
 def _wide_row(depth: int) -> int:
@@ -410,8 +411,8 @@ def depthwise_conv2d_dsp_kernel(spec, narrow: bool = False, clamp: str = "any", 
 {pairs}{single}
         }}
     }}"""
-    return _kernel("depthwise_conv2d", spec, narrow, body, depthwise_scratch_bytes(spec, row_window), clamp=clamp,
-                   lean=lean)
+    return mac_kernel_source("depthwise_conv2d", spec, narrow, body, depthwise_scratch_bytes(spec, row_window),
+                             clamp=clamp, lean=lean)
 
 
 def depthwise_c4_supported(spec) -> bool:
@@ -472,8 +473,8 @@ def depthwise_conv2d_c4_kernel(spec, narrow: bool = False, clamp: str = "any", l
     for (int32_t c = 0; c < {channels - channels % 4}; c += 4) {{
         ek_dw4_group(input, filter, &q, output, words, pad4, c, 4, shape);
     }}{tail}"""
-    return _kernel("depthwise_conv2d", spec, narrow, body, depthwise_c4_scratch_bytes(spec), clamp=clamp,
-                   variant=VARIANT_C4)
+    return mac_kernel_source("depthwise_conv2d", spec, narrow, body, depthwise_c4_scratch_bytes(spec),
+                             clamp=clamp, variant=VARIANT_C4)
 
 
 def fold_input_offset(bias: np.ndarray, weight: np.ndarray, channel_axis: int, input_offset: int) -> np.ndarray:
