@@ -123,8 +123,6 @@ def _accumulators(graph, node, x: np.ndarray) -> np.ndarray:
 def tie_count(graph, seed) -> int:
     """How many outputs of the first layer of :func:`negative_ties`, on the firmware test's inputs, round
     a negative exact half: there TFLite's rounding (away from zero) and a plain rounding shift differ."""
-    from edgekit.ir.interpreter import run_graph
-
     node = graph.nodes[0]
     p = mac_int8_params(node, graph, 5)
     inputs = np.random.default_rng(seed + 1000).integers(-128, 128, (3,) + graph.tensors["x"].shape, dtype=np.int8)

@@ -30,7 +30,7 @@ from edgekit.codegen.kernels.variants import KernelChoice
 from edgekit.codegen.layer_calls import ConstArray, LayerCall
 from edgekit.codegen.step_plan import Plan, PlanStep, build_plan
 from edgekit.codegen.tir_to_c import COMPAT_HEADER_NAME, COMPAT_HEADER_TEXT
-from edgekit.codegen.wide_weights import CODE_RESERVE_BYTES, wide_weight_layers
+from edgekit.codegen.wide_weights import internal_budget, wide_weight_layers
 
 EXTFLASH_ATTRIBUTE = '__attribute__((section(".ek_extflash"), aligned(4)))'
 WEIGHT_ATTRIBUTE = "__attribute__((aligned(4)))"
@@ -64,7 +64,7 @@ def _placement(constants: list[ConstArray], target, flash_reserve_bytes: int = 0
     """Names of the arrays that go to external flash: the largest first, until the rest fits inside
     (beside code and `flash_reserve_bytes` of other constants, e.g. a board image's test inputs)."""
     external = target.external_weights
-    budget = target.flash.length - CODE_RESERVE_BYTES - flash_reserve_bytes
+    budget = internal_budget(target, flash_reserve_bytes)
     total = sum(c.values.nbytes for c in constants)
     moved: set[str] = set()
     if external is None or total <= budget:

@@ -13,18 +13,25 @@ gets them everywhere, as before; one that does not gets them where they pay most
 
 import numpy as np
 
+from edgekit.codegen.kernels.mac_dsp import wide_row
+
 #: flash kept free for code, runtime and small constants when deciding what goes to external flash
 CODE_RESERVE_BYTES = 160 * 1024
 
 MAC_OPS = ("conv2d", "fully_connected")
 
 
+def internal_budget(target, flash_reserve_bytes: int = 0) -> int:
+    """Bytes of constants the internal flash holds: its length less the code reserve and
+    ``flash_reserve_bytes`` (a board image's test inputs)."""
+    return target.flash.length - CODE_RESERVE_BYTES - flash_reserve_bytes
+
+
 def constant_budget(target, flash_reserve_bytes: int = 0) -> int:
-    """Bytes of constants the target's flash holds: internal flash less the code reserve and
-    ``flash_reserve_bytes`` (a board image's test inputs), plus any external flash for weights."""
+    """Bytes of constants the target's flash holds: :func:`internal_budget` plus any external flash
+    for weights."""
     external = target.external_weights
-    return (target.flash.length - CODE_RESERVE_BYTES - flash_reserve_bytes
-            + (external.length if external is not None else 0))
+    return internal_budget(target, flash_reserve_bytes) + (external.length if external is not None else 0)
 
 
 def widened_extra_bytes(weight: np.ndarray) -> int:
@@ -32,7 +39,7 @@ def widened_extra_bytes(weight: np.ndarray) -> int:
     (``mac_dsp.widen_weights``)."""
     channels = weight.shape[0]
     depth = weight.size // channels
-    return 2 * channels * ((depth + 3) // 4 * 4) - weight.nbytes
+    return 2 * channels * wide_row(depth) - weight.nbytes
 
 
 def wide_weight_layers(graph, target, flash_reserve_bytes: int = 0) -> frozenset[str]:

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.codegen.kernels.kernel_source import KernelSource
-from edgekit.codegen.kernels.mac_dsp import depthwise_supported, mac_kernel_source
+from edgekit.codegen.kernels.mac_dsp import depthwise_supported, mac_kernel_source, plane_shape
 
 HEADER_NAME = "ek_depthwise_mve.h"
 HEADER_TEXT = (Path(__file__).with_name(HEADER_NAME)).read_text()
@@ -46,13 +46,9 @@ def block_filter(weight: np.ndarray) -> np.ndarray:
 
 
 def ring_shape(spec) -> tuple[int, int]:
-    """Rows and columns of the ring: the rows one output row's windows span (KH, dilated), and the
-    columns the windows read (the input with its left padding, and the right padding that is read)."""
-    (_, width, _), (_, out_w, _) = spec.input_shape, spec.output_shape
-    window = spec.window
-    rows = (window.kernel[0] - 1) * window.dilation[0] + 1
-    cols = max(window.padding[1] + width, (out_w - 1) * window.stride[1] + (window.kernel[1] - 1) * window.dilation[1] + 1)
-    return rows, cols
+    """Rows and columns of the ring: those of the DSP kernel's row window (the rows one output row's
+    windows span, the columns they read), one 16-channel group deep instead of one channel."""
+    return plane_shape(spec, row_window=True)
 
 
 def scratch_bytes(spec) -> int:

@@ -132,7 +132,7 @@ def conv2d_dsp_kernel(spec, weights16: bool = False, narrow: bool = False, mve: 
     # one after the other into int8 scratch by column(); the DSP variants then widen them to int16 rows
     # at the start of scratch (ek_widen), ahead of the int8 copy; Helium reads the int8 rows
     widen = not (mve or lean)
-    wide_bytes = 2 * 2 * _wide_row(depth) if widen else 0
+    wide_bytes = 2 * 2 * wide_row(depth) if widen else 0
     prologue = "    (void)input_offset;" if direct else "    const int8_t pad = (int8_t)(-input_offset);"
     if widen:
         prologue += f"\n    int16_t *wide = (int16_t *)(void *)scratch;"
@@ -207,7 +207,7 @@ def fully_connected_dsp_kernel(spec, weights16: bool = False, narrow: bool = Fal
     row, scratch = "input", 0
     widen = ""
     if not (mve or lean):  # the input row widened once (ek_widen) into scratch
-        row, scratch = "(int16_t *)(void *)scratch", 2 * _wide_row(spec.in_features)
+        row, scratch = "(int16_t *)(void *)scratch", 2 * wide_row(spec.in_features)
         widen = f"\n    ek_widen(input, {row}, {spec.in_features}, 4);"
     body = f"""    {_REQUANT}
     (void)input_offset;{widen}
@@ -216,7 +216,7 @@ def fully_connected_dsp_kernel(spec, weights16: bool = False, narrow: bool = Fal
                              clamp=clamp, lean=lean and not mve, table=True)
 
 
-def _wide_row(depth: int) -> int:
+def wide_row(depth: int) -> int:
     """int16 values in a widened row of ``depth`` values (ek_row in ek_mac_dsp.h; :func:`widen_weights`)."""
     return (depth + 3) // 4 * 4
 
@@ -229,7 +229,7 @@ def widen_weights(weight: np.ndarray, doubled: bool = False) -> np.ndarray:
     interleaved group by group, a last odd channel's row plain. Shape [N, K rounded up to 4]."""
     rows = weight.reshape(weight.shape[0], -1).astype(np.int16) * np.int16(1 + doubled)
     channels, depth = rows.shape
-    widened = np.zeros((channels, _wide_row(depth)), dtype=np.int16)
+    widened = np.zeros((channels, wide_row(depth)), dtype=np.int16)
     widened[:, :depth] = rows
     whole = depth // 4 * 4
     groups = widened[:, :whole].reshape(channels, -1, 4)
@@ -261,7 +261,7 @@ def depthwise_supported(spec) -> bool:
     return spec.depth_multiplier == 1
 
 
-def _plane_shape(spec, row_window: bool) -> tuple[int, int]:
+def plane_shape(spec, row_window: bool) -> tuple[int, int]:
     """Rows and columns of one channel's padded plane: the input with its top/left padding and what
     the windows read beyond it (bottom/right padding that is read); with ``row_window`` only the
     rows of one output row's windows (KH, dilated)."""
@@ -275,7 +275,7 @@ def _plane_shape(spec, row_window: bool) -> tuple[int, int]:
 
 def depthwise_scratch_bytes(spec, row_window: bool = False) -> int:
     """One padded plane (or row window), plus 4 bytes that a last 4-byte read may touch."""
-    rows, cols = _plane_shape(spec, row_window)
+    rows, cols = plane_shape(spec, row_window)
     return rows * cols + 4
 
 
@@ -370,7 +370,7 @@ def depthwise_conv2d_dsp_kernel(spec, narrow: bool = False, clamp: str = "any", 
     kernel_h, kernel_w = spec.window.kernel
     (stride_h, stride_w), (dilation_h, dilation_w) = spec.window.stride, spec.window.dilation
     row_window = lean
-    plane_rows, plane_cols = _plane_shape(spec, row_window)
+    plane_rows, plane_cols = plane_shape(spec, row_window)
     requantize = "ek_output({acc}, scale, clamp)"
     pairs = ""
     if spec.window.kernel == (3, 3) and spec.window.dilation == (1, 1):
