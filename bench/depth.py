@@ -194,8 +194,7 @@ def main(argv=None) -> int:
         original["float_accuracy"] = accuracy_of(ChainNetwork(chain).float(), float_test)
     forms = network_forms(quantized_network(chain, calibration), chain.length, target)
     log(f"original: {json.dumps(original)}")
-    importance = ImportanceTable(chain, HeldOut(held_out.x[:args.importance_samples],
-                                                held_out.y[:args.importance_samples]))
+    importance = ImportanceTable(chain, held_out.first(args.importance_samples))
     section = {"target": TARGET, "network": f"MobileNetV2-style, 28x28x1, {chain.length} convolutions, "
                                              f"{len(chain.residuals)} residuals",
                "trained": {"epochs": args.epochs, "train_samples": held.start, "held_out_samples": HELD_OUT,

@@ -81,7 +81,7 @@ def bench_one(model: str, target: str, folder: Path) -> dict:
     except EdgekitError as error:
         return {"error": str(error), "seconds": round(time.perf_counter() - started, 1)}
     entry = {"instructions_per_inference": run.instructions_per_inference, "bit_exact": run.bit_exact,
-             "peak_sram_bytes": run.peak_sram_bytes, "scratch_bytes": result.manifest.get("scratch_bytes", 0),
+             "peak_sram_bytes": run.peak_sram_bytes, "scratch_bytes": result.manifest["scratch_bytes"],
              "flash_bytes": run.flash_bytes, "compile_seconds": round(compiled - started, 1),
              "by_op": per_op_kind(result.manifest, run.layer_instructions)}
     baseline = CMSIS_NN_CORTEX_M7.get(model) if target == "cortex-m7" else None

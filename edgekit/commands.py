@@ -44,7 +44,7 @@ def _stages(args):
     """Per-stage progress on stderr (bars on a terminal, plain lines otherwise); none with --json."""
     from edgekit.progress import QUIET, Stages
 
-    return contextlib.nullcontext(QUIET) if args.json else Stages()
+    return QUIET if args.json else Stages()
 
 
 def _model(args):

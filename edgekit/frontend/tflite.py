@@ -487,12 +487,7 @@ def _space_depth(to_depth: bool):
         _, height, width, channels = conv.info(op.inputs[0]).shape
         blocks = ((1, height // block, block, width // block, block, channels) if to_depth else
                   (1, height, width, block, block, channels // (block * block)))
-        perm = (0, 1, 3, 2, 4, 5)
-        split = conv.new_tensor(op.inputs[0], blocks, "_blocks")
-        conv.add_node(op, "reshape", op.inputs[:1], split, ReshapeAttrs(blocks))
-        moved = conv.new_tensor(op.inputs[0], tuple(blocks[p] for p in perm), "_moved")
-        conv.add_node(op, "transpose", [split], moved, TransposeAttrs(perm))
-        conv.add_node(op, "reshape", [moved], op.outputs[0], ReshapeAttrs(conv.info(op.outputs[0]).shape))
+        _moved_blocks(conv, op, op.inputs[0], blocks, (0, 1, 3, 2, 4, 5), op.outputs[0])
     return convert
 
 
